@@ -1,0 +1,77 @@
+/**
+ * The admin listener (Fastify): health for probes, Prometheus metrics, and the admin API.
+ * It listens apart from public traffic (loopback by default).
+ */
+import type { AddressInfo } from 'node:net';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { Errors } from '../dataplane/errors.js';
+import { problem, problemContentType } from '../dataplane/problem.js';
+import type { Gateway } from '../server/gateway.js';
+import { AdminTokenCheck } from './auth.js';
+
+export class AdminServer {
+  private readonly app: FastifyInstance;
+
+  constructor(gw: Gateway, env: NodeJS.ProcessEnv) {
+    const app = Fastify({ logger: false });
+    this.app = app;
+    const auth = new AdminTokenCheck(env.SLUICE_ADMIN_TOKEN);
+    if (!auth.enabled && env.SLUICE_ADMIN_TOKEN === undefined)
+      gw.logger.warn(
+        'SLUICE_ADMIN_TOKEN is not set: the admin API is open to anyone who can reach the admin listener',
+      );
+
+    app.addHook('onRequest', async (req, reply) => {
+      if (!req.url.startsWith('/admin/')) return;
+      if (!auth.allows(req.headers.authorization)) {
+        reply
+          .code(401)
+          .header('content-type', problemContentType)
+          .header('www-authenticate', 'Bearer realm="sluice-admin"')
+          .send(JSON.stringify(problem(Errors.adminUnauthorized)));
+      }
+    });
+
+    app.setNotFoundHandler((_req, reply) => {
+      reply
+        .code(404)
+        .header('content-type', problemContentType)
+        .send(JSON.stringify(problem(Errors.adminNotFound)));
+    });
+
+    app.get('/health/live', async () => ({ status: 'live' }));
+    app.get('/health/ready', async (_req, reply) => {
+      if (gw.ready) return { status: 'ready', version: gw.runtime.version };
+      reply.code(503);
+      return { status: gw.draining ? 'draining' : 'starting' };
+    });
+    app.get('/metrics', async (_req, reply) => {
+      reply.header('content-type', gw.metrics.registry.contentType);
+      return gw.metrics.registry.metrics();
+    });
+    app.get('/admin/v1/config', async () => {
+      const rt = gw.runtime;
+      // The source text as written: `${VAR}` references, never their values.
+      return { version: rt.version, file: rt.file, loadedAt: rt.loadedAt.toISOString(), source: rt.source };
+    });
+    app.post('/admin/v1/config/reload', async (_req, reply) => {
+      const r = gw.reload('admin');
+      if (r.result === 'rejected') {
+        reply.code(422).header('content-type', problemContentType);
+        return JSON.stringify(
+          problem(Errors.configInvalid, 'the running configuration stays', { errors: r.errors }),
+        );
+      }
+      return r;
+    });
+  }
+
+  async listen(host: string, port: number): Promise<AddressInfo> {
+    await this.app.listen({ host, port });
+    return this.app.server.address() as AddressInfo;
+  }
+
+  async close(): Promise<void> {
+    await this.app.close();
+  }
+}

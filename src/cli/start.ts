@@ -1,0 +1,76 @@
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { ConfigInvalidError, formatConfigError } from '../config/load.js';
+import { startDemoUpstream } from '../demo/upstream.js';
+import { Gateway } from '../server/gateway.js';
+
+const help = `Usage: sluice start [--config FILE] [--demo]
+
+Runs the gateway.
+  --config FILE   the config file (YAML or JSON); default: $SLUICE_CONFIG, else ./sluice.yaml,
+                  else (with --demo) the bundled examples/sluice.yaml
+  --demo          also start the bundled demo upstream on 127.0.0.1:9000 (DEMO_PORT to change)
+
+Signals: SIGHUP reloads the config; SIGTERM or SIGINT drains and exits 0.`;
+
+export const bundledExample = fileURLToPath(new URL('../../examples/sluice.yaml', import.meta.url));
+
+export async function runStart(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      config: { type: 'string', short: 'c' },
+      demo: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    console.log(help);
+    return 0;
+  }
+  let file = values.config ?? process.env.SLUICE_CONFIG;
+  if (!file) {
+    const { existsSync } = await import('node:fs');
+    file = existsSync('sluice.yaml') ? 'sluice.yaml' : values.demo ? bundledExample : undefined;
+  }
+  if (!file) {
+    console.error('sluice start: no config file (use --config FILE, or --demo for the bundled example)');
+    return 2;
+  }
+  let demo: Awaited<ReturnType<typeof startDemoUpstream>> | undefined;
+  if (values.demo) {
+    const port = Number(process.env.DEMO_PORT ?? 9000);
+    demo = await startDemoUpstream('127.0.0.1', port);
+    process.env.DEMO_URL ??= `http://127.0.0.1:${demo.address.port}`;
+  }
+  const gw = new Gateway({ configFile: file });
+  try {
+    await gw.start();
+  } catch (err) {
+    if (err instanceof ConfigInvalidError) {
+      for (const e of err.errors) console.error(formatConfigError(e));
+      demo?.server.close();
+      return 1;
+    }
+    throw err;
+  }
+  if (demo) {
+    const a = gw.publicAddress!;
+    gw.logger.info(
+      { demo: `http://127.0.0.1:${demo.address.port}` },
+      `demo upstream running; try: curl http://127.0.0.1:${a.port}/public/hello`,
+    );
+  }
+  process.on('SIGHUP', () => gw.reload('SIGHUP'));
+  const shutdown = (signal: string) => {
+    gw.logger.info({ signal }, 'shutdown requested');
+    void gw.stop().then(() => {
+      demo?.server.close();
+      // Let pino's async destination flush before exiting.
+      setTimeout(() => process.exit(0), 50);
+    });
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+  return -1; // keep running
+}

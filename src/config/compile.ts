@@ -1,0 +1,242 @@
+/**
+ * Compile a validated config into the immutable Runtime the hot path reads: the route table,
+ * per-route header plans and rewrite functions, upstream groups with their pools, metric children.
+ * A reload compiles a new Runtime beside the old one and swaps one reference.
+ */
+import { createHash } from 'node:crypto';
+import type { BlockList } from 'node:net';
+import { ReqHeader, requestHeaderActions } from '../dataplane/headers.js';
+import type { PathOptions } from '../dataplane/path.js';
+import {
+  compilePathMatch,
+  type HeaderCondition,
+  type Matchable,
+  type Params,
+  Router,
+} from '../dataplane/router.js';
+import type { Metrics, RouteMetrics } from '../telemetry/metrics.js';
+import { UpstreamGroup, type UpstreamTimeouts } from '../upstreams/group.js';
+import type { PoolRegistry } from '../upstreams/pools.js';
+import type { Config, HeaderOpsConfig, RouteConfig } from './schema.js';
+import { blockListOf } from './semantics.js';
+import { bytes, ms } from './units.js';
+
+export const defaultMaxBodyBytes = 10 * 1024 * 1024;
+export const defaultMaxHeaderBytes = 16 * 1024;
+
+export interface HeaderPlan {
+  /** lower-case name → action; includes hop-by-hop, Sluice-managed and removed names. */
+  actions: ReadonlyMap<string, ReqHeader>;
+  /** Flat [name, value, ...] appended after the forwarded headers (set + add). */
+  append: readonly string[];
+  /** True when the route removes or replaces request headers (a second filtering pass is needed). */
+  hasDrops: boolean;
+}
+
+export interface ResponsePlan {
+  /** lower-case names dropped from the upstream response (removed or replaced by `set`). */
+  drop: ReadonlySet<string>;
+  append: readonly string[];
+}
+
+export interface CompiledRoute extends Matchable {
+  readonly upstream: UpstreamGroup;
+  /** Build the upstream path (and query) from the normalised path. */
+  readonly rewrite: ((path: string, params: Params | undefined) => string) | undefined;
+  /** 0: preserve client Host, 1: target host, 2: fixed value. */
+  readonly hostMode: 0 | 1 | 2;
+  readonly hostValue: string;
+  readonly request: HeaderPlan;
+  readonly response: ResponsePlan;
+  readonly timeouts: UpstreamTimeouts;
+  readonly maxBodyBytes: number;
+  readonly websocket: boolean;
+  readonly metrics: RouteMetrics;
+}
+
+export interface AccessLogSettings {
+  enabled: boolean;
+  sample: number;
+  headers: boolean;
+  redact: ReadonlySet<string>;
+}
+
+export interface Runtime {
+  readonly version: string;
+  readonly loadedAt: Date;
+  readonly config: Config;
+  readonly source: string;
+  readonly file: string;
+  readonly router: Router<CompiledRoute>;
+  readonly routes: readonly CompiledRoute[];
+  readonly upstreams: ReadonlyMap<string, UpstreamGroup>;
+  readonly pathOptions: PathOptions;
+  readonly trustedProxies: BlockList | undefined;
+  readonly maxBodyBytes: number;
+  readonly accessLog: AccessLogSettings;
+}
+
+export function configVersion(config: Config): string {
+  return createHash('sha256').update(JSON.stringify(config)).digest('hex').slice(0, 12);
+}
+
+export function compileRuntime(
+  config: Config,
+  meta: { source: string; file: string },
+  deps: { pools: PoolRegistry; metrics: Metrics },
+): Runtime {
+  const upstreams = new Map<string, UpstreamGroup>();
+  for (const [name, u] of Object.entries(config.upstreams))
+    upstreams.set(name, new UpstreamGroup(name, u, deps.pools));
+  const listenBody = bytes(config.listen.maxBodyBytes, defaultMaxBodyBytes);
+  const routes = config.routes.map((r, index) =>
+    compileRoute(r, index, upstreams.get(r.upstream)!, listenBody, deps.metrics),
+  );
+  const al = config.logging?.accessLog;
+  return {
+    version: configVersion(config),
+    loadedAt: new Date(),
+    config,
+    source: meta.source,
+    file: meta.file,
+    router: new Router(routes),
+    routes,
+    upstreams,
+    pathOptions: {
+      rejectEncodedSlashes: (config.listen.paths?.encodedSlashes ?? 'reject') === 'reject',
+      mergeSlashes: config.listen.paths?.mergeSlashes ?? true,
+    },
+    trustedProxies: blockListOf(config.listen.trustedProxies),
+    maxBodyBytes: listenBody,
+    accessLog: {
+      enabled: al?.enabled ?? true,
+      sample: al?.sample ?? 1,
+      headers: al?.headers ?? false,
+      redact: new Set([
+        'authorization',
+        'proxy-authorization',
+        'cookie',
+        'set-cookie',
+        'x-api-key',
+        ...(al?.redact ?? []).map((h) => h.toLowerCase()),
+      ]),
+    },
+  };
+}
+
+function compileRoute(
+  r: RouteConfig,
+  index: number,
+  upstream: UpstreamGroup,
+  listenBody: number,
+  metrics: Metrics,
+): CompiledRoute {
+  const pm = compilePathMatch(r.match.path);
+  const t = r.timeouts;
+  return {
+    name: r.name,
+    index,
+    priority: r.priority ?? 0,
+    hosts: r.match.hosts,
+    methods: r.match.methods,
+    pathKind: pm.pathKind,
+    pathSpecificity: pm.pathSpecificity,
+    matchPath: pm.matchPath,
+    headerConditions: (r.match.headers ?? []).map(headerCondition),
+    upstream,
+    rewrite: compileRewrite(r, pm.prefix),
+    hostMode:
+      r.hostHeader === 'preserve' ? 0 : r.hostHeader === undefined || r.hostHeader === 'upstream' ? 1 : 2,
+    hostValue: typeof r.hostHeader === 'object' ? r.hostHeader.value : '',
+    request: requestPlan(r.headers?.request),
+    response: responsePlan(r.headers?.response),
+    timeouts: {
+      connect: upstream.timeouts.connect,
+      firstByte: ms(t?.firstByte, upstream.timeouts.firstByte),
+      idle: ms(t?.idle, upstream.timeouts.idle),
+      total: ms(t?.total, upstream.timeouts.total),
+    },
+    maxBodyBytes: bytes(r.maxBodyBytes, listenBody),
+    websocket: r.websocket ?? true,
+    metrics: metrics.forRoute(r.name, upstream.name),
+  };
+}
+
+function headerCondition(h: NonNullable<RouteConfig['match']['headers']>[number]): HeaderCondition {
+  const name = h.name.toLowerCase();
+  if (h.value !== undefined) {
+    const v = h.value;
+    return { name, test: (x) => x === v };
+  }
+  if (h.regex !== undefined) {
+    const re = new RegExp(h.regex);
+    return { name, test: (x) => x !== undefined && re.test(x) };
+  }
+  const present = h.present ?? true;
+  return { name, test: (x) => (x !== undefined) === present };
+}
+
+function requestPlan(ops: HeaderOpsConfig | undefined): HeaderPlan {
+  const actions = new Map(requestHeaderActions);
+  const append: string[] = [];
+  for (const n of ops?.remove ?? []) actions.set(n.toLowerCase(), ReqHeader.Drop);
+  for (const [n, v] of Object.entries(ops?.set ?? {})) {
+    actions.set(n.toLowerCase(), ReqHeader.Drop);
+    append.push(n, v);
+  }
+  for (const [n, v] of Object.entries(ops?.add ?? {})) append.push(n, v);
+  return { actions, append, hasDrops: (ops?.remove?.length ?? 0) + Object.keys(ops?.set ?? {}).length > 0 };
+}
+
+function responsePlan(ops: HeaderOpsConfig | undefined): ResponsePlan {
+  const drop = new Set<string>();
+  const append: string[] = [];
+  for (const n of ops?.remove ?? []) drop.add(n.toLowerCase());
+  for (const [n, v] of Object.entries(ops?.set ?? {})) {
+    drop.add(n.toLowerCase());
+    append.push(n, v);
+  }
+  for (const [n, v] of Object.entries(ops?.add ?? {})) append.push(n, v);
+  return { drop, append };
+}
+
+function joinPath(a: string, b: string): string {
+  if (b === '') return a;
+  if (a.endsWith('/')) return b.startsWith('/') ? a + b.slice(1) : a + b;
+  return b.startsWith('/') ? a + b : `${a}/${b}`;
+}
+
+function compileRewrite(r: RouteConfig, prefix: string | undefined): CompiledRoute['rewrite'] {
+  const rw = r.rewrite;
+  if (!rw) return undefined;
+  if (rw.stripPrefix && prefix !== undefined) {
+    const n = prefix.endsWith('/') ? prefix.length - 1 : prefix.length;
+    return (path) => {
+      const rest = path.slice(n);
+      return rest === '' ? '/' : rest;
+    };
+  }
+  if (rw.prefix !== undefined && prefix !== undefined) {
+    const to = rw.prefix;
+    const n = prefix.length;
+    return (path) => joinPath(to, path.slice(n));
+  }
+  if (rw.path !== undefined) {
+    // Split the template once: literal, param, literal, ...
+    const parts = rw.path.split(/\{([^}]+)\}/);
+    const n = prefix?.length ?? 0;
+    return (path, params) => {
+      let out = parts[0]!;
+      for (let i = 1; i < parts.length; i += 2) {
+        const name = parts[i]!;
+        const v =
+          name === '*'
+            ? (params?.['*'] ?? (prefix !== undefined ? path.slice(n).replace(/^\//, '') : ''))
+            : (params?.[name] ?? '');
+        out += v + parts[i + 1]!;
+      }
+      return out.replace(/\/{2,}/g, '/');
+    };
+  }
+  return undefined;
+}

@@ -1,0 +1,167 @@
+/** Checks the schema cannot express: references, uniqueness, URLs, regexes. */
+import { BlockList, isIP } from 'node:net';
+import type { Config } from './schema.js';
+
+export interface SemanticError {
+  path: (string | number)[];
+  message: string;
+  key?: boolean;
+}
+
+export function checkSemantics(c: Config): SemanticError[] {
+  const out: SemanticError[] = [];
+  for (const [name, up] of Object.entries(c.upstreams)) {
+    up.targets.forEach((t, i) => {
+      const why = targetUrlProblem(t.url);
+      if (why) out.push({ path: ['upstreams', name, 'targets', i, 'url'], message: why });
+    });
+  }
+  const names = new Map<string, number>();
+  c.routes.forEach((r, i) => {
+    const prev = names.get(r.name);
+    if (prev !== undefined)
+      out.push({
+        path: ['routes', i, 'name'],
+        message: `duplicate route name "${r.name}" (also /routes/${prev})`,
+      });
+    names.set(r.name, i);
+    if (!Object.hasOwn(c.upstreams, r.upstream)) {
+      const known = Object.keys(c.upstreams);
+      out.push({
+        path: ['routes', i, 'upstream'],
+        message: `unknown upstream "${r.upstream}"${known.length ? ` (defined: ${known.join(', ')})` : ''}`,
+      });
+    }
+    r.match.headers?.forEach((h, j) => {
+      const forms = [h.value !== undefined, h.regex !== undefined, h.present !== undefined].filter(
+        Boolean,
+      ).length;
+      if (forms > 1)
+        out.push({
+          path: ['routes', i, 'match', 'headers', j],
+          message: 'use only one of value, regex, present',
+        });
+      if (h.regex !== undefined) {
+        try {
+          new RegExp(h.regex);
+        } catch (err) {
+          out.push({
+            path: ['routes', i, 'match', 'headers', j, 'regex'],
+            message: `invalid regular expression: ${(err as Error).message}`,
+          });
+        }
+      }
+    });
+    const rw = r.rewrite;
+    if (rw) {
+      const forms = [rw.stripPrefix === true, rw.prefix !== undefined, rw.path !== undefined].filter(
+        Boolean,
+      ).length;
+      if (forms > 1)
+        out.push({ path: ['routes', i, 'rewrite'], message: 'use only one of stripPrefix, prefix, path' });
+      if ((rw.stripPrefix || rw.prefix !== undefined) && !(r.match.path && 'prefix' in r.match.path))
+        out.push({
+          path: ['routes', i, 'rewrite'],
+          message: 'stripPrefix and prefix need a prefix path match',
+        });
+      if (rw.path !== undefined) {
+        const params = new Set(
+          paramNames(r.match.path && 'pattern' in r.match.path ? r.match.path.pattern : ''),
+        );
+        for (const m of rw.path.matchAll(/\{([^}]+)\}/g)) {
+          const p = m[1]!;
+          if (p === '*') {
+            if (
+              !(
+                r.match.path &&
+                ('prefix' in r.match.path ||
+                  ('pattern' in r.match.path && r.match.path.pattern.endsWith('/*')))
+              )
+            )
+              out.push({
+                path: ['routes', i, 'rewrite', 'path'],
+                message: '{*} needs a prefix match or a pattern ending in /*',
+              });
+          } else if (!params.has(p)) {
+            out.push({
+              path: ['routes', i, 'rewrite', 'path'],
+              message: `unknown parameter {${p}} (the path pattern has no :${p})`,
+            });
+          }
+        }
+      }
+    }
+    if (r.match.path && 'pattern' in r.match.path) {
+      const why = patternProblem(r.match.path.pattern);
+      if (why) out.push({ path: ['routes', i, 'match', 'path', 'pattern'], message: why });
+    }
+  });
+  c.listen.trustedProxies?.forEach((cidr, i) => {
+    if (!parseCidr(cidr))
+      out.push({ path: ['listen', 'trustedProxies', i], message: `not an IP address or CIDR: "${cidr}"` });
+  });
+  if (c.admin && c.admin.port !== 0 && c.admin.port === c.listen.port && c.admin.host === c.listen.host)
+    out.push({
+      path: ['admin', 'port'],
+      message: 'the admin listener must not share the public listener address',
+    });
+  return out;
+}
+
+export function paramNames(pattern: string): string[] {
+  return pattern
+    .split('/')
+    .filter((s) => s.startsWith(':'))
+    .map((s) => s.slice(1));
+}
+
+function patternProblem(pattern: string): string | undefined {
+  const segs = pattern.split('/').slice(1);
+  const seen = new Set<string>();
+  for (let i = 0; i < segs.length; i++) {
+    const s = segs[i]!;
+    if (s === '*' && i !== segs.length - 1) return '`*` may only be the last segment';
+    if (s.startsWith(':')) {
+      const n = s.slice(1);
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(n)) return `invalid parameter name ":${n}"`;
+      if (seen.has(n)) return `parameter ":${n}" appears twice`;
+      seen.add(n);
+    }
+  }
+  return undefined;
+}
+
+function targetUrlProblem(raw: string): string | undefined {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    return 'not a valid URL';
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return 'must be an http:// or https:// URL';
+  if (u.pathname !== '/' || u.search || u.hash) return 'must be an origin only (no path, query or fragment)';
+  if (u.username || u.password) return 'must not contain credentials';
+  return undefined;
+}
+
+export function parseCidr(
+  s: string,
+): { address: string; prefix: number; family: 'ipv4' | 'ipv6' } | undefined {
+  const [addr, bits] = s.split('/');
+  const v = isIP(addr ?? '');
+  if (v === 0) return undefined;
+  const max = v === 4 ? 32 : 128;
+  const prefix = bits === undefined ? max : Number(bits);
+  if (!Number.isInteger(prefix) || prefix < 0 || prefix > max) return undefined;
+  return { address: addr!, prefix, family: v === 4 ? 'ipv4' : 'ipv6' };
+}
+
+export function blockListOf(cidrs: string[] | undefined): BlockList | undefined {
+  if (!cidrs || cidrs.length === 0) return undefined;
+  const bl = new BlockList();
+  for (const c of cidrs) {
+    const p = parseCidr(c);
+    if (p) bl.addSubnet(p.address, p.prefix, p.family);
+  }
+  return bl;
+}

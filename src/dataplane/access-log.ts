@@ -1,0 +1,41 @@
+import type { IncomingMessage } from 'node:http';
+import type { CompiledRoute } from '../config/compile.js';
+import { redactHeaders } from '../telemetry/logging.js';
+import type { Target } from '../upstreams/target.js';
+import type { DataplaneState } from './state.js';
+
+/**
+ * One JSON line per request (when enabled and sampled). The query string is left out (it often
+ * carries tokens); headers only when asked for, with secrets redacted.
+ */
+export function logAccess(
+  gw: DataplaneState,
+  req: IncomingMessage,
+  requestId: string,
+  path: string,
+  status: number,
+  seconds: number,
+  bytes: number,
+  route: CompiledRoute | undefined,
+  target: Target | undefined,
+  error: string | undefined,
+): void {
+  const al = gw.runtime.accessLog;
+  if (!al.enabled || (al.sample < 1 && Math.random() >= al.sample)) return;
+  const entry: Record<string, unknown> = {
+    type: 'access',
+    requestId,
+    method: req.method,
+    path,
+    status,
+    durationMs: Math.round(seconds * 100_000) / 100,
+    bytes,
+    remote: req.socket.remoteAddress,
+    route: route?.name,
+    upstream: route?.upstream.name,
+    target: target?.origin,
+  };
+  if (error) entry.error = error;
+  if (al.headers) entry.headers = redactHeaders(req.headers, al.redact);
+  gw.logger.info(entry);
+}

@@ -1,0 +1,148 @@
+/**
+ * The one registry of stable error codes. Every refusal Sluice makes comes from here;
+ * `docs/errors.md` is generated from this table (scripts/gen-docs.ts) and a test keeps them equal.
+ * Codes are stable: never renumber, only add.
+ */
+export interface ErrorDef {
+  readonly code: string;
+  readonly status: number;
+  readonly title: string;
+  /** What it means for the caller and what to do about it (rendered in docs/errors.md). */
+  readonly help: string;
+}
+
+function def(code: string, status: number, title: string, help: string): ErrorDef {
+  return { code, status, title, help };
+}
+
+export const Errors = {
+  malformedRequest: def(
+    'SLUICE-REQ-001',
+    400,
+    'Malformed request',
+    'The request could not be parsed as HTTP/1.1 (bad request line, bad chunk framing, invalid method).',
+  ),
+  ambiguousFraming: def(
+    'SLUICE-REQ-002',
+    400,
+    'Ambiguous message framing',
+    'The request carried both Content-Length and Transfer-Encoding, differing Content-Length values, or a Transfer-Encoding other than a single `chunked`. Sluice refuses instead of guessing (request smuggling).',
+  ),
+  invalidHeader: def(
+    'SLUICE-REQ-003',
+    400,
+    'Invalid header',
+    'A header name or value contained bytes HTTP does not allow, or used obsolete line folding (obs-fold).',
+  ),
+  invalidPath: def(
+    'SLUICE-REQ-004',
+    400,
+    'Invalid request path',
+    'The path escapes the root with dot-segments, contains a backslash, a NUL, a dot-segment with parameters (`..;`), invalid percent-encoding, or an encoded slash where the listener rejects them. See docs/routing.md#path-normalisation.',
+  ),
+  bodyTooLarge: def(
+    'SLUICE-REQ-005',
+    413,
+    'Request body too large',
+    "The request body exceeds the route's `maxBodyBytes` (or the listener default).",
+  ),
+  headersTooLarge: def(
+    'SLUICE-REQ-006',
+    431,
+    'Request header fields too large',
+    'The request headers exceed `listen.maxHeaderBytes`.',
+  ),
+  requestTimeout: def(
+    'SLUICE-REQ-007',
+    408,
+    'Request timeout',
+    'The client did not send the complete request headers within `listen.timeouts.requestHeaders`.',
+  ),
+  noRoute: def(
+    'SLUICE-ROUTE-001',
+    404,
+    'No route',
+    'No route matches the host, method, path and headers of the request.',
+  ),
+  upstreamConnect: def(
+    'SLUICE-UPSTREAM-001',
+    502,
+    'Upstream connection failed',
+    'Sluice could not open a connection to the upstream target (refused, unreachable, DNS failure).',
+  ),
+  upstreamProtocol: def(
+    'SLUICE-UPSTREAM-002',
+    502,
+    'Upstream failed',
+    'The upstream closed or reset the connection, or answered with invalid HTTP, before a response was complete.',
+  ),
+  upstreamConnectTimeout: def(
+    'SLUICE-UPSTREAM-003',
+    504,
+    'Upstream connect timeout',
+    'The connection to the upstream was not established within `timeouts.connect`.',
+  ),
+  upstreamFirstByteTimeout: def(
+    'SLUICE-UPSTREAM-004',
+    504,
+    'Upstream response timeout',
+    'The upstream did not send response headers within `timeouts.firstByte`.',
+  ),
+  upstreamTotalTimeout: def(
+    'SLUICE-UPSTREAM-005',
+    504,
+    'Upstream total timeout',
+    'The exchange did not complete within `timeouts.total`.',
+  ),
+  upstreamIdleTimeout: def(
+    'SLUICE-UPSTREAM-006',
+    504,
+    'Upstream idle timeout',
+    'The upstream stopped sending the response body for longer than `timeouts.idle`. If the response had already started, the connection to the client is reset instead, so a truncated body never looks complete.',
+  ),
+  noTarget: def(
+    'SLUICE-UPSTREAM-007',
+    503,
+    'No upstream target available',
+    'The upstream group has no target that can take the request.',
+  ),
+  upgradeRefused: def(
+    'SLUICE-UPSTREAM-008',
+    502,
+    'Upgrade refused by upstream',
+    'The upstream did not accept the WebSocket upgrade (it did not answer 101 Switching Protocols).',
+  ),
+  upgradeNotAllowed: def(
+    'SLUICE-ROUTE-002',
+    400,
+    'Upgrade not allowed',
+    'The route does not allow protocol upgrades (`websocket: false`) or the Upgrade header names a protocol other than websocket.',
+  ),
+  adminUnauthorized: def(
+    'SLUICE-ADMIN-001',
+    401,
+    'Admin authentication required',
+    'The admin API needs `Authorization: Bearer <token>` matching `SLUICE_ADMIN_TOKEN`.',
+  ),
+  adminNotFound: def('SLUICE-ADMIN-002', 404, 'Not found', 'No admin endpoint at this path.'),
+  configInvalid: def(
+    'SLUICE-CONFIG-001',
+    422,
+    'Invalid configuration',
+    'A reload was refused because the new configuration is invalid; the running configuration stays. The `errors` member lists every error with file, line, column, path and reason.',
+  ),
+  internal: def(
+    'SLUICE-GW-001',
+    500,
+    'Internal gateway error',
+    'An unexpected error inside Sluice; the request id identifies it in the logs.',
+  ),
+} as const satisfies Record<string, ErrorDef>;
+
+export type ErrorName = keyof typeof Errors;
+
+export const docsBase = 'https://github.com/sluice-gateway/sluice/blob/main/docs/errors.md';
+
+export function docsAnchor(e: ErrorDef): string {
+  return `${docsBase}#${e.code.toLowerCase()}`;
+}

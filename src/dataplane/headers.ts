@@ -1,0 +1,107 @@
+/**
+ * Header handling on the hot path: one pass over the raw header array, one Map lookup per header.
+ * Hand-written rather than via a library because it runs for every header of every request.
+ */
+import type { BlockList } from 'node:net';
+
+/** What to do with a request header, decided by its lower-case name. */
+export enum ReqHeader {
+  Forward = 0,
+  Drop = 1,
+  Host = 2,
+  ContentLength = 3,
+  TransferEncoding = 4,
+  Connection = 5,
+  RequestId = 6,
+  XForwardedFor = 7,
+  XForwardedProto = 8,
+  XForwardedHost = 9,
+  Forwarded = 10,
+  Te = 11,
+}
+
+/** Hop-by-hop headers (RFC 9110 §7.6.1) and those Sluice sets itself. `te: trailers` is kept. */
+export const requestHeaderActions: ReadonlyMap<string, ReqHeader> = new Map([
+  ['host', ReqHeader.Host],
+  ['content-length', ReqHeader.ContentLength],
+  ['transfer-encoding', ReqHeader.TransferEncoding],
+  ['connection', ReqHeader.Connection],
+  ['keep-alive', ReqHeader.Drop],
+  ['proxy-connection', ReqHeader.Drop],
+  ['proxy-authorization', ReqHeader.Drop],
+  ['upgrade', ReqHeader.Drop],
+  ['trailer', ReqHeader.Drop],
+  ['expect', ReqHeader.Drop],
+  ['http2-settings', ReqHeader.Drop],
+  ['te', ReqHeader.Te],
+  ['x-request-id', ReqHeader.RequestId],
+  ['x-forwarded-for', ReqHeader.XForwardedFor],
+  ['x-forwarded-proto', ReqHeader.XForwardedProto],
+  ['x-forwarded-host', ReqHeader.XForwardedHost],
+  ['forwarded', ReqHeader.Forwarded],
+]);
+
+/** Response headers never passed to the client (Node frames the response itself). */
+export const responseHopByHop: ReadonlySet<string> = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+  'trailer',
+  'proxy-authenticate',
+]);
+
+/** Lower-case names listed in a `Connection` header, except the ones that carry no header (close, keep-alive). */
+export function connectionTokens(value: string): string[] {
+  const out: string[] = [];
+  for (const t of value.split(',')) {
+    const n = t.trim().toLowerCase();
+    if (n && n !== 'close' && n !== 'keep-alive') out.push(n);
+  }
+  return out;
+}
+
+const requestIdOk = /^[A-Za-z0-9._:@+=/-]{1,200}$/;
+export function acceptableRequestId(v: string | undefined): v is string {
+  return v !== undefined && requestIdOk.test(v);
+}
+
+export interface ForwardedInfo {
+  xff: string;
+  proto: string;
+  host: string;
+  forwarded: string;
+}
+
+/**
+ * X-Forwarded-* and Forwarded (RFC 7239). From a trusted proxy the incoming values are extended;
+ * from anyone else they are replaced, so a client cannot forge its address.
+ */
+export function forwardedHeaders(
+  peer: string,
+  scheme: string,
+  host: string | undefined,
+  incoming: { xff?: string; proto?: string; host?: string; forwarded?: string },
+  trusted: BlockList | undefined,
+): ForwardedInfo {
+  const isTrusted =
+    trusted !== undefined && peer !== '' && trusted.check(peer, peer.includes(':') ? 'ipv6' : 'ipv4');
+  const forNode = peer.includes(':') ? `"[${peer}]"` : peer;
+  const own = `for=${forNode};proto=${scheme}${host ? `;host="${host.replace(/["\\]/g, '')}"` : ''}`;
+  if (isTrusted) {
+    return {
+      xff: incoming.xff ? `${incoming.xff}, ${peer}` : peer,
+      proto: incoming.proto ?? scheme,
+      host: incoming.host ?? host ?? '',
+      forwarded: incoming.forwarded ? `${incoming.forwarded}, ${own}` : own,
+    };
+  }
+  return { xff: peer, proto: scheme, host: host ?? '', forwarded: own };
+}
+
+/** Strip an IPv4-mapped IPv6 prefix so `::ffff:127.0.0.1` reads and matches as `127.0.0.1`. */
+export function peerAddress(a: string | undefined): string {
+  if (!a) return '';
+  return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
+}

@@ -1,0 +1,16 @@
+import type { Logger } from 'pino';
+import type { Runtime } from '../config/compile.js';
+import type { Metrics } from '../telemetry/metrics.js';
+
+/** What the data plane reads from the running gateway. The runtime reference is swapped on reload. */
+export interface DataplaneState {
+  runtime: Runtime;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly scheme: 'http' | 'https';
+  /** Set when draining: responses carry `Connection: close`. */
+  draining: boolean;
+  inflight: number;
+  /** Called when `inflight` reaches zero while draining. */
+  onIdle: (() => void) | undefined;
+}

@@ -1,0 +1,37 @@
+/** Map an upstream failure to its problem code and metric kind. */
+import { type ErrorDef, Errors } from './errors.js';
+
+export class TotalTimeoutError extends Error {
+  readonly code = 'SLUICE_TOTAL_TIMEOUT';
+}
+export class BodyTooLargeError extends Error {
+  readonly code = 'SLUICE_BODY_TOO_LARGE';
+}
+export class ClientClosedError extends Error {
+  readonly code = 'SLUICE_CLIENT_CLOSED';
+}
+
+export function classifyUpstreamError(err: unknown): { def: ErrorDef; kind: string } {
+  const code = (err as { code?: string } | null)?.code ?? '';
+  switch (code) {
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return { def: Errors.upstreamConnectTimeout, kind: 'timeout_connect' };
+    case 'UND_ERR_HEADERS_TIMEOUT':
+      return { def: Errors.upstreamFirstByteTimeout, kind: 'timeout_first_byte' };
+    case 'UND_ERR_BODY_TIMEOUT':
+      return { def: Errors.upstreamIdleTimeout, kind: 'timeout_idle' };
+    case 'SLUICE_TOTAL_TIMEOUT':
+      return { def: Errors.upstreamTotalTimeout, kind: 'timeout_total' };
+    case 'SLUICE_BODY_TOO_LARGE':
+      return { def: Errors.bodyTooLarge, kind: 'body_too_large' };
+    case 'ECONNREFUSED':
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+    case 'EADDRNOTAVAIL':
+      return { def: Errors.upstreamConnect, kind: 'connect' };
+    default:
+      return { def: Errors.upstreamProtocol, kind: 'reset' };
+  }
+}

@@ -1,0 +1,285 @@
+/**
+ * A Gateway is built from a config file and runs the public and admin listeners. No module-level
+ * state: tests run several gateways in one process. Lifecycle: start → (reload)* → drain → stop.
+ */
+import { createHash } from 'node:crypto';
+import { type FSWatcher, readFileSync, watch } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { basename, dirname, resolve } from 'node:path';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import { AdminServer } from '../admin/server.js';
+import { compileRuntime, defaultMaxHeaderBytes, type Runtime } from '../config/compile.js';
+import { type ConfigError, ConfigInvalidError, formatConfigError, loadConfigFile } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { bytes, ms } from '../config/units.js';
+import { handleRequest } from '../dataplane/pipeline.js';
+import type { DataplaneState } from '../dataplane/state.js';
+import { handleUpgrade } from '../dataplane/websocket.js';
+import { createLogger } from '../telemetry/logging.js';
+import { Metrics } from '../telemetry/metrics.js';
+import { PoolRegistry } from '../upstreams/pools.js';
+import { onClientError } from './client-errors.js';
+import { close, listen } from './listen.js';
+
+export interface GatewayOptions {
+  configFile: string;
+  env?: NodeJS.ProcessEnv;
+  logger?: Logger;
+  /** Reload when the file changes (default true). */
+  watch?: boolean;
+}
+
+export type ReloadResult =
+  | { result: 'applied'; version: string; previous: string }
+  | { result: 'unchanged'; version: string }
+  | { result: 'rejected'; errors: ConfigError[] };
+
+export class Gateway implements DataplaneState {
+  runtime!: Runtime;
+  readonly metrics = new Metrics();
+  readonly logger: Logger;
+  readonly scheme = 'http' as const;
+  draining = false;
+  inflight = 0;
+  onIdle: (() => void) | undefined;
+  ready = false;
+
+  private readonly pools = new PoolRegistry();
+  private readonly upgraded = new Set<Duplex>();
+  private readonly file: string;
+  private publicServer: Server | undefined;
+  private admin: AdminServer | undefined;
+  private watcher: FSWatcher | undefined;
+  private watchTimer: NodeJS.Timeout | undefined;
+  private lastSourceHash = '';
+  private stopping: Promise<void> | undefined;
+  publicAddress: AddressInfo | undefined;
+  adminAddress: AddressInfo | undefined;
+
+  constructor(private readonly opts: GatewayOptions) {
+    this.file = resolve(opts.configFile);
+    this.logger = opts.logger ?? createLogger('info');
+  }
+
+  /** Load, compile and listen. Throws ConfigInvalidError for a bad file. */
+  async start(): Promise<void> {
+    const loaded = loadConfigFile(this.file, this.opts.env);
+    this.pools.beginGeneration();
+    this.runtime = compileRuntime(
+      loaded.config,
+      { source: loaded.source, file: this.file },
+      { pools: this.pools, metrics: this.metrics },
+    );
+    this.lastSourceHash = hash(loaded.source);
+    this.metrics.setConfigVersion(this.runtime.version);
+    this.logger.level = loaded.config.logging?.level ?? this.logger.level;
+    const cfg = loaded.config;
+
+    const server = createServer({
+      maxHeaderSize: bytes(cfg.listen.maxHeaderBytes, defaultMaxHeaderBytes),
+      headersTimeout: ms(cfg.listen.timeouts?.requestHeaders, 30_000),
+      // Bodies may stream for long (uploads); per-exchange limits are the upstream timeouts.
+      requestTimeout: 0,
+      keepAliveTimeout: ms(cfg.listen.timeouts?.keepAlive, 65_000),
+      noDelay: true,
+      requireHostHeader: true,
+    });
+    server.on('request', (req, res) => handleRequest(this, req, res));
+    server.on('upgrade', (req, socket: Duplex, head: Buffer) =>
+      handleUpgrade(this, this.upgraded, req, socket, head),
+    );
+    server.on('clientError', (err, socket) =>
+      onClientError(err, socket, (def) => this.metrics.refusals.labels(def.code).inc()),
+    );
+    server.on('connection', (socket) => {
+      this.metrics.connections.inc();
+      socket.once('close', () => this.metrics.connections.dec());
+    });
+    this.publicServer = server;
+    this.publicAddress = await listen(server, cfg.listen.host, cfg.listen.port);
+
+    const adminCfg = cfg.admin ?? { host: '127.0.0.1', port: 9901 };
+    this.admin = new AdminServer(this, this.opts.env ?? process.env);
+    this.adminAddress = await this.admin.listen(adminCfg.host, adminCfg.port);
+
+    if (this.opts.watch !== false) this.watchFile();
+    this.ready = true;
+    this.logger.info(
+      {
+        event: 'started',
+        version: this.runtime.version,
+        public: `${this.publicAddress.address}:${this.publicAddress.port}`,
+        admin: `${this.adminAddress.address}:${this.adminAddress.port}`,
+        routes: this.runtime.routes.length,
+      },
+      'sluice started',
+    );
+  }
+
+  /** Validate and compile the file again; swap only if it is valid. Never throws for a bad file. */
+  reload(trigger: string): ReloadResult {
+    const previous = this.runtime;
+    let next: Runtime;
+    const generation = this.pools.snapshotGeneration();
+    try {
+      const loaded = loadConfigFile(this.file, this.opts.env);
+      this.lastSourceHash = hash(loaded.source);
+      this.pools.beginGeneration();
+      next = compileRuntime(
+        loaded.config,
+        { source: loaded.source, file: this.file },
+        { pools: this.pools, metrics: this.metrics },
+      );
+      warnRestartOnly(this.logger, previous.config, loaded.config);
+    } catch (err) {
+      this.pools.rollbackGeneration(generation);
+      const errors =
+        err instanceof ConfigInvalidError
+          ? err.errors
+          : [{ file: this.file, line: 0, column: 0, path: '', message: (err as Error).message }];
+      this.metrics.reloads.labels('rejected').inc();
+      this.logger.error(
+        {
+          event: 'config_rejected',
+          trigger,
+          errors: errors.map(formatConfigError),
+          running: previous.version,
+        },
+        'configuration rejected; the running configuration stays',
+      );
+      return { result: 'rejected', errors };
+    }
+    if (next.version === previous.version) {
+      this.metrics.reloads.labels('unchanged').inc();
+      return { result: 'unchanged', version: next.version };
+    }
+    this.runtime = next;
+    this.metrics.setConfigVersion(next.version);
+    this.metrics.reloads.labels('applied').inc();
+    void this.pools.retireUnused().then((n) => {
+      if (n > 0) this.logger.info({ event: 'pools_retired', count: n }, 'closed pools of removed upstreams');
+    });
+    this.logger.info(
+      { event: 'config_applied', trigger, version: next.version, previous: previous.version },
+      'configuration applied',
+    );
+    return { result: 'applied', version: next.version, previous: previous.version };
+  }
+
+  private watchFile(): void {
+    // Watch the directory: editors and ConfigMap updates replace the file rather than write it.
+    const name = basename(this.file);
+    try {
+      this.watcher = watch(dirname(this.file), (_event, changed) => {
+        if (changed !== null && changed !== name && !String(changed).startsWith('..')) return;
+        clearTimeout(this.watchTimer);
+        this.watchTimer = setTimeout(() => this.onFileChanged(), 150);
+      });
+      this.watcher.on('error', (err) => this.logger.warn({ err }, 'config file watch failed'));
+    } catch (err) {
+      this.logger.warn({ err }, 'cannot watch the config file; reload with SIGHUP or the admin API');
+    }
+  }
+
+  private onFileChanged(): void {
+    if (this.draining) return;
+    let source: string;
+    try {
+      source = readSource(this.file);
+    } catch {
+      return; // mid-replace; the next event will come
+    }
+    if (hash(source) === this.lastSourceHash) return;
+    this.reload('file');
+  }
+
+  /**
+   * Graceful shutdown: readiness false, wait `drain.delay`, stop accepting, let in-flight requests
+   * and streams finish up to `drain.timeout`, then close everything.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
+    const cfg = this.runtime.config.listen.drain;
+    const delay = ms(cfg?.delay, 0);
+    const timeout = ms(cfg?.timeout, 30_000);
+    this.draining = true;
+    this.ready = false;
+    this.watcher?.close();
+    clearTimeout(this.watchTimer);
+    this.logger.info(
+      { event: 'draining', inflight: this.inflight, websockets: this.upgraded.size, delay, timeout },
+      'draining',
+    );
+    if (delay > 0) await sleep(delay);
+    const server = this.publicServer;
+    if (server) {
+      const closed = close(server);
+      server.closeIdleConnections();
+      const idle = new Promise<void>((resolveIdle) => {
+        const check = () => {
+          if (this.inflight === 0 && this.upgraded.size === 0) {
+            server.closeIdleConnections();
+            resolveIdle();
+            return true;
+          }
+          return false;
+        };
+        if (check()) return;
+        this.onIdle = () => void check();
+        const poll = setInterval(() => {
+          server.closeIdleConnections();
+          if (check()) clearInterval(poll);
+        }, 50);
+        poll.unref();
+      });
+      const timedOut = await Promise.race([idle.then(() => false), sleep(timeout).then(() => true)]);
+      if (timedOut) {
+        this.logger.warn(
+          { event: 'drain_timeout', inflight: this.inflight, websockets: this.upgraded.size },
+          'drain timeout: closing the rest',
+        );
+      }
+      for (const s of this.upgraded) s.destroy();
+      server.closeAllConnections();
+      await closed;
+    }
+    await this.admin?.close();
+    await this.pools.closeAll();
+    this.logger.info({ event: 'stopped' }, 'sluice stopped');
+    this.logger.flush();
+  }
+}
+
+function hash(s: string): string {
+  return createHash('sha256').update(s).digest('hex');
+}
+
+function sleep(msec: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, msec).unref());
+}
+
+function readSource(f: string): string {
+  return readFileSync(f, 'utf8');
+}
+
+function warnRestartOnly(logger: Logger, a: Config, b: Config): void {
+  const keys = ['host', 'port', 'maxHeaderBytes', 'timeouts'] as const;
+  for (const k of keys) {
+    if (JSON.stringify(a.listen[k]) !== JSON.stringify(b.listen[k]))
+      logger.warn(
+        { event: 'restart_required', setting: `listen.${k}` },
+        `listen.${k} changes take effect after a restart`,
+      );
+  }
+  if (JSON.stringify(a.admin) !== JSON.stringify(b.admin))
+    logger.warn(
+      { event: 'restart_required', setting: 'admin' },
+      'admin listener changes take effect after a restart',
+    );
+}
