@@ -29,40 +29,30 @@ export interface Guarded {
   params: Params | undefined;
 }
 
-/** Guard and route a request; on refusal answers through `refuse` and returns undefined. */
-export function guardAndRoute(
-  gw: DataplaneState,
-  req: IncomingMessage,
-  refuse: (def: ErrorDef, requestId: string, detail: string | undefined, path: string) => void,
-): Guarded | undefined {
+export interface Refusal {
+  refused: ErrorDef;
+  requestId: string;
+  detail: string | undefined;
+  /** The normalised path when known (for the access log). */
+  path: string;
+}
+
+/** Guard and route a request. Returns what to proxy, or why to refuse (refusals are rare: no closures on the fast path). */
+export function guardAndRoute(gw: DataplaneState, req: IncomingMessage): Guarded | Refusal {
   const rt = gw.runtime;
   const head = readRequestHead(req);
   const requestId = acceptableRequestId(head.requestId) ? head.requestId : randomUUID();
-  if (head.framingError !== undefined) {
-    refuse(Errors.ambiguousFraming, requestId, head.framingError, '');
-    return undefined;
-  }
+  if (head.framingError !== undefined)
+    return { refused: Errors.ambiguousFraming, requestId, detail: head.framingError, path: '' };
   const target = splitTarget(req.url ?? '');
-  if (target === undefined) {
-    refuse(Errors.invalidPath, requestId, 'the request target is not a path', '');
-    return undefined;
-  }
+  if (target === undefined)
+    return { refused: Errors.invalidPath, requestId, detail: 'the request target is not a path', path: '' };
   const path = normalizePath(target.path, rt.pathOptions);
-  if (typeof path !== 'string') {
-    refuse(Errors.invalidPath, requestId, path.error, '');
-    return undefined;
-  }
-  const m = rt.router.match(head.host, req.method ?? 'GET', path, (name) => headerValue(req, name));
-  if (m === undefined) {
-    refuse(Errors.noRoute, requestId, undefined, path);
-    return undefined;
-  }
+  if (typeof path !== 'string')
+    return { refused: Errors.invalidPath, requestId, detail: path.error, path: '' };
+  const m = rt.router.match(head.host, req.method ?? 'GET', path, req);
+  if (m === undefined) return { refused: Errors.noRoute, requestId, detail: undefined, path };
   return { head, requestId, path, query: target.query, route: m.route, params: m.params };
-}
-
-function headerValue(req: IncomingMessage, name: string): string | undefined {
-  const v = req.headers[name];
-  return Array.isArray(v) ? v.join(', ') : v;
 }
 
 /** Headers sent upstream: end-to-end headers, then Host, forwarding, request id and the route's additions. */
@@ -100,6 +90,9 @@ export function upstreamHeaders(
     g.requestId,
   );
   if (f.host) out.push('x-forwarded-host', f.host);
+  // Keep the client's framing: a sized body stays sized (undici checks the length), so upstreams
+  // that refuse chunked uploads still work. A chunked body stays chunked.
+  if (head.contentLength !== undefined) out.push('content-length', head.contentLength);
   if (head.teTrailers) out.push('te', 'trailers');
   const add = route.request.append;
   for (let i = 0; i < add.length; i++) out.push(add[i]!);
@@ -108,10 +101,11 @@ export function upstreamHeaders(
 
 export function handleRequest(gw: DataplaneState, req: IncomingMessage, res: ServerResponse): void {
   const started = performance.now();
-  const g = guardAndRoute(gw, req, (def, requestId, detail, path) => {
-    refuseRequest(gw, req, res, def, requestId, detail, path, started);
-  });
-  if (g === undefined) return;
+  const g = guardAndRoute(gw, req);
+  if ('refused' in g) {
+    refuseRequest(gw, req, res, g.refused, g.requestId, g.detail, g.path, started);
+    return;
+  }
   const { route, head } = g;
   const target = route.upstream.pick();
   if (target === undefined) {

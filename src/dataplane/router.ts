@@ -96,18 +96,18 @@ export class Router<R extends Matchable> {
     this.hasHostRoutes = exact.size > 0 || wild.size > 0;
   }
 
-  /** `host` is the Host header as sent (any case, port included); `header(name)` reads a request header. */
+  /** `host` is the Host header as sent (any case, port included); `req` supplies headers for header matches. */
   match(
     host: string | undefined,
     method: string,
     path: string,
-    header: (name: string) => string | undefined,
+    req: HeaderSource,
   ): RouteMatch<R> | undefined {
     if (this.hasHostRoutes && host) {
       const h = host.toLowerCase();
       const t = this.exact.get(h);
       if (t) {
-        const m = find(t, method, path, header);
+        const m = find(t, method, path, req);
         if (m) return m;
       }
       const colon = h.lastIndexOf(':');
@@ -115,18 +115,18 @@ export class Router<R extends Matchable> {
       if (bare !== h) {
         const t2 = this.exact.get(bare);
         if (t2) {
-          const m = find(t2, method, path, header);
+          const m = find(t2, method, path, req);
           if (m) return m;
         }
       }
       for (const [suffix, wt] of this.wildcards) {
         if (bare.length > suffix.length && bare.endsWith(suffix)) {
-          const m = find(wt, method, path, header);
+          const m = find(wt, method, path, req);
           if (m) return m;
         }
       }
     }
-    return find(this.anyHost, method, path, header);
+    return find(this.anyHost, method, path, req);
   }
 }
 
@@ -134,7 +134,7 @@ function find<R extends Matchable>(
   t: MethodTable<R>,
   method: string,
   path: string,
-  header: (name: string) => string | undefined,
+  req: HeaderSource,
 ): RouteMatch<R> | undefined {
   const list = t.byMethod.get(method) ?? t.anyMethod;
   for (let i = 0; i < list.length; i++) {
@@ -145,7 +145,7 @@ function find<R extends Matchable>(
     let ok = true;
     for (let j = 0; j < hc.length; j++) {
       const c = hc[j]!;
-      if (!c.test(header(c.name))) {
+      if (!c.test(headerValue(req, c.name))) {
         ok = false;
         break;
       }
@@ -153,6 +153,16 @@ function find<R extends Matchable>(
     if (ok) return { route: r, params: m === true ? undefined : m };
   }
   return undefined;
+}
+
+/** Anything with Node-style lower-case headers (an IncomingMessage). */
+export interface HeaderSource {
+  readonly headers: Record<string, string | string[] | undefined>;
+}
+
+function headerValue(req: HeaderSource, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v.join(', ') : v;
 }
 
 function push<K, V>(m: Map<K, V[]>, k: K, v: V): void {

@@ -22,23 +22,24 @@ export function handleUpgrade(
 ): void {
   const started = performance.now();
   socket.on('error', () => socket.destroy());
-  const g = guardAndRoute(gw, req, (def, requestId, detail, path) => {
-    gw.metrics.refusals.labels(def.code).inc();
-    writeProblemToSocket(socket, def, detail, requestId);
+  const g = guardAndRoute(gw, req);
+  if ('refused' in g) {
+    gw.metrics.refusals.labels(g.refused.code).inc();
+    writeProblemToSocket(socket, g.refused, g.detail, g.requestId);
     logAccess(
       gw,
       req,
-      requestId,
-      path,
-      def.status,
+      g.requestId,
+      g.path,
+      g.refused.status,
       (performance.now() - started) / 1000,
       0,
       undefined,
       undefined,
-      def.code,
+      g.refused.code,
     );
-  });
-  if (g === undefined) return;
+    return;
+  }
   const { route } = g;
   const refuse = (def: typeof Errors.upgradeRefused, detail: string) => {
     gw.metrics.refusals.labels(def.code).inc();
