@@ -16,9 +16,9 @@ export class AdminServer {
     const app = Fastify({ logger: false });
     this.app = app;
     const auth = new AdminTokenCheck(env.SLUICE_ADMIN_TOKEN);
-    if (!auth.enabled && env.SLUICE_ADMIN_TOKEN === undefined)
+    if (!auth.enabled)
       gw.logger.warn(
-        'SLUICE_ADMIN_TOKEN is not set: the admin API is open to anyone who can reach the admin listener',
+        'SLUICE_ADMIN_TOKEN is not set: the admin API (/admin/*) refuses every request; health and metrics are served',
       );
 
     app.addHook('onRequest', async (req, reply) => {
@@ -28,7 +28,14 @@ export class AdminServer {
           .code(401)
           .header('content-type', problemContentType)
           .header('www-authenticate', 'Bearer realm="sluice-admin"')
-          .send(JSON.stringify(problem(Errors.adminUnauthorized)));
+          .send(
+            JSON.stringify(
+              problem(
+                Errors.adminUnauthorized,
+                auth.enabled ? undefined : 'the admin API is disabled until SLUICE_ADMIN_TOKEN is set',
+              ),
+            ),
+          );
       }
     });
 

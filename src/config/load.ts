@@ -80,11 +80,19 @@ export function loadConfigText(
     );
   }
   const errors: ConfigError[] = [];
+  // Values that came from the environment may be secrets: an error message never quotes them,
+  // it quotes the `${VAR}` text of the file instead.
+  const fromEnv: EnvValue[] = [];
   const at = (path: (string | number)[], message: string, key = false) =>
-    errors.push({ file, ...pos(offsetOf(doc.contents, path, key)), path: pointer(path), message });
+    errors.push({
+      file,
+      ...pos(offsetOf(doc.contents, path, key)),
+      path: pointer(path),
+      message: hideEnvValues(message, fromEnv),
+    });
 
   const data = doc.toJS({ maxAliasCount: 100 }) as unknown;
-  const interpolated = walkInterpolate(data, [], env, at);
+  const interpolated = walkInterpolate(data, [], env, at, fromEnv);
   if (errors.length > 0) throw new ConfigInvalidError(errors);
 
   if (!validate(interpolated)) {
@@ -103,20 +111,41 @@ export function loadConfigText(
 
 type At = (path: (string | number)[], message: string, key?: boolean) => void;
 
-function walkInterpolate(v: unknown, path: (string | number)[], env: NodeJS.ProcessEnv, at: At): unknown {
+interface EnvValue {
+  value: string;
+  /** The text as written in the file, e.g. `${DB_PASSWORD}`. */
+  written: string;
+}
+
+function walkInterpolate(
+  v: unknown,
+  path: (string | number)[],
+  env: NodeJS.ProcessEnv,
+  at: At,
+  fromEnv: EnvValue[],
+): unknown {
   if (typeof v === 'string') {
     const r = interpolate(v, env);
     for (const name of r.missing)
       at(path, `environment variable ${name} is not set and has no default (write \${${name}:-default})`);
+    if (r.fromEnv) fromEnv.push({ value: String(r.value), written: v });
     return r.value;
   }
-  if (Array.isArray(v)) return v.map((x, i) => walkInterpolate(x, [...path, i], env, at));
+  if (Array.isArray(v)) return v.map((x, i) => walkInterpolate(x, [...path, i], env, at, fromEnv));
   if (v && typeof v === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) out[k] = walkInterpolate(x, [...path, k], env, at);
+    for (const [k, x] of Object.entries(v)) out[k] = walkInterpolate(x, [...path, k], env, at, fromEnv);
     return out;
   }
   return v;
+}
+
+/** Replace every interpolated value (3 characters or more) in a message by the text written in the file. */
+function hideEnvValues(message: string, fromEnv: readonly EnvValue[]): string {
+  let out = message;
+  for (const e of fromEnv)
+    if (e.value.length >= 3 && e.value !== e.written) out = out.split(e.value).join(e.written);
+  return out;
 }
 
 /** Ajv reports every branch of a failed `anyOf`; keep the most useful ones. */

@@ -122,7 +122,7 @@ export const Errors = {
     'SLUICE-ADMIN-001',
     401,
     'Admin authentication required',
-    'The admin API needs `Authorization: Bearer <token>` matching `SLUICE_ADMIN_TOKEN`.',
+    'The admin API needs `Authorization: Bearer <token>` matching `SLUICE_ADMIN_TOKEN`. While `SLUICE_ADMIN_TOKEN` is not set, the admin API refuses every request (health and metrics stay open).',
   ),
   adminNotFound: def('SLUICE-ADMIN-002', 404, 'Not found', 'No admin endpoint at this path.'),
   configInvalid: def(

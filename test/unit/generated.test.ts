@@ -1,0 +1,40 @@
+/**
+ * The published JSON Schema and docs/errors.md are generated from the TypeBox schema and the error
+ * registry. These tests fail when a committed copy drifts from its source (run `npm run generate`).
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { Ajv } from 'ajv';
+import { parse } from 'yaml';
+import { renderErrorsDoc, renderSchema } from '../../scripts/generated.js';
+import { Errors } from '../../src/dataplane/errors.js';
+
+const root = new URL('../../', import.meta.url);
+const read = (p: string) => readFileSync(new URL(p, root), 'utf8');
+
+test('schema/sluice.schema.json is exactly what the TypeBox schema generates', () => {
+  assert.equal(read('schema/sluice.schema.json'), renderSchema(), 'run `npm run generate`');
+});
+
+test('docs/errors.md is exactly what the error registry generates', () => {
+  assert.equal(read('docs/errors.md'), renderErrorsDoc(), 'run `npm run generate`');
+});
+
+test('error codes are unique and well-formed, and every status is an HTTP error status', () => {
+  const codes = Object.values(Errors).map((e) => e.code);
+  assert.equal(new Set(codes).size, codes.length, 'duplicate error code');
+  for (const e of Object.values(Errors)) {
+    assert.match(e.code, /^SLUICE-[A-Z]+-\d{3}$/);
+    assert.ok(e.status >= 400 && e.status <= 599, `${e.code} status ${e.status}`);
+    assert.ok(e.help.length > 20, `${e.code} needs help text`);
+  }
+});
+
+test('the bundled example config is valid against the published JSON Schema', () => {
+  const schema = JSON.parse(read('schema/sluice.schema.json')) as Record<string, unknown>;
+  delete schema.$schema; // draft 2020-12 meta-schema is not bundled with Ajv's default build
+  const validate = new Ajv({ strict: false }).compile(schema);
+  const example = parse(read('examples/sluice.yaml').replace(/\$\{DEMO_URL:-([^}]+)\}/, '$1'));
+  assert.ok(validate(example), JSON.stringify(validate.errors));
+});
