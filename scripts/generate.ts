@@ -5,9 +5,10 @@
  */
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { renderErrorsDoc, renderSchema } from './generated.js';
+import { renderConfigReference, renderErrorsDoc, renderSchema } from './generated.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 writeFileSync(`${root}schema/sluice.schema.json`, renderSchema());
 writeFileSync(`${root}docs/errors.md`, renderErrorsDoc());
-console.log('wrote schema/sluice.schema.json and docs/errors.md');
+writeFileSync(`${root}docs/config-reference.md`, renderConfigReference());
+console.log('wrote schema/sluice.schema.json , docs/errors.md and docs/config-reference.md');

@@ -36,3 +36,82 @@ ${Object.values(Errors)
 
 ${rows.join('\n')}`;
 }
+
+interface SchemaNode {
+  type?: string | string[];
+  description?: string;
+  default?: unknown;
+  properties?: Record<string, SchemaNode>;
+  required?: string[];
+  patternProperties?: Record<string, SchemaNode>;
+  items?: SchemaNode;
+  anyOf?: SchemaNode[];
+  const?: unknown;
+  enum?: unknown[];
+  pattern?: string;
+  minimum?: number;
+  maximum?: number;
+}
+
+/** A one-line type for the reference table. */
+function typeOf(s: SchemaNode): string {
+  if (s.const !== undefined) return `\`${JSON.stringify(s.const)}\``;
+  if (s.anyOf) {
+    const forms = s.anyOf.map(typeOf);
+    const pattern = s.anyOf.find((a) => a.pattern)?.pattern ?? '';
+    if (pattern.includes('(ms|s|m|h)')) return 'duration';
+    if (pattern.includes('(b|kb|mb|gb)')) return 'size';
+    return [...new Set(forms)].join(' \\| ');
+  }
+  if (s.type === 'array') return `${s.items ? typeOf(s.items) : 'any'}[]`;
+  if (s.patternProperties) return 'map';
+  return String(s.type ?? 'any');
+}
+
+function walk(s: SchemaNode, path: string, required: boolean, rows: string[]): void {
+  const desc = (s.description ?? '').replace(/\n/g, ' ').replace(/\|/g, '\\|');
+  if (path) rows.push(`| \`${path}\` | ${typeOf(s)} | ${required ? 'yes' : ''} | ${desc} |`);
+  if (s.properties) {
+    for (const [k, v] of Object.entries(s.properties)) {
+      if (k === '$schema') continue;
+      walk(v, path ? `${path}.${k}` : k, s.required?.includes(k) ?? false, rows);
+    }
+  }
+  if (s.patternProperties)
+    for (const v of Object.values(s.patternProperties)) walk(v, `${path}.<name>`, false, rows);
+  if (s.type === 'array' && s.items && (s.items.properties || s.items.anyOf))
+    walk({ ...s.items, description: undefined }, `${path}[]`, false, rows);
+  if (s.anyOf && s.anyOf.some((a) => a.properties)) {
+    for (const a of s.anyOf)
+      if (a.properties) walk({ ...a, description: undefined, type: undefined }, path, false, rows);
+  }
+}
+
+/** docs/config-reference.md: every setting, its type and its description, from the schema. */
+export function renderConfigReference(): string {
+  const rows: string[] = [];
+  walk(jsonSchema() as SchemaNode, '', true, rows);
+  // Rows without a type line come from union branches and nested item objects; keep each path once.
+  const seen = new Set<string>();
+  const unique = rows.filter((r) => {
+    const key = r.split(' | ')[0]!;
+    if (seen.has(key) && r.includes(' | any | ')) return false;
+    seen.add(key);
+    return !r.includes(' | any | ');
+  });
+  return `<!-- Generated from src/config/schema.ts by \`npm run generate\`; do not edit. -->
+# Configuration reference
+
+Every setting of the config file, generated from the same schema that validates it
+(published as [schema/sluice.schema.json](../schema/sluice.schema.json); point your editor's YAML
+language server at it for completion). A guide with examples: [configuration.md](configuration.md).
+
+Types: *duration* is a number of milliseconds or a string such as \`250ms\`, \`5s\`, \`2m\`, \`1h\`;
+*size* is a number of bytes or a string such as \`512kb\`, \`10mb\`; *map* is an object whose keys you name.
+Any string value may use \`\${VAR}\` or \`\${VAR:-default}\`.
+
+| setting | type | required | description |
+|---|---|---|---|
+${unique.join('\n')}
+`;
+}

@@ -20,19 +20,38 @@ const HeaderName = T.String({
   description: 'An HTTP header name.',
 });
 
+const exchangeTimeouts = {
+  firstByte: T.Optional({
+    ...Duration,
+    description: 'From the request sent to the response headers; default 60s. 504 SLUICE-UPSTREAM-004.',
+  }),
+  idle: T.Optional({
+    ...Duration,
+    description:
+      'Longest gap between response body chunks; default 60s. 504 SLUICE-UPSTREAM-006, or a reset once the response started.',
+  }),
+  total: T.Optional({
+    ...Duration,
+    description: 'The whole exchange; default 0 (none). 504 SLUICE-UPSTREAM-005.',
+  }),
+};
+
 const Timeouts = T.Object(
   {
-    connect: T.Optional(Duration),
-    firstByte: T.Optional(Duration),
-    idle: T.Optional(Duration),
-    total: T.Optional(Duration),
+    connect: T.Optional({
+      ...Duration,
+      description: 'TCP (and TLS) connect to a target; default 5s. 504 SLUICE-UPSTREAM-003.',
+    }),
+    ...exchangeTimeouts,
   },
-  {
-    additionalProperties: false,
-    description:
-      'Upstream timeouts. connect: TCP/TLS connect; firstByte: from request sent to response headers; idle: longest gap between body chunks; total: the whole exchange (0 = none).',
-  },
+  { additionalProperties: false, description: 'Timeouts of requests to this upstream.' },
 );
+
+/** A route overrides the per-exchange timeouts; connecting belongs to the upstream's pool. */
+const RouteTimeouts = T.Object(exchangeTimeouts, {
+  additionalProperties: false,
+  description: "Override the upstream's firstByte, idle and total timeouts for this route.",
+});
 
 const HeaderOps = T.Object(
   {
@@ -61,8 +80,15 @@ const Listen = T.Object(
           'CIDRs (IPv4 or IPv6) of proxies in front of Sluice whose X-Forwarded-* and Forwarded headers are trusted and extended; from anyone else those headers are replaced.',
       }),
     ),
-    maxHeaderBytes: T.Optional(Size),
-    maxBodyBytes: T.Optional(Size),
+    maxHeaderBytes: T.Optional({
+      ...Size,
+      description: 'Largest request head (request line and headers); default 16kb. 431 beyond.',
+    }),
+    maxBodyBytes: T.Optional({
+      ...Size,
+      description:
+        'Largest request body for every route (a route may set its own); default 10mb. 413 beyond.',
+    }),
     paths: T.Optional(
       T.Object(
         {
@@ -80,17 +106,29 @@ const Listen = T.Object(
     timeouts: T.Optional(
       T.Object(
         {
-          requestHeaders: T.Optional(Duration),
-          keepAlive: T.Optional(Duration),
+          requestHeaders: T.Optional({
+            ...Duration,
+            description: 'Time a client has to send the whole request head; default 30s. 408 beyond.',
+          }),
+          keepAlive: T.Optional({
+            ...Duration,
+            description: 'How long an idle client connection is kept open; default 65s.',
+          }),
         },
-        { additionalProperties: false },
+        { additionalProperties: false, description: 'Client-side timeouts (changes apply after a restart).' },
       ),
     ),
     drain: T.Optional(
       T.Object(
         {
-          delay: T.Optional(Duration),
-          timeout: T.Optional(Duration),
+          delay: T.Optional({
+            ...Duration,
+            description: 'Wait after readiness turns false, before closing the listener; default 0.',
+          }),
+          timeout: T.Optional({
+            ...Duration,
+            description: 'Longest wait for in-flight requests and streams; default 30s, then they are cut.',
+          }),
         },
         {
           additionalProperties: false,
@@ -109,20 +147,32 @@ const Admin = T.Object(
       default: '127.0.0.1',
       description: 'Address of the admin listener (health, metrics, admin API).',
     }),
-    port: T.Integer({ minimum: 0, maximum: 65535 }),
+    port: T.Integer({
+      minimum: 0,
+      maximum: 65535,
+      description: 'Port of the admin listener (default 9901).',
+    }),
   },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    description: 'The admin listener: /health/live, /health/ready, /metrics and the admin API.',
+  },
 );
 
 const Logging = T.Object(
   {
     level: T.Optional(
-      T.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => T.Literal(l))),
+      T.Union(
+        ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => T.Literal(l)),
+        {
+          description: 'Log level; default info.',
+        },
+      ),
     ),
     accessLog: T.Optional(
       T.Object(
         {
-          enabled: T.Optional(T.Boolean()),
+          enabled: T.Optional(T.Boolean({ description: 'One JSON line per request; default true.' })),
           sample: T.Optional(
             T.Number({ minimum: 0, maximum: 1, description: 'Share of requests logged (1 = all).' }),
           ),
@@ -139,7 +189,9 @@ const Logging = T.Object(
 const Target = T.Object(
   {
     url: T.String({ description: 'http:// or https:// origin of the target (a path is not allowed).' }),
-    weight: T.Optional(T.Integer({ minimum: 1, maximum: 1000 })),
+    weight: T.Optional(
+      T.Integer({ minimum: 1, maximum: 1000, description: 'Relative share of traffic; default 1.' }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -147,7 +199,9 @@ const Target = T.Object(
 const Upstream = T.Object(
   {
     targets: T.Array(Target, { minItems: 1 }),
-    balancer: T.Optional(T.Literal('round-robin')),
+    balancer: T.Optional(
+      T.Literal('round-robin', { description: 'How a target is picked; default round-robin.' }),
+    ),
     timeouts: T.Optional(Timeouts),
     pool: T.Optional(
       T.Object(
@@ -155,10 +209,22 @@ const Upstream = T.Object(
           connections: T.Optional(
             T.Integer({ minimum: 1, description: 'Connections per target (default 128).' }),
           ),
-          keepAliveTimeout: T.Optional(Duration),
-          pipelining: T.Optional(T.Integer({ minimum: 1, maximum: 16 })),
+          keepAliveTimeout: T.Optional({
+            ...Duration,
+            description: 'Idle upstream connections are closed after this; default 4s.',
+          }),
+          pipelining: T.Optional(
+            T.Integer({
+              minimum: 1,
+              maximum: 16,
+              description: 'Requests in flight per connection; default 1.',
+            }),
+          ),
         },
-        { additionalProperties: false },
+        {
+          additionalProperties: false,
+          description: 'The keep-alive connection pool of each target (undici).',
+        },
       ),
     ),
   },
@@ -186,9 +252,11 @@ const PathMatch = T.Union(
 const HeaderMatch = T.Object(
   {
     name: HeaderName,
-    value: T.Optional(T.String()),
-    regex: T.Optional(T.String()),
-    present: T.Optional(T.Boolean()),
+    value: T.Optional(T.String({ description: 'The header equals this value exactly.' })),
+    regex: T.Optional(
+      T.String({ description: 'The header matches this regular expression (JavaScript syntax).' }),
+    ),
+    present: T.Optional(T.Boolean({ description: 'true: the header is present; false: it is absent.' })),
   },
   {
     additionalProperties: false,
@@ -198,7 +266,11 @@ const HeaderMatch = T.Object(
 
 const Route = T.Object(
   {
-    name: T.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$', maxLength: 128 }),
+    name: T.String({
+      pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$',
+      maxLength: 128,
+      description: 'Unique name; labels metrics and access-log lines.',
+    }),
     priority: T.Optional(
       T.Integer({ description: 'Higher wins among routes of the same host class (default 0).' }),
     ),
@@ -210,10 +282,15 @@ const Route = T.Object(
           }),
         ),
         path: T.Optional(PathMatch),
-        methods: T.Optional(T.Array(T.String({ pattern: '^[A-Z]+$' }))),
-        headers: T.Optional(T.Array(HeaderMatch)),
+        methods: T.Optional(
+          T.Array(T.String({ pattern: '^[A-Z]+$' }), { description: 'Methods, upper case; none means any.' }),
+        ),
+        headers: T.Optional(T.Array(HeaderMatch, { description: 'Every condition must hold.' })),
       },
-      { additionalProperties: false },
+      {
+        additionalProperties: false,
+        description: 'What a request must look like to take this route; every given part must match.',
+      },
     ),
     upstream: T.String({ description: 'Name of an entry of `upstreams`.' }),
     rewrite: T.Optional(
@@ -252,8 +329,11 @@ const Route = T.Object(
         { additionalProperties: false },
       ),
     ),
-    timeouts: T.Optional(Timeouts),
-    maxBodyBytes: T.Optional(Size),
+    timeouts: T.Optional(RouteTimeouts),
+    maxBodyBytes: T.Optional({
+      ...Size,
+      description: 'Largest request body on this route; default listen.maxBodyBytes.',
+    }),
     websocket: T.Optional(T.Boolean({ description: 'Allow WebSocket upgrades (default true).' })),
   },
   { additionalProperties: false },

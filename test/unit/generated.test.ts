@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { Ajv } from 'ajv';
 import { parse } from 'yaml';
-import { renderErrorsDoc, renderSchema } from '../../scripts/generated.js';
+import { renderConfigReference, renderErrorsDoc, renderSchema } from '../../scripts/generated.js';
 import { Errors } from '../../src/dataplane/errors.js';
 
 const root = new URL('../../', import.meta.url);
@@ -19,6 +19,10 @@ test('schema/sluice.schema.json is exactly what the TypeBox schema generates', (
 
 test('docs/errors.md is exactly what the error registry generates', () => {
   assert.equal(read('docs/errors.md'), renderErrorsDoc(), 'run `npm run generate`');
+});
+
+test('docs/config-reference.md is exactly what the schema generates', () => {
+  assert.equal(read('docs/config-reference.md'), renderConfigReference(), 'run `npm run generate`');
 });
 
 test('error codes are unique and well-formed, and every status is an HTTP error status', () => {
