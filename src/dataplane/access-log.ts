@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import type { CompiledRoute } from '../config/compile.js';
 import { redactHeaders } from '../telemetry/logging.js';
 import type { Target } from '../upstreams/target.js';
@@ -19,6 +20,8 @@ export function logAccess(
   route: CompiledRoute | undefined,
   target: Target | undefined,
   error: string | undefined,
+  /** The client socket when `req.socket` may be gone (the proxy's request body stream is destroyed once sent). */
+  socket?: Socket,
 ): void {
   const al = gw.runtime.accessLog;
   if (!al.enabled || (al.sample < 1 && Math.random() >= al.sample)) return;
@@ -30,7 +33,7 @@ export function logAccess(
     status,
     durationMs: Math.round(seconds * 100_000) / 100,
     bytes,
-    remote: req.socket.remoteAddress,
+    remote: (socket ?? req.socket)?.remoteAddress,
     route: route?.name,
     upstream: route?.upstream.name,
     target: target?.origin,

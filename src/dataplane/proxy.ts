@@ -5,6 +5,7 @@
  * no Readable in between, which is most of the gap between a bare proxy and stream-based ones.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Dispatcher } from 'undici';
 import type { CompiledRoute } from '../config/compile.js';
 import type { Target } from '../upstreams/target.js';
@@ -22,6 +23,14 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
   private finished = false;
   private pendingAbort: Error | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** A sized response's head, held until its first body byte (see onHeaders). */
+  private pendingHead: string[] | undefined;
+  private statusText = '';
+  /**
+   * The client socket, kept for the access log: undici destroys the request body stream once it
+   * has sent it, and a destroyed IncomingMessage no longer has `req.socket`.
+   */
+  private readonly socket: Socket;
   private readonly onDrain = () => this.resumeFn?.();
   private readonly onClientClose = () => {
     if (!this.finished) this.abort(new ClientClosedError('client closed the connection'));
@@ -37,6 +46,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     private readonly path: string,
     private readonly started: number,
   ) {
+    this.socket = req.socket;
     res.once('close', this.onClientClose);
     const total = route.timeouts.total;
     if (total > 0) this.timer = setTimeout(() => this.abort(new TotalTimeoutError('total timeout')), total);
@@ -67,9 +77,16 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
       const name = raw[i]!.toString('latin1');
       const l = name.toLowerCase();
       if (responseHopByHop.has(l)) {
-        if (l === 'connection') tokens = connectionTokens(raw[i + 1]!.toString('latin1'));
+        if (l === 'connection') {
+          // Every Connection line counts: `Connection: a` and `Connection: b` name both.
+          const t = connectionTokens(raw[i + 1]!.toString('latin1'));
+          tokens = tokens === undefined ? t : tokens.concat(t);
+        }
         continue;
       }
+      // Sluice answers with the request id it sent upstream (below); an upstream echoing it back
+      // would otherwise give the client two X-Request-Id headers.
+      if (l === 'x-request-id') continue;
       if (drop.size > 0 && drop.has(l)) continue;
       if (l === 'content-length') sized = true;
       headers.push(name, raw[i + 1]!.toString('latin1'));
@@ -78,21 +95,37 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     for (let i = 0; i < plan.append.length; i++) out.push(plan.append[i]!);
     out.push('x-request-id', this.requestId);
     if (this.gw.draining) out.push('connection', 'close');
-    res.writeHead(status, statusText || undefined, out);
     // A streamed (unsized) response sends its head at once: an SSE client must see it before the
-    // first event. A sized one waits for the first chunk so head and body leave in one packet.
-    if (!sized && status !== 204 && status !== 304) res.flushHeaders();
+    // first event. A sized one is held until the first chunk, so head and body leave in one packet,
+    // and so an upstream that stalls before its first body byte still gets a 504 problem rather than
+    // a reset (nothing has reached the client yet).
+    if (sized || status === 204 || status === 304) {
+      this.pendingHead = out;
+      this.statusText = statusText;
+      return true;
+    }
+    res.writeHead(status, statusText || undefined, out);
+    res.flushHeaders();
     return true;
+  }
+
+  private writePendingHead(): void {
+    const head = this.pendingHead;
+    if (head === undefined) return;
+    this.pendingHead = undefined;
+    this.res.writeHead(this.status, this.statusText || undefined, head);
   }
 
   onData(chunk: Buffer): boolean {
     this.bytes += chunk.length;
+    if (this.pendingHead !== undefined) this.writePendingHead();
     if (this.res.write(chunk)) return true;
     this.res.once('drain', this.onDrain);
     return false;
   }
 
   onComplete(_trailers: string[] | null): void {
+    if (this.pendingHead !== undefined) this.writePendingHead();
     this.res.end();
     this.finish(this.status, undefined);
   }
@@ -129,6 +162,11 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     this.finished = true;
     if (this.timer) clearTimeout(this.timer);
     this.res.removeListener('close', this.onClientClose);
+    // Count the exchange as done before anything that could throw: a leaked in-flight count would
+    // hold every graceful drain until its timeout.
+    const gw = this.gw;
+    gw.inflight--;
+    gw.metrics.inflight.dec();
     const seconds = (performance.now() - this.started) / 1000;
     const m = this.route.metrics;
     m.requests[(status / 100) | 0]?.inc();
@@ -144,10 +182,8 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
       this.route,
       this.target,
       error,
+      this.socket,
     );
-    const gw = this.gw;
-    gw.inflight--;
-    gw.metrics.inflight.dec();
     if (gw.inflight === 0 && gw.onIdle) gw.onIdle();
   }
 }

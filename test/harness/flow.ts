@@ -1,0 +1,213 @@
+/**
+ * Small helpers for whole-gateway tests that wait on events: deferred signals, waiting for a log
+ * line or a condition, reading a response to its end (or to its abort), free ports, and the real
+ * CLI as a child process.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { type ClientRequest, type IncomingMessage, request } from 'node:http';
+import { type AddressInfo, createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import type { TestGateway } from './gateway.js';
+
+export interface Deferred<T> {
+  promise: Promise<T>;
+  resolve: (v: T) => void;
+  reject: (e: unknown) => void;
+}
+
+/** A promise with its resolve/reject exposed: the signal one side of a test gives the other. */
+export function deferred<T = void>(): Deferred<T> {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/**
+ * Wait until `check` returns a value other than undefined/false. Checks every few milliseconds
+ * (for state that has no event of its own, such as an array of captured log lines).
+ */
+export async function waitFor<T>(
+  check: () => T | undefined | false | null,
+  what: string,
+  timeoutMs = 5000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = check();
+    if (v !== undefined && v !== false && v !== null) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** Wait for a captured log line of the gateway, e.g. `{ event: 'config_applied' }`. */
+export function waitForLog(
+  gw: Pick<TestGateway, 'logs'>,
+  match: (line: Record<string, unknown>) => boolean,
+  what: string,
+  timeoutMs = 5000,
+  from = 0,
+): Promise<Record<string, unknown>> {
+  return waitFor(() => gw.logs.slice(from).find(match), what, timeoutMs);
+}
+
+export function sha256(b: Buffer | string): string {
+  return createHash('sha256').update(b).digest('hex');
+}
+
+export interface ReadResult {
+  body: Buffer;
+  /** True when the message ended properly ('end'); false when the connection broke first. */
+  complete: boolean;
+  error: Error | undefined;
+}
+
+/** Read a response to its end, or to the moment its connection broke. Never rejects. */
+export function readAll(res: IncomingMessage): Promise<ReadResult> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let error: Error | undefined;
+    let ended = false;
+    res.on('data', (c: Buffer) => chunks.push(c));
+    res.on('error', (e) => {
+      error = e;
+    });
+    res.on('end', () => {
+      ended = true;
+    });
+    res.on('close', () => resolve({ body: Buffer.concat(chunks), complete: ended && res.complete, error }));
+  });
+}
+
+export interface SimpleResponse {
+  status: number;
+  headers: IncomingMessage['headers'];
+  body: Buffer;
+  text: string;
+  json: <T = Record<string, unknown>>() => T;
+}
+
+/**
+ * One request on a fresh connection (no agent, nothing kept alive in the test process), body read
+ * to the end.
+ */
+export function httpRequest(
+  url: string,
+  opts: { method?: string; headers?: Record<string, string>; body?: string | Buffer; agent?: false } = {},
+): Promise<SimpleResponse> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: opts.method ?? 'GET', headers: opts.headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => {
+        const body = Buffer.concat(chunks);
+        const text = body.toString();
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          body,
+          text,
+          json: <T>() => JSON.parse(text) as T,
+        });
+      });
+    });
+    req.on('error', reject);
+    req.end(opts.body);
+  });
+}
+
+/** Start a request and resolve with its response head (the body is left to the caller). */
+export function startRequest(
+  url: string,
+  opts: { method?: string; headers?: Record<string, string> } = {},
+): { req: ClientRequest; response: Promise<IncomingMessage> } {
+  const req = request(url, { method: opts.method ?? 'GET', headers: opts.headers, agent: false });
+  const response = new Promise<IncomingMessage>((resolve, reject) => {
+    req.on('response', resolve);
+    req.on('error', reject);
+  });
+  return { req, response };
+}
+
+/** A port that was free a moment ago (listen on 0, read it, close). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const cliMain = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+
+export interface CliProcess {
+  child: ChildProcess;
+  /** Parsed JSON log lines from stdout so far. */
+  logs: Record<string, unknown>[];
+  /** All stdout and stderr text so far. */
+  output: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  waitForLog: (
+    match: (l: Record<string, unknown>) => boolean,
+    what: string,
+    timeoutMs?: number,
+  ) => Promise<Record<string, unknown>>;
+  kill: () => void;
+}
+
+/** Run the real `sluice start --config FILE` in a child process, reading its JSON log lines. */
+export function startCli(configFile: string, env: NodeJS.ProcessEnv = {}): CliProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', cliMain, 'start', '--config', configFile], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: Record<string, unknown>[] = [];
+  let text = '';
+  let partial = '';
+  child.stdout!.on('data', (c: Buffer) => {
+    const s = c.toString();
+    text += s;
+    partial += s;
+    const lines = partial.split('\n');
+    partial = lines.pop() ?? '';
+    for (const l of lines) {
+      if (!l.trim()) continue;
+      try {
+        logs.push(JSON.parse(l) as Record<string, unknown>);
+      } catch {
+        // not a log line
+      }
+    }
+  });
+  child.stderr!.on('data', (c: Buffer) => {
+    text += c.toString();
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  return {
+    child,
+    logs,
+    output: () => text,
+    exited,
+    waitForLog: (match, what, timeoutMs = 15_000) =>
+      Promise.race([
+        waitFor(() => logs.find(match), what, timeoutMs),
+        exited.then(({ code }) => {
+          throw new Error(`sluice exited (${code}) before ${what}:\n${text}`);
+        }),
+      ]),
+    kill: () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    },
+  };
+}
