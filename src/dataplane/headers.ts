@@ -18,6 +18,8 @@ export enum ReqHeader {
   XForwardedHost = 9,
   Forwarded = 10,
   Te = 11,
+  /** `transfer_encoding` / `content_length`: refused, see readRequestHead. */
+  FramingLookalike = 12,
 }
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) and those Sluice sets itself. `te: trailers` is kept. */
@@ -39,6 +41,8 @@ export const requestHeaderActions: ReadonlyMap<string, ReqHeader> = new Map([
   ['x-forwarded-proto', ReqHeader.XForwardedProto],
   ['x-forwarded-host', ReqHeader.XForwardedHost],
   ['forwarded', ReqHeader.Forwarded],
+  ['transfer_encoding', ReqHeader.FramingLookalike],
+  ['content_length', ReqHeader.FramingLookalike],
 ]);
 
 /** Response headers never passed to the client (Node frames the response itself). */

@@ -5,8 +5,9 @@
  * already canonical (the common case) and returns it untouched without allocating.
  * Rules (docs/routing.md#path-normalisation):
  *  - percent-encoded unreserved characters are decoded (`%41` → `A`, `%2E` → `.`), other escapes uppercased;
- *  - `%00`, a raw or encoded backslash, invalid escapes, and dot-segments with parameters (`..;x`) are refused;
- *  - `%2F` is refused (`encodedSlashes: reject`, the default) or kept encoded and opaque (`keep`);
+ *  - `%00`, a raw backslash, invalid escapes, and dot-segments with parameters (`..;x`, `..%3Bx`) are refused;
+ *  - `%2F` and `%5C` are refused (`encodedSlashes: reject`, the default) or kept encoded and opaque
+ *    (`keep`), in which case a dot-segment between them (`a%2F..%2Fb`) is refused;
  *  - `.` and `..` segments are resolved (RFC 3986 §5.2.4); climbing above the root is refused;
  *  - runs of `/` are merged (unless `mergeSlashes: false`);
  *  - characters outside RFC 3986 `pchar` are percent-encoded.
@@ -61,6 +62,7 @@ export function normalizePath(path: string, opts: PathOptions): PathResult {
 function slowNormalize(path: string, opts: PathOptions): PathResult {
   // Pass 1: decode/encode characters into canonical escapes, keeping `/` as the only separator.
   let out = '';
+  let sawEncodedSlash = false;
   const n = path.length;
   for (let i = 0; i < n; i++) {
     const c = path.charCodeAt(i);
@@ -76,6 +78,7 @@ function slowNormalize(path: string, opts: PathOptions): PathResult {
         if (opts.rejectEncodedSlashes)
           return { error: 'encoded slashes (%2F, %5C) are not allowed in the path' };
         out += v === 0x2f ? '%2F' : '%5C';
+        sawEncodedSlash = true;
         continue;
       }
       if (v < 128 && UNRESERVED[v] === 1) out += String.fromCharCode(v);
@@ -106,8 +109,10 @@ function slowNormalize(path: string, opts: PathOptions): PathResult {
       if (i === last) trailing = true;
       continue;
     }
-    if (s.charCodeAt(0) === DOT && (s.startsWith('.;') || s.startsWith('..;')))
+    if (s.charCodeAt(0) === DOT && dotWithParams(s))
       return { error: 'dot-segments with parameters (..;) are not allowed' };
+    if (sawEncodedSlash && hidesDotSegment(s))
+      return { error: 'dot-segments behind encoded slashes are not allowed' };
     if (s === '') {
       if (i === last) trailing = true;
       else if (!opts.mergeSlashes) stack.push(s);
@@ -120,17 +125,46 @@ function slowNormalize(path: string, opts: PathOptions): PathResult {
   return result;
 }
 
-/** Split a request target into path and query (`?` included). Absolute-form targets are reduced to their path. */
-export function splitTarget(url: string): { path: string; query: string } | undefined {
+/**
+ * `..;x`, `.;x`, and the same with `;` encoded (`..%3B`): servlet containers strip `;` parameters
+ * (some after decoding) and would then see a dot-segment Sluice did not resolve.
+ */
+function dotWithParams(s: string): boolean {
+  const rest = s.charCodeAt(1) === DOT ? 2 : 1;
+  return s.startsWith(';', rest) || s.startsWith('%3B', rest);
+}
+
+/**
+ * With `encodedSlashes: keep`, `%2F` is not a separator for Sluice, but an upstream that decodes it
+ * first would see `a%2F..%2Fb` as `a/../b`: a dot-segment hidden between encoded slashes is refused.
+ */
+function hidesDotSegment(s: string): boolean {
+  if (!s.includes('%2F') && !s.includes('%5C')) return false;
+  for (const part of s.split(/%2F|%5C/)) {
+    if (part === '.' || part === '..' || (part.charCodeAt(0) === DOT && dotWithParams(part))) return true;
+  }
+  return false;
+}
+
+/**
+ * Split a request target into path and query (`?` included). Absolute-form targets (RFC 9112 §3.2.2)
+ * are reduced to their path, and their authority is returned: the server must use it instead of Host.
+ */
+export function splitTarget(
+  url: string,
+): { path: string; query: string; authority?: string | undefined } | undefined {
   let start = 0;
+  let authority: string | undefined;
   if (url.charCodeAt(0) !== SLASH) {
-    // absolute-form (RFC 9112 §3.2.2): http://host/path?q
-    const m = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/.exec(url);
+    // absolute-form: http://host/path?q
+    const m = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^/?#]*)/.exec(url);
     if (!m) return undefined;
     start = m[0].length;
-    if (start === url.length) return { path: '/', query: '' };
+    authority = m[1]!;
+    if (start === url.length) return { path: '/', query: '', authority };
+    if (url.charCodeAt(start) === 63 /* ? */) return { path: '/', query: url.slice(start), authority };
   }
   const q = url.indexOf('?', start);
-  if (q === -1) return { path: start === 0 ? url : url.slice(start), query: '' };
-  return { path: url.slice(start, q), query: url.slice(q) };
+  if (q === -1) return { path: start === 0 ? url : url.slice(start), query: '', authority };
+  return { path: url.slice(start, q), query: url.slice(q), authority };
 }

@@ -14,7 +14,7 @@ import { acceptableRequestId, forwardedHeaders, peerAddress } from './headers.js
 import { normalizePath, splitTarget } from './path.js';
 import { sendProblem } from './problem.js';
 import { ProxyExchange } from './proxy.js';
-import { applyRouteDrops, type RequestHead, readRequestHead } from './request-head.js';
+import { applyRouteDrops, type RequestHead, readRequestHead, validHost } from './request-head.js';
 import type { Params } from './router.js';
 import type { DataplaneState } from './state.js';
 import { BodyTooLargeError } from './upstream-errors.js';
@@ -37,6 +37,8 @@ export interface Refusal {
   path: string;
 }
 
+const closeHeaders: Record<string, string> = { connection: 'close' };
+
 /** Guard and route a request. Returns what to proxy, or why to refuse (refusals are rare: no closures on the fast path). */
 export function guardAndRoute(gw: DataplaneState, req: IncomingMessage): Guarded | Refusal {
   const rt = gw.runtime;
@@ -44,9 +46,39 @@ export function guardAndRoute(gw: DataplaneState, req: IncomingMessage): Guarded
   const requestId = acceptableRequestId(head.requestId) ? head.requestId : randomUUID();
   if (head.framingError !== undefined)
     return { refused: Errors.ambiguousFraming, requestId, detail: head.framingError, path: '' };
+  if (head.transferEncoding !== undefined && req.httpVersionMajor === 1 && req.httpVersionMinor === 0)
+    // RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message means the framing is faulty.
+    return {
+      refused: Errors.ambiguousFraming,
+      requestId,
+      detail: 'Transfer-Encoding in an HTTP/1.0 request',
+      path: '',
+    };
+  if (head.headerError !== undefined)
+    return { refused: Errors.invalidHeader, requestId, detail: head.headerError, path: '' };
   const target = splitTarget(req.url ?? '');
   if (target === undefined)
     return { refused: Errors.invalidPath, requestId, detail: 'the request target is not a path', path: '' };
+  if (target.authority !== undefined) {
+    // RFC 9112 §3.2.2: with an absolute-form target the authority replaces Host, for routing and
+    // for forwarding alike, so the route matched and the host the upstream sees are the same.
+    if (!validHost(target.authority))
+      return {
+        refused: Errors.invalidPath,
+        requestId,
+        detail: 'invalid authority in the request target',
+        path: '',
+      };
+    head.host = target.authority;
+  } else if (head.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor === 1) {
+    // Checked here rather than by node:http (`requireHostHeader`), which answers a bare 400.
+    return {
+      refused: Errors.invalidHeader,
+      requestId,
+      detail: 'an HTTP/1.1 request needs a Host header',
+      path: '',
+    };
+  }
   const path = normalizePath(target.path, rt.pathOptions);
   if (typeof path !== 'string')
     return { refused: Errors.invalidPath, requestId, detail: path.error, path: '' };
@@ -103,7 +135,21 @@ export function handleRequest(gw: DataplaneState, req: IncomingMessage, res: Ser
   const started = performance.now();
   const g = guardAndRoute(gw, req);
   if ('refused' in g) {
-    refuseRequest(gw, req, res, g.refused, g.requestId, g.detail, g.path, started);
+    // After a framing or header refusal the rest of the bytes on this connection cannot be trusted
+    // to start a new request (that is what smuggling exploits): answer, then close.
+    const close = g.refused === Errors.ambiguousFraming || g.refused === Errors.invalidHeader;
+    refuseRequest(
+      gw,
+      req,
+      res,
+      g.refused,
+      g.requestId,
+      g.detail,
+      g.path,
+      started,
+      undefined,
+      close ? closeHeaders : undefined,
+    );
     return;
   }
   const { route, head } = g;

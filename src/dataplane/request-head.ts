@@ -23,6 +23,8 @@ export interface RequestHead {
   teTrailers: boolean;
   /** Set when the framing is ambiguous: the reason. */
   framingError: string | undefined;
+  /** Set when a header the gateway relies on is unusable (Host missing, repeated or malformed): the reason. */
+  headerError: string | undefined;
 }
 
 export function readRequestHead(req: IncomingMessage): RequestHead {
@@ -43,7 +45,9 @@ export function readRequestHead(req: IncomingMessage): RequestHead {
     forwarded: undefined,
     teTrailers: false,
     framingError: undefined,
+    headerError: undefined,
   };
+  let hosts = 0;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const value = raw[i + 1]!;
@@ -56,7 +60,16 @@ export function readRequestHead(req: IncomingMessage): RequestHead {
     }
     switch (action) {
       case ReqHeader.Host:
+        // RFC 9112 §3.2: more than one Host, or a Host that is not `host[:port]`, is a 400. Node keeps
+        // the first Host in req.headers while a last-wins reader would route on another: never guess.
+        if (++hosts > 1) h.headerError = 'more than one Host header';
+        else if (!validHost(value)) h.headerError = 'the Host header is not a valid host[:port]';
         h.host = value;
+        break;
+      case ReqHeader.FramingLookalike:
+        // `Transfer_Encoding` / `Content_Length`: some upstream stacks (CGI-style) read `_` as `-` and
+        // would frame the body differently from Sluice, which ignores them (request smuggling).
+        h.framingError = `"${name}" looks like a framing header`;
         break;
       case ReqHeader.ContentLength:
         if (h.contentLength !== undefined) h.framingError = 'more than one Content-Length header';
@@ -96,6 +109,20 @@ export function readRequestHead(req: IncomingMessage): RequestHead {
   if (h.contentLength !== undefined && h.transferEncoding !== undefined)
     h.framingError = 'both Content-Length and Transfer-Encoding';
   return h;
+}
+
+// reg-name characters (RFC 3986: unreserved, pct-encoded, sub-delims), plus `:` and `[]` for the port
+// and IP literals. Anything else (`/`, `@`, `?`, `#`, `\`, spaces, quotes) cannot be part of a host.
+const HOST_CHARS = new Uint8Array(128);
+for (const c of "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~%!$&'()*+,;=:[]")
+  HOST_CHARS[c.charCodeAt(0)] = 1;
+
+export function validHost(v: string): boolean {
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c >= 128 || HOST_CHARS[c] === 0) return false;
+  }
+  return true;
 }
 
 /** Remove headers the route drops (remove/set) and those named in `Connection`. Usually a no-op. */

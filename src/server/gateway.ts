@@ -84,7 +84,8 @@ export class Gateway implements DataplaneState {
       requestTimeout: 0,
       keepAliveTimeout: ms(cfg.listen.timeouts?.keepAlive, 65_000),
       noDelay: true,
-      requireHostHeader: true,
+      // The guard checks Host itself (pipeline.ts) so that the refusal is a problem+json like every other.
+      requireHostHeader: false,
     });
     server.on('request', (req, res) => handleRequest(this, req, res));
     server.on('upgrade', (req, socket: Duplex, head: Buffer) =>
