@@ -72,6 +72,7 @@ export function handleUpgrade(
     return;
   }
   const path = (route.rewrite ? route.rewrite(g.path, g.params) : g.path) + g.query;
+  let refusedStatus = 0;
   const handler: Dispatcher.DispatchHandler = {
     onConnect(abort) {
       socket.once('close', () => abort(new Error('client closed')));
@@ -108,7 +109,10 @@ export function handleUpgrade(
       socket.pipe(upstream);
     },
     // The upstream answered without upgrading (e.g. 401 or 400): pass its answer on, then close.
-    onHeaders(statusCode, rawHeaders, _resume, statusText) {
+    onHeaders(statusCode, rawHeaders, resume, statusText) {
+      if (statusCode < 200) return true;
+      refusedStatus = statusCode;
+      socket.on('drain', resume);
       let headText = `HTTP/1.1 ${statusCode} ${statusText || ''}\r\n`;
       for (let i = 0; i < rawHeaders.length; i += 2) {
         const name = rawHeaders[i]!.toString('latin1');
@@ -124,21 +128,19 @@ export function handleUpgrade(
     },
     onComplete() {
       socket.end();
-      logAccess(
-        gw,
-        req,
-        g.requestId,
-        g.path,
-        502,
-        (performance.now() - started) / 1000,
-        0,
-        route,
-        target,
-        'upgrade_refused',
-      );
+      // Logged and counted with the status the client got (the upstream's), not a 502 of our own.
+      const seconds = (performance.now() - started) / 1000;
+      route.metrics.requests[(refusedStatus / 100) | 0]?.inc();
+      route.metrics.duration.observe(seconds);
+      logAccess(gw, req, g.requestId, g.path, refusedStatus, seconds, 0, route, target, 'upgrade_refused');
     },
     onError(err) {
       if (socket.destroyed) return;
+      if (refusedStatus !== 0) {
+        // The upstream's refusal was already being passed on: cut it rather than append a problem.
+        socket.destroy();
+        return;
+      }
       const { def, kind } = classifyUpstreamError(err);
       gw.metrics.upstreamErrors.labels(route.upstream.name, kind).inc();
       refuse(def, `upstream "${route.upstream.name}"`);
