@@ -9,7 +9,25 @@ export const alwaysRedactedHeaders = [
   'x-api-key',
 ];
 
+/** Longest time a log line may wait in the stdout buffer. */
+const flushEveryMs = 250;
+
 export function createLogger(level: string, destination?: DestinationStream): Logger {
+  let dest = destination;
+  if (!dest) {
+    // Buffered (4 KiB) so access logs cost few write calls under load. A buffer alone would hold
+    // lines until 4 KiB piled up: `sluice started` and a rejected reload would not show for minutes
+    // on a quiet gateway. So the buffer is also flushed on a short timer.
+    const boom = pino.destination({ dest: 1, sync: false, minLength: 4096 });
+    setInterval(() => {
+      try {
+        boom.flush();
+      } catch {
+        // destroyed at exit: nothing left to flush
+      }
+    }, flushEveryMs).unref();
+    dest = boom;
+  }
   return pino(
     {
       level,
@@ -17,7 +35,7 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
-    destination ?? pino.destination({ dest: 1, sync: false, minLength: 4096 }),
+    dest,
   );
 }
 
