@@ -39,6 +39,18 @@ export interface Refusal {
 
 const closeHeaders: Record<string, string> = { connection: 'close' };
 
+/**
+ * Set on a socket once Sluice has answered `connection: close` to a refused request. node:http
+ * still parses and emits requests pipelined behind it (for an ambiguous request, exactly the
+ * smuggled one): they must never be routed. The socket closes when the refusal is flushed.
+ */
+const kRefusedClosing = Symbol('sluice.refusedClosing');
+type MarkableSocket = { [kRefusedClosing]?: boolean } | null;
+
+export function closingAfterRefusal(req: IncomingMessage): boolean {
+  return (req.socket as MarkableSocket)?.[kRefusedClosing] === true;
+}
+
 /** Guard and route a request. Returns what to proxy, or why to refuse (refusals are rare: no closures on the fast path). */
 export function guardAndRoute(gw: DataplaneState, req: IncomingMessage): Guarded | Refusal {
   const rt = gw.runtime;
@@ -132,6 +144,8 @@ export function upstreamHeaders(
 }
 
 export function handleRequest(gw: DataplaneState, req: IncomingMessage, res: ServerResponse): void {
+  // Pipelined behind a refusal that closes the connection: never answered, never routed.
+  if (closingAfterRefusal(req)) return;
   const started = performance.now();
   const g = guardAndRoute(gw, req);
   if ('refused' in g) {
@@ -235,6 +249,7 @@ export function refuseRequest(
 ): void {
   gw.metrics.refusals.labels(def.code).inc();
   const extra = gw.draining ? { ...headers, connection: 'close' } : headers;
+  if (extra?.connection === 'close' && req.socket) (req.socket as MarkableSocket)![kRefusedClosing] = true;
   sendProblem(res, def, requestId, detail, extra);
   if (route) {
     route.metrics.requests[(def.status / 100) | 0]?.inc();

@@ -8,7 +8,7 @@ import type { Dispatcher } from 'undici';
 import { logAccess } from './access-log.js';
 import { Errors } from './errors.js';
 import { responseHopByHop } from './headers.js';
-import { guardAndRoute, upstreamHeaders } from './pipeline.js';
+import { closingAfterRefusal, guardAndRoute, upstreamHeaders } from './pipeline.js';
 import { writeProblemToSocket } from './problem.js';
 import type { DataplaneState } from './state.js';
 import { classifyUpstreamError } from './upstream-errors.js';
@@ -20,6 +20,11 @@ export function handleUpgrade(
   socket: Duplex,
   head: Buffer,
 ): void {
+  // An upgrade pipelined behind a refused request (pipeline.ts): close once the refusal is out.
+  if (closingAfterRefusal(req)) {
+    socket.end();
+    return;
+  }
   const started = performance.now();
   socket.on('error', () => socket.destroy());
   const g = guardAndRoute(gw, req);
