@@ -73,7 +73,7 @@ export function readAll(res: IncomingMessage): Promise<ReadResult> {
     const chunks: Buffer[] = [];
     let error: Error | undefined;
     let ended = false;
-    res.on('data', (c: Buffer) => chunks.push(c));
+    res.on('data', (c: Buffer | string) => chunks.push(Buffer.from(c)));
     res.on('error', (e) => {
       error = e;
     });
