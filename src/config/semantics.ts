@@ -91,6 +91,28 @@ export function checkSemantics(c: Config): SemanticError[] {
         }
       }
     }
+    for (const dir of ['request', 'response'] as const) {
+      const ops = r.headers?.[dir];
+      if (!ops) continue;
+      const managed = dir === 'request' ? managedRequestHeaders : managedResponseHeaders;
+      for (const op of ['set', 'add', 'remove'] as const) {
+        const names = op === 'remove' ? (ops.remove ?? []) : Object.keys(ops[op] ?? {});
+        names.forEach((n, j) => {
+          const path = ['routes', i, 'headers', dir, op, op === 'remove' ? j : n];
+          const why = managed.get(n.toLowerCase());
+          if (why) out.push({ path, message: `"${n}" cannot be changed here: ${why}`, key: op !== 'remove' });
+          else if (!headerNameOk.test(n))
+            out.push({ path, message: `"${n}" is not a valid header name`, key: op !== 'remove' });
+        });
+        if (op !== 'remove')
+          for (const [n, v] of Object.entries(ops[op] ?? {}))
+            if (!headerValueOk.test(v))
+              out.push({
+                path: ['routes', i, 'headers', dir, op, n],
+                message: 'a header value cannot contain control characters (CR, LF, NUL, ...)',
+              });
+      }
+    }
     if (r.match.path && 'pattern' in r.match.path) {
       const why = patternProblem(r.match.path.pattern);
       if (why) out.push({ path: ['routes', i, 'match', 'path', 'pattern'], message: why });
@@ -107,6 +129,47 @@ export function checkSemantics(c: Config): SemanticError[] {
     });
   return out;
 }
+
+const headerNameOk = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const headerValueOk = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+/**
+ * Headers a route's header rules may not touch: Sluice frames the messages and sets these itself,
+ * so a rule would either be ignored, duplicate them, or break every exchange (a second Host, a
+ * Content-Length that does not match the body).
+ */
+const hopByHop = 'a hop-by-hop or framing header, managed by Sluice for each connection';
+const managedRequestHeaders: ReadonlyMap<string, string> = new Map([
+  ['host', "use the route's `hostHeader` instead"],
+  ...[
+    'content-length',
+    'transfer-encoding',
+    'connection',
+    'keep-alive',
+    'proxy-connection',
+    'upgrade',
+    'te',
+    'trailer',
+    'expect',
+    'http2-settings',
+  ].map((n) => [n, hopByHop] as [string, string]),
+  ['x-request-id', 'the request id is managed by Sluice'],
+  ...['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded'].map(
+    (n) => [n, 'set by Sluice from the connection (see `listen.trustedProxies`)'] as [string, string],
+  ),
+]);
+const managedResponseHeaders: ReadonlyMap<string, string> = new Map([
+  ...[
+    'content-length',
+    'transfer-encoding',
+    'connection',
+    'keep-alive',
+    'proxy-connection',
+    'upgrade',
+    'trailer',
+  ].map((n) => [n, hopByHop] as [string, string]),
+  ['x-request-id', 'the request id is managed by Sluice'],
+]);
 
 export function paramNames(pattern: string): string[] {
   return pattern

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { type IncomingMessage, request, type ServerResponse } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import { ConfigInvalidError, loadConfigText } from '../../src/config/load.js';
 import { startGateway, type TestGateway } from '../harness/gateway.js';
 import { rawRequest } from '../harness/raw.js';
 import { echo, type SeenRequest, startUpstream, type TestUpstream } from '../harness/upstream.js';
@@ -416,6 +417,49 @@ describe("the route's header rules", () => {
     assert.deepEqual(values(raw, 'x-remove'), ['r']);
     assert.deepEqual(values(raw, 'x-add'), []);
   });
+});
+
+test('rules on headers Sluice manages, and invalid names or values, are refused when the config loads', () => {
+  const yaml = [
+    'listen: { host: 127.0.0.1, port: 0 }',
+    'upstreams: { up: { targets: [ { url: "http://127.0.0.1:9" } ] } }',
+    'routes:',
+    '  - name: r',
+    '    match: { path: { prefix: / } }',
+    '    upstream: up',
+    '    headers:',
+    '      request:',
+    '        set: { Host: a.example, Content-Length: "5", X-Forwarded-For: 1.1.1.1, "X A": v, X-Ok: "a\\r\\nX-Injected: 1" }',
+    '        add: { Transfer-Encoding: chunked, X-Request-Id: fixed }',
+    '        remove: [Connection, forwarded]',
+    '      response:',
+    '        set: { Content-Length: "1", X-Fine: ok }',
+    '        remove: [X-Request-Id]',
+  ].join('\n');
+  let err: unknown;
+  try {
+    loadConfigText(yaml, 'sluice.yaml', {});
+  } catch (e) {
+    err = e;
+  }
+  assert.ok(err instanceof ConfigInvalidError, 'the config was accepted');
+  const paths = err.errors.map((e) => e.path).sort();
+  assert.deepEqual(paths, [
+    '/routes/0/headers/request/add/Transfer-Encoding',
+    '/routes/0/headers/request/add/X-Request-Id',
+    '/routes/0/headers/request/remove/0',
+    '/routes/0/headers/request/remove/1',
+    '/routes/0/headers/request/set/Content-Length',
+    '/routes/0/headers/request/set/Host',
+    '/routes/0/headers/request/set/X A',
+    '/routes/0/headers/request/set/X-Forwarded-For',
+    '/routes/0/headers/request/set/X-Ok',
+    '/routes/0/headers/response/remove/0',
+    '/routes/0/headers/response/set/Content-Length',
+  ]);
+  const host = err.errors.find((e) => e.path.endsWith('/set/Host'));
+  assert.match(host?.message ?? '', /hostHeader/);
+  assert.equal(host?.line, 9);
 });
 
 /** An upstream that answers every request head with the same raw bytes (keep-alive). */
