@@ -26,19 +26,19 @@ export const Errors = {
     'SLUICE-REQ-002',
     400,
     'Ambiguous message framing',
-    'The request carried both Content-Length and Transfer-Encoding, differing Content-Length values, or a Transfer-Encoding other than a single `chunked`. Sluice refuses instead of guessing (request smuggling).',
+    'The request carried both Content-Length and Transfer-Encoding, more than one or an invalid Content-Length, a Transfer-Encoding other than a single `chunked`, Transfer-Encoding in an HTTP/1.0 request, or a look-alike such as `Transfer_Encoding`. Sluice refuses instead of guessing (request smuggling), closes the connection, and never routes a request pipelined behind it.',
   ),
   invalidHeader: def(
     'SLUICE-REQ-003',
     400,
     'Invalid header',
-    'A header name or value contained bytes HTTP does not allow, or used obsolete line folding (obs-fold).',
+    'A header name or value contained bytes HTTP does not allow, a header line ended in a bare LF or used obsolete line folding (obs-fold), or the Host header was missing (HTTP/1.1), repeated, or not a `host[:port]`. The connection is closed.',
   ),
   invalidPath: def(
     'SLUICE-REQ-004',
     400,
     'Invalid request path',
-    'The path escapes the root with dot-segments, contains a backslash, a NUL, a dot-segment with parameters (`..;`), invalid percent-encoding, or an encoded slash where the listener rejects them. See docs/routing.md#path-normalisation.',
+    'The path escapes the root with dot-segments, contains a backslash, a NUL or other bytes a path cannot hold, a dot-segment with parameters (`..;`, `..%3B`), invalid percent-encoding, or an encoded slash where the listener rejects them (where it keeps them, a dot-segment between them); or the request target is neither a path nor an absolute URL with a valid host. See docs/routing.md#path-normalisation.',
   ),
   bodyTooLarge: def(
     'SLUICE-REQ-005',
