@@ -1,0 +1,16 @@
+// The Node.js peer: @fastify/http-proxy as most users would set it up. Its defaults are kept:
+// @fastify/reply-from underneath, which proxies through an undici Pool (128 connections,
+// keep-alive), and Fastify's logger off (Fastify logs nothing per request unless asked).
+// Usage: PORT=8081 UPSTREAM=http://127.0.0.1:8080 node bench/fastify-proxy.mjs
+import proxy from '@fastify/http-proxy';
+import Fastify from 'fastify';
+
+const port = Number(process.env.PORT ?? 0);
+const upstream = process.env.UPSTREAM ?? 'http://127.0.0.1:8080';
+
+const app = Fastify();
+// The same route as Sluice's bench config: /public/* reaches the upstream unchanged.
+await app.register(proxy, { upstream, prefix: '/public', rewritePrefix: '/public' });
+await app.listen({ host: '127.0.0.1', port });
+console.log(`fastify-proxy listening on ${app.server.address().port}`);
+for (const s of ['SIGTERM', 'SIGINT']) process.once(s, () => app.close().then(() => process.exit(0)));

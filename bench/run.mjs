@@ -1,0 +1,616 @@
+// The benchmark orchestrator (started by bench/run.sh, which installs and builds first).
+// Starts an nginx `return 200` upstream and every proxy under test on free loopback ports, pinned
+// to cores with taskset, warms each up, then measures them with wrk in interleaved rounds at each
+// connection count, and prints medians, Sluice's ratios to each reference and its RSS.
+// Every process it starts is stopped at the end, on an error, and on Ctrl-C / SIGTERM.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { get } from 'node:http';
+import { createServer } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const work = join(root, 'bench', '.work', 'run');
+
+const env = process.env;
+const ROUNDS = int(env.ROUNDS, 3);
+const DURATION = int(env.DURATION, 7); // seconds per measurement
+const WARMUP = int(env.WARMUP, 3); // seconds per target, once, at the highest connection count
+const CONNS = (env.CONNS ?? '64,1').split(',').map((c) => int(c, 0));
+const LOAD_CPU = env.LOAD_CPU ?? '0'; // wrk and the upstream
+const PROXY_CPU = env.PROXY_CPU ?? '1'; // the proxy under test
+const ALL = ['direct', 'nginx', 'fastify', 'sluice', 'sluice-log', 'bare'];
+const TARGETS = (env.TARGETS ?? 'direct,nginx,fastify,sluice,sluice-log').split(',').map((t) => t.trim());
+for (const t of TARGETS) if (!ALL.includes(t)) fail(`unknown target "${t}" (known: ${ALL.join(', ')})`);
+if (!TARGETS.includes('direct')) TARGETS.unshift('direct');
+const PATH = '/public/bench';
+// A measurement during which processes outside the benchmark used more than NOISE% of a core is
+// repeated (once, and at most MAX_REPEATS times per run): other work on a 2-core machine skews it.
+const NOISE = int(env.NOISE, 15);
+const MAX_REPEATS = int(env.MAX_REPEATS, 10);
+const TICKS_PER_S = Number(env.CLK_TCK ?? 100); // USER_HZ: 100 on Linux
+const NCPU = readFileSync('/proc/stat', 'utf8')
+  .split('\n')
+  .filter((l) => /^cpu\d/.test(l)).length;
+
+const labels = {
+  direct: 'direct (no proxy)',
+  nginx: 'nginx, 1 worker',
+  fastify: '@fastify/http-proxy',
+  sluice: 'Sluice, access log off',
+  'sluice-log': 'Sluice, access log on',
+  bare: 'bare node:http + undici',
+};
+
+/** @type {Map<string, {name: string, pid: number, proc: import('node:child_process').ChildProcess, exited: boolean}>} */
+const running = new Map();
+let stopping = false;
+
+function int(v, d) {
+  if (v === undefined || v === '') return d;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) fail(`not a whole number: ${v}`);
+  return n;
+}
+
+function fail(msg) {
+  console.error(`bench: ${msg}`);
+  process.exitCode = 1;
+  throw new Error(msg);
+}
+
+function log(msg) {
+  console.log(msg);
+}
+
+function freePort() {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => res(port));
+    });
+  });
+}
+
+function which(cmd, fallbacks) {
+  for (const dir of (env.PATH ?? '').split(':').concat(fallbacks)) {
+    const p = join(dir, cmd);
+    if (existsSync(p)) return p;
+  }
+  fail(`${cmd} not found (bench/run.sh installs it)`);
+}
+
+function start(name, cpu, cmd, args, opts = {}) {
+  const out = opts.stdout ?? openSync(join(work, `${name}.out.log`), 'w');
+  const err = openSync(join(work, `${name}.err.log`), 'w');
+  const proc = spawn('taskset', ['-c', cpu, cmd, ...args], {
+    cwd: root,
+    stdio: ['ignore', out, err],
+    env: { ...env, ...opts.env },
+  });
+  const entry = { name, pid: proc.pid, proc, exited: false };
+  running.set(name, entry);
+  proc.once('exit', (code, signal) => {
+    entry.exited = true;
+    if (!stopping && !opts.transient) {
+      console.error(`bench: ${name} exited early (${signal ?? code}); see ${join(work, `${name}.err.log`)}`);
+    }
+  });
+  return entry;
+}
+
+/** The children of a process (nginx's workers), read before stopping its master. */
+function childrenOf(pid) {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function stopAll() {
+  stopping = true;
+  const entries = [...running.values()].filter((e) => !e.exited);
+  const kids = entries.flatMap((e) => childrenOf(e.pid));
+  for (const e of entries) {
+    try {
+      process.kill(e.pid, 'SIGTERM');
+    } catch {}
+  }
+  const deadline = Date.now() + 5000;
+  while (Date.now() < deadline && [...entries.map((e) => e.pid), ...kids].some(alive)) await sleep(50);
+  for (const pid of [...entries.map((e) => e.pid), ...kids]) {
+    if (alive(pid)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {}
+    }
+  }
+  running.clear();
+}
+
+function sleep(ms) {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function httpGet(port) {
+  return new Promise((res) => {
+    const req = get({ host: '127.0.0.1', port, path: PATH, agent: false, timeout: 2000 }, (r) => {
+      let body = '';
+      r.on('data', (c) => {
+        body += c;
+      });
+      r.on('end', () => res({ status: r.statusCode, body }));
+    });
+    req.on('error', (err) => res({ status: 0, body: String(err) }));
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+  });
+}
+
+async function waitReady(name, port) {
+  const deadline = Date.now() + 20_000;
+  let last;
+  while (Date.now() < deadline) {
+    const e = running.get(name);
+    if (e?.exited) break;
+    last = await httpGet(port);
+    if (last.status === 200 && last.body === 'ok\n') return;
+    await sleep(100);
+  }
+  fail(`${name} is not answering 200 "ok" on 127.0.0.1:${port}${PATH} (last: ${JSON.stringify(last)})`);
+}
+
+function rssKb(pid) {
+  try {
+    const s = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const m = /VmRSS:\s+(\d+) kB/.exec(s);
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** utime + stime (+ waited-for children's) of a process, in clock ticks. */
+function cpuTicks(pid, withChildren) {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    // Fields 14-17 of proc(5): utime, stime, cutime, cstime (index 11.. after the comm field).
+    const own = Number(f[11]) + Number(f[12]);
+    return withChildren ? own + Number(f[13]) + Number(f[14]) : own;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * CPU time on the whole machine and CPU time of the benchmark's own processes (this process and
+ * the children it has reaped, such as wrk; every server and its workers), in clock ticks.
+ */
+function cpuSnapshot() {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const [user, nice, system, , , , , steal] = f;
+  let ours = cpuTicks(process.pid, true);
+  for (const e of running.values()) {
+    if (e.exited || e.name === 'wrk') continue;
+    ours += cpuTicks(e.pid, false);
+    for (const k of childrenOf(e.pid)) ours += cpuTicks(k, false);
+  }
+  return { total: f.reduce((a, b) => a + b, 0), busy: user + nice + system, steal, ours };
+}
+
+/** Share of one core (in %) that processes outside the benchmark (and the hypervisor) took. */
+function foreignLoad(a, b) {
+  const perCore = (b.total - a.total) / NCPU;
+  if (perCore <= 0) return 0;
+  const foreign = b.busy - a.busy - (b.ours - a.ours) + (b.steal - a.steal);
+  return Math.max(0, (100 * foreign) / perCore);
+}
+
+function nginxConf(kind, port, upstreamPort) {
+  const dir = join(work, `nginx-${kind}`);
+  mkdirSync(join(dir, 'logs'), { recursive: true });
+  const location =
+    kind === 'upstream'
+      ? `location / { return 200 "ok\\n"; }`
+      : `location / {
+        proxy_pass http://up;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+      }`;
+  const upstreamBlock =
+    kind === 'upstream'
+      ? ''
+      : `upstream up {
+      server 127.0.0.1:${upstreamPort};
+      keepalive 128;
+      keepalive_requests 1000000;
+    }`;
+  const conf = `# generated by bench/run.mjs
+worker_processes 1;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  default_type text/plain;
+  client_body_temp_path ${dir}/client_body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  keepalive_timeout 75s;
+  keepalive_requests 1000000;
+  ${upstreamBlock}
+  server {
+    listen 127.0.0.1:${port} backlog=1024;
+    ${location}
+  }
+}
+`;
+  const file = join(dir, 'nginx.conf');
+  writeFileSync(file, conf);
+  return { dir, file };
+}
+
+function sluiceConf(name, port, upstreamPort, accessLog) {
+  const file = join(work, `${name}.yaml`);
+  writeFileSync(
+    file,
+    `# generated by bench/run.mjs
+listen: { host: 127.0.0.1, port: ${port} }
+admin: { host: 127.0.0.1, port: 0 }
+logging:
+  level: info
+  accessLog: { enabled: ${accessLog} }
+upstreams:
+  up:
+    targets:
+      - url: http://127.0.0.1:${upstreamPort}
+routes:
+  - name: bench
+    match: { path: { prefix: /public/ } }
+    upstream: up
+`,
+  );
+  return file;
+}
+
+const units = { us: 0.001, ms: 1, s: 1000, m: 60_000 };
+function toMs(s) {
+  const m = /^([\d.]+)(us|ms|s|m)$/.exec(s);
+  return m ? Number(m[1]) * units[m[2]] : Number.NaN;
+}
+
+function parseWrk(out) {
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1]);
+  const p50 = toMs(/\s50%\s+(\S+)/.exec(out)?.[1] ?? '');
+  const p99 = toMs(/\s99%\s+(\S+)/.exec(out)?.[1] ?? '');
+  const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
+  const se = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const socketErrors = se ? se.slice(1).reduce((a, b) => a + Number(b), 0) : 0;
+  return { rps, requests, p50, p99, errors: non2xx + socketErrors };
+}
+
+/** CPU ticks of a server process and its children (nginx's worker). */
+function serverTicks(pid) {
+  return childrenOf(pid).reduce((a, k) => a + cpuTicks(k, false), cpuTicks(pid, false));
+}
+
+/**
+ * Run wrk against a target. Measures the CPU time the target's process used per request (robust
+ * to other work on the machine, unlike requests/s) and samples its RSS while it runs if asked.
+ */
+function wrk(port, conns, seconds, pid, watchRss) {
+  return new Promise((res, rej) => {
+    const e = start(
+      'wrk',
+      LOAD_CPU,
+      wrkBin,
+      ['-t1', `-c${conns}`, `-d${seconds}s`, '--latency', `http://127.0.0.1:${port}${PATH}`],
+      { stdout: 'pipe', transient: true },
+    );
+    let out = '';
+    e.proc.stdout.on('data', (c) => {
+      out += c;
+    });
+    let maxRss = 0;
+    const before = cpuSnapshot();
+    const ticksBefore = serverTicks(pid);
+    const timer = watchRss
+      ? setInterval(() => {
+          maxRss = Math.max(maxRss, rssKb(pid) ?? 0);
+        }, 250)
+      : undefined;
+    e.proc.once('exit', (code) => {
+      if (timer) clearInterval(timer);
+      running.delete('wrk');
+      if (stopping) return rej(new Error('stopped'));
+      if (code !== 0) return rej(new Error(`wrk exited ${code}: ${out}`));
+      const r = parseWrk(out);
+      if (!Number.isFinite(r.rps) || !Number.isFinite(r.p50))
+        return rej(new Error(`cannot parse wrk output:\n${out}`));
+      const cpuUs = ((serverTicks(pid) - ticksBefore) * 1e6) / TICKS_PER_S / r.requests;
+      res({ ...r, cpuUs, foreign: foreignLoad(before, cpuSnapshot()), maxRssKb: maxRss || undefined });
+    });
+  });
+}
+
+function median(xs) {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  if (s.length === 0) return Number.NaN;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+const fmtRps = (n) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
+const fmtMs = (n) => (Number.isFinite(n) ? `${n.toFixed(3)} ms` : 'n/a');
+const fmtX = (n) => (Number.isFinite(n) ? `${n.toFixed(2)}x` : 'n/a');
+const fmtMb = (kb) => (kb ? `${(kb / 1024).toFixed(1)} MB` : 'n/a');
+
+let wrkBin;
+
+async function main() {
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(work, { recursive: true });
+  const nginxBin = which('nginx', ['/usr/sbin']);
+  wrkBin = which('wrk', ['/usr/bin']);
+  const node = process.execPath;
+  const started = new Date();
+
+  log(`== Sluice benchmark, ${started.toISOString()}`);
+  log(
+    `   rounds ${ROUNDS} x ${DURATION}s per measurement, connections ${CONNS.join(' and ')}, warm-up ${WARMUP}s; ` +
+      `wrk + upstream on CPU ${LOAD_CPU}, proxies on CPU ${PROXY_CPU}; node ${process.version}`,
+  );
+  const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  log(`   load average before start: ${load} (other heavy work on this machine skews the figures)`);
+
+  const upPort = await freePort();
+  const up = nginxConf('upstream', upPort);
+  const upstream = start('upstream', LOAD_CPU, nginxBin, [
+    '-p',
+    up.dir,
+    '-c',
+    up.file,
+    '-e',
+    join(up.dir, 'logs', 'error.log'),
+  ]);
+  await waitReady('upstream', upPort);
+
+  /** @type {Record<string, {port: number, pid?: number}>} */
+  const t = { direct: { port: upPort, pid: upstream.pid } };
+  for (const name of TARGETS) {
+    if (name === 'direct') continue;
+    const port = await freePort();
+    let e;
+    // PROFILE=1: V8 CPU profiles of the Node.js targets, written on exit (bench/profile-summary.mjs reads them).
+    const prof = env.PROFILE === '1' ? ['--cpu-prof', '--cpu-prof-dir', join(work, 'profiles', name)] : [];
+    if (name === 'nginx') {
+      const c = nginxConf('proxy', port, upPort);
+      e = start('nginx', PROXY_CPU, nginxBin, [
+        '-p',
+        c.dir,
+        '-c',
+        c.file,
+        '-e',
+        join(c.dir, 'logs', 'error.log'),
+      ]);
+    } else if (name === 'fastify' || name === 'bare') {
+      e = start(name, PROXY_CPU, node, [...prof, join('bench', `${name}-proxy.mjs`)], {
+        env: { PORT: String(port), UPSTREAM: `http://127.0.0.1:${upPort}` },
+      });
+    } else {
+      const file = sluiceConf(name, port, upPort, name === 'sluice-log');
+      // The access log goes to /dev/null: this measures producing the log lines, not disk I/O.
+      e = start(name, PROXY_CPU, node, [...prof, 'dist/cli/main.js', 'start', '--config', file], {
+        stdout: name === 'sluice-log' ? 'ignore' : undefined,
+      });
+    }
+    t[name] = { port, pid: e.pid };
+  }
+  for (const name of TARGETS) if (name !== 'direct') await waitReady(name, t[name].port);
+
+  const nodeTargets = TARGETS.filter((n) => ['sluice', 'sluice-log', 'fastify', 'bare'].includes(n));
+  const rss = {};
+  await sleep(500);
+  for (const n of nodeTargets) rss[n] = { idle: rssKb(t[n].pid), load: 0 };
+
+  log(`== warm-up (${WARMUP}s each at ${Math.max(...CONNS)} connections)`);
+  for (const name of TARGETS)
+    if (WARMUP > 0) await wrk(t[name].port, Math.max(...CONNS), WARMUP, t[name].pid);
+
+  /** results[conns][target] = [{rps,p50,p99,errors}] */
+  const results = {};
+  for (const c of CONNS) results[c] = Object.fromEntries(TARGETS.map((n) => [n, []]));
+  let repeats = 0;
+  for (let r = 0; r < ROUNDS; r++) {
+    // Rotate the order each round so no target always runs first (or right after another).
+    const order = TARGETS.map((_, i) => TARGETS[(i + r) % TARGETS.length]);
+    for (const c of CONNS) {
+      for (const name of order) {
+        let res = await wrk(t[name].port, c, DURATION, t[name].pid, name in rss);
+        if (res.foreign > NOISE && repeats < MAX_REPEATS) {
+          repeats++;
+          log(`   (other processes took ${res.foreign.toFixed(0)}% of a core: measuring ${name} again)`);
+          res = await wrk(t[name].port, c, DURATION, t[name].pid, name in rss);
+        }
+        results[c][name].push(res);
+        if (rss[name] && res.maxRssKb) rss[name].load = Math.max(rss[name].load, res.maxRssKb);
+        log(
+          `   round ${r + 1}/${ROUNDS} c=${String(c).padStart(2)} ${name.padEnd(10)} ${fmtRps(res.rps).padStart(8)} req/s` +
+            `  p50 ${fmtMs(res.p50)}  p99 ${fmtMs(res.p99)}  ${res.cpuUs.toFixed(1)} us CPU/req` +
+            `  other CPU ${res.foreign.toFixed(0)}%` +
+            `${res.errors ? `  ERRORS ${res.errors}` : ''}`,
+        );
+      }
+    }
+  }
+  for (const n of nodeTargets) rss[n].after = rssKb(t[n].pid);
+
+  // Summary.
+  const med = {};
+  for (const c of CONNS) {
+    med[c] = {};
+    for (const n of TARGETS) {
+      const rs = results[c][n];
+      med[c][n] = {
+        rps: median(rs.map((x) => x.rps)),
+        p50: median(rs.map((x) => x.p50)),
+        p99: median(rs.map((x) => x.p99)),
+        errors: rs.reduce((a, x) => a + x.errors, 0),
+        rounds: rs.map((x) => Math.round(x.rps)),
+        cpuUs: median(rs.map((x) => x.cpuUs)),
+        foreign: Math.max(...rs.map((x) => x.foreign)),
+      };
+    }
+  }
+
+  const lines = [];
+  const out = (s = '') => lines.push(s);
+  out(
+    `Run of ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC: ${ROUNDS} rounds x ${DURATION}s, medians over rounds.`,
+  );
+  out(`Load average at start: ${load}. Measurements repeated because other processes were busy: ${repeats}.`);
+  for (const c of CONNS) {
+    out();
+    out(`**${c} connection${c === 1 ? '' : 's'}**`);
+    out();
+    out('| target | req/s | p50 | p99 | CPU/req | errors | req/s per round | max other CPU |');
+    out('|---|---:|---:|---:|---:|---:|---|---:|');
+    for (const n of TARGETS) {
+      const m = med[c][n];
+      out(
+        `| ${labels[n]} | ${fmtRps(m.rps)} | ${fmtMs(m.p50)} | ${fmtMs(m.p99)} | ${m.cpuUs.toFixed(1)} us | ${m.errors} | ${m.rounds.join(', ')} | ${m.foreign.toFixed(0)}% |`,
+      );
+    }
+  }
+
+  const goals = [];
+  for (const s of ['sluice', 'sluice-log'].filter((n) => TARGETS.includes(n))) {
+    out();
+    out(`**${labels[s]}: ratios**`);
+    out();
+    const hi = Math.max(...CONNS);
+    const lo = Math.min(...CONNS);
+    // The CPU ratio (the reference's CPU per request over Sluice's) is what the throughput ratio
+    // would be if the proxy's core were all its own; it is barely moved by other work on the machine.
+    out(
+      `| compared with | ${CONNS.map((c) => `throughput at ${c}c`).join(' | ')} | CPU per request at ${hi}c |`,
+    );
+    out(`|---|${CONNS.map(() => '---:').join('|')}|---:|`);
+    for (const ref of TARGETS.filter((n) => n !== 'sluice' && n !== 'sluice-log')) {
+      const cpu = ref === 'direct' ? 'n/a' : fmtX(med[hi][ref].cpuUs / med[hi][s].cpuUs);
+      out(
+        `| ${labels[ref]} | ${CONNS.map((c) => fmtX(med[c][s].rps / med[c][ref].rps)).join(' | ')} | ${cpu} |`,
+      );
+    }
+    const added = (n) => med[lo][n].p50 - med[lo].direct.p50;
+    if (TARGETS.includes('fastify') && lo < hi) {
+      out();
+      out(
+        `Latency added to p50 at ${lo} connection${lo === 1 ? '' : 's'} (over direct ${fmtMs(med[lo].direct.p50)}): ` +
+          `Sluice ${fmtMs(added(s))}, @fastify/http-proxy ${fmtMs(added('fastify'))}` +
+          (TARGETS.includes('nginx') ? `, nginx ${fmtMs(added('nginx'))}` : '') +
+          (TARGETS.includes('bare') ? `, bare ${fmtMs(added('bare'))}` : '') +
+          `; Sluice/fastify = ${fmtX(added(s) / added('fastify'))}.`,
+      );
+    }
+    if (TARGETS.includes('fastify')) {
+      const tf = med[hi][s].rps / med[hi].fastify.rps;
+      goals.push([s, `throughput >= 1.5x @fastify/http-proxy (${hi}c)`, tf, tf >= 1.5]);
+    }
+    if (TARGETS.includes('fastify') && lo < hi) {
+      const lr = added(s) / added('fastify');
+      goals.push([s, `added p50 <= 0.8x @fastify/http-proxy's (${lo}c)`, lr, lr <= 0.8]);
+    }
+    if (TARGETS.includes('nginx')) {
+      const tn = med[hi][s].rps / med[hi].nginx.rps;
+      goals.push([s, `throughput >= 0.2x nginx 1 worker (${hi}c)`, tn, tn >= 0.2]);
+    }
+    const peak = rss[s].load;
+    goals.push([s, 'RSS under load < 150 MB', peak / 1024, peak > 0 && peak < 150 * 1024, 'MB']);
+  }
+
+  out();
+  out('**Memory (VmRSS)**');
+  out();
+  out('| process | idle, after start | peak under load | after the run |');
+  out('|---|---:|---:|---:|');
+  for (const n of nodeTargets) {
+    out(`| ${labels[n]} | ${fmtMb(rss[n].idle)} | ${fmtMb(rss[n].load)} | ${fmtMb(rss[n].after)} |`);
+  }
+
+  if (goals.length) {
+    out();
+    out('**Goals**');
+    out();
+    out('| Sluice | goal | measured | met |');
+    out('|---|---|---:|:---:|');
+    for (const [s, g, v, ok, unit] of goals) {
+      out(
+        `| ${labels[s]} | ${g} | ${unit === 'MB' ? `${v.toFixed(1)} MB` : fmtX(v)} | ${ok ? 'yes' : 'NO'} |`,
+      );
+    }
+  }
+
+  const text = lines.join('\n');
+  log('');
+  log(text);
+  writeFileSync(join(root, 'bench', '.work', 'latest.md'), `${text}\n`);
+  writeFileSync(
+    join(root, 'bench', '.work', 'latest.json'),
+    JSON.stringify({ started, ROUNDS, DURATION, CONNS, TARGETS, load, results, medians: med, rss }, null, 2),
+  );
+  log(`\n(also written to bench/.work/latest.md and latest.json)`);
+}
+
+async function onSignal(sig) {
+  if (stopping) return;
+  console.error(`\nbench: ${sig}, stopping everything it started`);
+  await stopAll();
+  process.exit(130);
+}
+process.on('SIGINT', () => void onSignal('SIGINT'));
+process.on('SIGTERM', () => void onSignal('SIGTERM'));
+process.on('SIGHUP', () => void onSignal('SIGHUP'));
+// Last resort (a crash in between): never leave a server behind.
+process.on('exit', () => {
+  for (const e of running.values()) {
+    if (e.exited) continue;
+    for (const pid of [...childrenOf(e.pid), e.pid]) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {}
+    }
+  }
+});
+
+try {
+  await main();
+} catch (err) {
+  if (!stopping) {
+    console.error(`bench: ${err instanceof Error ? err.message : err}`);
+    process.exitCode = 1;
+  }
+} finally {
+  await stopAll();
+}
