@@ -199,9 +199,12 @@ export function startCli(configFile: string, env: NodeJS.ProcessEnv = {}): CliPr
     logs,
     output: () => text,
     exited,
-    waitForLog: (match, what, timeoutMs = 15_000) =>
+    // Generous: on a loaded machine, starting node with tsx and compiling the sources takes seconds.
+    waitForLog: (match, what, timeoutMs = 40_000) =>
       Promise.race([
-        waitFor(() => logs.find(match), what, timeoutMs),
+        waitFor(() => logs.find(match), what, timeoutMs).catch((err: Error) => {
+          throw new Error(`${err.message}; sluice output so far:\n${text}`);
+        }),
         exited.then(({ code }) => {
           throw new Error(`sluice exited (${code}) before ${what}:\n${text}`);
         }),
