@@ -243,3 +243,50 @@ for (const sized of [false, true]) {
     },
   );
 }
+
+test(
+  'a client that goes away mid-stream closes the upstream stream too (nothing left running)',
+  opts,
+  async () => {
+    const upstreamClosed = deferred();
+    const upstreamWrote = deferred();
+    routes.set('/endless', (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: 0\n\n');
+      upstreamWrote.resolve();
+      res.on('close', () => upstreamClosed.resolve());
+    });
+    const { req, response } = startRequest(`${gw.url}/endless`);
+    req.end();
+    const res = await response;
+    await upstreamWrote.promise;
+    await new Promise((r) => res.once('data', r));
+    res.destroy();
+    await upstreamClosed.promise;
+    const line = await waitForLog(gw, (l) => l.type === 'access' && l.path === '/endless', 'access log');
+    assert.equal(line.status, 499);
+    assert.equal(line.error, 'client_closed');
+  },
+);
+
+test('a client that goes away mid-upload aborts the upload to the upstream', opts, async () => {
+  const upstreamGot = deferred();
+  const upstreamAborted = deferred();
+  routes.set('/upload-abort', (req) => {
+    req.once('data', () => upstreamGot.resolve());
+    req.on('close', () => {
+      if (!req.complete) upstreamAborted.resolve();
+    });
+  });
+  const { req, response } = startRequest(`${gw.url}/upload-abort`, {
+    method: 'POST',
+    headers: { 'transfer-encoding': 'chunked' },
+  });
+  response.catch(() => {}); // this client never gets one
+  req.write('part one');
+  await upstreamGot.promise;
+  req.destroy();
+  await upstreamAborted.promise;
+  const line = await waitForLog(gw, (l) => l.type === 'access' && l.path === '/upload-abort', 'access log');
+  assert.equal(line.status, 499);
+});
