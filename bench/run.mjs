@@ -14,8 +14,8 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const work = join(root, 'bench', '.work', 'run');
 
 const env = process.env;
-const ROUNDS = int(env.ROUNDS, 3);
-const DURATION = int(env.DURATION, 7); // seconds per measurement
+const ROUNDS = int(env.ROUNDS, 5);
+const DURATION = int(env.DURATION, 5); // seconds per measurement
 const WARMUP = int(env.WARMUP, 3); // seconds per target, once, at the highest connection count
 const CONNS = (env.CONNS ?? '64,1').split(',').map((c) => int(c, 0));
 const LOAD_CPU = env.LOAD_CPU ?? '0'; // wrk and the upstream
@@ -28,7 +28,7 @@ const PATH = '/public/bench';
 // A measurement during which processes outside the benchmark used more than NOISE% of a core is
 // repeated (once, and at most MAX_REPEATS times per run): other work on a 2-core machine skews it.
 const NOISE = int(env.NOISE, 15);
-const MAX_REPEATS = int(env.MAX_REPEATS, 10);
+const MAX_REPEATS = int(env.MAX_REPEATS, 6);
 const TICKS_PER_S = Number(env.CLK_TCK ?? 100); // USER_HZ: 100 on Linux
 const NCPU = readFileSync('/proc/stat', 'utf8')
   .split('\n')
@@ -511,19 +511,30 @@ async function main() {
     out();
     const hi = Math.max(...CONNS);
     const lo = Math.min(...CONNS);
+    const added = (n) => med[lo][n].p50 - med[lo].direct.p50;
+    // The same ratio within each round (targets measured minutes apart in one round share its conditions).
+    const perRound = (n) =>
+      results[lo][n]
+        .map((x, r) => {
+          const d = results[lo].direct[r]?.p50;
+          return fmtX((x.p50 - d) / (results[lo].fastify[r]?.p50 - d));
+        })
+        .join(', ');
     // The CPU ratio (the reference's CPU per request over Sluice's) is what the throughput ratio
-    // would be if the proxy's core were all its own; it is barely moved by other work on the machine.
+    // would be if the proxy's core were all its own; it is barely moved by other processes on the
+    // machine (though not by contention on the host, which slows everything). The per-round ratios
+    // pair measurements taken within a minute of each other.
     out(
-      `| compared with | ${CONNS.map((c) => `throughput at ${c}c`).join(' | ')} | CPU per request at ${hi}c |`,
+      `| compared with | ${CONNS.map((c) => `throughput at ${c}c`).join(' | ')} | per round at ${hi}c | CPU per request at ${hi}c |`,
     );
-    out(`|---|${CONNS.map(() => '---:').join('|')}|---:|`);
+    out(`|---|${CONNS.map(() => '---:').join('|')}|---|---:|`);
     for (const ref of TARGETS.filter((n) => n !== 'sluice' && n !== 'sluice-log')) {
       const cpu = ref === 'direct' ? 'n/a' : fmtX(med[hi][ref].cpuUs / med[hi][s].cpuUs);
+      const rounds = results[hi][s].map((x, r) => fmtX(x.rps / results[hi][ref][r]?.rps)).join(', ');
       out(
-        `| ${labels[ref]} | ${CONNS.map((c) => fmtX(med[c][s].rps / med[c][ref].rps)).join(' | ')} | ${cpu} |`,
+        `| ${labels[ref]} | ${CONNS.map((c) => fmtX(med[c][s].rps / med[c][ref].rps)).join(' | ')} | ${rounds} | ${cpu} |`,
       );
     }
-    const added = (n) => med[lo][n].p50 - med[lo].direct.p50;
     if (TARGETS.includes('fastify') && lo < hi) {
       out();
       out(
@@ -531,7 +542,7 @@ async function main() {
           `Sluice ${fmtMs(added(s))}, @fastify/http-proxy ${fmtMs(added('fastify'))}` +
           (TARGETS.includes('nginx') ? `, nginx ${fmtMs(added('nginx'))}` : '') +
           (TARGETS.includes('bare') ? `, bare ${fmtMs(added('bare'))}` : '') +
-          `; Sluice/fastify = ${fmtX(added(s) / added('fastify'))}.`,
+          `; Sluice/fastify = ${fmtX(added(s) / added('fastify'))} (per round: ${perRound(s)}).`,
       );
     }
     if (TARGETS.includes('fastify')) {
