@@ -3,8 +3,8 @@
  * It listens apart from public traffic (loopback by default).
  */
 import type { AddressInfo } from 'node:net';
-import Fastify, { type FastifyInstance } from 'fastify';
-import { Errors } from '../dataplane/errors.js';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import { type ErrorDef, Errors } from '../dataplane/errors.js';
 import { problem, problemContentType } from '../dataplane/problem.js';
 import type { Gateway } from '../server/gateway.js';
 import { AdminTokenCheck } from './auth.js';
@@ -24,26 +24,17 @@ export class AdminServer {
     app.addHook('onRequest', async (req, reply) => {
       if (!req.url.startsWith('/admin/')) return;
       if (!auth.allows(req.headers.authorization)) {
-        reply
-          .code(401)
-          .header('content-type', problemContentType)
-          .header('www-authenticate', 'Bearer realm="sluice-admin"')
-          .send(
-            JSON.stringify(
-              problem(
-                Errors.adminUnauthorized,
-                auth.enabled ? undefined : 'the admin API is disabled until SLUICE_ADMIN_TOKEN is set',
-              ),
-            ),
-          );
+        reply.header('www-authenticate', 'Bearer realm="sluice-admin"');
+        sendProblem(
+          reply,
+          Errors.adminUnauthorized,
+          auth.enabled ? undefined : 'the admin API is disabled until SLUICE_ADMIN_TOKEN is set',
+        );
       }
     });
 
     app.setNotFoundHandler((_req, reply) => {
-      reply
-        .code(404)
-        .header('content-type', problemContentType)
-        .send(JSON.stringify(problem(Errors.adminNotFound)));
+      sendProblem(reply, Errors.adminNotFound);
     });
 
     app.get('/health/live', async () => ({ status: 'live' }));
@@ -64,10 +55,9 @@ export class AdminServer {
     app.post('/admin/v1/config/reload', async (_req, reply) => {
       const r = gw.reload('admin');
       if (r.result === 'rejected') {
-        reply.code(422).header('content-type', problemContentType);
-        return JSON.stringify(
-          problem(Errors.configInvalid, 'the running configuration stays', { errors: r.errors }),
-        );
+        return sendProblem(reply, Errors.configInvalid, 'the running configuration stays', {
+          errors: r.errors,
+        });
       }
       return r;
     });
@@ -81,4 +71,17 @@ export class AdminServer {
   async close(): Promise<void> {
     await this.app.close();
   }
+}
+
+/** A problem+json reply. Sent as a Buffer so Fastify adds no `charset` to the media type (as the data plane). */
+function sendProblem(
+  reply: FastifyReply,
+  def: ErrorDef,
+  detail?: string,
+  extra?: Record<string, unknown>,
+): FastifyReply {
+  return reply
+    .code(def.status)
+    .header('content-type', problemContentType)
+    .send(Buffer.from(JSON.stringify(problem(def, detail, extra))));
 }

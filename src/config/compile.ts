@@ -73,6 +73,8 @@ export interface Runtime {
   readonly pathOptions: PathOptions;
   readonly trustedProxies: BlockList | undefined;
   readonly maxBodyBytes: number;
+  /** Longest gap between request body chunks from the client (ms, 0 = none). */
+  readonly requestBodyIdle: number;
   readonly accessLog: AccessLogSettings;
 }
 
@@ -108,6 +110,7 @@ export function compileRuntime(
     },
     trustedProxies: blockListOf(config.listen.trustedProxies),
     maxBodyBytes: listenBody,
+    requestBodyIdle: ms(config.listen.timeouts?.requestBody, 60_000),
     accessLog: {
       enabled: al?.enabled ?? true,
       sample: al?.sample ?? 1,

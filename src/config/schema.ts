@@ -44,7 +44,11 @@ const Timeouts = T.Object(
     }),
     ...exchangeTimeouts,
   },
-  { additionalProperties: false, description: 'Timeouts of requests to this upstream.' },
+  {
+    additionalProperties: false,
+    description:
+      "Timeouts of requests to this upstream. connect, firstByte and idle are checked on undici's coarse clock (about 0.5 s ticks), so they may fire up to about one second late; total is exact.",
+  },
 );
 
 /** A route overrides the per-exchange timeouts; connecting belongs to the upstream's pool. */
@@ -110,12 +114,21 @@ const Listen = T.Object(
             ...Duration,
             description: 'Time a client has to send the whole request head; default 30s. 408 beyond.',
           }),
+          requestBody: T.Optional({
+            ...Duration,
+            description:
+              'Longest gap between two chunks of a request body the client is sending; default 60s. 408 SLUICE-REQ-008 (or a reset once the response started).',
+          }),
           keepAlive: T.Optional({
             ...Duration,
             description: 'How long an idle client connection is kept open; default 65s.',
           }),
         },
-        { additionalProperties: false, description: 'Client-side timeouts (changes apply after a restart).' },
+        {
+          additionalProperties: false,
+          description:
+            'Client-side timeouts (requestHeaders and keepAlive apply after a restart, requestBody on reload).',
+        },
       ),
     ),
     drain: T.Optional(

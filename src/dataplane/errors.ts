@@ -58,6 +58,12 @@ export const Errors = {
     'Request timeout',
     'The client did not send the complete request headers within `listen.timeouts.requestHeaders`.',
   ),
+  requestBodyTimeout: def(
+    'SLUICE-REQ-008',
+    408,
+    'Request body timeout',
+    'The client stopped sending its request body for longer than `listen.timeouts.requestBody`. The upstream exchange is aborted; if the response had already started, the connection is reset instead.',
+  ),
   noRoute: def(
     'SLUICE-ROUTE-001',
     404,

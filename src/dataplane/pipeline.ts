@@ -212,6 +212,7 @@ export function handleRequest(gw: DataplaneState, req: IncomingMessage, res: Ser
   gw.metrics.inflight.inc();
   if (gw.draining) res.shouldKeepAlive = false;
   const exchange = new ProxyExchange(gw, route, target, req, res, g.requestId, g.path, started);
+  if (body !== null && gw.runtime.requestBodyIdle > 0) exchange.watchUpload(gw.runtime.requestBodyIdle);
   target.dispatcher.dispatch(
     {
       path,

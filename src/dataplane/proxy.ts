@@ -13,7 +13,12 @@ import { logAccess } from './access-log.js';
 import { connectionTokens, responseHopByHop } from './headers.js';
 import { sendProblem } from './problem.js';
 import type { DataplaneState } from './state.js';
-import { ClientClosedError, classifyUpstreamError, TotalTimeoutError } from './upstream-errors.js';
+import {
+  ClientClosedError,
+  classifyUpstreamError,
+  RequestBodyTimeoutError,
+  TotalTimeoutError,
+} from './upstream-errors.js';
 
 export class ProxyExchange implements Dispatcher.DispatchHandler {
   private abortFn: ((err?: Error) => void) | undefined;
@@ -50,6 +55,29 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     res.once('close', this.onClientClose);
     const total = route.timeouts.total;
     if (total > 0) this.timer = setTimeout(() => this.abort(new TotalTimeoutError('total timeout')), total);
+  }
+
+  /** Set while an upload is watched for stalls; undoes the watch. */
+  private stopUploadWatch: (() => void) | undefined;
+
+  /**
+   * Abort the exchange with 408 when the client stalls mid-upload for longer than `idleMs`. Only
+   * requests with a body call this, so bodiless requests create no timer and no closure. The
+   * socket's own idle timer is used (Node emits `timeout` on the incomplete request).
+   */
+  watchUpload(idleMs: number): void {
+    const req = this.req;
+    const socket = this.socket;
+    const stalled = () => this.abort(new RequestBodyTimeoutError('the client stopped sending the body'));
+    const stop = () => {
+      this.stopUploadWatch = undefined;
+      req.removeListener('timeout', stalled);
+      req.removeListener('end', stop);
+      if (!socket.destroyed) socket.setTimeout(0);
+    };
+    this.stopUploadWatch = stop;
+    req.setTimeout(idleMs, stalled);
+    req.once('end', stop);
   }
 
   private abort(err: Error): void {
@@ -137,8 +165,11 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
       return;
     }
     const { def, kind } = classifyUpstreamError(err);
-    if (kind !== 'body_too_large')
-      this.gw.metrics.upstreamErrors.labels(this.route.upstream.name, kind).inc();
+    // The client's own faults are counted as refusals, not upstream errors; the rest of the
+    // connection's bytes are unread, so it is closed.
+    const clientFault = kind === 'body_too_large' || kind === 'client_body_timeout';
+    if (clientFault) this.gw.metrics.refusals.labels(def.code).inc();
+    else this.gw.metrics.upstreamErrors.labels(this.route.upstream.name, kind).inc();
     if (this.res.headersSent) {
       // The response already started: reset the connection so a truncated body never looks complete.
       this.res.destroy(err);
@@ -151,8 +182,10 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
       this.requestId,
       kind === 'body_too_large'
         ? `the body exceeds ${this.route.maxBodyBytes} bytes`
-        : `upstream "${this.route.upstream.name}"`,
-      kind === 'body_too_large' ? { connection: 'close' } : undefined,
+        : clientFault
+          ? 'the client stopped sending the request body'
+          : `upstream "${this.route.upstream.name}"`,
+      clientFault ? { connection: 'close' } : undefined,
     );
     this.finish(def.status, kind);
   }
@@ -161,6 +194,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     if (this.finished) return;
     this.finished = true;
     if (this.timer) clearTimeout(this.timer);
+    this.stopUploadWatch?.();
     this.res.removeListener('close', this.onClientClose);
     // Count the exchange as done before anything that could throw: a leaked in-flight count would
     // hold every graceful drain until its timeout.

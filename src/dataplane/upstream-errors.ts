@@ -7,6 +7,10 @@ export class TotalTimeoutError extends Error {
 export class BodyTooLargeError extends Error {
   readonly code = 'SLUICE_BODY_TOO_LARGE';
 }
+/** The client stopped sending its request body for longer than `listen.timeouts.requestBody`. */
+export class RequestBodyTimeoutError extends Error {
+  readonly code = 'SLUICE_REQUEST_BODY_TIMEOUT';
+}
 export class ClientClosedError extends Error {
   readonly code = 'SLUICE_CLIENT_CLOSED';
 }
@@ -22,6 +26,8 @@ export function classifyUpstreamError(err: unknown): { def: ErrorDef; kind: stri
       return { def: Errors.upstreamIdleTimeout, kind: 'timeout_idle' };
     case 'SLUICE_TOTAL_TIMEOUT':
       return { def: Errors.upstreamTotalTimeout, kind: 'timeout_total' };
+    case 'SLUICE_REQUEST_BODY_TIMEOUT':
+      return { def: Errors.requestBodyTimeout, kind: 'client_body_timeout' };
     case 'SLUICE_BODY_TOO_LARGE':
       return { def: Errors.bodyTooLarge, kind: 'body_too_large' };
     case 'ECONNREFUSED':

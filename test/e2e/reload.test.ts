@@ -312,8 +312,8 @@ test('a reload under load: no 404, no 503, no connection error', { timeout: 30_0
   assert.deepEqual(errors, [], summary);
   assert.deepEqual([...statuses.keys()], [200], summary);
   assert.deepEqual([...bodies].sort(), ['a', 'b'], 'both configs served');
-  // A reload never stalls traffic (a generous bound for a busy 2-core machine).
-  assert.ok((latencies.at(-1) ?? 0) < 2000, summary);
+  // Latency under reloads is measured in bench/ (a benchmark, not a timed assertion); the p99 and
+  // max are printed above as diagnostics.
   // Pools survived every reload: a handful of connections each, not a new set per reload.
   assert.ok(
     a.connections() <= 16 && b.connections() <= 16,
