@@ -15,10 +15,43 @@ export interface PoolOptions {
 export class PoolRegistry {
   private readonly pools = new Map<string, Pool>();
   private used = new Set<string>();
+  /** Keys held through `hold` (DNS targets), with their holder counts. */
+  private readonly held = new Map<string, number>();
 
   acquire(origin: string, o: PoolOptions): Pool {
-    const key = `${origin}|${o.connections}|${o.pipelining}|${o.keepAliveTimeout}|${o.connectTimeout}`;
+    const key = poolKey(origin, o);
     this.used.add(key);
+    return this.poolFor(key, origin, o);
+  }
+
+  /**
+   * A pool held outside the generations: targets found through DNS come and go between reloads.
+   * The pool lives while anyone holds it (or the current generation uses it); the last `release`
+   * closes it gracefully (undici lets its in-flight requests finish).
+   */
+  hold(origin: string, o: PoolOptions): { pool: Pool; release: () => void } {
+    const key = poolKey(origin, o);
+    const pool = this.poolFor(key, origin, o);
+    this.held.set(key, (this.held.get(key) ?? 0) + 1);
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      const n = (this.held.get(key) ?? 1) - 1;
+      if (n > 0) {
+        this.held.set(key, n);
+        return;
+      }
+      this.held.delete(key);
+      if (!this.used.has(key) && this.pools.get(key) === pool) {
+        this.pools.delete(key);
+        void pool.close();
+      }
+    };
+    return { pool, release };
+  }
+
+  private poolFor(key: string, origin: string, o: PoolOptions): Pool {
     let p = this.pools.get(key);
     if (!p) {
       p = new Pool(origin, {
@@ -44,7 +77,7 @@ export class PoolRegistry {
 
   /** Close pools the current generation did not acquire; returns how many. */
   async retireUnused(): Promise<number> {
-    const stale = [...this.pools].filter(([k]) => !this.used.has(k));
+    const stale = [...this.pools].filter(([k]) => !this.used.has(k) && !this.held.has(k));
     for (const [k] of stale) this.pools.delete(k);
     await Promise.allSettled(stale.map(([, p]) => p.close()));
     return stale.length;
@@ -53,7 +86,7 @@ export class PoolRegistry {
   /** Keep the pools of the last generation (an invalid reload acquired nothing new that should live). */
   rollbackGeneration(previous: Set<string>): void {
     for (const [k, p] of [...this.pools]) {
-      if (!previous.has(k)) {
+      if (!previous.has(k) && !this.held.has(k)) {
         this.pools.delete(k);
         void p.close();
       }
@@ -68,12 +101,18 @@ export class PoolRegistry {
   async closeAll(): Promise<void> {
     const all = [...this.pools.values()];
     this.pools.clear();
+    this.held.clear();
     await Promise.allSettled(all.map((p) => p.close()));
   }
 
   async destroyAll(): Promise<void> {
     const all = [...this.pools.values()];
     this.pools.clear();
+    this.held.clear();
     await Promise.allSettled(all.map((p) => p.destroy()));
   }
+}
+
+function poolKey(origin: string, o: PoolOptions): string {
+  return `${origin}|${o.connections}|${o.pipelining}|${o.keepAliveTimeout}|${o.connectTimeout}`;
 }
