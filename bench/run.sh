@@ -32,4 +32,5 @@ fi
 
 mkdir -p bench/.work
 # The orchestrator is light (it waits on wrk); keep it on the load generator's core.
-exec taskset -c "${LOAD_CPU:-0}" node bench/run.mjs "$@"
+# BENCH=reload (npm run bench:reload) runs bench/reload.mjs instead.
+exec taskset -c "${LOAD_CPU:-0}" node "bench/${BENCH:-run}.mjs" "$@"

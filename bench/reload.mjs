@@ -1,0 +1,515 @@
+// `npm run bench:reload`: does a config reload under load cost anything? (issue 3: "a reload under
+// load shows no latency tail and no 404/503 in between".)
+// Starts the nginx `return 200` upstream and Sluice (built dist, access log off, admin API on with
+// a random SLUICE_ADMIN_TOKEN), pinned with taskset like bench/run.mjs, then measures with wrk in
+// interleaved rounds: once with no reloads, once while a loop rewrites the config file between two
+// valid variants (they differ in a response header the route sets, so every reload is `applied`)
+// and POSTs /admin/v1/config/reload every RELOAD_MS. A wrk Lua script counts responses by status
+// class and by variant header. Loopback only; every process it starts is stopped by PID at the
+// end, on an error, and on Ctrl-C / SIGTERM.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { get } from 'node:http';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  alive,
+  childrenOf,
+  findBin,
+  fmtMs,
+  fmtRps,
+  fmtX,
+  freePort,
+  median,
+  nginxConf,
+  sleep,
+  toMs,
+} from './lib.mjs';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const work = join(root, 'bench', '.work', 'reload');
+const env = process.env;
+const ROUNDS = int(env.ROUNDS, 3);
+const DURATION = int(env.DURATION, 10); // seconds per measurement
+const WARMUP = int(env.WARMUP, 3);
+const CONNS = int(env.CONNS, 32);
+const RELOAD_MS = int(env.RELOAD_MS, 200);
+const LOAD_CPU = env.LOAD_CPU ?? '0'; // wrk, the upstream, this orchestrator
+const PROXY_CPU = env.PROXY_CPU ?? '1'; // Sluice
+const PATH = '/public/bench';
+const TOKEN = randomBytes(24).toString('hex');
+// SLUICE_MAIN: another build's entry point (e.g. a clean checkout's dist/cli/main.js).
+const SLUICE_MAIN = resolve(root, env.SLUICE_MAIN ?? 'dist/cli/main.js');
+
+/** @type {Map<string, {name: string, pid: number, proc: import('node:child_process').ChildProcess, exited: boolean}>} */
+const running = new Map();
+let stopping = false;
+
+function int(v, d) {
+  if (v === undefined || v === '') return d;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) fail(`not a positive whole number: ${v}`);
+  return n;
+}
+
+function fail(msg) {
+  console.error(`bench:reload: ${msg}`);
+  process.exitCode = 1;
+  throw new Error(msg);
+}
+
+const log = (s) => console.log(s);
+
+function start(name, cpu, cmd, args, opts = {}) {
+  const out = opts.stdout ?? openSync(join(work, `${name}.out.log`), 'w');
+  const err = openSync(join(work, `${name}.err.log`), 'w');
+  const proc = spawn('taskset', ['-c', cpu, cmd, ...args], {
+    cwd: root,
+    stdio: ['ignore', out, err],
+    env: { ...env, ...opts.env },
+  });
+  const entry = { name, pid: proc.pid, proc, exited: false };
+  running.set(name, entry);
+  proc.once('exit', (code, signal) => {
+    entry.exited = true;
+    if (!stopping && !opts.transient)
+      console.error(
+        `bench:reload: ${name} exited early (${signal ?? code}); see ${join(work, `${name}.err.log`)}`,
+      );
+  });
+  return entry;
+}
+
+/** Stop every process this script started (and nginx's workers), by PID: SIGTERM, then SIGKILL after 5 s. */
+async function stopAll() {
+  stopping = true;
+  const entries = [...running.values()].filter((e) => !e.exited);
+  const pids = [...entries.flatMap((e) => childrenOf(e.pid)), ...entries.map((e) => e.pid)];
+  for (const e of entries) {
+    try {
+      process.kill(e.pid, 'SIGTERM');
+    } catch {}
+  }
+  const deadline = Date.now() + 5000;
+  while (Date.now() < deadline && pids.some(alive)) await sleep(50);
+  for (const pid of pids) {
+    if (alive(pid)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {}
+    }
+  }
+  running.clear();
+}
+
+function httpGet(port, path = PATH) {
+  return new Promise((res) => {
+    const req = get({ host: '127.0.0.1', port, path, agent: false, timeout: 2000 }, (r) => {
+      let body = '';
+      r.on('data', (c) => {
+        body += c;
+      });
+      r.on('end', () => res({ status: r.statusCode, body, headers: r.headers }));
+    });
+    req.on('error', (err) => res({ status: 0, body: String(err) }));
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+  });
+}
+
+async function waitReady(name, port) {
+  const deadline = Date.now() + 20_000;
+  let last;
+  while (Date.now() < deadline) {
+    if (running.get(name)?.exited) break;
+    last = await httpGet(port);
+    if (last.status === 200 && last.body === 'ok\n') return last;
+    await sleep(100);
+  }
+  fail(`${name} is not answering 200 "ok" on 127.0.0.1:${port}${PATH} (last: ${JSON.stringify(last)})`);
+}
+
+/** The two config variants: identical but for the value of a response header the route sets. */
+function sluiceConf(port, adminPort, upstreamPort, variant) {
+  return `# generated by bench/reload.mjs (variant ${variant})
+listen: { host: 127.0.0.1, port: ${port} }
+admin: { host: 127.0.0.1, port: ${adminPort} }
+logging:
+  level: info
+  accessLog: { enabled: false }
+upstreams:
+  up:
+    targets:
+      - url: http://127.0.0.1:${upstreamPort}
+routes:
+  - name: bench
+    match: { path: { prefix: /public/ } }
+    upstream: up
+    headers:
+      response:
+        set: { x-bench-variant: "${variant}" }
+`;
+}
+
+/** Replace the file atomically, so a reload never reads it half-written. */
+function writeAtomic(file, text) {
+  writeFileSync(`${file}.tmp`, text);
+  renameSync(`${file}.tmp`, file);
+}
+
+// Counts responses by status class and by the variant header, per thread; done() sums them and
+// prints them with the latency percentiles (wrk gives microseconds) in a form parseWrk reads.
+const LUA = `
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) s2 = 0; s3 = 0; s4 = 0; s5 = 0; other = 0; va = 0; vb = 0; vnone = 0 end
+function response(status, headers, body)
+  if status >= 200 and status < 300 then s2 = s2 + 1
+  elseif status >= 300 and status < 400 then s3 = s3 + 1
+  elseif status >= 400 and status < 500 then s4 = s4 + 1
+  elseif status >= 500 and status < 600 then s5 = s5 + 1
+  else other = other + 1 end
+  local v = headers["x-bench-variant"] or headers["X-Bench-Variant"]
+  if v == "a" then va = va + 1 elseif v == "b" then vb = vb + 1 else vnone = vnone + 1 end
+end
+function done(summary, latency, requests)
+  local t = { s2 = 0, s3 = 0, s4 = 0, s5 = 0, other = 0, va = 0, vb = 0, vnone = 0 }
+  for _, th in ipairs(threads) do
+    for k, _ in pairs(t) do t[k] = t[k] + (th:get(k) or 0) end
+  end
+  io.write(string.format("BENCH status 2xx=%d 3xx=%d 4xx=%d 5xx=%d other=%d\\n", t.s2, t.s3, t.s4, t.s5, t.other))
+  io.write(string.format("BENCH variant a=%d b=%d none=%d\\n", t.va, t.vb, t.vnone))
+  local e = summary.errors
+  io.write(string.format("BENCH errors connect=%d read=%d write=%d timeout=%d status=%d\\n",
+    e.connect, e.read, e.write, e.timeout, e.status))
+  io.write(string.format("BENCH latency_us p50=%d p99=%d p999=%d max=%d\\n",
+    latency:percentile(50), latency:percentile(99), latency:percentile(99.9), latency.max))
+end
+`;
+
+function parseWrk(out) {
+  const num = (re) => Number(re.exec(out)?.[1]);
+  const st = /BENCH status 2xx=(\d+) 3xx=(\d+) 4xx=(\d+) 5xx=(\d+) other=(\d+)/.exec(out);
+  const va = /BENCH variant a=(\d+) b=(\d+) none=(\d+)/.exec(out);
+  const er = /BENCH errors connect=(\d+) read=(\d+) write=(\d+) timeout=(\d+)/.exec(out);
+  const lat = /BENCH latency_us p50=(\d+) p99=(\d+) p999=(\d+) max=(\d+)/.exec(out);
+  if (!st || !va || !er || !lat) return undefined;
+  const [s2, s3, s4, s5, other] = st.slice(1).map(Number);
+  return {
+    rps: num(/Requests\/sec:\s+([\d.]+)/),
+    requests: num(/(\d+) requests in/),
+    // wrk's own --latency table (HdrHistogram, same data) as a cross-check of the Lua figures.
+    wrkP99: toMs(/\s99%\s+(\S+)/.exec(out)?.[1] ?? ''),
+    p50: Number(lat[1]) / 1000,
+    p99: Number(lat[2]) / 1000,
+    p999: Number(lat[3]) / 1000,
+    max: Number(lat[4]) / 1000,
+    s2,
+    non2xx: s3 + s4 + s5 + other,
+    byClass: { '3xx': s3, '4xx': s4, '5xx': s5, other },
+    variants: { a: Number(va[1]), b: Number(va[2]), none: Number(va[3]) },
+    socketErrors: er.slice(1).reduce((a, b) => a + Number(b), 0),
+  };
+}
+
+let wrkBin;
+let luaFile;
+
+/** utime + stime of a process (with its reaped children's if asked), in clock ticks. */
+function cpuTicks(pid, withChildren) {
+  try {
+    const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+    return Number(f[11]) + Number(f[12]) + (withChildren ? Number(f[13]) + Number(f[14]) : 0);
+  } catch {
+    return 0;
+  }
+}
+
+/** Machine CPU ticks and the ticks of this benchmark's own processes (as bench/run.mjs). */
+function cpuSnapshot() {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const [user, nice, system, , , , , steal] = f;
+  let ours = cpuTicks(process.pid, true);
+  for (const e of running.values()) {
+    if (e.exited || e.name === 'wrk') continue;
+    ours += cpuTicks(e.pid, false);
+    for (const k of childrenOf(e.pid)) ours += cpuTicks(k, false);
+  }
+  return { total: f.reduce((a, b) => a + b, 0), busy: user + nice + system, steal, ours };
+}
+
+const NCPU = readFileSync('/proc/stat', 'utf8')
+  .split('\n')
+  .filter((l) => /^cpu\d/.test(l)).length;
+
+/** Share of one core (%) that processes outside the benchmark (and the hypervisor) took. */
+function foreignLoad(a, b) {
+  const perCore = (b.total - a.total) / NCPU;
+  if (perCore <= 0) return 0;
+  return Math.max(0, (100 * (b.busy - a.busy - (b.ours - a.ours) + (b.steal - a.steal))) / perCore);
+}
+
+function rssKb(pid) {
+  try {
+    return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+  } catch {
+    return Number.NaN;
+  }
+}
+
+function wrk(port, seconds) {
+  return new Promise((res, rej) => {
+    const e = start(
+      'wrk',
+      LOAD_CPU,
+      wrkBin,
+      ['-t1', `-c${CONNS}`, `-d${seconds}s`, '--latency', '-s', luaFile, `http://127.0.0.1:${port}${PATH}`],
+      { stdout: 'pipe', transient: true },
+    );
+    let out = '';
+    e.proc.stdout.on('data', (c) => {
+      out += c;
+    });
+    const before = cpuSnapshot();
+    e.proc.once('exit', (code) => {
+      const foreign = foreignLoad(before, cpuSnapshot());
+      running.delete('wrk');
+      if (stopping) return rej(new Error('stopped'));
+      if (code !== 0) return rej(new Error(`wrk exited ${code}: ${out}`));
+      const r = parseWrk(out);
+      if (!r || !Number.isFinite(r.rps)) return rej(new Error(`cannot parse wrk output:\n${out}`));
+      res({ ...r, foreign });
+    });
+  });
+}
+
+/**
+ * Every RELOAD_MS until stopped: switch the config file to the other variant and POST a reload.
+ * Returns the counts of reload results and the slowest reload request.
+ */
+function reloadLoop(file, mk, adminPort, state) {
+  const counts = { applied: 0, unchanged: 0, rejected: 0, failed: 0, slowestMs: 0 };
+  let stop = false;
+  const done = (async () => {
+    let next = Date.now();
+    while (!stop && !stopping) {
+      state.variant = state.variant === 'a' ? 'b' : 'a';
+      writeAtomic(file, mk(state.variant));
+      const t0 = performance.now();
+      try {
+        const r = await fetch(`http://127.0.0.1:${adminPort}/admin/v1/config/reload`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${TOKEN}` },
+        });
+        const body = await r.json();
+        if (r.ok && body.result in counts) counts[body.result]++;
+        else if (body?.code) counts.rejected++;
+        else counts.failed++;
+      } catch {
+        counts.failed++;
+      }
+      counts.slowestMs = Math.max(counts.slowestMs, performance.now() - t0);
+      next += RELOAD_MS;
+      await sleep(Math.max(0, next - Date.now()));
+    }
+  })();
+  return {
+    counts,
+    stop: async () => {
+      stop = true;
+      await done;
+      return counts;
+    },
+  };
+}
+
+async function reloadsMetric(adminPort) {
+  const r = await httpGet(adminPort, '/metrics');
+  const m = {};
+  for (const line of r.body.split('\n')) {
+    const x = /^sluice_config_reloads_total\{result="(\w+)"\} (\d+)/.exec(line);
+    if (x) m[x[1]] = Number(x[2]);
+  }
+  return m;
+}
+
+async function main() {
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(work, { recursive: true });
+  const nginxBin = findBin('nginx', ['/usr/sbin']) ?? fail('nginx not found (bench/run.sh installs it)');
+  wrkBin = findBin('wrk', ['/usr/bin']) ?? fail('wrk not found (bench/run.sh installs it)');
+  luaFile = join(work, 'count.lua');
+  writeFileSync(luaFile, LUA);
+  const started = new Date();
+  log(`== Sluice reload under load, ${started.toISOString()}`);
+  log(
+    `   ${ROUNDS} rounds x 2 modes x ${DURATION}s, ${CONNS} connections, reload every ${RELOAD_MS} ms in the "reloads" mode; ` +
+      `wrk + upstream on CPU ${LOAD_CPU}, Sluice on CPU ${PROXY_CPU}; node ${process.version}`,
+  );
+  const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  log(`   load average before start: ${load}`);
+
+  const upPort = await freePort();
+  const up = nginxConf(work, 'upstream', upPort);
+  start('upstream', LOAD_CPU, nginxBin, [
+    '-p',
+    up.dir,
+    '-c',
+    up.file,
+    '-e',
+    join(up.dir, 'logs', 'error.log'),
+  ]);
+  await waitReady('upstream', upPort);
+
+  const port = await freePort();
+  const adminPort = await freePort();
+  const file = join(work, 'sluice.yaml');
+  const mk = (v) => sluiceConf(port, adminPort, upPort, v);
+  const state = { variant: 'a' };
+  writeAtomic(file, mk(state.variant));
+  const sluice = start('sluice', PROXY_CPU, process.execPath, [SLUICE_MAIN, 'start', '--config', file], {
+    env: { SLUICE_ADMIN_TOKEN: TOKEN },
+  });
+  const first = await waitReady('sluice', port);
+  if (first.headers['x-bench-variant'] !== 'a')
+    fail('the route does not set x-bench-variant: config not as expected');
+  // One reload by hand, to prove the admin API answers and a variant switch is applied.
+  const probe = reloadLoop(file, mk, adminPort, state);
+  const probeCounts = await probe.stop();
+  if (probeCounts.applied !== 1)
+    fail(`a reload to the other variant was not applied: ${JSON.stringify(probeCounts)}`);
+
+  const rss = { start: rssKb(sluice.pid) };
+  if (WARMUP > 0) {
+    log(`== warm-up (${WARMUP}s)`);
+    await wrk(port, WARMUP);
+  }
+
+  const results = { steady: [], reloads: [] };
+  for (let r = 0; r < ROUNDS; r++) {
+    // Alternate which mode goes first, so slow drifts hit both alike.
+    const order = r % 2 === 0 ? ['steady', 'reloads'] : ['reloads', 'steady'];
+    for (const mode of order) {
+      const loop = mode === 'reloads' ? reloadLoop(file, mk, adminPort, state) : undefined;
+      const res = await wrk(port, DURATION);
+      res.reloads = loop ? await loop.stop() : undefined;
+      res.rssKb = rssKb(sluice.pid);
+      results[mode].push(res);
+      const rl = res.reloads;
+      log(
+        `   round ${r + 1}/${ROUNDS} ${mode.padEnd(7)} ${fmtRps(res.rps).padStart(7)} req/s  p50 ${fmtMs(res.p50)}  ` +
+          `p99 ${fmtMs(res.p99)}  p99.9 ${fmtMs(res.p999)}  max ${fmtMs(res.max)}  non-2xx ${res.non2xx}  ` +
+          `socket errors ${res.socketErrors}  RSS ${(res.rssKb / 1024).toFixed(0)} MB  other CPU ${res.foreign.toFixed(0)}%  variants a/b ${res.variants.a}/${res.variants.b}` +
+          (rl
+            ? `  reloads applied ${rl.applied} (unchanged ${rl.unchanged}, rejected ${rl.rejected}, failed ${rl.failed}, slowest ${rl.slowestMs.toFixed(0)} ms)`
+            : ''),
+      );
+    }
+  }
+  const metric = await reloadsMetric(adminPort);
+  rss.end = rssKb(sluice.pid);
+
+  const lines = [];
+  const out = (s = '') => lines.push(s);
+  out(
+    `Run of ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC: ${ROUNDS} rounds x ${DURATION}s per mode, ` +
+      `${CONNS} connections, a reload every ${RELOAD_MS} ms in the "reloads" mode. Medians over rounds; ` +
+      `non-2xx, errors and reloads are totals. Load average at start: ${load}.`,
+  );
+  out();
+  out(
+    '| mode | req/s | p50 | p99 | p99.9 | max | worst max | non-2xx | socket errors | reloads applied | req/s per round | max other CPU |',
+  );
+  out('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|');
+  const med = {};
+  for (const mode of ['steady', 'reloads']) {
+    const rs = results[mode];
+    const m = {
+      rps: median(rs.map((x) => x.rps)),
+      p50: median(rs.map((x) => x.p50)),
+      p99: median(rs.map((x) => x.p99)),
+      p999: median(rs.map((x) => x.p999)),
+      max: median(rs.map((x) => x.max)),
+      worstMax: Math.max(...rs.map((x) => x.max)),
+      non2xx: rs.reduce((a, x) => a + x.non2xx, 0),
+      errors: rs.reduce((a, x) => a + x.socketErrors, 0),
+      applied: mode === 'reloads' ? rs.reduce((a, x) => a + x.reloads.applied, 0) : 0,
+    };
+    med[mode] = m;
+    out(
+      `| ${mode === 'steady' ? 'no reloads' : `reload every ${RELOAD_MS} ms`} | ${fmtRps(m.rps)} | ${fmtMs(m.p50)} | ${fmtMs(m.p99)} | ` +
+        `${fmtMs(m.p999)} | ${fmtMs(m.max)} | ${fmtMs(m.worstMax)} | ${m.non2xx} | ${m.errors} | ${m.applied} | ` +
+        `${rs.map((x) => Math.round(x.rps)).join(', ')} | ${Math.max(...rs.map((x) => x.foreign)).toFixed(0)}% |`,
+    );
+  }
+  const perRound = (k) => results.reloads.map((x, i) => fmtX(x[k] / results.steady[i][k])).join(', ');
+  out();
+  out('| with reloads / without | median | per round |');
+  out('|---|---:|---|');
+  out(`| req/s | ${fmtX(med.reloads.rps / med.steady.rps)} | ${perRound('rps')} |`);
+  out(`| p99 | ${fmtX(med.reloads.p99 / med.steady.p99)} | ${perRound('p99')} |`);
+  out(`| p99.9 | ${fmtX(med.reloads.p999 / med.steady.p999)} | ${perRound('p999')} |`);
+  out(`| max | ${fmtX(med.reloads.max / med.steady.max)} | ${perRound('max')} |`);
+  const rl = results.reloads.map((x) => x.reloads);
+  const sum = (k) => rl.reduce((a, x) => a + x[k], 0);
+  const byClass = {};
+  for (const x of [...results.steady, ...results.reloads])
+    for (const [k, v] of Object.entries(x.byClass)) byClass[k] = (byClass[k] ?? 0) + v;
+  out();
+  out(
+    `Reloads POSTed during the "reloads" mode: ${sum('applied')} applied, ${sum('unchanged')} unchanged, ` +
+      `${sum('rejected')} rejected, ${sum('failed')} failed; slowest reload request ${Math.max(...rl.map((x) => x.slowestMs)).toFixed(0)} ms. ` +
+      `Sluice's sluice_config_reloads_total at the end: ${JSON.stringify(metric)} (includes one reload before the rounds). ` +
+      `Non-2xx by class over the whole run: ${JSON.stringify(byClass)}. ` +
+      `Responses carrying each variant in the "reloads" mode: a ${results.reloads.reduce((a, x) => a + x.variants.a, 0)}, ` +
+      `b ${results.reloads.reduce((a, x) => a + x.variants.b, 0)}, neither ${results.reloads.reduce((a, x) => a + x.variants.none, 0)}. ` +
+      `Sluice's RSS: ${(rss.start / 1024).toFixed(1)} MB after start, ${(rss.end / 1024).toFixed(1)} MB after the run.`,
+  );
+
+  const text = lines.join('\n');
+  log('');
+  log(text);
+  writeFileSync(join(root, 'bench', '.work', 'reload-latest.md'), `${text}\n`);
+  writeFileSync(
+    join(root, 'bench', '.work', 'reload-latest.json'),
+    JSON.stringify(
+      { started, ROUNDS, DURATION, CONNS, RELOAD_MS, load, results, medians: med, metric },
+      null,
+      2,
+    ),
+  );
+  log('\n(also written to bench/.work/reload-latest.md and reload-latest.json)');
+}
+
+async function onSignal(sig) {
+  if (stopping) return;
+  console.error(`\nbench:reload: ${sig}, stopping everything it started`);
+  await stopAll();
+  process.exit(130);
+}
+process.on('SIGINT', () => void onSignal('SIGINT'));
+process.on('SIGTERM', () => void onSignal('SIGTERM'));
+process.on('SIGHUP', () => void onSignal('SIGHUP'));
+// Last resort (a crash in between): never leave a server behind.
+process.on('exit', () => {
+  for (const e of running.values()) {
+    if (e.exited) continue;
+    for (const pid of [...childrenOf(e.pid), e.pid]) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {}
+    }
+  }
+});
+
+try {
+  await main();
+} catch (err) {
+  if (!stopping) {
+    console.error(`bench:reload: ${err instanceof Error ? err.message : err}`);
+    process.exitCode = 1;
+  }
+} finally {
+  await stopAll();
+}
