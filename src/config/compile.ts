@@ -15,6 +15,7 @@ import {
   Router,
 } from '../dataplane/router.js';
 import type { Metrics, RouteMetrics } from '../telemetry/metrics.js';
+import type { DnsRegistry } from '../upstreams/dns.js';
 import { UpstreamGroup, type UpstreamTimeouts } from '../upstreams/group.js';
 import type { PoolRegistry } from '../upstreams/pools.js';
 import type { Config, HeaderOpsConfig, RouteConfig } from './schema.js';
@@ -78,6 +79,15 @@ export interface Runtime {
   readonly accessLog: AccessLogSettings;
 }
 
+/**
+ * Release what a Runtime holds beyond its pools: DNS watches and the pools of DNS-found targets.
+ * Called for the runtime a reload replaced (its in-flight requests keep their targets; held pools
+ * close gracefully) and for a compiled runtime that is not used.
+ */
+export function disposeRuntime(rt: Runtime): void {
+  for (const g of rt.upstreams.values()) g.dispose();
+}
+
 export function configVersion(config: Config): string {
   return createHash('sha256').update(JSON.stringify(config)).digest('hex').slice(0, 12);
 }
@@ -85,11 +95,18 @@ export function configVersion(config: Config): string {
 export function compileRuntime(
   config: Config,
   meta: { source: string; file: string },
-  deps: { pools: PoolRegistry; metrics: Metrics },
+  deps: { pools: PoolRegistry; metrics: Metrics; dns?: DnsRegistry },
 ): Runtime {
   const upstreams = new Map<string, UpstreamGroup>();
-  for (const [name, u] of Object.entries(config.upstreams))
-    upstreams.set(name, new UpstreamGroup(name, u, deps.pools));
+  const trustedProxies = blockListOf(config.listen.trustedProxies);
+  try {
+    for (const [name, u] of Object.entries(config.upstreams))
+      upstreams.set(name, new UpstreamGroup(name, u, { pools: deps.pools, dns: deps.dns, trustedProxies }));
+  } catch (err) {
+    // Groups already built follow DNS names: stop them, or they would live on unused.
+    for (const g of upstreams.values()) g.dispose();
+    throw err;
+  }
   const listenBody = bytes(config.listen.maxBodyBytes, defaultMaxBodyBytes);
   const routes = config.routes.map((r, index) =>
     compileRoute(r, index, upstreams.get(r.upstream)!, listenBody, deps.metrics),
@@ -108,7 +125,7 @@ export function compileRuntime(
       rejectEncodedSlashes: (config.listen.paths?.encodedSlashes ?? 'reject') === 'reject',
       mergeSlashes: config.listen.paths?.mergeSlashes ?? true,
     },
-    trustedProxies: blockListOf(config.listen.trustedProxies),
+    trustedProxies,
     maxBodyBytes: listenBody,
     requestBodyIdle: ms(config.listen.timeouts?.requestBody, 60_000),
     accessLog: {

@@ -199,22 +199,96 @@ const Logging = T.Object(
   { additionalProperties: false },
 );
 
-const Target = T.Object(
+const Weight = T.Integer({
+  minimum: 1,
+  maximum: 1000,
+  description:
+    'Relative share of traffic for `weighted`, `least-request` and `hash` balancers; default 1 (for a DNS target: each address).',
+});
+
+const UrlTarget = T.Object(
   {
     url: T.String({ description: 'http:// or https:// origin of the target (a path is not allowed).' }),
-    weight: T.Optional(
-      T.Integer({ minimum: 1, maximum: 1000, description: 'Relative share of traffic; default 1.' }),
+    weight: T.Optional(Weight),
+  },
+  { additionalProperties: false },
+);
+
+const DnsTarget = T.Object(
+  {
+    dns: T.String({
+      maxLength: 253,
+      pattern:
+        '^[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?(\\.[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?)*\\.?$',
+      description:
+        'A DNS name whose addresses are the targets (e.g. a Kubernetes headless service `orders.shop.svc.cluster.local`), re-resolved on the TTL of its records.',
+    }),
+    port: T.Integer({ minimum: 1, maximum: 65535, description: 'Port of every address.' }),
+    scheme: T.Optional(T.Union([T.Literal('http'), T.Literal('https')], { description: 'Default http.' })),
+    family: T.Optional(
+      T.Union([T.Literal('ipv4'), T.Literal('ipv6'), T.Literal('any')], {
+        description: 'Which records to ask for: A (`ipv4`, default), AAAA (`ipv6`) or both (`any`).',
+      }),
+    ),
+    weight: T.Optional(Weight),
+    refresh: T.Optional(
+      T.Object(
+        {
+          min: T.Optional({ ...Duration, description: 'Shortest time between queries; default 1s.' }),
+          max: T.Optional({ ...Duration, description: 'Longest time between queries; default 30s.' }),
+        },
+        {
+          additionalProperties: false,
+          description:
+            "The name is asked again after its records' TTL, kept within [min, max]. After a failed query the last good answer stays and the query is retried after min, doubling up to max.",
+        },
+      ),
     ),
   },
   { additionalProperties: false },
 );
 
+const Target = T.Union([UrlTarget, DnsTarget], {
+  description: 'A target: `{ url }` (one origin) or `{ dns, port }` (every address of a DNS name).',
+});
+
+const CookieName = T.String({
+  pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
+  description: 'A cookie name (an RFC 6265 token).',
+});
+
+const Balancer = T.Union(
+  [
+    T.Literal('round-robin'),
+    T.Literal('weighted'),
+    T.Literal('least-request'),
+    T.Object(
+      {
+        hash: T.Union(
+          [
+            T.Object({ header: HeaderName }, { additionalProperties: false }),
+            T.Object({ cookie: CookieName }, { additionalProperties: false }),
+            T.Object({ clientIp: T.Literal(true) }, { additionalProperties: false }),
+          ],
+          {
+            description:
+              'The hash key: exactly one of `{ header: NAME }`, `{ cookie: NAME }`, `{ clientIp: true }`.',
+          },
+        ),
+      },
+      { additionalProperties: false },
+    ),
+  ],
+  {
+    description:
+      'How a target is picked: `round-robin` (default; every target in turn, equal weights only), `weighted` (smooth weighted round-robin), `least-request` (the less busy of two random targets), or `{ hash: { header | cookie | clientIp } }` (consistent hashing: the same key goes to the same target).',
+  },
+);
+
 const Upstream = T.Object(
   {
     targets: T.Array(Target, { minItems: 1 }),
-    balancer: T.Optional(
-      T.Literal('round-robin', { description: 'How a target is picked; default round-robin.' }),
-    ),
+    balancer: T.Optional(Balancer),
     timeouts: T.Optional(Timeouts),
     pool: T.Optional(
       T.Object(
@@ -371,6 +445,9 @@ export const ConfigSchema = T.Object(
 export type Config = Static<typeof ConfigSchema>;
 export type RouteConfig = Static<typeof Route>;
 export type UpstreamConfig = Static<typeof Upstream>;
+export type TargetConfig = Static<typeof Target>;
+export type DnsTargetConfig = Static<typeof DnsTarget>;
+export type BalancerConfig = Static<typeof Balancer>;
 export type TimeoutsConfig = Static<typeof Timeouts>;
 export type HeaderOpsConfig = Static<typeof HeaderOps>;
 export type ListenConfig = Static<typeof Listen>;

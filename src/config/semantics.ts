@@ -1,6 +1,8 @@
 /** Checks the schema cannot express: references, uniqueness, URLs, regexes. */
 import { BlockList, isIP } from 'node:net';
+import { defaultDnsRefresh } from '../upstreams/dns.js';
 import type { Config } from './schema.js';
+import { ms } from './units.js';
 
 export interface SemanticError {
   path: (string | number)[];
@@ -12,9 +14,36 @@ export function checkSemantics(c: Config): SemanticError[] {
   const out: SemanticError[] = [];
   for (const [name, up] of Object.entries(c.upstreams)) {
     up.targets.forEach((t, i) => {
-      const why = targetUrlProblem(t.url);
-      if (why) out.push({ path: ['upstreams', name, 'targets', i, 'url'], message: why });
+      const at = ['upstreams', name, 'targets', i];
+      if ('url' in t) {
+        const why = targetUrlProblem(t.url);
+        if (why) out.push({ path: [...at, 'url'], message: why });
+        return;
+      }
+      if (isIP(t.dns.replace(/^\[|\]$/g, '')) !== 0)
+        out.push({ path: [...at, 'dns'], message: 'an IP address is not a DNS name: use `url` for it' });
+      const min = ms(t.refresh?.min, defaultDnsRefresh.min);
+      const max = ms(t.refresh?.max, defaultDnsRefresh.max);
+      if (min < 100)
+        out.push({
+          path: [...at, 'refresh', 'min'],
+          message: 'must be at least 100ms (a query per request is not a cache)',
+        });
+      if (max < min)
+        out.push({
+          path: [...at, 'refresh', t.refresh?.max !== undefined ? 'max' : 'min'],
+          message: `refresh.max (${max} ms) is shorter than refresh.min (${min} ms)`,
+        });
     });
+    const weights = new Set(up.targets.map((t) => t.weight ?? 1));
+    if ((up.balancer === undefined || up.balancer === 'round-robin') && weights.size > 1) {
+      const i = up.targets.findIndex((t) => (t.weight ?? 1) !== (up.targets[0]!.weight ?? 1));
+      out.push({
+        path: ['upstreams', name, 'targets', i, 'weight'],
+        message:
+          'round-robin gives every target the same share and would ignore unequal weights: use `balancer: weighted` (or least-request, or a hash)',
+      });
+    }
   }
   const names = new Map<string, number>();
   c.routes.forEach((r, i) => {

@@ -167,7 +167,7 @@ export function handleRequest(gw: DataplaneState, req: IncomingMessage, res: Ser
     return;
   }
   const { route, head } = g;
-  const target = route.upstream.pick();
+  const target = route.upstream.pick(req);
   if (target === undefined) {
     refuseRequest(
       gw,
@@ -209,6 +209,7 @@ export function handleRequest(gw: DataplaneState, req: IncomingMessage, res: Ser
   }
   const path = (route.rewrite ? route.rewrite(g.path, g.params) : g.path) + g.query;
   gw.inflight++;
+  target.state.inflight++; // least-request reads it; ProxyExchange.finish gives it back
   gw.metrics.inflight.inc();
   if (gw.draining) res.shouldKeepAlive = false;
   const exchange = new ProxyExchange(gw, route, target, req, res, g.requestId, g.path, started);

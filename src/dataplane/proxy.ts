@@ -200,6 +200,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     // hold every graceful drain until its timeout.
     const gw = this.gw;
     gw.inflight--;
+    this.target.state.inflight--;
     gw.metrics.inflight.dec();
     const seconds = (performance.now() - this.started) / 1000;
     const m = this.route.metrics;

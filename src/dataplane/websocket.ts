@@ -71,11 +71,20 @@ export function handleUpgrade(
     );
     return;
   }
-  const target = route.upstream.pick();
+  const target = route.upstream.pick(req);
   if (target === undefined) {
     refuse(Errors.noTarget, `upstream "${route.upstream.name}"`);
     return;
   }
+  // A WebSocket occupies its target until it closes: least-request counts it like a request.
+  target.state.inflight++;
+  let counted = true;
+  const uncount = () => {
+    if (counted) {
+      counted = false;
+      target.state.inflight--;
+    }
+  };
   const path = (route.rewrite ? route.rewrite(g.path, g.params) : g.path) + g.query;
   let refusedStatus = 0;
   const handler: Dispatcher.DispatchHandler = {
@@ -99,6 +108,7 @@ export function handleUpgrade(
       const close = () => {
         if (closed) return;
         closed = true;
+        uncount();
         upgraded.delete(socket);
         gw.metrics.websockets.dec();
         socket.destroy();
@@ -132,6 +142,7 @@ export function handleUpgrade(
       return socket.write(chunk);
     },
     onComplete() {
+      uncount();
       socket.end();
       // Logged and counted with the status the client got (the upstream's), not a 502 of our own.
       const seconds = (performance.now() - started) / 1000;
@@ -140,6 +151,7 @@ export function handleUpgrade(
       logAccess(gw, req, g.requestId, g.path, refusedStatus, seconds, 0, route, target, 'upgrade_refused');
     },
     onError(err) {
+      uncount();
       if (socket.destroyed) return;
       if (refusedStatus !== 0) {
         // The upstream's refusal was already being passed on: cut it rather than append a problem.

@@ -10,7 +10,7 @@ import { basename, dirname, resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { AdminServer } from '../admin/server.js';
-import { compileRuntime, defaultMaxHeaderBytes, type Runtime } from '../config/compile.js';
+import { compileRuntime, defaultMaxHeaderBytes, disposeRuntime, type Runtime } from '../config/compile.js';
 import { type ConfigError, ConfigInvalidError, formatConfigError, loadConfigFile } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { bytes, ms } from '../config/units.js';
@@ -19,6 +19,7 @@ import type { DataplaneState } from '../dataplane/state.js';
 import { handleUpgrade } from '../dataplane/websocket.js';
 import { createLogger } from '../telemetry/logging.js';
 import { Metrics } from '../telemetry/metrics.js';
+import { DnsRegistry, type DnsResolver, defaultResolver } from '../upstreams/dns.js';
 import { PoolRegistry } from '../upstreams/pools.js';
 import { onClientError } from './client-errors.js';
 import { close, listen } from './listen.js';
@@ -29,6 +30,8 @@ export interface GatewayOptions {
   logger?: Logger;
   /** Reload when the file changes (default true). */
   watch?: boolean;
+  /** Resolver for DNS targets (default: the system's DNS servers). */
+  resolver?: DnsResolver;
 }
 
 export type ReloadResult =
@@ -47,6 +50,7 @@ export class Gateway implements DataplaneState {
   ready = false;
 
   private readonly pools = new PoolRegistry();
+  private readonly dns: DnsRegistry;
   private readonly upgraded = new Set<Duplex>();
   private readonly file: string;
   private publicServer: Server | undefined;
@@ -61,6 +65,7 @@ export class Gateway implements DataplaneState {
   constructor(private readonly opts: GatewayOptions) {
     this.file = resolve(opts.configFile);
     this.logger = opts.logger ?? createLogger('info');
+    this.dns = new DnsRegistry(opts.resolver ?? defaultResolver(), this.logger);
   }
 
   /** Load, compile and listen. Throws ConfigInvalidError for a bad file. */
@@ -70,7 +75,7 @@ export class Gateway implements DataplaneState {
     this.runtime = compileRuntime(
       loaded.config,
       { source: loaded.source, file: this.file },
-      { pools: this.pools, metrics: this.metrics },
+      { pools: this.pools, metrics: this.metrics, dns: this.dns },
     );
     this.lastSourceHash = hash(loaded.source);
     this.metrics.setConfigVersion(this.runtime.version);
@@ -131,7 +136,7 @@ export class Gateway implements DataplaneState {
       next = compileRuntime(
         loaded.config,
         { source: loaded.source, file: this.file },
-        { pools: this.pools, metrics: this.metrics },
+        { pools: this.pools, metrics: this.metrics, dns: this.dns },
       );
       warnRestartOnly(this.logger, previous.config, loaded.config);
     } catch (err) {
@@ -153,12 +158,14 @@ export class Gateway implements DataplaneState {
       return { result: 'rejected', errors };
     }
     if (next.version === previous.version) {
+      disposeRuntime(next);
       this.metrics.reloads.labels('unchanged').inc();
       return { result: 'unchanged', version: next.version };
     }
     this.runtime = next;
     this.metrics.setConfigVersion(next.version);
     this.metrics.reloads.labels('applied').inc();
+    disposeRuntime(previous);
     void this.pools.retireUnused().then((n) => {
       if (n > 0) this.logger.info({ event: 'pools_retired', count: n }, 'closed pools of removed upstreams');
     });
@@ -251,6 +258,8 @@ export class Gateway implements DataplaneState {
       await closed;
     }
     await this.admin?.close();
+    disposeRuntime(this.runtime);
+    this.dns.closeAll();
     await this.pools.closeAll();
     this.logger.info({ event: 'stopped' }, 'sluice stopped');
     this.logger.flush();

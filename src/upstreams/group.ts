@@ -1,8 +1,11 @@
-import type { UpstreamConfig } from '../config/schema.js';
+import type { IncomingMessage } from 'node:http';
+import type { BlockList } from 'node:net';
+import type { DnsTargetConfig, UpstreamConfig } from '../config/schema.js';
 import { ms } from '../config/units.js';
-import type { Balancer } from './balancers/balancer.js';
-import { RoundRobin } from './balancers/round-robin.js';
-import type { PoolRegistry } from './pools.js';
+import type { Balancer, BalancerFactory } from './balancers/balancer.js';
+import { compileBalancer } from './balancers/index.js';
+import { type DnsRegistry, type DnsSubscription, defaultDnsRefresh } from './dns.js';
+import type { PoolOptions, PoolRegistry } from './pools.js';
 import type { Target } from './target.js';
 
 export interface UpstreamTimeouts {
@@ -19,45 +22,177 @@ export const defaultTimeouts: UpstreamTimeouts = {
   total: 0,
 };
 
+export interface GroupDeps {
+  pools: PoolRegistry;
+  /** Needed only by groups with DNS targets. */
+  dns?: DnsRegistry | undefined;
+  /** `listen.trustedProxies`: the client address a `clientIp` hash reads. */
+  trustedProxies?: BlockList | undefined;
+}
+
+/** One DNS target of the config and the targets its current answer made. */
+interface DnsSource {
+  readonly index: number;
+  readonly cfg: DnsTargetConfig;
+  readonly scheme: 'http' | 'https';
+  readonly hostHeader: string;
+  /** address → target and the hold on its pool. */
+  byAddress: Map<string, { target: Target; release: () => void }>;
+  sub: DnsSubscription | undefined;
+}
+
 /**
  * A named group of targets and the policy that picks one. The proxy asks the group, never a
  * target directly, so health, breakers and failover (issue 4) slot in behind `pick`.
+ *
+ * The target list is the static targets, then the current addresses of each DNS target. A DNS
+ * change replaces the list and the balancer (built by a factory compiled once with the config)
+ * in one step; requests are never blocked by it and keep the target they picked.
  */
 export class UpstreamGroup {
-  readonly targets: readonly Target[];
+  /** The current targets. Replaced, never mutated, when a DNS answer changes. */
+  targets: readonly Target[];
   readonly timeouts: UpstreamTimeouts;
-  private readonly balancer: Balancer;
+  private balancer: Balancer;
+  private readonly makeBalancer: BalancerFactory;
+  private readonly statics: readonly Target[];
+  private readonly sources: DnsSource[] = [];
+  private readonly poolOptions: PoolOptions;
+  private disposed = false;
 
   constructor(
     readonly name: string,
     cfg: UpstreamConfig,
-    pools: PoolRegistry,
+    private readonly deps: GroupDeps,
   ) {
+    const pools = deps.pools;
     this.timeouts = {
       connect: ms(cfg.timeouts?.connect, defaultTimeouts.connect),
       firstByte: ms(cfg.timeouts?.firstByte, defaultTimeouts.firstByte),
       idle: ms(cfg.timeouts?.idle, defaultTimeouts.idle),
       total: ms(cfg.timeouts?.total, defaultTimeouts.total),
     };
-    this.targets = cfg.targets.map((t, i) => {
+    this.poolOptions = {
+      connections: cfg.pool?.connections ?? 128,
+      pipelining: cfg.pool?.pipelining ?? 1,
+      keepAliveTimeout: ms(cfg.pool?.keepAliveTimeout, 4_000),
+      connectTimeout: this.timeouts.connect,
+    };
+    this.makeBalancer = compileBalancer(cfg.balancer, { trustedProxies: deps.trustedProxies });
+    const statics: Target[] = [];
+    const ringKeys = new Map<string, number>();
+    cfg.targets.forEach((t, i) => {
+      if ('dns' in t) {
+        const scheme = t.scheme ?? 'http';
+        this.sources.push({
+          index: i,
+          cfg: t,
+          scheme,
+          hostHeader: new URL(`${scheme}://${t.dns.replace(/\.$/, '')}:${t.port}`).host,
+          byAddress: new Map(),
+          sub: undefined,
+        });
+        return;
+      }
       const u = new URL(t.url);
-      return {
+      // A repeated origin gets its own ring identity, so both copies keep their share.
+      const seen = ringKeys.get(u.origin) ?? 0;
+      ringKeys.set(u.origin, seen + 1);
+      statics.push({
         id: `${name}#${i}`,
         origin: u.origin,
         hostHeader: u.host,
         weight: t.weight ?? 1,
-        dispatcher: pools.acquire(u.origin, {
-          connections: cfg.pool?.connections ?? 128,
-          pipelining: cfg.pool?.pipelining ?? 1,
-          keepAliveTimeout: ms(cfg.pool?.keepAliveTimeout, 4_000),
-          connectTimeout: this.timeouts.connect,
-        }),
-      };
+        dispatcher: pools.acquire(u.origin, this.poolOptions),
+        ringKey: seen === 0 ? u.origin : `${u.origin}~${seen}`,
+        state: { inflight: 0 },
+      });
     });
-    this.balancer = new RoundRobin(this.targets);
+    this.statics = statics;
+    this.targets = statics;
+    this.balancer = this.makeBalancer(statics);
+    if (this.sources.length > 0) {
+      const dns = deps.dns;
+      if (!dns) throw new Error(`upstream "${name}" has DNS targets but no resolver was given`);
+      for (const s of this.sources) {
+        s.sub = dns.subscribe(
+          {
+            name: s.cfg.dns,
+            family: s.cfg.family ?? 'ipv4',
+            minRefresh: ms(s.cfg.refresh?.min, defaultDnsRefresh.min),
+            maxRefresh: ms(s.cfg.refresh?.max, defaultDnsRefresh.max),
+          },
+          (addresses) => this.update(s, addresses),
+        );
+        // A name another group (or the previous config) already follows has an answer: use it now.
+        const known = s.sub.addresses;
+        if (known !== undefined) this.setAddresses(s, known);
+      }
+      this.rebuild();
+    }
   }
 
-  pick(key?: string): Target | undefined {
-    return this.balancer.pick(key);
+  pick(req: IncomingMessage): Target | undefined {
+    return this.balancer.pick(req);
+  }
+
+  /** Stop following DNS names and release the pools of their addresses (the config was replaced). */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const s of this.sources) {
+      s.sub?.unsubscribe();
+      for (const e of s.byAddress.values()) e.release();
+      s.byAddress = new Map();
+    }
+  }
+
+  private update(s: DnsSource, addresses: readonly string[]): void {
+    if (this.disposed) return;
+    this.setAddresses(s, addresses);
+    this.rebuild();
+    this.deps.dns?.logger.info(
+      {
+        event: 'upstream_targets',
+        upstream: this.name,
+        dns: s.cfg.dns,
+        targets: this.targets.map((t) => t.origin),
+      },
+      `upstream ${this.name} now has ${this.targets.length} target(s)`,
+    );
+  }
+
+  private setAddresses(s: DnsSource, addresses: readonly string[]): void {
+    const next = new Map<string, { target: Target; release: () => void }>();
+    for (const a of addresses) {
+      const kept = s.byAddress.get(a);
+      if (kept) {
+        next.set(a, kept);
+        continue;
+      }
+      const origin = new URL(`${s.scheme}://${a.includes(':') ? `[${a}]` : a}:${s.cfg.port}`).origin;
+      const held = this.deps.pools.hold(origin, this.poolOptions);
+      next.set(a, {
+        target: {
+          id: `${this.name}#${s.index}/${a}`,
+          origin,
+          hostHeader: s.hostHeader,
+          weight: s.cfg.weight ?? 1,
+          dispatcher: held.pool,
+          ringKey: origin,
+          state: { inflight: 0 },
+        },
+        release: held.release,
+      });
+    }
+    for (const [a, e] of s.byAddress) if (!next.has(a)) e.release();
+    s.byAddress = next;
+  }
+
+  private rebuild(): void {
+    const all: Target[] = [...this.statics];
+    for (const s of this.sources) for (const e of s.byAddress.values()) all.push(e.target);
+    this.targets = all;
+    this.balancer = this.makeBalancer(all);
   }
 }

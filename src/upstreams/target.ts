@@ -1,5 +1,11 @@
 import type { Dispatcher } from 'undici';
 
+/** Mutable per-target counters the balancers read. One object per target, created at compile time. */
+export interface TargetState {
+  /** Exchanges dispatched to this target and not finished yet (requests and WebSockets). */
+  inflight: number;
+}
+
 /** One upstream endpoint with its connection pool. Health and breaker state attach here (issue 4). */
 export interface Target {
   readonly id: string;
@@ -9,4 +15,11 @@ export interface Target {
   readonly hostHeader: string;
   readonly weight: number;
   readonly dispatcher: Dispatcher;
+  /**
+   * Identity on a consistent-hash ring: stays the same across reloads and DNS changes while the
+   * target stays (the origin, with a suffix for a repeated origin), so only keys of a target that
+   * leaves move.
+   */
+  readonly ringKey: string;
+  readonly state: TargetState;
 }

@@ -9,6 +9,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { stringify } from 'yaml';
 import { Gateway } from '../../src/server/gateway.js';
+import type { DnsResolver } from '../../src/upstreams/dns.js';
 
 export interface TestGateway {
   gw: Gateway;
@@ -41,7 +42,7 @@ function withPorts(config: string | object): string | object {
 
 export async function startGateway(
   config: string | object,
-  opts: { env?: NodeJS.ProcessEnv; watch?: boolean } = {},
+  opts: { env?: NodeJS.ProcessEnv; watch?: boolean; resolver?: DnsResolver } = {},
 ): Promise<TestGateway> {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-test-'));
   const file = join(dir, 'sluice.yaml');
@@ -63,6 +64,7 @@ export async function startGateway(
     logger,
     watch: opts.watch ?? false,
     env: { ...process.env, ...opts.env },
+    resolver: opts.resolver,
   });
   await gw.start();
   const port = gw.publicAddress!.port;

@@ -1,6 +1,7 @@
 import type { Target } from '../target.js';
 import type { Balancer } from './balancer.js';
 
+/** Every target in turn, weights ignored (the config check refuses unequal weights with it). */
 export class RoundRobin implements Balancer {
   private next = 0;
   constructor(private readonly targets: readonly Target[]) {}
