@@ -3,11 +3,13 @@
  * schema and the cross-references, and report every error with file, line, column, path and reason.
  */
 import { readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 import { interpolate } from './interpolate.js';
 import { type Config, ConfigSchema } from './schema.js';
 import { checkSemantics } from './semantics.js';
+import { resolveFilePaths } from './tls-files.js';
 
 export interface ConfigError {
   file: string;
@@ -104,6 +106,8 @@ export function loadConfigText(
     throw new ConfigInvalidError(errors);
   }
   const config = interpolated as Config;
+  // File paths (certificates, keys, CA bundles) are made absolute here, once: relative to the file.
+  resolveFilePaths(config, dirname(file));
   for (const s of checkSemantics(config)) at(s.path, s.message, s.key);
   if (errors.length > 0) throw new ConfigInvalidError(errors);
   return { config, file, source };

@@ -70,6 +70,85 @@ const HeaderOps = T.Object(
   { additionalProperties: false },
 );
 
+const TlsVersion = T.Union([T.Literal('TLSv1.2'), T.Literal('TLSv1.3')], {
+  description:
+    'Lowest TLS version accepted: `TLSv1.2` (default) or `TLSv1.3`. Older versions are not offered.',
+});
+
+const PemFile = (what: string) =>
+  T.String({
+    minLength: 1,
+    description: `${what} (PEM); a relative path is relative to the directory of the config file.`,
+  });
+
+const ListenCertificate = T.Object(
+  {
+    cert: PemFile('Certificate file, leaf first, then its chain'),
+    key: PemFile('Private key file of the certificate'),
+    serverNames: T.Optional(
+      T.Array(T.String({ pattern: '^(\\*\\.)?[A-Za-z0-9.-]+$' }), {
+        description:
+          'Server names (SNI) this certificate answers: exact names or `*.example.com` wildcards (one label). Default: the DNS names of the certificate (subjectAltName, else its CN).',
+      }),
+    ),
+    default: T.Optional(
+      T.Boolean({
+        description:
+          'Serve this certificate to clients that send no server name or one no certificate matches; default: the first certificate.',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+const ListenTls = T.Object(
+  {
+    certificates: T.Array(ListenCertificate, {
+      minItems: 1,
+      description:
+        'Certificates chosen by the server name the client asks for (SNI). The files are watched: a changed certificate is served to new connections without a restart; a broken one is logged and the previous one stays.',
+    }),
+    minVersion: T.Optional(TlsVersion),
+    ciphers: T.Optional(
+      T.String({
+        minLength: 1,
+        description:
+          "OpenSSL cipher list (TLS 1.2 names and TLS 1.3 suites, `:`-separated); default: Node.js's default list.",
+      }),
+    ),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'TLS on the public listener. HTTP/2 and HTTP/1.1 are both offered (ALPN); the routes, guard and policies are the same on both (WebSocket needs HTTP/1.1). Certificates, `minVersion` and `ciphers` apply to new connections on reload, and certificate files are reloaded when they change; turning TLS on or off needs a restart.',
+  },
+);
+
+const UpstreamTls = T.Object(
+  {
+    ca: T.Optional(
+      PemFile(
+        "CA certificates the targets' certificates must chain to (replaces the default Mozilla CA set)",
+      ),
+    ),
+    serverName: T.Optional(
+      T.String({
+        pattern: '^[A-Za-z0-9.-]+$',
+        description:
+          "Server name sent (SNI) and required in the targets' certificates; default: the host of the target URL (an IP address is checked against the certificate's IP addresses).",
+      }),
+    ),
+    cert: T.Optional(PemFile('Client certificate for mutual TLS (with `key`)')),
+    key: T.Optional(PemFile('Private key of the client certificate')),
+    minVersion: T.Optional(TlsVersion),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'TLS to https:// targets. Certificates are always verified (there is no switch to turn verification off). Files are read at load and on every reload.',
+  },
+);
+
 const Listen = T.Object(
   {
     host: T.String({ default: '0.0.0.0', description: 'Address the public listener binds.' }),
@@ -78,6 +157,7 @@ const Listen = T.Object(
       maximum: 65535,
       description: 'Port of the public listener (0 picks a free one).',
     }),
+    tls: T.Optional(ListenTls),
     trustedProxies: T.Optional(
       T.Array(T.String(), {
         description:
@@ -290,6 +370,13 @@ const Upstream = T.Object(
     targets: T.Array(Target, { minItems: 1 }),
     balancer: T.Optional(Balancer),
     timeouts: T.Optional(Timeouts),
+    tls: T.Optional(UpstreamTls),
+    http2: T.Optional(
+      T.Boolean({
+        description:
+          'Speak HTTP/2 to the targets: offered by ALPN to https:// targets, prior knowledge (h2c) to http:// ones. Needed to proxy gRPC. Default false (HTTP/1.1).',
+      }),
+    ),
     pool: T.Optional(
       T.Object(
         {
@@ -452,6 +539,8 @@ export type TimeoutsConfig = Static<typeof Timeouts>;
 export type HeaderOpsConfig = Static<typeof HeaderOps>;
 export type ListenConfig = Static<typeof Listen>;
 export type LoggingConfig = Static<typeof Logging>;
+export type ListenTlsConfig = Static<typeof ListenTls>;
+export type UpstreamTlsConfig = Static<typeof UpstreamTls>;
 
 /** The JSON Schema as published: TypeBox's symbols dropped. */
 export function jsonSchema(): TSchema {

@@ -1,7 +1,8 @@
 /** Checks the schema cannot express: references, uniqueness, URLs, regexes. */
 import { BlockList, isIP } from 'node:net';
 import { defaultDnsRefresh } from '../upstreams/dns.js';
-import type { Config } from './schema.js';
+import type { Config, ListenTlsConfig, UpstreamConfig } from './schema.js';
+import { certificateNames, readKeyPair, readPem, secureContext } from './tls-files.js';
 import { ms } from './units.js';
 
 export interface SemanticError {
@@ -35,6 +36,7 @@ export function checkSemantics(c: Config): SemanticError[] {
           message: `refresh.max (${max} ms) is shorter than refresh.min (${min} ms)`,
         });
     });
+    if (up.tls) checkUpstreamTls(up, ['upstreams', name, 'tls'], out);
     const weights = new Set(up.targets.map((t) => t.weight ?? 1));
     if ((up.balancer === undefined || up.balancer === 'round-robin') && weights.size > 1) {
       const i = up.targets.findIndex((t) => (t.weight ?? 1) !== (up.targets[0]!.weight ?? 1));
@@ -45,6 +47,7 @@ export function checkSemantics(c: Config): SemanticError[] {
       });
     }
   }
+  if (c.listen.tls) checkListenTls(c.listen.tls, ['listen', 'tls'], out);
   const names = new Map<string, number>();
   c.routes.forEach((r, i) => {
     const prev = names.get(r.name);
@@ -157,6 +160,105 @@ export function checkSemantics(c: Config): SemanticError[] {
       message: 'the admin listener must not share the public listener address',
     });
   return out;
+}
+
+/** Listener certificates: readable, parseable, key matches, names and the default unambiguous. */
+function checkListenTls(t: ListenTlsConfig, path: (string | number)[], out: SemanticError[]): void {
+  const defaults = t.certificates.flatMap((c, i) => (c.default ? [i] : []));
+  if (defaults.length > 1)
+    out.push({
+      path: [...path, 'certificates', defaults[1]!, 'default'],
+      message: `only one certificate can be the default (also /${[...path, 'certificates', defaults[0]!].join('/')})`,
+    });
+  const defaultIndex = defaults[0] ?? 0;
+  const explicit = new Map<string, number>();
+  t.certificates.forEach((c, i) => {
+    const at = [...path, 'certificates', i];
+    for (const [j, n] of (c.serverNames ?? []).entries()) {
+      const prev = explicit.get(n.toLowerCase());
+      if (prev !== undefined)
+        out.push({
+          path: [...at, 'serverNames', j],
+          message: `server name "${n}" is already served by /${[...path, 'certificates', prev].join('/')}`,
+        });
+      else explicit.set(n.toLowerCase(), i);
+    }
+    const certFile = c.cert;
+    const keyFile = c.key;
+    try {
+      readPem(certFile, 'CERTIFICATE');
+    } catch (err) {
+      out.push({ path: [...at, 'cert'], message: (err as Error).message });
+      return;
+    }
+    try {
+      readPem(keyFile, 'PRIVATE KEY');
+    } catch (err) {
+      out.push({ path: [...at, 'key'], message: (err as Error).message });
+      return;
+    }
+    try {
+      const pair = readKeyPair(certFile, keyFile);
+      if (c.serverNames === undefined && i !== defaultIndex && certificateNames(pair.leaf).length === 0)
+        out.push({
+          path: at,
+          message:
+            'the certificate names no DNS server name, so no client could be served it: list `serverNames` or make it the default',
+        });
+    } catch (err) {
+      out.push({ path: at, message: (err as Error).message });
+    }
+  });
+  if (t.ciphers !== undefined) {
+    try {
+      secureContext({ ciphers: t.ciphers }, 'ciphers');
+    } catch (err) {
+      out.push({ path: [...path, 'ciphers'], message: (err as Error).message });
+    }
+  }
+}
+
+/** Upstream TLS: files readable and parseable, a client certificate with its key, https targets. */
+function checkUpstreamTls(up: UpstreamConfig, path: (string | number)[], out: SemanticError[]): void {
+  const t = up.tls!;
+  if (!up.targets.some((x) => ('url' in x ? x.url.startsWith('https:') : x.scheme === 'https')))
+    out.push({ path, message: 'tls applies to https:// targets and this upstream has none' });
+  if (t.ca !== undefined) {
+    try {
+      const ca = readPem(t.ca, 'CERTIFICATE');
+      secureContext({ ca }, t.ca);
+    } catch (err) {
+      out.push({ path: [...path, 'ca'], message: (err as Error).message });
+    }
+  }
+  if ((t.cert === undefined) !== (t.key === undefined)) {
+    out.push({
+      path: [...path, t.cert === undefined ? 'key' : 'cert'],
+      message: 'a client certificate needs both `cert` and `key`',
+    });
+  } else if (t.cert !== undefined && t.key !== undefined) {
+    const certFile = t.cert;
+    const keyFile = t.key;
+    let ok = true;
+    for (const [field, file, kind] of [
+      ['cert', certFile, 'CERTIFICATE'],
+      ['key', keyFile, 'PRIVATE KEY'],
+    ] as const) {
+      try {
+        readPem(file, kind);
+      } catch (err) {
+        out.push({ path: [...path, field], message: (err as Error).message });
+        ok = false;
+      }
+    }
+    if (ok) {
+      try {
+        readKeyPair(certFile, keyFile);
+      } catch (err) {
+        out.push({ path, message: (err as Error).message });
+      }
+    }
+  }
 }
 
 const headerNameOk = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;

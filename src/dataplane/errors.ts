@@ -118,6 +118,12 @@ export const Errors = {
     'Upgrade refused by upstream',
     'The upstream did not accept the WebSocket upgrade (it did not answer 101 Switching Protocols).',
   ),
+  upstreamTls: def(
+    'SLUICE-UPSTREAM-009',
+    502,
+    'Upstream TLS failed',
+    "The TLS handshake with the upstream failed: its certificate does not chain to the upstream's `tls.ca` (or the default CAs), has expired, or does not name the target (or `tls.serverName`); or the upstream refused the handshake (no or an unknown client certificate, no common TLS version). The log line says which.",
+  ),
   upgradeNotAllowed: def(
     'SLUICE-ROUTE-002',
     400,

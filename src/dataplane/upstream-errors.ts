@@ -38,6 +38,27 @@ export function classifyUpstreamError(err: unknown): { def: ErrorDef; kind: stri
     case 'EADDRNOTAVAIL':
       return { def: Errors.upstreamConnect, kind: 'connect' };
     default:
+      if (tlsFailure.has(code) || code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_'))
+        return { def: Errors.upstreamTls, kind: 'tls' };
       return { def: Errors.upstreamProtocol, kind: 'reset' };
   }
 }
+
+/** OpenSSL's certificate verification failures, as Node names them (`err.code`). */
+const tlsFailure: ReadonlySet<string> = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'CERT_REVOKED',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_CHAIN_TOO_LONG',
+  'INVALID_CA',
+  'INVALID_PURPOSE',
+  'HOSTNAME_MISMATCH',
+]);

@@ -4,16 +4,15 @@
  */
 import { createHash } from 'node:crypto';
 import { type FSWatcher, readFileSync, watch } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { basename, dirname, resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { AdminServer } from '../admin/server.js';
-import { compileRuntime, defaultMaxHeaderBytes, disposeRuntime, type Runtime } from '../config/compile.js';
+import { compileRuntime, disposeRuntime, type Runtime } from '../config/compile.js';
 import { type ConfigError, ConfigInvalidError, formatConfigError, loadConfigFile } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { bytes, ms } from '../config/units.js';
+import { ms } from '../config/units.js';
 import { handleRequest } from '../dataplane/pipeline.js';
 import type { DataplaneState } from '../dataplane/state.js';
 import { handleUpgrade } from '../dataplane/websocket.js';
@@ -23,6 +22,7 @@ import { DnsRegistry, type DnsResolver, defaultResolver } from '../upstreams/dns
 import { PoolRegistry } from '../upstreams/pools.js';
 import { onClientError } from './client-errors.js';
 import { close, listen } from './listen.js';
+import { createPublicListener, type PublicListener } from './public-listener.js';
 
 export interface GatewayOptions {
   configFile: string;
@@ -43,7 +43,8 @@ export class Gateway implements DataplaneState {
   runtime!: Runtime;
   readonly metrics = new Metrics();
   readonly logger: Logger;
-  readonly scheme = 'http' as const;
+  /** `https` when the public listener terminates TLS (X-Forwarded-Proto, Forwarded proto). */
+  scheme: 'http' | 'https' = 'http';
   draining = false;
   inflight = 0;
   onIdle: (() => void) | undefined;
@@ -53,7 +54,7 @@ export class Gateway implements DataplaneState {
   private readonly dns: DnsRegistry;
   private readonly upgraded = new Set<Duplex>();
   private readonly file: string;
-  private publicServer: Server | undefined;
+  private listener: PublicListener | undefined;
   private admin: AdminServer | undefined;
   private watcher: FSWatcher | undefined;
   private watchTimer: NodeJS.Timeout | undefined;
@@ -82,28 +83,24 @@ export class Gateway implements DataplaneState {
     this.logger.level = loaded.config.logging?.level ?? this.logger.level;
     const cfg = loaded.config;
 
-    const server = createServer({
-      maxHeaderSize: bytes(cfg.listen.maxHeaderBytes, defaultMaxHeaderBytes),
-      headersTimeout: ms(cfg.listen.timeouts?.requestHeaders, 30_000),
-      // Bodies may stream for long (uploads); per-exchange limits are the upstream timeouts.
-      requestTimeout: 0,
-      keepAliveTimeout: ms(cfg.listen.timeouts?.keepAlive, 65_000),
-      noDelay: true,
-      // The guard checks Host itself (pipeline.ts) so that the refusal is a problem+json like every other.
-      requireHostHeader: false,
-    });
-    server.on('request', (req, res) => handleRequest(this, req, res));
-    server.on('upgrade', (req, socket: Duplex, head: Buffer) =>
-      handleUpgrade(this, this.upgraded, req, socket, head),
+    const listener = createPublicListener(
+      cfg,
+      {
+        request: (req, res) => handleRequest(this, req, res),
+        upgrade: (req, socket, head) => handleUpgrade(this, this.upgraded, req, socket, head),
+        clientError: (err, socket) =>
+          onClientError(err, socket, (def) => this.metrics.refusals.labels(def.code).inc()),
+        connection: (socket) => {
+          this.metrics.connections.inc();
+          socket.once('close', () => this.metrics.connections.dec());
+        },
+      },
+      this.logger,
+      this.opts.watch !== false,
     );
-    server.on('clientError', (err, socket) =>
-      onClientError(err, socket, (def) => this.metrics.refusals.labels(def.code).inc()),
-    );
-    server.on('connection', (socket) => {
-      this.metrics.connections.inc();
-      socket.once('close', () => this.metrics.connections.dec());
-    });
-    this.publicServer = server;
+    const server = listener.server;
+    this.scheme = listener.scheme;
+    this.listener = listener;
     this.publicAddress = await listen(server, cfg.listen.host, cfg.listen.port);
 
     const adminCfg = cfg.admin ?? { host: '127.0.0.1', port: 9901 };
@@ -163,6 +160,8 @@ export class Gateway implements DataplaneState {
       return { result: 'unchanged', version: next.version };
     }
     this.runtime = next;
+    // Certificates, their names, minVersion and ciphers apply to new connections at once.
+    if (next.config.listen.tls) this.listener?.certificates?.update(next.config.listen.tls);
     this.metrics.setConfigVersion(next.version);
     this.metrics.reloads.labels('applied').inc();
     disposeRuntime(previous);
@@ -220,19 +219,20 @@ export class Gateway implements DataplaneState {
     this.ready = false;
     this.watcher?.close();
     clearTimeout(this.watchTimer);
+    this.listener?.certificates?.close();
     this.logger.info(
       { event: 'draining', inflight: this.inflight, websockets: this.upgraded.size, delay, timeout },
       'draining',
     );
     if (delay > 0) await sleep(delay);
-    const server = this.publicServer;
-    if (server) {
-      const closed = close(server);
-      server.closeIdleConnections();
+    const listener = this.listener;
+    if (listener) {
+      const closed = close(listener.server);
+      listener.closeIdle();
       const idle = new Promise<void>((resolveIdle) => {
         const check = () => {
           if (this.inflight === 0 && this.upgraded.size === 0) {
-            server.closeIdleConnections();
+            listener.closeIdle();
             resolveIdle();
             return true;
           }
@@ -241,7 +241,7 @@ export class Gateway implements DataplaneState {
         if (check()) return;
         this.onIdle = () => void check();
         const poll = setInterval(() => {
-          server.closeIdleConnections();
+          listener.closeIdle();
           if (check()) clearInterval(poll);
         }, 50);
         poll.unref();
@@ -254,7 +254,7 @@ export class Gateway implements DataplaneState {
         );
       }
       for (const s of this.upgraded) s.destroy();
-      server.closeAllConnections();
+      listener.closeAll();
       await closed;
     }
     await this.admin?.close();
@@ -287,6 +287,11 @@ function warnRestartOnly(logger: Logger, a: Config, b: Config): void {
         `listen.${k} changes take effect after a restart`,
       );
   }
+  if ((a.listen.tls === undefined) !== (b.listen.tls === undefined))
+    logger.warn(
+      { event: 'restart_required', setting: 'listen.tls' },
+      'turning TLS on or off takes effect after a restart',
+    );
   if (JSON.stringify(a.admin) !== JSON.stringify(b.admin))
     logger.warn(
       { event: 'restart_required', setting: 'admin' },

@@ -5,7 +5,7 @@ import { ms } from '../config/units.js';
 import type { Balancer, BalancerFactory } from './balancers/balancer.js';
 import { compileBalancer } from './balancers/index.js';
 import { type DnsRegistry, type DnsSubscription, defaultDnsRefresh } from './dns.js';
-import type { PoolOptions, PoolRegistry } from './pools.js';
+import { type PoolOptions, type PoolRegistry, readUpstreamTls } from './pools.js';
 import type { Target } from './target.js';
 
 export interface UpstreamTimeouts {
@@ -77,6 +77,9 @@ export class UpstreamGroup {
       pipelining: cfg.pool?.pipelining ?? 1,
       keepAliveTimeout: ms(cfg.pool?.keepAliveTimeout, 4_000),
       connectTimeout: this.timeouts.connect,
+      // TLS material is read here, at compile time (load and every reload), never per request.
+      tls: cfg.tls ? readUpstreamTls(cfg.tls) : undefined,
+      http2: cfg.http2 ?? false,
     };
     this.makeBalancer = compileBalancer(cfg.balancer, { trustedProxies: deps.trustedProxies });
     const statics: Target[] = [];
