@@ -174,7 +174,14 @@ export class UpstreamGroup {
         continue;
       }
       const origin = new URL(`${s.scheme}://${a.includes(':') ? `[${a}]` : a}:${s.cfg.port}`).origin;
-      const held = this.deps.pools.hold(origin, this.poolOptions);
+      // An https target found by DNS is connected by address but named by its DNS name (SNI and
+      // certificate check), as the static target https://name:port would be.
+      const held = this.deps.pools.hold(
+        origin,
+        s.scheme === 'https'
+          ? { ...this.poolOptions, serverName: s.cfg.dns.replace(/\.$/, '') }
+          : this.poolOptions,
+      );
       next.set(a, {
         target: {
           id: `${this.name}#${s.index}/${a}`,

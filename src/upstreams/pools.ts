@@ -13,6 +13,8 @@ export interface PoolOptions {
   tls?: UpstreamTls | undefined;
   /** HTTP/2 to the target: offered by ALPN over TLS, prior knowledge (h2c) over plain TCP. */
   http2?: boolean | undefined;
+  /** The name of a target whose origin is an address (a DNS target); `tls.serverName` wins over it. */
+  serverName?: string | undefined;
 }
 
 /** An upstream's `tls` block with its files read. */
@@ -87,7 +89,7 @@ function createPool(origin: string, o: PoolOptions): Pool {
   const http2 = o.http2 === true;
   const host = url.hostname.replace(/^\[|\]$/g, '');
   // No SNI for an IP address (RFC 6066); the certificate is then checked for that IP.
-  const servername = o.tls?.serverName ?? (isIP(host) === 0 ? host : undefined);
+  const servername = o.tls?.serverName ?? o.serverName ?? (isIP(host) === 0 ? host : undefined);
   const t = o.tls;
   const connector = buildConnector({
     ...(https
@@ -207,5 +209,5 @@ export class PoolRegistry {
 
 /** Pools are shared across reloads when everything that shapes their connections is the same. */
 function poolKey(origin: string, o: PoolOptions): string {
-  return `${origin}|${o.connections}|${o.pipelining}|${o.keepAliveTimeout}|${o.connectTimeout}|${o.http2 ? 'h2' : ''}|${o.tls?.id ?? ''}`;
+  return `${origin}|${o.connections}|${o.pipelining}|${o.keepAliveTimeout}|${o.connectTimeout}|${o.http2 ? 'h2' : ''}|${o.tls?.id ?? ''}|${o.serverName ?? ''}`;
 }

@@ -18,6 +18,7 @@ import { after, before, describe, test } from 'node:test';
 import { type PeerCertificate, type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { ConfigInvalidError } from '../../src/config/load.js';
 import { type CertFiles, certDir, makeCa, makeLeaf } from '../harness/certs.js';
+import { startDns } from '../harness/dns.js';
 import { simpleConfig, startGateway, type TestGateway } from '../harness/gateway.js';
 import { startUpstream, type TestUpstream } from '../harness/upstream.js';
 
@@ -485,6 +486,40 @@ describe('TLS to upstreams', () => {
       );
     } finally {
       await gw.stop();
+      await u.close();
+    }
+  });
+
+  test('an https target found by DNS is verified and named by its DNS name, not its address', async () => {
+    const u = await startHttpsUpstream(upstreamCert);
+    const dns = await startDns();
+    dns.zones.set('internal.example.test', { addresses: ['127.0.0.1'], ttl: 60 });
+    const port = Number(new URL(u.url).port);
+    const gw = await startGateway(
+      {
+        listen: { host: '127.0.0.1', port: 0 },
+        admin: { host: '127.0.0.1', port: 0 },
+        upstreams: {
+          up: { targets: [{ dns: 'internal.example.test', port, scheme: 'https' }], tls: { ca: ca.cert } },
+        },
+        routes: [{ name: 'all', match: { path: { prefix: '/' } }, upstream: 'up' }],
+      },
+      { resolver: dns.resolver() },
+    );
+    try {
+      let status = 0;
+      // The first answer may still be on its way when the gateway starts (503 until then).
+      for (let i = 0; i < 50 && status !== 200; i++) {
+        const res = await fetch(`${gw.url}/d`);
+        status = res.status;
+        await res.arrayBuffer();
+        if (status !== 200) await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.equal(status, 200);
+      assert.equal(u.seen.at(-1)?.servername, 'internal.example.test');
+    } finally {
+      await gw.stop();
+      await dns.close();
       await u.close();
     }
   });
