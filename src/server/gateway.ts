@@ -2,7 +2,7 @@
  * A Gateway is built from a config file and runs the public and admin listeners. No module-level
  * state: tests run several gateways in one process. Lifecycle: start → (reload)* → drain → stop.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { type FSWatcher, readFileSync, watch } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { basename, dirname, resolve } from 'node:path';
@@ -13,7 +13,8 @@ import { compileRuntime, disposeRuntime, type Runtime } from '../config/compile.
 import { type ConfigError, ConfigInvalidError, formatConfigError, loadConfigFile } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { ms } from '../config/units.js';
-import { handleRequest } from '../dataplane/pipeline.js';
+import { Errors } from '../dataplane/errors.js';
+import { handleRequest, refuseRequest } from '../dataplane/pipeline.js';
 import type { DataplaneState } from '../dataplane/state.js';
 import { handleUpgrade } from '../dataplane/websocket.js';
 import { createLogger } from '../telemetry/logging.js';
@@ -94,6 +95,17 @@ export class Gateway implements DataplaneState {
           this.metrics.connections.inc();
           socket.once('close', () => this.metrics.connections.dec());
         },
+        headersTooLarge: (req, res) =>
+          refuseRequest(
+            this,
+            req,
+            res,
+            Errors.headersTooLarge,
+            randomUUID(),
+            'the request headers exceed listen.maxHeaderBytes',
+            '',
+            performance.now(),
+          ),
       },
       this.logger,
       this.opts.watch !== false,

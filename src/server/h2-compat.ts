@@ -65,6 +65,14 @@ export class H2Request extends Http2ServerRequest {
   /** Cached results of the accessors below (internal). */
   h1Raw: string[] | undefined;
   streamSocket: StreamSocket | undefined;
+
+  /** Size of the request head as HTTP/1.1 would count it (`name: value` lines, pseudo-headers included). */
+  get headBytes(): number {
+    const raw = baseRawHeaders.call(this);
+    let n = 0;
+    for (let i = 0; i < raw.length; i++) n += raw[i]!.length + 2;
+    return n;
+  }
 }
 
 Object.defineProperties(H2Request.prototype, {
@@ -115,6 +123,18 @@ export function toH1RawHeaders(raw: readonly string[], endAfterHeaders: boolean)
   return out;
 }
 
+/**
+ * gRPC's status fields. In a gRPC "Trailers-Only" response (an error with no message) they come in
+ * the only HEADERS frame, which ends the stream. Proxied, the head is sent first and the end comes
+ * after it, so a client would see a stream end without a status: they are sent as trailers
+ * instead, which is the other form the gRPC protocol allows.
+ */
+const grpcStatusFields: ReadonlySet<string> = new Set([
+  'grpc-status',
+  'grpc-message',
+  'grpc-status-details-bin',
+]);
+
 export class H2Response extends Http2ServerResponse<H2Request> {
   /** Draining closes HTTP/2 connections with GOAWAY; there is no per-response keep-alive. */
   set shouldKeepAlive(_v: boolean) {}
@@ -127,24 +147,28 @@ export class H2Response extends Http2ServerResponse<H2Request> {
     // HTTP/2 has no status text (RFC 9113 §8.3.2): only the headers are kept.
     const headers: OutgoingHttpHeaders | string[] | undefined =
       typeof a === 'string' || a === undefined ? b : a;
-    return super.writeHead(status, h2Headers(headers) as OutgoingHttpHeaders);
+    if (headers === undefined) return super.writeHead(status);
+    const h2 = Array.isArray(headers) ? this.h2Array(headers) : h2Object(headers);
+    return super.writeHead(status, h2 as OutgoingHttpHeaders);
+  }
+
+  /** The proxy's flat header list without connection-specific fields; gRPC status fields become trailers. */
+  private h2Array(h: string[]): string[] {
+    let out: string[] | undefined;
+    for (let i = 0; i < h.length; i += 2) {
+      const l = h[i]!.toLowerCase();
+      const illegal = connectionSpecific.has(l);
+      const status = grpcStatusFields.has(l);
+      if (illegal || status) {
+        out ??= h.slice(0, i);
+        if (status) this.addTrailers({ [l]: h[i + 1]! });
+      } else if (out !== undefined) out.push(h[i]!, h[i + 1]!);
+    }
+    return out ?? h;
   }
 }
 
-function h2Headers(
-  headers: OutgoingHttpHeaders | string[] | undefined,
-): OutgoingHttpHeaders | string[] | undefined {
-  if (headers === undefined) return undefined;
-  if (Array.isArray(headers)) {
-    let clean = true;
-    for (let i = 0; i < headers.length && clean; i += 2)
-      if (connectionSpecific.has(headers[i]!.toLowerCase())) clean = false;
-    if (clean) return headers;
-    const out: string[] = [];
-    for (let i = 0; i < headers.length; i += 2)
-      if (!connectionSpecific.has(headers[i]!.toLowerCase())) out.push(headers[i]!, headers[i + 1]!);
-    return out;
-  }
+function h2Object(headers: OutgoingHttpHeaders): OutgoingHttpHeaders {
   let out: OutgoingHttpHeaders | undefined;
   for (const k of Object.keys(headers)) {
     if (connectionSpecific.has(k.toLowerCase())) {

@@ -20,6 +20,8 @@ export interface ListenerHandlers {
   upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
   clientError: (err: Error & { code?: string }, socket: Duplex) => void;
   connection: (socket: Socket) => void;
+  /** An HTTP/2 request whose headers exceed `listen.maxHeaderBytes` (431). */
+  headersTooLarge: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
 export interface PublicListener {
@@ -82,7 +84,9 @@ export function createPublicListener(
     noDelay: true,
     Http2ServerRequest: H2Request,
     Http2ServerResponse: H2Response,
-    settings: { maxConcurrentStreams, maxHeaderListSize: maxHeaderSize },
+    // nghttp2 resets streams over the advertised header list size (ENHANCE_YOUR_CALM); Sluice
+    // measures HTTP/2 heads itself and answers 431 like HTTP/1.1, so it advertises more.
+    settings: { maxConcurrentStreams, maxHeaderListSize: Math.max(65_535, maxHeaderSize * 2) },
   });
   // HTTP/1.1 connections on this server are served by node:http's machinery, which reads its
   // settings from the server object (node:http2 sets only some of them, and a requestTimeout of
@@ -94,7 +98,18 @@ export function createPublicListener(
     keepAliveTimeout,
     requireHostHeader: false,
   });
-  wire(server, handlers);
+  // node:http refuses an oversized HTTP/1.1 head itself (431); node:http2 does not hold requests
+  // to the advertised header list size, so HTTP/2 requests are measured here. HTTP/1.1 requests
+  // on this listener pay one comparison.
+  const { request, headersTooLarge } = handlers;
+  wire(server, {
+    ...handlers,
+    request: (req, res) => {
+      if (req.httpVersionMajor === 2 && (req as unknown as H2Request).headBytes > maxHeaderSize)
+        headersTooLarge(req, res);
+      else request(req, res);
+    },
+  });
   const sessions = new Set<Http2Session>();
   server.on('session', (session: Http2Session) => {
     sessions.add(session);
