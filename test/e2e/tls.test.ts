@@ -16,6 +16,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type PeerCertificate, type TLSSocket, connect as tlsConnect } from 'node:tls';
+import { type RawData, WebSocket, WebSocketServer } from 'ws';
 import { ConfigInvalidError } from '../../src/config/load.js';
 import { type CertFiles, certDir, makeCa, makeLeaf } from '../harness/certs.js';
 import { startDns } from '../harness/dns.js';
@@ -199,6 +200,35 @@ describe('TLS on the public listener', () => {
       (await handshake(gw.port, { servername: 'api.example.test', ALPNProtocols: ['h2'] })).alpn,
       'h2',
     );
+  });
+
+  test('WebSocket over TLS (HTTP/1.1 upgrade) is proxied, with X-Forwarded-Proto https', async () => {
+    const wss = new WebSocketServer({ noServer: true });
+    let proto: string | undefined;
+    const onUpgrade = (
+      req: import('node:http').IncomingMessage,
+      socket: import('node:stream').Duplex,
+      head: Buffer,
+    ) => {
+      proto = req.headers['x-forwarded-proto'] as string | undefined;
+      wss.handleUpgrade(req, socket, head, (ws) =>
+        ws.on('message', (d: RawData) => ws.send(`echo ${d.toString()}`)),
+      );
+    };
+    up.server.on('upgrade', onUpgrade);
+    // No SNI (an IP address): the default certificate, which names 127.0.0.1 too.
+    const ws = new WebSocket(`wss://127.0.0.1:${gw.port}/ws`, { ca: ca.pem });
+    try {
+      await once(ws, 'open');
+      ws.send('hi');
+      const [msg] = (await once(ws, 'message')) as [RawData];
+      assert.equal(msg.toString(), 'echo hi');
+      assert.equal(proto, 'https');
+    } finally {
+      ws.close();
+      up.server.removeListener('upgrade', onUpgrade);
+      wss.close();
+    }
   });
 
   test('TLS 1.2 is the default minimum: a TLS 1.1 client is refused', async () => {
