@@ -171,7 +171,7 @@ test('weighted 1:3: the smooth nginx sequence, and exactly 25% / 75% over 400 re
   assert.deepEqual(tally(await many(400, () => '/w')), { a: 100, b: 300 });
 });
 
-test('least-request sends new requests to the idle target while the other is slow', async () => {
+test('least-request sends new requests to the idle target while the other is slow', async (t) => {
   const [a] = ups as [Named];
   a.holding = true;
   const pending: Promise<{ status: number; by: string }>[] = [];
@@ -196,7 +196,8 @@ test('least-request sends new requests to the idle target while the other is slo
     a.arrived = undefined;
     for (const res of a.held.splice(0)) res.end('a');
   }
-  // Only a first pick between two idle targets can go to a; once a is busy, b always wins.
+  // While both are idle a pick is a coin toss; the first toss a wins gives it one request (which
+  // it holds). From then on a is busier than b at every pick, and b always wins.
   assert.ok(aHeld <= 1, `the slow target got ${aHeld} of 40 requests`);
   assert.equal(aHeld + bServed, 40);
   for (const r of await Promise.all(pending)) assert.equal(r.status, 200);
@@ -209,10 +210,11 @@ test('least-request sends new requests to the idle target while the other is slo
       1,
     ),
   );
+  t.diagnostic(`slow target: ${aHeld}/40 while busy; then idle: ${JSON.stringify(even)} of 400`);
   assert.ok((even.a ?? 0) >= 150 && (even.b ?? 0) >= 150, `after the slow period: ${JSON.stringify(even)}`);
 });
 
-test('hash on a header: the same key always reaches the same target, keys spread', async () => {
+test('hash on a header: the same key always reaches the same target, keys spread', async (t) => {
   // 299 keys: not a multiple of the target count, so round-robin could not pass for stickiness.
   const keys = Array.from({ length: 299 }, (_, i) => `user-${i}`);
   const first = await many(
@@ -227,9 +229,10 @@ test('hash on a header: the same key always reaches the same target, keys spread
   );
   assert.deepEqual(again, first, 'every key kept its target');
   // 4 targets: 75 keys each expected; ±35 covers the ring's ±7% and sampling noise (> 4 sd).
-  const t = tally(first);
-  assert.equal(Object.keys(t).length, 4, JSON.stringify(t));
-  for (const [k, n] of Object.entries(t)) assert.ok(n >= 40 && n <= 110, `${k}: ${n} of 299 keys`);
+  const share = tally(first);
+  t.diagnostic(`299 keys over 4 targets: ${JSON.stringify(share)}`);
+  assert.equal(Object.keys(share).length, 4, JSON.stringify(share));
+  for (const [k, n] of Object.entries(share)) assert.ok(n >= 40 && n <= 110, `${k}: ${n} of 299 keys`);
   // Without the header: round-robin over the targets.
   assert.deepEqual(
     tally(
@@ -271,7 +274,7 @@ test('hash on a cookie and on the client address (X-Forwarded-For from a trusted
   assert.deepEqual(new Set(sticky), new Set([byIp[7]]), 'the right-most untrusted address is the key');
 });
 
-test('removing a target on reload moves only the keys it had (1000 keys)', async () => {
+test('removing a target on reload moves only the keys it had (1000 keys)', async (t) => {
   const [a, b, , d] = ups as [Named, Named, Named, Named];
   const keys = Array.from({ length: 1000 }, (_, i) => `k${i}`);
   const headers = (i: number) => ({ 'x-user': keys[i]! });
@@ -292,6 +295,9 @@ test('removing a target on reload moves only the keys it had (1000 keys)', async
     assert.ok(moved > 150 && moved < 350, `c had ${moved} of 1000 keys (250 expected)`);
     // The moved keys spread over the remaining targets rather than piling onto one.
     const to = tally(after3.filter((_, i) => before4[i] === 'c'));
+    t.diagnostic(
+      `before: ${JSON.stringify(share)}; moved ${moved} keys, all of c's, to ${JSON.stringify(to)}`,
+    );
     assert.equal(Object.keys(to).length, 3, `moved keys went to ${JSON.stringify(to)}`);
   } finally {
     gw.write(baseConfig(ups));
