@@ -13,6 +13,7 @@ import { logAccess } from './access-log.js';
 import { connectionTokens, responseHopByHop } from './headers.js';
 import { sendProblem } from './problem.js';
 import type { DataplaneState } from './state.js';
+import { forwardTrailers } from './trailers.js';
 import {
   ClientClosedError,
   classifyUpstreamError,
@@ -152,8 +153,11 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     return false;
   }
 
-  onComplete(_trailers: string[] | null): void {
+  onComplete(trailers: string[] | null): void {
     if (this.pendingHead !== undefined) this.writePendingHead();
+    // Trailers (gRPC's status, checksums) are passed on. undici gives an empty list (HTTP/1.1) or
+    // an empty object (HTTP/2) when there are none: one comparison on the common path.
+    if (trailers !== null && trailers.length !== 0) forwardTrailers(this.res, trailers);
     this.res.end();
     this.finish(this.status, undefined);
   }
