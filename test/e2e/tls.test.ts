@@ -376,7 +376,7 @@ describe('TLS settings', () => {
 /** An https upstream with its own certificate, optionally requiring a client certificate. */
 async function startHttpsUpstream(
   cert: CertFiles,
-  opts: { clientCa?: CertFiles } = {},
+  opts: { clientCa?: CertFiles; maxVersion?: 'TLSv1.2' | 'TLSv1.3' } = {},
 ): Promise<{
   url: string;
   server: HttpsServer;
@@ -389,6 +389,7 @@ async function startHttpsUpstream(
       cert: cert.pem,
       key: readFileSync(cert.key),
       ...(opts.clientCa ? { ca: opts.clientCa.pem, requestCert: true, rejectUnauthorized: true } : {}),
+      ...(opts.maxVersion ? { maxVersion: opts.maxVersion } : {}),
     },
     (req, res) => {
       const s = req.socket as TLSSocket;
@@ -570,6 +571,22 @@ describe('TLS to upstreams', () => {
       const stranger = await through(u, { ca: ca.cert, cert: strangerClient.cert, key: strangerClient.key });
       assert.equal(stranger.status, 502);
       assert.equal(u.seen.length, 1);
+    } finally {
+      await u.close();
+    }
+  });
+
+  test('tls.minVersion applies to upstreams; http2 falls back to HTTP/1.1 when the upstream has no h2', async () => {
+    const u = await startHttpsUpstream(upstreamIpCert, { maxVersion: 'TLSv1.2' });
+    try {
+      assert.equal((await through(u, { ca: ca.cert })).status, 200);
+      const refused = await through(u, { ca: ca.cert, minVersion: 'TLSv1.3' });
+      assert.equal(refused.status, 502);
+      assert.equal((JSON.parse(refused.body) as { code: string }).code, 'SLUICE-UPSTREAM-009');
+      // ALPN offers h2 and http/1.1: an HTTP/1.1-only upstream is still reached.
+      const h1 = await through(u, { ca: ca.cert }, { http2: true });
+      assert.equal(h1.status, 200);
+      assert.equal(h1.body, 'secure /x');
     } finally {
       await u.close();
     }
