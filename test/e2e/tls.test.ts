@@ -349,18 +349,48 @@ describe('TLS settings', () => {
   });
 
   test('unusable certificate files are config errors with their path', async () => {
-    const bad: [object, string, RegExp][] = [
+    const ipOnly = makeLeaf(dir, ca, 'ip-only', { cn: '127.0.0.1', san: ['IP:127.0.0.1'] });
+    const bad: [object[], string, RegExp][] = [
       [
-        { cert: join(dir, 'missing.crt'), key: api.key },
+        [{ cert: join(dir, 'missing.crt'), key: api.key }],
         '/listen/tls/certificates/0/cert',
         /cannot read .*ENOENT/,
       ],
-      [{ cert: api.cert, key: wild.key }, '/listen/tls/certificates/0', /does not belong to the certificate/],
-      [{ cert: api.key, key: api.key }, '/listen/tls/certificates/0/cert', /holds no PEM certificate/],
+      [
+        [{ cert: api.cert, key: wild.key }],
+        '/listen/tls/certificates/0',
+        /does not belong to the certificate/,
+      ],
+      [[{ cert: api.key, key: api.key }], '/listen/tls/certificates/0/cert', /holds no PEM certificate/],
+      [
+        [
+          { cert: api.cert, key: api.key, default: true },
+          { cert: wild.cert, key: wild.key, default: true },
+        ],
+        '/listen/tls/certificates/1/default',
+        /only one certificate can be the default/,
+      ],
+      [
+        [
+          { cert: api.cert, key: api.key, serverNames: ['a.example.test'] },
+          { cert: wild.cert, key: wild.key, serverNames: ['A.example.test'] },
+        ],
+        '/listen/tls/certificates/1/serverNames/0',
+        /already served by \/listen\/tls\/certificates\/0/,
+      ],
+      // Not the default and no DNS name to be chosen by: no client could ever get it.
+      [
+        [
+          { cert: api.cert, key: api.key },
+          { cert: ipOnly.cert, key: ipOnly.key },
+        ],
+        '/listen/tls/certificates/1',
+        /names no DNS server name/,
+      ],
     ];
-    for (const [certificate, path, message] of bad) {
+    for (const [certificates, path, message] of bad) {
       await assert.rejects(
-        startGateway(simpleConfig(up.url, { listen: { tls: { certificates: [certificate] } } })),
+        startGateway(simpleConfig(up.url, { listen: { tls: { certificates } } })),
         (err: unknown) => {
           assert.ok(err instanceof ConfigInvalidError, String(err));
           const e = err.errors.find((x) => x.path === path);
