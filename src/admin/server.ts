@@ -39,9 +39,24 @@ export class AdminServer {
 
     app.get('/health/live', async () => ({ status: 'live' }));
     app.get('/health/ready', async (_req, reply) => {
-      if (gw.ready) return { status: 'ready', version: gw.runtime.version };
-      reply.code(503);
-      return { status: gw.draining ? 'draining' : 'starting' };
+      if (!gw.ready) {
+        reply.code(503);
+        return { status: gw.draining ? 'draining' : 'starting' };
+      }
+      const rt = gw.runtime;
+      if (rt.config.admin?.readiness?.requireHealthyUpstreams !== false) {
+        // A route whose upstream has no target to offer (all down, ejected, or no DNS answer) can
+        // only answer 503: the gateway is not ready for the traffic it is configured to serve.
+        const unavailable: { route: string; upstream: string }[] = [];
+        for (const r of rt.routes)
+          if (r.upstream.available.length === 0)
+            unavailable.push({ route: r.name, upstream: r.upstream.name });
+        if (unavailable.length > 0) {
+          reply.code(503);
+          return { status: 'unavailable', version: rt.version, unavailable };
+        }
+      }
+      return { status: 'ready', version: rt.version };
     });
     app.get('/metrics', async (_req, reply) => {
       reply.header('content-type', gw.metrics.registry.contentType);
@@ -52,6 +67,7 @@ export class AdminServer {
       // The source text as written: `${VAR}` references, never their values.
       return { version: rt.version, file: rt.file, loadedAt: rt.loadedAt.toISOString(), source: rt.source };
     });
+    app.get('/admin/v1/upstreams', async () => ({ upstreams: upstreamsView(gw) }));
     app.post('/admin/v1/config/reload', async (_req, reply) => {
       const r = gw.reload('admin');
       if (r.result === 'rejected') {
@@ -71,6 +87,44 @@ export class AdminServer {
   async close(): Promise<void> {
     await this.app.close();
   }
+}
+
+/** Each group of the running config: its targets, their health, ejection state and in-flight count. */
+function upstreamsView(gw: Gateway) {
+  const now = Date.now();
+  return [...gw.runtime.upstreams.values()].map((g) => {
+    const available = new Set(g.available);
+    return {
+      name: g.name,
+      healthCheck: g.health?.active !== undefined,
+      outlier: g.health?.outlier !== undefined,
+      available: g.available.length,
+      targets: g.targets.map((t) => {
+        const h = t.health;
+        return {
+          id: t.id,
+          origin: t.origin,
+          weight: t.weight,
+          inflight: t.state.inflight,
+          available: available.has(t),
+          healthy: h ? h.activeUp : true,
+          ejected: h ? h.ejected : false,
+          ...(h?.ejected ? { ejectedForMs: Math.max(0, h.ejectedUntil - now) } : {}),
+          ejections: h ? h.ejections : 0,
+          consecutiveFailures: h ? h.failures : 0,
+          ...(h?.lastProbe
+            ? {
+                lastCheck: {
+                  at: new Date(h.lastProbe.at).toISOString(),
+                  ok: h.lastProbe.ok,
+                  detail: h.lastProbe.detail,
+                },
+              }
+            : {}),
+        };
+      }),
+    };
+  });
 }
 
 /** A problem+json reply. Sent as a Buffer so Fastify adds no `charset` to the media type (as the data plane). */

@@ -17,6 +17,7 @@ import {
 import type { Metrics, RouteMetrics } from '../telemetry/metrics.js';
 import type { DnsRegistry } from '../upstreams/dns.js';
 import { UpstreamGroup, type UpstreamTimeouts } from '../upstreams/group.js';
+import type { HealthRegistry } from '../upstreams/health.js';
 import type { PoolRegistry } from '../upstreams/pools.js';
 import type { Config, HeaderOpsConfig, RouteConfig } from './schema.js';
 import { blockListOf } from './semantics.js';
@@ -80,7 +81,9 @@ export interface Runtime {
 }
 
 /**
- * Release what a Runtime holds beyond its pools: DNS watches and the pools of DNS-found targets.
+ * Release what a Runtime holds beyond its pools: DNS watches, the pools of DNS-found targets,
+ * health-check timers and its hold on health records (records of targets the next config keeps
+ * stay with their state).
  * Called for the runtime a reload replaced (its in-flight requests keep their targets; held pools
  * close gracefully) and for a compiled runtime that is not used.
  */
@@ -95,13 +98,21 @@ export function configVersion(config: Config): string {
 export function compileRuntime(
   config: Config,
   meta: { source: string; file: string },
-  deps: { pools: PoolRegistry; metrics: Metrics; dns?: DnsRegistry },
+  deps: { pools: PoolRegistry; metrics: Metrics; dns?: DnsRegistry; health?: HealthRegistry },
 ): Runtime {
   const upstreams = new Map<string, UpstreamGroup>();
   const trustedProxies = blockListOf(config.listen.trustedProxies);
   try {
     for (const [name, u] of Object.entries(config.upstreams))
-      upstreams.set(name, new UpstreamGroup(name, u, { pools: deps.pools, dns: deps.dns, trustedProxies }));
+      upstreams.set(
+        name,
+        new UpstreamGroup(name, u, {
+          pools: deps.pools,
+          dns: deps.dns,
+          trustedProxies,
+          health: deps.health,
+        }),
+      );
   } catch (err) {
     // Groups already built follow DNS names: stop them, or they would live on unused.
     for (const g of upstreams.values()) g.dispose();

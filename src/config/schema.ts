@@ -245,6 +245,19 @@ const Admin = T.Object(
       maximum: 65535,
       description: 'Port of the admin listener (default 9901).',
     }),
+    readiness: T.Optional(
+      T.Object(
+        {
+          requireHealthyUpstreams: T.Optional(
+            T.Boolean({
+              description:
+                'Answer /health/ready with 503 while any route’s upstream has no available target (default true). Turn off when a dead backend must not take the gateway out of its load balancer.',
+            }),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   {
     additionalProperties: false,
@@ -365,9 +378,83 @@ const Balancer = T.Union(
   },
 );
 
+const StatusRange = T.String({
+  pattern: '^[1-5][0-9][0-9](-[1-5][0-9][0-9])?$',
+  description: 'A status (`200`) or an inclusive range (`200-399`).',
+});
+
+const HealthCheck = T.Object(
+  {
+    path: T.String({
+      pattern: '^/',
+      description: 'Path probed with GET on every target (Host: the target host).',
+    }),
+    expectedStatuses: T.Optional(
+      T.Array(StatusRange, {
+        minItems: 1,
+        description: 'Statuses that count as healthy; default `["200-399"]`.',
+      }),
+    ),
+    interval: T.Optional({ ...Duration, description: 'Time between probes of one target; default 5s.' }),
+    timeout: T.Optional({
+      ...Duration,
+      description: 'A probe without a complete response within this fails; default 2s.',
+    }),
+    healthyThreshold: T.Optional(
+      T.Integer({
+        minimum: 1,
+        description: 'Consecutive successes that bring a down target back; default 2.',
+      }),
+    ),
+    unhealthyThreshold: T.Optional(
+      T.Integer({ minimum: 1, description: 'Consecutive failures that take a target down; default 3.' }),
+    ),
+    jitter: T.Optional({
+      ...Duration,
+      description:
+        'Each wait is the interval plus a random share of this, so probes of many targets spread; default 10% of the interval.',
+    }),
+  },
+  {
+    additionalProperties: false,
+    description: 'Active health checks: each target is probed through its own connection pool.',
+  },
+);
+
+const Outlier = T.Object(
+  {
+    consecutiveFailures: T.Optional(
+      T.Integer({
+        minimum: 1,
+        description:
+          'Failures in a row (connect errors, resets, timeouts, 5xx) that eject a target; default 5.',
+      }),
+    ),
+    baseEjection: T.Optional({
+      ...Duration,
+      description: 'Ejection time of a first ejection; the n-th ejection lasts n × this; default 30s.',
+    }),
+    maxEjection: T.Optional({ ...Duration, description: 'Cap of the ejection time; default 300s.' }),
+    maxEjectedPercent: T.Optional(
+      T.Integer({
+        minimum: 0,
+        maximum: 100,
+        description: 'Never eject more than this share of the group’s targets; default 50.',
+      }),
+    ),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'Passive outlier ejection (as Envoy): targets that keep failing real requests are taken out for a while.',
+  },
+);
+
 const Upstream = T.Object(
   {
     targets: T.Array(Target, { minItems: 1 }),
+    healthCheck: T.Optional(HealthCheck),
+    outlier: T.Optional(Outlier),
     balancer: T.Optional(Balancer),
     timeouts: T.Optional(Timeouts),
     tls: T.Optional(UpstreamTls),
@@ -532,6 +619,8 @@ export const ConfigSchema = T.Object(
 export type Config = Static<typeof ConfigSchema>;
 export type RouteConfig = Static<typeof Route>;
 export type UpstreamConfig = Static<typeof Upstream>;
+export type HealthCheckConfig = Static<typeof HealthCheck>;
+export type OutlierConfig = Static<typeof Outlier>;
 export type TargetConfig = Static<typeof Target>;
 export type DnsTargetConfig = Static<typeof DnsTarget>;
 export type BalancerConfig = Static<typeof Balancer>;

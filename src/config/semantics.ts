@@ -37,6 +37,7 @@ export function checkSemantics(c: Config): SemanticError[] {
         });
     });
     if (up.tls) checkUpstreamTls(up, ['upstreams', name, 'tls'], out);
+    checkHealth(up, ['upstreams', name], out);
     const weights = new Set(up.targets.map((t) => t.weight ?? 1));
     if ((up.balancer === undefined || up.balancer === 'round-robin') && weights.size > 1) {
       const i = up.targets.findIndex((t) => (t.weight ?? 1) !== (up.targets[0]!.weight ?? 1));
@@ -219,6 +220,41 @@ function checkListenTls(t: ListenTlsConfig, path: (string | number)[], out: Sema
 }
 
 /** Upstream TLS: files readable and parseable, a client certificate with its key, https targets. */
+function checkHealth(up: UpstreamConfig, at: (string | number)[], out: SemanticError[]): void {
+  const hc = up.healthCheck;
+  if (hc) {
+    const interval = ms(hc.interval, 5_000);
+    const timeout = ms(hc.timeout, 2_000);
+    if (interval < 10)
+      out.push({ path: [...at, 'healthCheck', 'interval'], message: 'must be at least 10ms' });
+    if (timeout < 1) out.push({ path: [...at, 'healthCheck', 'timeout'], message: 'must be at least 1ms' });
+    else if (timeout > interval)
+      out.push({
+        path: [...at, 'healthCheck', hc.timeout !== undefined ? 'timeout' : 'interval'],
+        message: `the probe timeout (${timeout} ms) is longer than the interval (${interval} ms)`,
+      });
+    (hc.expectedStatuses ?? []).forEach((r, i) => {
+      const [a, b] = r.split('-');
+      if (b !== undefined && Number(b) < Number(a))
+        out.push({
+          path: [...at, 'healthCheck', 'expectedStatuses', i],
+          message: `the range ${r} is empty (write low-high)`,
+        });
+    });
+  }
+  const o = up.outlier;
+  if (o) {
+    const base = ms(o.baseEjection, 30_000);
+    const max = ms(o.maxEjection, 300_000);
+    if (base < 1) out.push({ path: [...at, 'outlier', 'baseEjection'], message: 'must be at least 1ms' });
+    if (max < base)
+      out.push({
+        path: [...at, 'outlier', o.maxEjection !== undefined ? 'maxEjection' : 'baseEjection'],
+        message: `maxEjection (${max} ms) is shorter than baseEjection (${base} ms)`,
+      });
+  }
+}
+
 function checkUpstreamTls(up: UpstreamConfig, path: (string | number)[], out: SemanticError[]): void {
   const t = up.tls!;
   if (!up.targets.some((x) => ('url' in x ? x.url.startsWith('https:') : x.scheme === 'https')))

@@ -204,7 +204,10 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     // hold every graceful drain until its timeout.
     const gw = this.gw;
     gw.inflight--;
-    this.target.state.inflight--;
+    const target = this.target;
+    target.state.inflight--;
+    // Passive health (outlier ejection): one comparison when the group has no health settings.
+    if (target.health !== undefined) target.health.observe(status, error);
     gw.metrics.inflight.dec();
     const seconds = (performance.now() - this.started) / 1000;
     const m = this.route.metrics;

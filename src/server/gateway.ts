@@ -20,6 +20,7 @@ import { handleUpgrade } from '../dataplane/websocket.js';
 import { createLogger } from '../telemetry/logging.js';
 import { Metrics } from '../telemetry/metrics.js';
 import { DnsRegistry, type DnsResolver, defaultResolver } from '../upstreams/dns.js';
+import { HealthRegistry } from '../upstreams/health.js';
 import { PoolRegistry } from '../upstreams/pools.js';
 import { onClientError } from './client-errors.js';
 import { close, listen } from './listen.js';
@@ -53,6 +54,8 @@ export class Gateway implements DataplaneState {
 
   private readonly pools = new PoolRegistry();
   private readonly dns: DnsRegistry;
+  /** Target health (checks, ejections), outside the Runtime so that it survives reloads. */
+  readonly health: HealthRegistry;
   private readonly upgraded = new Set<Duplex>();
   private readonly file: string;
   private listener: PublicListener | undefined;
@@ -68,6 +71,7 @@ export class Gateway implements DataplaneState {
     this.file = resolve(opts.configFile);
     this.logger = opts.logger ?? createLogger('info');
     this.dns = new DnsRegistry(opts.resolver ?? defaultResolver(), this.logger);
+    this.health = new HealthRegistry(this.logger, this.metrics);
   }
 
   /** Load, compile and listen. Throws ConfigInvalidError for a bad file. */
@@ -77,7 +81,7 @@ export class Gateway implements DataplaneState {
     this.runtime = compileRuntime(
       loaded.config,
       { source: loaded.source, file: this.file },
-      { pools: this.pools, metrics: this.metrics, dns: this.dns },
+      { pools: this.pools, metrics: this.metrics, dns: this.dns, health: this.health },
     );
     this.lastSourceHash = hash(loaded.source);
     this.metrics.setConfigVersion(this.runtime.version);
@@ -145,7 +149,7 @@ export class Gateway implements DataplaneState {
       next = compileRuntime(
         loaded.config,
         { source: loaded.source, file: this.file },
-        { pools: this.pools, metrics: this.metrics, dns: this.dns },
+        { pools: this.pools, metrics: this.metrics, dns: this.dns, health: this.health },
       );
       warnRestartOnly(this.logger, previous.config, loaded.config);
     } catch (err) {
@@ -272,6 +276,7 @@ export class Gateway implements DataplaneState {
     await this.admin?.close();
     disposeRuntime(this.runtime);
     this.dns.closeAll();
+    this.health.closeAll();
     await this.pools.closeAll();
     this.logger.info({ event: 'stopped' }, 'sluice stopped');
     this.logger.flush();

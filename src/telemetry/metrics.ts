@@ -23,6 +23,8 @@ export class Metrics {
   readonly inflight: Gauge;
   readonly connections: Gauge;
   readonly websockets: Gauge;
+  readonly targetHealthy: Gauge<'upstream' | 'target'>;
+  readonly ejections: Counter<'upstream' | 'target'>;
 
   constructor(defaultMetrics = true) {
     const r = this.registry;
@@ -76,6 +78,18 @@ export class Metrics {
     this.websockets = new Gauge({
       name: 'sluice_websockets_open',
       help: 'Upgraded (WebSocket) connections open now.',
+      registers: [r],
+    });
+    this.targetHealthy = new Gauge({
+      name: 'sluice_upstream_target_healthy',
+      help: 'Whether a target can be picked (1) or is down by health checks or ejected (0); groups with healthCheck or outlier only.',
+      labelNames: ['upstream', 'target'],
+      registers: [r],
+    });
+    this.ejections = new Counter({
+      name: 'sluice_upstream_ejections_total',
+      help: 'Outlier ejections of a target (consecutive failures of real requests).',
+      labelNames: ['upstream', 'target'],
       registers: [r],
     });
     if (defaultMetrics) collectDefaultMetrics({ register: r, prefix: 'sluice_process_' });

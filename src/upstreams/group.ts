@@ -5,6 +5,14 @@ import { ms } from '../config/units.js';
 import type { Balancer, BalancerFactory } from './balancers/balancer.js';
 import { compileBalancer } from './balancers/index.js';
 import { type DnsRegistry, type DnsSubscription, defaultDnsRefresh } from './dns.js';
+import {
+  activeSettings,
+  type GroupHealth,
+  type HealthRegistry,
+  outlierSettings,
+  Prober,
+  type TargetHealth,
+} from './health.js';
 import { type PoolOptions, type PoolRegistry, readUpstreamTls } from './pools.js';
 import type { Target } from './target.js';
 
@@ -28,6 +36,8 @@ export interface GroupDeps {
   dns?: DnsRegistry | undefined;
   /** `listen.trustedProxies`: the client address a `clientIp` hash reads. */
   trustedProxies?: BlockList | undefined;
+  /** Needed only by groups with `healthCheck` or `outlier`. */
+  health?: HealthRegistry | undefined;
 }
 
 /** One DNS target of the config and the targets its current answer made. */
@@ -52,6 +62,12 @@ interface DnsSource {
 export class UpstreamGroup {
   /** The current targets. Replaced, never mutated, when a DNS answer changes. */
   targets: readonly Target[];
+  /** The targets the balancer picks from: all of them, less those down or ejected (health). */
+  available: readonly Target[];
+  /** Health records shared across configs (groups with healthCheck or outlier only). */
+  readonly health: GroupHealth | undefined;
+  private readonly prober: Prober | undefined;
+  private readonly onHealth = () => this.refreshAvailable();
   readonly timeouts: UpstreamTimeouts;
   private balancer: Balancer;
   private readonly makeBalancer: BalancerFactory;
@@ -82,6 +98,16 @@ export class UpstreamGroup {
       http2: cfg.http2 ?? false,
     };
     this.makeBalancer = compileBalancer(cfg.balancer, { trustedProxies: deps.trustedProxies });
+    if (cfg.healthCheck !== undefined || cfg.outlier !== undefined) {
+      if (!deps.health)
+        throw new Error(`upstream "${name}" has health settings but no health registry was given`);
+      const gh = deps.health.group(name);
+      gh.active = cfg.healthCheck ? activeSettings(cfg.healthCheck) : undefined;
+      gh.outlier = cfg.outlier ? outlierSettings(cfg.outlier) : undefined;
+      gh.listeners.add(this.onHealth);
+      this.health = gh;
+      this.prober = gh.active ? new Prober(gh.active) : undefined;
+    }
     const statics: Target[] = [];
     const ringKeys = new Map<string, number>();
     cfg.targets.forEach((t, i) => {
@@ -109,11 +135,15 @@ export class UpstreamGroup {
         dispatcher: pools.acquire(u.origin, this.poolOptions),
         ringKey: seen === 0 ? u.origin : `${u.origin}~${seen}`,
         state: { inflight: 0 },
+        health: this.health?.acquire(u.origin),
       });
     });
     this.statics = statics;
     this.targets = statics;
+    this.available = statics;
     this.balancer = this.makeBalancer(statics);
+    if (this.health) this.refreshAvailable();
+    this.prober?.follow(statics);
     if (this.sources.length > 0) {
       const dns = deps.dns;
       if (!dns) throw new Error(`upstream "${name}" has DNS targets but no resolver was given`);
@@ -143,6 +173,11 @@ export class UpstreamGroup {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.prober?.stop();
+    if (this.health) {
+      this.health.listeners.delete(this.onHealth);
+      for (const t of this.statics) this.health.release(t.health!);
+    }
     for (const s of this.sources) {
       s.sub?.unsubscribe();
       for (const e of s.byAddress.values()) e.release();
@@ -176,6 +211,7 @@ export class UpstreamGroup {
       const origin = new URL(`${s.scheme}://${a.includes(':') ? `[${a}]` : a}:${s.cfg.port}`).origin;
       // An https target found by DNS is connected by address but named by its DNS name (SNI and
       // certificate check), as the static target https://name:port would be.
+      const health: TargetHealth | undefined = this.health?.acquire(origin);
       const held = this.deps.pools.hold(
         origin,
         s.scheme === 'https'
@@ -191,8 +227,14 @@ export class UpstreamGroup {
           dispatcher: held.pool,
           ringKey: origin,
           state: { inflight: 0 },
+          health,
         },
-        release: held.release,
+        release: health
+          ? () => {
+              held.release();
+              this.health?.release(health);
+            }
+          : held.release,
       });
     }
     for (const [a, e] of s.byAddress) if (!next.has(a)) e.release();
@@ -203,6 +245,26 @@ export class UpstreamGroup {
     const all: Target[] = [...this.statics];
     for (const s of this.sources) for (const e of s.byAddress.values()) all.push(e.target);
     this.targets = all;
-    this.balancer = this.makeBalancer(all);
+    this.prober?.follow(all);
+    if (this.health) this.refreshAvailable();
+    else {
+      this.available = all;
+      this.balancer = this.makeBalancer(all);
+    }
+  }
+
+  /**
+   * Rebuild the balancer over the targets that are not down or ejected. Runs when a health record
+   * changes (rare), so picking stays what it is without health. When every target is down the
+   * group has none to offer and requests get 503 SLUICE-UPSTREAM-007 (no panic mode: sending
+   * traffic to targets known to fail would hide the outage behind slow errors).
+   */
+  private refreshAvailable(): void {
+    if (this.disposed) return;
+    const all = this.targets;
+    let down = 0;
+    for (const t of all) if (t.health?.down) down++;
+    this.available = down === 0 ? all : all.filter((t) => !t.health?.down);
+    this.balancer = this.makeBalancer(this.available);
   }
 }

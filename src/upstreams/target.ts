@@ -1,4 +1,5 @@
 import type { Dispatcher } from 'undici';
+import type { TargetHealth } from './health.js';
 
 /** Mutable per-target counters the balancers read. One object per target, created at compile time. */
 export interface TargetState {
@@ -22,4 +23,10 @@ export interface Target {
    */
   readonly ringKey: string;
   readonly state: TargetState;
+  /**
+   * Health record (active checks, outlier ejection), shared with the same target of the previous
+   * and next configs. Undefined in groups without `healthCheck` or `outlier`: the proxy then does
+   * one comparison per exchange and nothing else.
+   */
+  readonly health: TargetHealth | undefined;
 }

@@ -24,6 +24,7 @@ function target(name: string, weight = 1): Target {
     dispatcher: {} as Dispatcher,
     ringKey: origin,
     state: { inflight: 0 },
+    health: undefined,
   };
 }
 
