@@ -102,11 +102,10 @@ export class UpstreamGroup {
       if (!deps.health)
         throw new Error(`upstream "${name}" has health settings but no health registry was given`);
       const gh = deps.health.group(name);
-      gh.active = cfg.healthCheck ? activeSettings(cfg.healthCheck) : undefined;
-      gh.outlier = cfg.outlier ? outlierSettings(cfg.outlier) : undefined;
-      gh.listeners.add(this.onHealth);
+      const active = cfg.healthCheck ? activeSettings(cfg.healthCheck) : undefined;
+      gh.attach(this.onHealth, active, cfg.outlier ? outlierSettings(cfg.outlier) : undefined);
       this.health = gh;
-      this.prober = gh.active ? new Prober(gh.active) : undefined;
+      this.prober = active ? new Prober(active) : undefined;
     }
     const statics: Target[] = [];
     const ringKeys = new Map<string, number>();
@@ -175,7 +174,7 @@ export class UpstreamGroup {
     this.disposed = true;
     this.prober?.stop();
     if (this.health) {
-      this.health.listeners.delete(this.onHealth);
+      this.health.detach(this.onHealth);
       for (const t of this.statics) this.health.release(t.health!);
     }
     for (const s of this.sources) {

@@ -87,9 +87,13 @@ export class TargetHealth {
     readonly origin: string,
   ) {}
 
-  /** Not to be picked: down by active checks or ejected. */
+  /**
+   * Not to be picked: down by active checks or ejected. Each counts only while its settings are in
+   * the config, so removing `healthCheck` or `outlier` on reload puts the target back at once.
+   */
   get down(): boolean {
-    return !this.activeUp || this.ejected;
+    const g = this.group;
+    return (!this.activeUp && g.active !== undefined) || (this.ejected && g.outlier !== undefined);
   }
 
   /**
@@ -156,13 +160,57 @@ export class GroupHealth {
   readonly records = new Map<string, TargetHealth>();
   active: ActiveSettings | undefined;
   outlier: OutlierSettings | undefined;
-  /** The compiled groups following this one's changes (the current config's, briefly also the previous). */
-  readonly listeners = new Set<() => void>();
+  /**
+   * The compiled groups following this one's changes (the current config's, briefly also the one
+   * being compiled) with their settings; the settings in force are the newest group's.
+   */
+  private readonly listeners = new Map<
+    () => void,
+    { active: ActiveSettings | undefined; outlier: OutlierSettings | undefined }
+  >();
 
   constructor(
     readonly name: string,
     private readonly reg: HealthRegistry,
   ) {}
+
+  /** A compiled group starts following this one, with its config's settings. */
+  attach(
+    listener: () => void,
+    active: ActiveSettings | undefined,
+    outlier: OutlierSettings | undefined,
+  ): void {
+    this.listeners.set(listener, { active, outlier });
+    this.apply(active, outlier);
+  }
+
+  /**
+   * A compiled group is disposed. When it was a compile that did not become the running config (a
+   * rejected or unchanged reload), the settings of the group still running apply again.
+   */
+  detach(listener: () => void): void {
+    if (!this.listeners.delete(listener)) return;
+    let last: { active: ActiveSettings | undefined; outlier: OutlierSettings | undefined } | undefined;
+    for (const v of this.listeners.values()) last = v;
+    if (last !== undefined && (last.active !== this.active || last.outlier !== this.outlier)) {
+      this.apply(last.active, last.outlier);
+      for (const l of this.listeners.keys()) l();
+    }
+  }
+
+  private apply(active: ActiveSettings | undefined, outlier: OutlierSettings | undefined): void {
+    // Without active checks nothing would ever bring a target back up: forget their verdict.
+    if (active === undefined)
+      for (const r of this.records.values()) {
+        r.activeUp = true;
+        r.okRun = 0;
+        r.failRun = 0;
+      }
+    this.active = active;
+    this.outlier = outlier;
+    for (const r of this.records.values())
+      this.reg.metrics?.targetHealthy.labels(this.name, r.origin).set(r.down ? 0 : 1);
+  }
 
   acquire(origin: string): TargetHealth {
     let r = this.records.get(origin);
@@ -221,7 +269,7 @@ export class GroupHealth {
         `upstream ${this.name}: ${r.origin} ${event.replace('target_', '').replace(/_/g, ' ')}`,
       );
     else log.warn(fields, `upstream ${this.name}: ${r.origin} ${event.replace('target_', '')}`);
-    for (const l of this.listeners) l();
+    for (const l of this.listeners.keys()) l();
   }
 }
 

@@ -362,3 +362,22 @@ test('a reload keeps the health of unchanged targets (down stays down, ejected s
   for (let i = 0; i < 4; i++) seen.add(String((await get(g)).headers['x-upstream']));
   assert.ok(seen.has('b'), 'traffic reaches b after it recovered');
 });
+
+test('removing healthCheck on reload (outlier kept) puts a target that checks took down back at once', async (t) => {
+  const [a, b] = await Promise.all([node('a'), node('b')]);
+  const g = await startGateway(config([a, b], { healthCheck: fastChecks, outlier: {} }));
+  t.after(async () => {
+    await g.stop();
+    await Promise.all([a.kill(), b.kill()]).catch(() => {});
+  });
+  b.healthMode = 'fail';
+  await logged(g, 'target_unhealthy', b);
+  assert.equal((await get(g)).headers['x-upstream'], 'a');
+  assert.equal((await get(g)).headers['x-upstream'], 'a');
+  // The records stay (outlier still needs them); without active checks nothing would ever bring b back.
+  g.write(config([a, b], { outlier: {} }));
+  assert.equal(g.gw.reload('test').result, 'applied');
+  const seen = new Set<string>();
+  for (let i = 0; i < 2; i++) seen.add(String((await get(g)).headers['x-upstream']));
+  assert.deepEqual([...seen].sort(), ['a', 'b']);
+});
