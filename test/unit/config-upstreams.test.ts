@@ -95,3 +95,37 @@ test('hash balancer mistakes: an invalid cookie name, two keys at once, clientIp
     );
   }
 });
+
+test('health settings load with their defaults; mistakes are refused with their paths', () => {
+  const { config: c } = loadConfigText(
+    config(
+      'targets: [{ url: "http://127.0.0.1:1" }]\nhealthCheck: { path: /healthz, expectedStatuses: ["200", "300-399"], interval: 1s, timeout: 1s }\noutlier: { consecutiveFailures: 3 }',
+    ),
+    'conf.yaml',
+    {},
+  );
+  assert.equal(c.upstreams.up?.healthCheck?.path, '/healthz');
+  const errs = errorsOf(
+    'targets: [{ url: "http://127.0.0.1:1" }]\nhealthCheck: { path: /h, interval: 1s, timeout: 2s, expectedStatuses: ["399-200"] }\noutlier: { baseEjection: 1m, maxEjection: 10s }',
+  );
+  assert.equal(errs.length, 3, errs.join('\n'));
+  assert.match(
+    errs.join('\n'),
+    /\/upstreams\/up\/healthCheck\/timeout: the probe timeout \(2000 ms\) is longer than the interval/,
+  );
+  assert.match(
+    errs.join('\n'),
+    /\/upstreams\/up\/healthCheck\/expectedStatuses\/0: the range 399-200 is empty/,
+  );
+  assert.match(
+    errs.join('\n'),
+    /\/upstreams\/up\/outlier\/maxEjection: maxEjection \(10000 ms\) is shorter than baseEjection/,
+  );
+  const schemaErrs = errorsOf(
+    'targets: [{ url: "http://127.0.0.1:1" }]\nhealthCheck: { path: healthz, unhealthyThreshold: 0 }\noutlier: { maxEjectedPercent: 101 }',
+  );
+  assert.ok(schemaErrs.length >= 3, schemaErrs.join('\n'));
+  assert.ok(schemaErrs.some((e) => e.includes('/upstreams/up/healthCheck/path')));
+  assert.ok(schemaErrs.some((e) => e.includes('/upstreams/up/healthCheck/unhealthyThreshold')));
+  assert.ok(schemaErrs.some((e) => e.includes('/upstreams/up/outlier/maxEjectedPercent')));
+});
