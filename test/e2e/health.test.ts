@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { test } from 'node:test';
+import { startDns } from '../harness/dns.js';
 import { httpRequest, waitForLog } from '../harness/flow.js';
 import { startGateway, type TestGateway } from '../harness/gateway.js';
 
@@ -380,4 +381,55 @@ test('removing healthCheck on reload (outlier kept) puts a target that checks to
   const seen = new Set<string>();
   for (let i = 0; i < 2; i++) seen.add(String((await get(g)).headers['x-upstream']));
   assert.deepEqual([...seen].sort(), ['a', 'b']);
+});
+
+test('DNS targets are checked from the moment their address appears; a target that leaves drops its health', async (t) => {
+  const dns = await startDns();
+  const [a, b] = await Promise.all([node('a'), node('b')]);
+  dns.zones.set('b.test', { addresses: ['127.0.0.1'], ttl: 1 });
+  const g = await startGateway(
+    {
+      upstreams: {
+        up: {
+          targets: [
+            { url: a.origin },
+            { dns: 'b.test', port: b.port, refresh: { min: '100ms', max: '200ms' } },
+          ],
+          healthCheck: fastChecks,
+        },
+      },
+      routes: [{ name: 'all', match: { path: { prefix: '/' } }, upstream: 'up' }],
+    },
+    { resolver: dns.resolver(), env: { SLUICE_ADMIN_TOKEN: 't0ken' } },
+  );
+  t.after(async () => {
+    await g.stop();
+    await dns.close();
+    await Promise.all([a.kill(), b.kill()]).catch(() => {});
+  });
+  await waitForLog(g, (l) => l.event === 'upstream_targets', 'the DNS answer');
+  b.healthMode = 'fail';
+  await logged(g, 'target_unhealthy', b);
+  for (let i = 0; i < 4; i++) assert.equal((await get(g)).headers['x-upstream'], 'a');
+  assert.equal(healthyGauge((await httpRequest(`${g.adminUrl}/metrics`)).text, b), '0');
+
+  // The name loses its address: the target and its health record go, and so does its gauge.
+  const from = g.logs.length;
+  dns.zones.delete('b.test');
+  await waitForLog(
+    g,
+    (l) => l.event === 'upstream_targets' && (l.targets as string[]).length === 1,
+    'b gone from the group',
+    5000,
+    from,
+  );
+  assert.equal(healthyGauge((await httpRequest(`${g.adminUrl}/metrics`)).text, b), undefined);
+  assert.deepEqual(
+    (await upstreamsView(g)).map((v) => v.origin),
+    [a.origin],
+  );
+  const probes = b.healthHits;
+  // Proving that something stops needs a short wait: three intervals without a probe of b.
+  await new Promise((r) => setTimeout(r, 350));
+  assert.ok(b.healthHits <= probes + 1, 'b is no longer probed');
 });
