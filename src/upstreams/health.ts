@@ -307,6 +307,7 @@ export class HealthRegistry {
  */
 export class Prober {
   private readonly timers = new Map<Target, NodeJS.Timeout>();
+  private readonly pending = new Set<AbortController>();
   private stopped = false;
 
   constructor(private readonly a: ActiveSettings) {}
@@ -326,10 +327,13 @@ export class Prober {
         this.schedule(t, Math.random() * Math.min(this.a.interval, Math.max(this.a.jitter, 1)));
   }
 
+  /** Stop the timers and abort probes under way (a hanging probe must not hold a graceful stop). */
   stop(): void {
     this.stopped = true;
     for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
+    for (const ac of this.pending) ac.abort();
+    this.pending.clear();
   }
 
   private schedule(t: Target, delay: number): void {
@@ -340,33 +344,36 @@ export class Prober {
 
   private probe(t: Target): void {
     const a = this.a;
-    const signal = AbortSignal.timeout(a.timeout);
+    const ac = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      ac.abort();
+    }, a.timeout);
+    timer.unref();
+    this.pending.add(ac);
+    const failed = (err: unknown) => ({
+      ok: false,
+      detail: timedOut ? `timeout after ${a.timeout}ms` : ((err as Error)?.message ?? String(err)),
+    });
     t.dispatcher
       .request({
         origin: t.origin,
         path: a.path,
         method: 'GET',
         headers: { host: t.hostHeader, 'user-agent': 'sluice-health-check' },
-        signal,
+        signal: ac.signal,
       })
-      .then(
-        async (r) => {
-          await r.body.dump();
-          const s = r.statusCode;
-          for (const [lo, hi] of a.statuses)
-            if (s >= lo && s <= hi) return { ok: true, detail: `status ${s}` };
-          return { ok: false, detail: `status ${s}` };
-        },
-        (err: Error) => ({
-          ok: false,
-          detail: signal.aborted ? `timeout after ${a.timeout}ms` : (err.message ?? String(err)),
-        }),
-      )
-      .catch((err: Error) => ({
-        ok: false,
-        detail: signal.aborted ? `timeout after ${a.timeout}ms` : err.message,
-      }))
+      .then(async (r) => {
+        await r.body.dump();
+        const s = r.statusCode;
+        for (const [lo, hi] of a.statuses) if (s >= lo && s <= hi) return { ok: true, detail: `status ${s}` };
+        return { ok: false, detail: `status ${s}` };
+      })
+      .catch(failed)
       .then(({ ok, detail }) => {
+        clearTimeout(timer);
+        this.pending.delete(ac);
         if (this.stopped || !this.timers.has(t)) return;
         t.health?.probed(ok, detail, a);
         this.schedule(t, a.interval + Math.random() * a.jitter);

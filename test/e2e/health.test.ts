@@ -11,7 +11,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import { test } from 'node:test';
 import { startDns } from '../harness/dns.js';
-import { httpRequest, waitForLog } from '../harness/flow.js';
+import { httpRequest, waitFor, waitForLog } from '../harness/flow.js';
 import { startGateway, type TestGateway } from '../harness/gateway.js';
 
 type Mode = 'ok' | 'fail' | 'hang';
@@ -432,4 +432,17 @@ test('DNS targets are checked from the moment their address appears; a target th
   // Proving that something stops needs a short wait: three intervals without a probe of b.
   await new Promise((r) => setTimeout(r, 350));
   assert.ok(b.healthHits <= probes + 1, 'b is no longer probed');
+});
+
+test('a probe under way does not hold a graceful stop', async (t) => {
+  const a = await node('a');
+  a.healthMode = 'hang';
+  t.after(() => a.kill().catch(() => {}));
+  const g = await startGateway(
+    config([a], { healthCheck: { path: '/health', interval: '10s', timeout: '8s', jitter: '1ms' } }),
+  );
+  await waitFor(() => a.healthHits > 0, 'the first probe to arrive');
+  const started = Date.now();
+  await g.stop();
+  assert.ok(Date.now() - started < 2000, `stop took ${Date.now() - started} ms with a probe hanging`);
 });
