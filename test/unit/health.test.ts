@@ -1,0 +1,81 @@
+/** Outlier ejection arithmetic: the share cap, the growing ejection time and its decay (fake clock). */
+import assert from 'node:assert/strict';
+import { mock, test } from 'node:test';
+import { pino } from 'pino';
+import { HealthRegistry, outlierSettings } from '../../src/upstreams/health.js';
+
+function group(n: number, percent: number) {
+  const reg = new HealthRegistry(pino({ level: 'silent' }));
+  const g = reg.group('up');
+  g.attach(
+    () => {},
+    undefined,
+    outlierSettings({
+      consecutiveFailures: 2,
+      baseEjection: 1000,
+      maxEjection: 2500,
+      maxEjectedPercent: percent,
+    }),
+  );
+  const records = Array.from({ length: n }, (_, i) => g.acquire(`http://127.0.0.1:${1000 + i}`));
+  const fail = (i: number) => {
+    records[i]!.observe(502, 'connect');
+    records[i]!.observe(500, undefined);
+  };
+  return { reg, records, fail };
+}
+
+test('maxEjectedPercent is never exceeded: 3 targets at 50% lose one, at 67% two, at 100% all', () => {
+  for (const [percent, expected] of [
+    [50, 1],
+    [67, 2],
+    [100, 3],
+    [0, 0],
+  ] as const) {
+    const { reg, records, fail } = group(3, percent);
+    for (let i = 0; i < 3; i++) fail(i);
+    assert.equal(records.filter((r) => r.ejected).length, expected, `at ${percent}%`);
+    reg.closeAll();
+  }
+});
+
+test('client-side outcomes neither count nor reset; a good response resets the count', () => {
+  const { reg, records } = group(2, 50);
+  const r = records[0]!;
+  r.observe(500, undefined);
+  r.observe(499, 'client_closed');
+  r.observe(413, 'body_too_large');
+  assert.equal(r.failures, 1);
+  r.observe(404, undefined);
+  assert.equal(r.failures, 0);
+  r.observe(504, 'timeout_first_byte');
+  r.observe(502, 'reset');
+  assert.equal(r.ejected, true);
+  reg.closeAll();
+});
+
+test('ejection time grows base × n up to the cap, and starts over after maxEjection in service', () => {
+  mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_000_000 });
+  try {
+    const { reg, records, fail } = group(2, 50);
+    const r = records[0]!;
+    const durations: number[] = [];
+    for (let k = 0; k < 4; k++) {
+      fail(0);
+      assert.equal(r.ejected, true);
+      durations.push(r.ejectedUntil - Date.now());
+      mock.timers.tick(durations[k]! - 1);
+      assert.equal(r.ejected, true, 'still out just before its time');
+      mock.timers.tick(1);
+      assert.equal(r.ejected, false, 'back at its time');
+    }
+    assert.deepEqual(durations, [1000, 2000, 2500, 2500]);
+    mock.timers.tick(2501); // longer than maxEjection in service: the multiplier starts over
+    fail(0);
+    assert.equal(r.ejectedUntil - Date.now(), 1000);
+    assert.equal(r.ejections, 1);
+    reg.closeAll();
+  } finally {
+    mock.timers.reset();
+  }
+});
