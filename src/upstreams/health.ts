@@ -192,24 +192,25 @@ export class GroupHealth {
     if (!this.listeners.delete(listener)) return;
     let last: { active: ActiveSettings | undefined; outlier: OutlierSettings | undefined } | undefined;
     for (const v of this.listeners.values()) last = v;
-    if (last !== undefined && (last.active !== this.active || last.outlier !== this.outlier)) {
-      this.apply(last.active, last.outlier);
-      for (const l of this.listeners.keys()) l();
-    }
-  }
-
-  private apply(active: ActiveSettings | undefined, outlier: OutlierSettings | undefined): void {
-    // Without active checks nothing would ever bring a target back up: forget their verdict.
-    if (active === undefined)
+    if (last === undefined) return;
+    // The config in force has no active checks (they were removed): nothing would ever bring a
+    // target they took down back, so forget their verdict. Done here, once the config without them
+    // is the one left, so that a rejected reload cannot clear it.
+    if (last.active === undefined)
       for (const r of this.records.values()) {
         r.activeUp = true;
         r.okRun = 0;
         r.failRun = 0;
       }
-    this.active = active;
-    this.outlier = outlier;
+    if (last.active !== this.active || last.outlier !== this.outlier) this.apply(last.active, last.outlier);
     for (const r of this.records.values())
       this.reg.metrics?.targetHealthy.labels(this.name, r.origin).set(r.down ? 0 : 1);
+    for (const l of this.listeners.keys()) l();
+  }
+
+  private apply(active: ActiveSettings | undefined, outlier: OutlierSettings | undefined): void {
+    this.active = active;
+    this.outlier = outlier;
   }
 
   acquire(origin: string): TargetHealth {
