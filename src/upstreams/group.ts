@@ -71,7 +71,7 @@ export class UpstreamGroup {
   readonly timeouts: UpstreamTimeouts;
   private balancer: Balancer;
   private readonly makeBalancer: BalancerFactory;
-  private readonly statics: readonly Target[];
+  private statics: readonly Target[] = [];
   private readonly sources: DnsSource[] = [];
   private readonly poolOptions: PoolOptions;
   private disposed = false;
@@ -108,59 +108,66 @@ export class UpstreamGroup {
       this.prober = active ? new Prober(active) : undefined;
     }
     const statics: Target[] = [];
-    const ringKeys = new Map<string, number>();
-    cfg.targets.forEach((t, i) => {
-      if ('dns' in t) {
-        const scheme = t.scheme ?? 'http';
-        this.sources.push({
-          index: i,
-          cfg: t,
-          scheme,
-          hostHeader: new URL(`${scheme}://${t.dns.replace(/\.$/, '')}:${t.port}`).host,
-          byAddress: new Map(),
-          sub: undefined,
+    try {
+      const ringKeys = new Map<string, number>();
+      cfg.targets.forEach((t, i) => {
+        if ('dns' in t) {
+          const scheme = t.scheme ?? 'http';
+          this.sources.push({
+            index: i,
+            cfg: t,
+            scheme,
+            hostHeader: new URL(`${scheme}://${t.dns.replace(/\.$/, '')}:${t.port}`).host,
+            byAddress: new Map(),
+            sub: undefined,
+          });
+          return;
+        }
+        const u = new URL(t.url);
+        // A repeated origin gets its own ring identity, so both copies keep their share.
+        const seen = ringKeys.get(u.origin) ?? 0;
+        ringKeys.set(u.origin, seen + 1);
+        statics.push({
+          id: `${name}#${i}`,
+          origin: u.origin,
+          hostHeader: u.host,
+          weight: t.weight ?? 1,
+          dispatcher: pools.acquire(u.origin, this.poolOptions),
+          ringKey: seen === 0 ? u.origin : `${u.origin}~${seen}`,
+          state: { inflight: 0 },
+          health: this.health?.acquire(u.origin),
         });
-        return;
-      }
-      const u = new URL(t.url);
-      // A repeated origin gets its own ring identity, so both copies keep their share.
-      const seen = ringKeys.get(u.origin) ?? 0;
-      ringKeys.set(u.origin, seen + 1);
-      statics.push({
-        id: `${name}#${i}`,
-        origin: u.origin,
-        hostHeader: u.host,
-        weight: t.weight ?? 1,
-        dispatcher: pools.acquire(u.origin, this.poolOptions),
-        ringKey: seen === 0 ? u.origin : `${u.origin}~${seen}`,
-        state: { inflight: 0 },
-        health: this.health?.acquire(u.origin),
       });
-    });
-    this.statics = statics;
-    this.targets = statics;
-    this.available = statics;
-    this.balancer = this.makeBalancer(statics);
-    if (this.health) this.refreshAvailable();
-    this.prober?.follow(statics);
-    if (this.sources.length > 0) {
-      const dns = deps.dns;
-      if (!dns) throw new Error(`upstream "${name}" has DNS targets but no resolver was given`);
-      for (const s of this.sources) {
-        s.sub = dns.subscribe(
-          {
-            name: s.cfg.dns,
-            family: s.cfg.family ?? 'ipv4',
-            minRefresh: ms(s.cfg.refresh?.min, defaultDnsRefresh.min),
-            maxRefresh: ms(s.cfg.refresh?.max, defaultDnsRefresh.max),
-          },
-          (addresses) => this.update(s, addresses),
-        );
-        // A name another group (or the previous config) already follows has an answer: use it now.
-        const known = s.sub.addresses;
-        if (known !== undefined) this.setAddresses(s, known);
+      this.statics = statics;
+      this.targets = statics;
+      this.available = statics;
+      this.balancer = this.makeBalancer(statics);
+      if (this.health) this.refreshAvailable();
+      this.prober?.follow(statics);
+      if (this.sources.length > 0) {
+        const dns = deps.dns;
+        if (!dns) throw new Error(`upstream "${name}" has DNS targets but no resolver was given`);
+        for (const s of this.sources) {
+          s.sub = dns.subscribe(
+            {
+              name: s.cfg.dns,
+              family: s.cfg.family ?? 'ipv4',
+              minRefresh: ms(s.cfg.refresh?.min, defaultDnsRefresh.min),
+              maxRefresh: ms(s.cfg.refresh?.max, defaultDnsRefresh.max),
+            },
+            (addresses) => this.update(s, addresses),
+          );
+          // A name another group (or the previous config) already follows has an answer: use it now.
+          const known = s.sub.addresses;
+          if (known !== undefined) this.setAddresses(s, known);
+        }
+        this.rebuild();
       }
-      this.rebuild();
+    } catch (err) {
+      // Health checks and records already taken would outlive a group that never existed.
+      this.statics = statics;
+      this.dispose();
+      throw err;
     }
   }
 

@@ -2,7 +2,9 @@
 import assert from 'node:assert/strict';
 import { mock, test } from 'node:test';
 import { pino } from 'pino';
+import { UpstreamGroup } from '../../src/upstreams/group.js';
 import { HealthRegistry, outlierSettings } from '../../src/upstreams/health.js';
+import { PoolRegistry } from '../../src/upstreams/pools.js';
 
 function group(n: number, percent: number) {
   const reg = new HealthRegistry(pino({ level: 'silent' }));
@@ -78,4 +80,32 @@ test('ejection time grows base × n up to the cap, and starts over after maxEjec
   } finally {
     mock.timers.reset();
   }
+});
+
+test('a group whose compile fails gives back the health records and listener it took', async () => {
+  const reg = new HealthRegistry(pino({ level: 'silent' }));
+  const pools = new PoolRegistry();
+  pools.beginGeneration();
+  assert.throws(
+    () =>
+      new UpstreamGroup(
+        'up',
+        {
+          targets: [{ url: 'http://127.0.0.1:1' }, { dns: 'x.test', port: 1 }],
+          healthCheck: { path: '/h', interval: 1000 },
+        },
+        { pools, health: reg }, // no DNS resolver: the constructor throws after taking records
+      ),
+    /no resolver/,
+  );
+  const g = reg.group('up');
+  assert.equal(g.records.size, 0);
+  const ok = new UpstreamGroup(
+    'up',
+    { targets: [{ url: 'http://127.0.0.1:1' }], outlier: {} },
+    { pools, health: reg },
+  );
+  assert.equal(g.records.get('http://127.0.0.1:1')?.refs, 1);
+  ok.dispose();
+  await pools.closeAll();
 });
