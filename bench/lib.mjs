@@ -120,3 +120,41 @@ http {
   writeFileSync(file, conf);
   return { dir, file };
 }
+
+/**
+ * Run a benchmark's `main` with the clean-up every benchmark needs: on SIGINT/SIGTERM/SIGHUP, an
+ * error or a crash, every process it started is stopped (gracefully by `stopAll`, SIGKILL at exit).
+ * @param {string} name  shown in messages
+ * @param {() => Promise<void>} main
+ * @param {{ running: Map<string, {pid: number, exited: boolean}>, isStopping: () => boolean, stopAll: () => Promise<void> }} procs
+ */
+export async function runBenchmark(name, main, procs) {
+  const onSignal = async (sig) => {
+    if (procs.isStopping()) return;
+    console.error(`\n${name}: ${sig}, stopping everything it started`);
+    await procs.stopAll();
+    process.exit(130);
+  };
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => void onSignal(sig));
+  // Last resort (a crash in between): never leave a server behind.
+  process.on('exit', () => {
+    for (const e of procs.running.values()) {
+      if (e.exited) continue;
+      for (const pid of [...childrenOf(e.pid), e.pid]) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {}
+      }
+    }
+  });
+  try {
+    await main();
+  } catch (err) {
+    if (!procs.isStopping()) {
+      console.error(`${name}: ${err instanceof Error ? err.message : err}`);
+      process.exitCode = 1;
+    }
+  } finally {
+    await procs.stopAll();
+  }
+}

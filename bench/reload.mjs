@@ -23,6 +23,7 @@ import {
   freePort,
   median,
   nginxConf,
+  runBenchmark,
   sleep,
   toMs,
 } from './lib.mjs';
@@ -482,34 +483,4 @@ async function main() {
   log('\n(also written to bench/.work/reload-latest.md and reload-latest.json)');
 }
 
-async function onSignal(sig) {
-  if (stopping) return;
-  console.error(`\nbench:reload: ${sig}, stopping everything it started`);
-  await stopAll();
-  process.exit(130);
-}
-process.on('SIGINT', () => void onSignal('SIGINT'));
-process.on('SIGTERM', () => void onSignal('SIGTERM'));
-process.on('SIGHUP', () => void onSignal('SIGHUP'));
-// Last resort (a crash in between): never leave a server behind.
-process.on('exit', () => {
-  for (const e of running.values()) {
-    if (e.exited) continue;
-    for (const pid of [...childrenOf(e.pid), e.pid]) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {}
-    }
-  }
-});
-
-try {
-  await main();
-} catch (err) {
-  if (!stopping) {
-    console.error(`bench:reload: ${err instanceof Error ? err.message : err}`);
-    process.exitCode = 1;
-  }
-} finally {
-  await stopAll();
-}
+await runBenchmark('bench:reload', main, { running, isStopping: () => stopping, stopAll });

@@ -18,6 +18,7 @@ import {
   fmtX,
   freePort,
   median,
+  runBenchmark,
   nginxConf as sharedNginxConf,
   sleep,
   toMs,
@@ -505,34 +506,4 @@ async function main() {
   log(`\n(also written to bench/.work/latest.md and latest.json)`);
 }
 
-async function onSignal(sig) {
-  if (stopping) return;
-  console.error(`\nbench: ${sig}, stopping everything it started`);
-  await stopAll();
-  process.exit(130);
-}
-process.on('SIGINT', () => void onSignal('SIGINT'));
-process.on('SIGTERM', () => void onSignal('SIGTERM'));
-process.on('SIGHUP', () => void onSignal('SIGHUP'));
-// Last resort (a crash in between): never leave a server behind.
-process.on('exit', () => {
-  for (const e of running.values()) {
-    if (e.exited) continue;
-    for (const pid of [...childrenOf(e.pid), e.pid]) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {}
-    }
-  }
-});
-
-try {
-  await main();
-} catch (err) {
-  if (!stopping) {
-    console.error(`bench: ${err instanceof Error ? err.message : err}`);
-    process.exitCode = 1;
-  }
-} finally {
-  await stopAll();
-}
+await runBenchmark('bench', main, { running, isStopping: () => stopping, stopAll });
