@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { BlockList } from 'node:net';
+import { Limiter } from '../dataplane/concurrency.js';
 import { ReqHeader, requestHeaderActions } from '../dataplane/headers.js';
 import type { PathOptions } from '../dataplane/path.js';
 import {
@@ -54,6 +55,8 @@ export interface CompiledRoute extends Matchable {
   readonly maxBodyBytes: number;
   readonly websocket: boolean;
   readonly metrics: RouteMetrics;
+  /** The route's concurrency limit; undefined (the common case) costs one comparison per request. */
+  readonly limiter: Limiter | undefined;
 }
 
 export interface AccessLogSettings {
@@ -111,6 +114,7 @@ export function compileRuntime(
           dns: deps.dns,
           trustedProxies,
           health: deps.health,
+          metrics: deps.metrics,
         }),
       );
   } catch (err) {
@@ -190,6 +194,14 @@ function compileRoute(
     maxBodyBytes: bytes(r.maxBodyBytes, listenBody),
     websocket: r.websocket ?? true,
     metrics: metrics.forRoute(r.name, upstream.name),
+    limiter: r.concurrency
+      ? new Limiter(
+          r.concurrency.max,
+          r.concurrency.queue ?? 0,
+          ms(r.concurrency.queueTimeout, 1_000),
+          metrics.forLimiter('route', r.name),
+        )
+      : undefined,
   };
 }
 

@@ -450,6 +450,29 @@ const Outlier = T.Object(
   },
 );
 
+/** A concurrency limit: at most `max` at once, then a bounded FIFO queue with a timeout, then 503. */
+function concurrency(what: string, code: string) {
+  return T.Object(
+    {
+      max: T.Integer({ minimum: 1, description: `Most requests in flight at once ${what}.` }),
+      queue: T.Optional(
+        T.Integer({
+          minimum: 0,
+          description: `Requests over \`max\` that may wait (first in, first out) for a slot; default 0 (none: answer 503 ${code} at once).`,
+        }),
+      ),
+      queueTimeout: T.Optional({
+        ...Duration,
+        description: `Longest wait in the queue; then 503 ${code}. Default 1s.`,
+      }),
+    },
+    {
+      additionalProperties: false,
+      description: `Concurrency limit ${what}: over \`max\`, a request waits in a bounded queue; when the queue is full or the wait times out, 503 ${code} with \`retry-after\`.`,
+    },
+  );
+}
+
 const Upstream = T.Object(
   {
     targets: T.Array(Target, { minItems: 1 }),
@@ -458,6 +481,7 @@ const Upstream = T.Object(
     balancer: T.Optional(Balancer),
     timeouts: T.Optional(Timeouts),
     tls: T.Optional(UpstreamTls),
+    targetConcurrency: T.Optional(concurrency('per target of this upstream', 'SLUICE-UPSTREAM-010')),
     http2: T.Optional(
       T.Boolean({
         description:
@@ -596,6 +620,7 @@ const Route = T.Object(
       description: 'Largest request body on this route; default listen.maxBodyBytes.',
     }),
     websocket: T.Optional(T.Boolean({ description: 'Allow WebSocket upgrades (default true).' })),
+    concurrency: T.Optional(concurrency('on this route', 'SLUICE-ROUTE-003')),
   },
   { additionalProperties: false },
 );
@@ -624,6 +649,7 @@ export type OutlierConfig = Static<typeof Outlier>;
 export type TargetConfig = Static<typeof Target>;
 export type DnsTargetConfig = Static<typeof DnsTarget>;
 export type BalancerConfig = Static<typeof Balancer>;
+export type ConcurrencyConfig = NonNullable<RouteConfig['concurrency']>;
 export type TimeoutsConfig = Static<typeof Timeouts>;
 export type HeaderOpsConfig = Static<typeof HeaderOps>;
 export type ListenConfig = Static<typeof Listen>;

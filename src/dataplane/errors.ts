@@ -130,6 +130,18 @@ export const Errors = {
     'Upgrade not allowed',
     'The route does not allow protocol upgrades (`websocket: false`) or the Upgrade header names a protocol other than websocket.',
   ),
+  routeConcurrency: def(
+    'SLUICE-ROUTE-003',
+    503,
+    'Route concurrency limit',
+    'The route already has `concurrency.max` requests in flight and its queue was full (`concurrency.queue`) or the request waited longer than `concurrency.queueTimeout`. Retry after the `retry-after` seconds.',
+  ),
+  targetConcurrency: def(
+    'SLUICE-UPSTREAM-010',
+    503,
+    'Target concurrency limit',
+    'The upstream target picked for the request already has `targetConcurrency.max` requests in flight and its queue was full (`targetConcurrency.queue`) or the request waited longer than `targetConcurrency.queueTimeout`. Retry after the `retry-after` seconds.',
+  ),
   adminUnauthorized: def(
     'SLUICE-ADMIN-001',
     401,

@@ -8,7 +8,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { CompiledRoute } from '../config/compile.js';
+import type { Target } from '../upstreams/target.js';
 import { logAccess } from './access-log.js';
+import type { Limiter } from './concurrency.js';
 import { type ErrorDef, Errors } from './errors.js';
 import { acceptableRequestId, forwardedHeaders, peerAddress } from './headers.js';
 import { normalizePath, splitTarget } from './path.js';
@@ -166,9 +168,38 @@ export function handleRequest(gw: DataplaneState, req: IncomingMessage, res: Ser
     );
     return;
   }
+  const rl = g.route.limiter;
+  if (rl === undefined || rl.tryAcquire()) {
+    withRouteSlot(gw, req, res, g, started, rl);
+    return;
+  }
+  waitForSlot(
+    gw,
+    req,
+    res,
+    g,
+    started,
+    rl,
+    Errors.routeConcurrency,
+    `route "${g.route.name}"`,
+    undefined,
+    () => withRouteSlot(gw, req, res, g, started, rl),
+  );
+}
+
+/** Pick a target and dispatch, holding the route's slot (`routeSlot`, when the route has a limit). */
+function withRouteSlot(
+  gw: DataplaneState,
+  req: IncomingMessage,
+  res: ServerResponse,
+  g: Guarded,
+  started: number,
+  routeSlot: Limiter | undefined,
+): void {
   const { route, head } = g;
   const target = route.upstream.pick(req);
   if (target === undefined) {
+    routeSlot?.release();
     refuseRequest(
       gw,
       req,
@@ -186,6 +217,7 @@ export function handleRequest(gw: DataplaneState, req: IncomingMessage, res: Ser
   if (head.contentLength !== undefined) {
     const n = Number(head.contentLength);
     if (n > route.maxBodyBytes) {
+      routeSlot?.release();
       refuseRequest(
         gw,
         req,
@@ -207,12 +239,47 @@ export function handleRequest(gw: DataplaneState, req: IncomingMessage, res: Ser
     // undici streams async iterables as chunked bodies; its types only name Readable.
     body = route.maxBodyBytes > 0 ? (limitBody(req, route.maxBodyBytes) as unknown as Readable) : req;
   }
+  const tl = target.limiter;
+  if (tl === undefined || tl.tryAcquire()) {
+    dispatchTo(gw, req, res, g, started, target, body, routeSlot, tl);
+    return;
+  }
+  waitForSlot(
+    gw,
+    req,
+    res,
+    g,
+    started,
+    tl,
+    Errors.targetConcurrency,
+    `target "${target.id}"`,
+    routeSlot,
+    () => dispatchTo(gw, req, res, g, started, target, body, routeSlot, tl),
+  );
+}
+
+function dispatchTo(
+  gw: DataplaneState,
+  req: IncomingMessage,
+  res: ServerResponse,
+  g: Guarded,
+  started: number,
+  target: Target,
+  body: Readable | null,
+  routeSlot: Limiter | undefined,
+  targetSlot: Limiter | undefined,
+): void {
+  const route = g.route;
   const path = (route.rewrite ? route.rewrite(g.path, g.params) : g.path) + g.query;
   gw.inflight++;
   target.state.inflight++; // least-request reads it; ProxyExchange.finish gives it back
   gw.metrics.inflight.inc();
   if (gw.draining) res.shouldKeepAlive = false;
   const exchange = new ProxyExchange(gw, route, target, req, res, g.requestId, g.path, started);
+  // The exchange releases exactly the slots it holds, into the limiters of the config it started
+  // under (a reload builds new limiters; the old ones drain).
+  exchange.routeSlot = routeSlot;
+  exchange.targetSlot = targetSlot;
   if (body !== null && gw.runtime.requestBodyIdle > 0) exchange.watchUpload(gw.runtime.requestBodyIdle);
   target.dispatcher.dispatch(
     {
@@ -226,6 +293,108 @@ export function handleRequest(gw: DataplaneState, req: IncomingMessage, res: Ser
     exchange,
   );
 }
+
+/**
+ * Wait in a limiter's queue. On a slot, `proceed` runs holding it; on a full queue or a timeout the
+ * request is answered 503 `def` with retry-after; if the client leaves, its place is given up.
+ * `held` (the route slot of a request waiting for its target) is released on every way out but
+ * `proceed`. A queued request counts in `gw.inflight`, so a graceful drain waits for it.
+ */
+function waitForSlot(
+  gw: DataplaneState,
+  req: IncomingMessage,
+  res: ServerResponse,
+  g: Guarded,
+  started: number,
+  limiter: Limiter,
+  def: ErrorDef,
+  what: string,
+  held: Limiter | undefined,
+  proceed: () => void,
+): void {
+  let left = false;
+  const leaveInflight = () => {
+    gw.inflight--;
+    if (gw.inflight === 0 && gw.onIdle) gw.onIdle();
+  };
+  const onClose = () => {
+    left = true;
+    limiter.leave(waiter!);
+    held?.release();
+    logAccess(
+      gw,
+      req,
+      g.requestId,
+      g.path,
+      499,
+      (performance.now() - started) / 1000,
+      0,
+      g.route,
+      undefined,
+      'client_closed',
+    );
+    leaveInflight();
+  };
+  const waiter = limiter.enqueue(
+    () =>
+      // Run after the finishing exchange that handed the slot over has completed its own work.
+      queueMicrotask(() => {
+        res.removeListener('close', onClose);
+        if (left || res.destroyed) {
+          // Gone between the grant and now: pass the slot on.
+          limiter.release();
+          if (!left) {
+            left = true;
+            held?.release();
+            leaveInflight();
+          }
+          return;
+        }
+        try {
+          proceed();
+        } finally {
+          leaveInflight();
+        }
+      }),
+    () => {
+      res.removeListener('close', onClose);
+      held?.release();
+      refuseRequest(
+        gw,
+        req,
+        res,
+        def,
+        g.requestId,
+        `${what}: waited ${limiter.queueTimeout} ms in the queue`,
+        g.path,
+        started,
+        g.route,
+        retryAfter,
+      );
+      leaveInflight();
+    },
+  );
+  if (waiter === undefined) {
+    held?.release();
+    refuseRequest(
+      gw,
+      req,
+      res,
+      def,
+      g.requestId,
+      `${what}: the queue is full`,
+      g.path,
+      started,
+      g.route,
+      retryAfter,
+    );
+    return;
+  }
+  gw.inflight++;
+  res.once('close', onClose);
+}
+
+const retryAfter: Record<string, string> = { 'retry-after': '1' };
 
 /** Stream a chunked body through while counting; past the limit the upload is aborted with 413. */
 async function* limitBody(req: IncomingMessage, max: number): AsyncGenerator<Buffer> {

@@ -10,6 +10,7 @@ import type { Dispatcher } from 'undici';
 import type { CompiledRoute } from '../config/compile.js';
 import type { Target } from '../upstreams/target.js';
 import { logAccess } from './access-log.js';
+import type { Limiter } from './concurrency.js';
 import { connectionTokens, responseHopByHop } from './headers.js';
 import { sendProblem } from './problem.js';
 import type { DataplaneState } from './state.js';
@@ -32,6 +33,9 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
   /** A sized response's head, held until its first body byte (see onHeaders). */
   private pendingHead: string[] | undefined;
   private statusText = '';
+  /** Concurrency slots this exchange holds (route and target limits), released once in finish. */
+  routeSlot: Limiter | undefined = undefined;
+  targetSlot: Limiter | undefined = undefined;
   /**
    * The client socket, kept for the access log: undici destroys the request body stream once it
    * has sent it, and a destroyed IncomingMessage no longer has `req.socket`.
@@ -206,6 +210,9 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     gw.inflight--;
     const target = this.target;
     target.state.inflight--;
+    // Give the slots back (a queued request takes each over); once, as finish runs once.
+    if (this.routeSlot !== undefined) this.routeSlot.release();
+    if (this.targetSlot !== undefined) this.targetSlot.release();
     // Passive health (outlier ejection): one comparison when the group has no health settings.
     if (target.health !== undefined) target.health.observe(status, error);
     gw.metrics.inflight.dec();

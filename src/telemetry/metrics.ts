@@ -2,7 +2,9 @@
  * Prometheus metrics (prom-client), one registry per Gateway so several gateways can share a process.
  * Label children are resolved once per route at compile time; the hot path only calls inc/observe.
  */
+
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { LimiterMetrics } from '../dataplane/concurrency.js';
 
 const classes = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 
@@ -25,6 +27,8 @@ export class Metrics {
   readonly websockets: Gauge;
   readonly targetHealthy: Gauge<'upstream' | 'target'>;
   readonly ejections: Counter<'upstream' | 'target'>;
+  readonly concurrencyRejections: Counter<'scope' | 'name'>;
+  readonly concurrencyQueued: Gauge<'scope' | 'name'>;
 
   constructor(defaultMetrics = true) {
     const r = this.registry;
@@ -92,6 +96,18 @@ export class Metrics {
       labelNames: ['upstream', 'target'],
       registers: [r],
     });
+    this.concurrencyRejections = new Counter({
+      name: 'sluice_concurrency_rejections_total',
+      help: 'Requests answered 503 by a concurrency limit (queue full or queue timeout), by scope (route, target) and name (route name, or upstream#index for a target).',
+      labelNames: ['scope', 'name'],
+      registers: [r],
+    });
+    this.concurrencyQueued = new Gauge({
+      name: 'sluice_concurrency_queued',
+      help: 'Requests waiting now in a concurrency-limit queue, by scope (route, target) and name.',
+      labelNames: ['scope', 'name'],
+      registers: [r],
+    });
     if (defaultMetrics) collectDefaultMetrics({ register: r, prefix: 'sluice_process_' });
   }
 
@@ -99,6 +115,13 @@ export class Metrics {
     return {
       requests: [undefined, ...classes.map((c) => this.requests.labels(route, upstream, c))],
       duration: this.duration.labels(route, upstream),
+    };
+  }
+
+  forLimiter(scope: 'route' | 'target', name: string): LimiterMetrics {
+    return {
+      rejections: this.concurrencyRejections.labels(scope, name),
+      queued: this.concurrencyQueued.labels(scope, name),
     };
   }
 

@@ -2,6 +2,8 @@ import type { IncomingMessage } from 'node:http';
 import type { BlockList } from 'node:net';
 import type { DnsTargetConfig, UpstreamConfig } from '../config/schema.js';
 import { ms } from '../config/units.js';
+import { Limiter } from '../dataplane/concurrency.js';
+import type { Metrics } from '../telemetry/metrics.js';
 import type { Balancer, BalancerFactory } from './balancers/balancer.js';
 import { compileBalancer } from './balancers/index.js';
 import { type DnsRegistry, type DnsSubscription, defaultDnsRefresh } from './dns.js';
@@ -38,6 +40,8 @@ export interface GroupDeps {
   trustedProxies?: BlockList | undefined;
   /** Needed only by groups with `healthCheck` or `outlier`. */
   health?: HealthRegistry | undefined;
+  /** Needed only by groups with `targetConcurrency` (the limiters' metrics). */
+  metrics?: Metrics | undefined;
 }
 
 /** One DNS target of the config and the targets its current answer made. */
@@ -75,6 +79,8 @@ export class UpstreamGroup {
   private readonly sources: DnsSource[] = [];
   private readonly poolOptions: PoolOptions;
   private disposed = false;
+  /** Builds a target's concurrency limiter (undefined without `targetConcurrency`). */
+  private readonly makeLimiter: (id: string) => Limiter | undefined;
 
   constructor(
     readonly name: string,
@@ -97,6 +103,14 @@ export class UpstreamGroup {
       tls: cfg.tls ? readUpstreamTls(cfg.tls) : undefined,
       http2: cfg.http2 ?? false,
     };
+    const tc = cfg.targetConcurrency;
+    if (tc !== undefined) {
+      const metrics = deps.metrics;
+      if (!metrics) throw new Error(`upstream "${name}" has targetConcurrency but no metrics were given`);
+      const queueTimeout = ms(tc.queueTimeout, 1_000);
+      this.makeLimiter = (id) =>
+        new Limiter(tc.max, tc.queue ?? 0, queueTimeout, metrics.forLimiter('target', id));
+    } else this.makeLimiter = () => undefined;
     this.makeBalancer = compileBalancer(cfg.balancer, { trustedProxies: deps.trustedProxies });
     if (cfg.healthCheck !== undefined || cfg.outlier !== undefined) {
       if (!deps.health)
@@ -136,6 +150,7 @@ export class UpstreamGroup {
           ringKey: seen === 0 ? u.origin : `${u.origin}~${seen}`,
           state: { inflight: 0 },
           health: this.health?.acquire(u.origin),
+          limiter: this.makeLimiter(`${name}#${i}`),
         });
       });
       this.statics = statics;
@@ -234,6 +249,7 @@ export class UpstreamGroup {
           ringKey: origin,
           state: { inflight: 0 },
           health,
+          limiter: this.makeLimiter(`${this.name}#${s.index}/${a}`),
         },
         release: health
           ? () => {

@@ -1,4 +1,5 @@
 import type { Dispatcher } from 'undici';
+import type { Limiter } from '../dataplane/concurrency.js';
 import type { TargetHealth } from './health.js';
 
 /** Mutable per-target counters the balancers read. One object per target, created at compile time. */
@@ -29,4 +30,9 @@ export interface Target {
    * one comparison per exchange and nothing else.
    */
   readonly health: TargetHealth | undefined;
+  /**
+   * The upstream's `targetConcurrency` limit for this target (one per target of one config).
+   * Undefined without one: the request path then makes one comparison and nothing else.
+   */
+  readonly limiter?: Limiter | undefined;
 }
