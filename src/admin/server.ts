@@ -98,6 +98,7 @@ function upstreamsView(gw: Gateway) {
       name: g.name,
       healthCheck: g.health?.active !== undefined,
       outlier: g.health?.outlier !== undefined,
+      circuitOpen: g.circuitOpen,
       available: g.available.length,
       targets: g.targets.map((t) => {
         const h = t.health;
@@ -112,6 +113,7 @@ function upstreamsView(gw: Gateway) {
           ...(h?.ejected ? { ejectedForMs: Math.max(0, h.ejectedUntil - now) } : {}),
           ejections: h ? h.ejections : 0,
           consecutiveFailures: h ? h.failures : 0,
+          ...(g.health?.breaker !== undefined && h ? { breaker: h.breakerState } : {}),
           ...(h?.lastProbe
             ? {
                 lastCheck: {

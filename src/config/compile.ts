@@ -55,9 +55,20 @@ export interface CompiledRoute extends Matchable {
   readonly maxBodyBytes: number;
   readonly websocket: boolean;
   readonly metrics: RouteMetrics;
+  /** When the upstream has no target: a static answer or another group (`fallback`). */
+  readonly fallback: Fallback | undefined;
   /** The route's concurrency limit; undefined (the common case) costs one comparison per request. */
   readonly limiter: Limiter | undefined;
 }
+
+export type Fallback =
+  | {
+      readonly kind: 'static';
+      readonly status: number;
+      readonly body: Buffer;
+      readonly headers: readonly string[];
+    }
+  | { readonly kind: 'group'; readonly group: UpstreamGroup };
 
 export interface AccessLogSettings {
   enabled: boolean;
@@ -124,7 +135,7 @@ export function compileRuntime(
   }
   const listenBody = bytes(config.listen.maxBodyBytes, defaultMaxBodyBytes);
   const routes = config.routes.map((r, index) =>
-    compileRoute(r, index, upstreams.get(r.upstream)!, listenBody, deps.metrics),
+    compileRoute(r, index, upstreams.get(r.upstream)!, listenBody, deps.metrics, upstreams),
   );
   const al = config.logging?.accessLog;
   return {
@@ -165,6 +176,7 @@ function compileRoute(
   upstream: UpstreamGroup,
   listenBody: number,
   metrics: Metrics,
+  groups: ReadonlyMap<string, UpstreamGroup>,
 ): CompiledRoute {
   const pm = compilePathMatch(r.match.path);
   const t = r.timeouts;
@@ -193,6 +205,7 @@ function compileRoute(
     },
     maxBodyBytes: bytes(r.maxBodyBytes, listenBody),
     websocket: r.websocket ?? true,
+    fallback: compileFallback(r.fallback, groups),
     metrics: metrics.forRoute(r.name, upstream.name),
     limiter: r.concurrency
       ? new Limiter(
@@ -282,4 +295,16 @@ function compileRewrite(r: RouteConfig, prefix: string | undefined): CompiledRou
     };
   }
   return undefined;
+}
+
+function compileFallback(
+  f: RouteConfig['fallback'],
+  groups: ReadonlyMap<string, UpstreamGroup>,
+): Fallback | undefined {
+  if (f === undefined) return undefined;
+  if ('upstream' in f) return { kind: 'group', group: groups.get(f.upstream)! };
+  const body = Buffer.from(f.body ?? '');
+  const headers: string[] = [];
+  for (const [k, v] of Object.entries(f.headers ?? {})) headers.push(k, v);
+  return { kind: 'static', status: f.status, body, headers };
 }

@@ -450,6 +450,48 @@ const Outlier = T.Object(
   },
 );
 
+const Breaker = T.Object(
+  {
+    errorRate: T.Optional(
+      T.Number({
+        exclusiveMinimum: 0,
+        maximum: 1,
+        description:
+          'Open when this share of the exchanges in the window failed (connect errors, resets, timeouts, 5xx), once there were `minRequests`; default 0.5.',
+      }),
+    ),
+    window: T.Optional({
+      ...Duration,
+      description: 'Rolling window the error rate is measured over (in ten buckets); default 10s.',
+    }),
+    minRequests: T.Optional(
+      T.Integer({
+        minimum: 1,
+        description: 'Exchanges the window must hold before the error rate counts; default 20.',
+      }),
+    ),
+    consecutiveFailures: T.Optional(
+      T.Integer({ minimum: 1, description: 'Open after this many failures in a row; default 5.' }),
+    ),
+    openFor: T.Optional({
+      ...Duration,
+      description: 'Time open (the target gets no requests) before it goes half-open; default 30s.',
+    }),
+    halfOpenRequests: T.Optional(
+      T.Integer({
+        minimum: 1,
+        description:
+          'Trial requests let through half-open; all must succeed to close, one failure opens again; default 1.',
+      }),
+    ),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'A circuit breaker per target (closed, open, half-open). An open target is not picked, as an ejected one. The group’s circuit is open when every target is out and at least one because its breaker is open: requests then get 503 SLUICE-UPSTREAM-011 or the route’s `fallback`.',
+  },
+);
+
 /** A concurrency limit: at most `max` at once, then a bounded FIFO queue with a timeout, then 503. */
 function concurrency(what: string, code: string) {
   return T.Object(
@@ -478,6 +520,7 @@ const Upstream = T.Object(
     targets: T.Array(Target, { minItems: 1 }),
     healthCheck: T.Optional(HealthCheck),
     outlier: T.Optional(Outlier),
+    breaker: T.Optional(Breaker),
     balancer: T.Optional(Balancer),
     timeouts: T.Optional(Timeouts),
     tls: T.Optional(UpstreamTls),
@@ -621,6 +664,37 @@ const Route = T.Object(
     }),
     websocket: T.Optional(T.Boolean({ description: 'Allow WebSocket upgrades (default true).' })),
     concurrency: T.Optional(concurrency('on this route', 'SLUICE-ROUTE-003')),
+    fallback: T.Optional(
+      T.Union(
+        [
+          T.Object(
+            {
+              status: T.Integer({ minimum: 200, maximum: 599, description: 'Status of the static answer.' }),
+              body: T.Optional(T.String({ description: 'Body of the static answer; default empty.' })),
+              headers: T.Optional(
+                T.Record(T.String({ pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$" }), T.String(), {
+                  description: 'Headers of the static answer.',
+                }),
+              ),
+            },
+            { additionalProperties: false, description: 'Answer with this static response.' },
+          ),
+          T.Object(
+            {
+              upstream: T.String({
+                minLength: 1,
+                description: 'Send the request to this upstream group instead.',
+              }),
+            },
+            { additionalProperties: false, description: 'Send the request to another upstream group.' },
+          ),
+        ],
+        {
+          description:
+            'What to do when the route’s upstream has no target to offer (every target down, ejected or its breaker open), instead of 503 SLUICE-UPSTREAM-007/011: a static response, or another upstream group (when that one has no target either, its 503 applies).',
+        },
+      ),
+    ),
   },
   { additionalProperties: false },
 );
@@ -646,6 +720,7 @@ export type RouteConfig = Static<typeof Route>;
 export type UpstreamConfig = Static<typeof Upstream>;
 export type HealthCheckConfig = Static<typeof HealthCheck>;
 export type OutlierConfig = Static<typeof Outlier>;
+export type BreakerConfig = Static<typeof Breaker>;
 export type TargetConfig = Static<typeof Target>;
 export type DnsTargetConfig = Static<typeof DnsTarget>;
 export type BalancerConfig = Static<typeof Balancer>;

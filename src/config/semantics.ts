@@ -38,6 +38,7 @@ export function checkSemantics(c: Config): SemanticError[] {
     });
     if (up.tls) checkUpstreamTls(up, ['upstreams', name, 'tls'], out);
     checkHealth(up, ['upstreams', name], out);
+    checkBreaker(up, ['upstreams', name], out);
     const weights = new Set(up.targets.map((t) => t.weight ?? 1));
     if ((up.balancer === undefined || up.balancer === 'round-robin') && weights.size > 1) {
       const i = up.targets.findIndex((t) => (t.weight ?? 1) !== (up.targets[0]!.weight ?? 1));
@@ -64,6 +65,20 @@ export function checkSemantics(c: Config): SemanticError[] {
         path: ['routes', i, 'upstream'],
         message: `unknown upstream "${r.upstream}"${known.length ? ` (defined: ${known.join(', ')})` : ''}`,
       });
+    }
+    const fb = r.fallback;
+    if (fb !== undefined && 'upstream' in fb) {
+      if (!Object.hasOwn(c.upstreams, fb.upstream)) {
+        const known = Object.keys(c.upstreams);
+        out.push({
+          path: ['routes', i, 'fallback', 'upstream'],
+          message: `unknown upstream "${fb.upstream}"${known.length ? ` (defined: ${known.join(', ')})` : ''}`,
+        });
+      } else if (fb.upstream === r.upstream)
+        out.push({
+          path: ['routes', i, 'fallback', 'upstream'],
+          message: 'the fallback is the route’s own upstream',
+        });
     }
     r.match.headers?.forEach((h, j) => {
       const forms = [h.value !== undefined, h.regex !== undefined, h.present !== undefined].filter(
@@ -253,6 +268,16 @@ function checkHealth(up: UpstreamConfig, at: (string | number)[], out: SemanticE
         message: `maxEjection (${max} ms) is shorter than baseEjection (${base} ms)`,
       });
   }
+}
+
+/** Breaker durations: the window is cut into ten buckets, so it needs at least 10ms. */
+function checkBreaker(up: UpstreamConfig, at: (string | number)[], out: SemanticError[]): void {
+  const b = up.breaker;
+  if (!b) return;
+  if (ms(b.window, 10_000) < 10)
+    out.push({ path: [...at, 'breaker', 'window'], message: 'must be at least 10ms' });
+  if (ms(b.openFor, 30_000) < 1)
+    out.push({ path: [...at, 'breaker', 'openFor'], message: 'must be at least 1ms' });
 }
 
 function checkUpstreamTls(up: UpstreamConfig, path: (string | number)[], out: SemanticError[]): void {

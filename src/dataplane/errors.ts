@@ -142,6 +142,12 @@ export const Errors = {
     'Target concurrency limit',
     'The upstream target picked for the request already has `targetConcurrency.max` requests in flight and its queue was full (`targetConcurrency.queue`) or the request waited longer than `targetConcurrency.queueTimeout`. Retry after the `retry-after` seconds.',
   ),
+  circuitOpen: def(
+    'SLUICE-UPSTREAM-011',
+    503,
+    'Circuit open',
+    'Every target of the upstream group is out and at least one because its circuit breaker is open (`breaker`): the targets failed too often and get no traffic for `breaker.openFor`, then a few trial requests. Set a route `fallback` to answer something else. Retry after the `retry-after` seconds.',
+  ),
   adminUnauthorized: def(
     'SLUICE-ADMIN-001',
     401,

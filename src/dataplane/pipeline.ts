@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import type { CompiledRoute } from '../config/compile.js';
+import type { CompiledRoute, Fallback } from '../config/compile.js';
 import type { Target } from '../upstreams/target.js';
 import { logAccess } from './access-log.js';
 import type { Limiter } from './concurrency.js';
@@ -197,21 +197,37 @@ function withRouteSlot(
   routeSlot: Limiter | undefined,
 ): void {
   const { route, head } = g;
-  const target = route.upstream.pick(req);
+  let target = route.upstream.pick(req);
   if (target === undefined) {
-    routeSlot?.release();
-    refuseRequest(
-      gw,
-      req,
-      res,
-      Errors.noTarget,
-      g.requestId,
-      `upstream "${route.upstream.name}"`,
-      g.path,
-      started,
-      route,
-    );
-    return;
+    // Breakers and fallback (issue 4): only on this path, so a healthy upstream costs nothing more.
+    let group = route.upstream;
+    const fb = route.fallback;
+    if (fb !== undefined) {
+      if (fb.kind === 'static') {
+        routeSlot?.release();
+        sendFallback(gw, req, res, g, started, fb);
+        return;
+      }
+      group = fb.group;
+      target = group.pick(req);
+    }
+    if (target === undefined) {
+      routeSlot?.release();
+      const open = group.circuitOpen;
+      refuseRequest(
+        gw,
+        req,
+        res,
+        open ? Errors.circuitOpen : Errors.noTarget,
+        g.requestId,
+        `upstream "${group.name}"`,
+        g.path,
+        started,
+        route,
+        open ? { 'retry-after': String(group.retryAfter) } : undefined,
+      );
+      return;
+    }
   }
   let body: Readable | null = null;
   if (head.contentLength !== undefined) {
@@ -437,5 +453,37 @@ export function refuseRequest(
     route,
     undefined,
     def.code,
+  );
+}
+
+/** The route's static `fallback` answer (its upstream has no target to offer). */
+function sendFallback(
+  gw: DataplaneState,
+  req: IncomingMessage,
+  res: ServerResponse,
+  g: Guarded,
+  started: number,
+  fb: Extract<Fallback, { kind: 'static' }>,
+): void {
+  const route = g.route;
+  const headers = fb.headers.concat('content-length', String(fb.body.length), 'x-request-id', g.requestId);
+  if (gw.draining) headers.push('connection', 'close');
+  res.writeHead(fb.status, headers);
+  res.end(req.method === 'HEAD' ? undefined : fb.body);
+  const seconds = (performance.now() - started) / 1000;
+  route.metrics.requests[(fb.status / 100) | 0]?.inc();
+  route.metrics.duration.observe(seconds);
+  logAccess(
+    gw,
+    req,
+    g.requestId,
+    g.path,
+    fb.status,
+    seconds,
+    fb.body.length,
+    route,
+    undefined,
+    'fallback',
+    req.socket,
   );
 }

@@ -27,6 +27,7 @@ export class Metrics {
   readonly websockets: Gauge;
   readonly targetHealthy: Gauge<'upstream' | 'target'>;
   readonly ejections: Counter<'upstream' | 'target'>;
+  readonly breakerState: Gauge<'upstream' | 'target'>;
   readonly concurrencyRejections: Counter<'scope' | 'name'>;
   readonly concurrencyQueued: Gauge<'scope' | 'name'>;
 
@@ -93,6 +94,12 @@ export class Metrics {
     this.ejections = new Counter({
       name: 'sluice_upstream_ejections_total',
       help: 'Outlier ejections of a target (consecutive failures of real requests).',
+      labelNames: ['upstream', 'target'],
+      registers: [r],
+    });
+    this.breakerState = new Gauge({
+      name: 'sluice_breaker_state',
+      help: 'Circuit breaker of a target: 0 closed, 1 open, 2 half-open; upstreams with `breaker` only.',
       labelNames: ['upstream', 'target'],
       registers: [r],
     });

@@ -9,7 +9,9 @@ import { compileBalancer } from './balancers/index.js';
 import { type DnsRegistry, type DnsSubscription, defaultDnsRefresh } from './dns.js';
 import {
   activeSettings,
+  breakerSettings,
   type GroupHealth,
+  HALF_OPEN,
   type HealthRegistry,
   outlierSettings,
   Prober,
@@ -68,6 +70,11 @@ export class UpstreamGroup {
   targets: readonly Target[];
   /** The targets the balancer picks from: all of them, less those down or ejected (health). */
   available: readonly Target[];
+  /**
+   * The group's circuit is open: no target is available and at least one is out because its
+   * breaker is open (requests get 503 SLUICE-UPSTREAM-011 rather than 007). Set on health change.
+   */
+  circuitOpen = false;
   /** Health records shared across configs (groups with healthCheck or outlier only). */
   readonly health: GroupHealth | undefined;
   private readonly prober: Prober | undefined;
@@ -112,12 +119,17 @@ export class UpstreamGroup {
         new Limiter(tc.max, tc.queue ?? 0, queueTimeout, metrics.forLimiter('target', id));
     } else this.makeLimiter = () => undefined;
     this.makeBalancer = compileBalancer(cfg.balancer, { trustedProxies: deps.trustedProxies });
-    if (cfg.healthCheck !== undefined || cfg.outlier !== undefined) {
+    if (cfg.healthCheck !== undefined || cfg.outlier !== undefined || cfg.breaker !== undefined) {
       if (!deps.health)
         throw new Error(`upstream "${name}" has health settings but no health registry was given`);
       const gh = deps.health.group(name);
       const active = cfg.healthCheck ? activeSettings(cfg.healthCheck) : undefined;
-      gh.attach(this.onHealth, active, cfg.outlier ? outlierSettings(cfg.outlier) : undefined);
+      gh.attach(
+        this.onHealth,
+        active,
+        cfg.outlier ? outlierSettings(cfg.outlier) : undefined,
+        cfg.breaker ? breakerSettings(cfg.breaker) : undefined,
+      );
       this.health = gh;
       this.prober = active ? new Prober(active) : undefined;
     }
@@ -186,8 +198,16 @@ export class UpstreamGroup {
     }
   }
 
+  /** Seconds for `retry-after` when the circuit is open: the breaker's `openFor`, at least 1. */
+  get retryAfter(): number {
+    return Math.max(1, Math.ceil((this.health?.breaker?.openFor ?? 1_000) / 1_000));
+  }
+
   pick(req: IncomingMessage): Target | undefined {
-    return this.balancer.pick(req);
+    const t = this.balancer.pick(req);
+    // A half-open target takes a limited number of trial requests (one comparison otherwise).
+    if (t !== undefined && t.health !== undefined && t.health.breaker === HALF_OPEN) t.health.trial();
+    return t;
   }
 
   /** Stop following DNS names and release the pools of their addresses (the config was replaced). */
@@ -287,6 +307,7 @@ export class UpstreamGroup {
     let down = 0;
     for (const t of all) if (t.health?.down) down++;
     this.available = down === 0 ? all : all.filter((t) => !t.health?.down);
+    this.circuitOpen = this.available.length === 0 && all.some((t) => t.health?.breakerOut === true);
     this.balancer = this.makeBalancer(this.available);
   }
 }

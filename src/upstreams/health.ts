@@ -12,7 +12,7 @@
  * record changes (a rare event), so picking costs nothing extra per request.
  */
 import type { Logger } from 'pino';
-import type { HealthCheckConfig, OutlierConfig } from '../config/schema.js';
+import type { BreakerConfig, HealthCheckConfig, OutlierConfig } from '../config/schema.js';
 import { ms } from '../config/units.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { Target } from './target.js';
@@ -34,6 +34,34 @@ export interface OutlierSettings {
   maxEjection: number;
   maxEjectedPercent: number;
 }
+
+export interface BreakerSettings {
+  errorRate: number;
+  window: number;
+  minRequests: number;
+  consecutiveFailures: number;
+  openFor: number;
+  halfOpenRequests: number;
+}
+
+export function breakerSettings(c: BreakerConfig): BreakerSettings {
+  return {
+    errorRate: c.errorRate ?? 0.5,
+    window: ms(c.window, 10_000),
+    minRequests: c.minRequests ?? 20,
+    consecutiveFailures: c.consecutiveFailures ?? 5,
+    openFor: ms(c.openFor, 30_000),
+    halfOpenRequests: c.halfOpenRequests ?? 1,
+  };
+}
+
+/** Circuit breaker states (also the values of the sluice_breaker_state gauge). */
+export const CLOSED = 0;
+export const OPEN = 1;
+export const HALF_OPEN = 2;
+const stateNames = ['closed', 'open', 'half_open'] as const;
+/** Buckets of the rolling window: outcomes older than the window drop out a tenth at a time. */
+const BUCKETS = 10;
 
 export function activeSettings(c: HealthCheckConfig): ActiveSettings {
   const interval = ms(c.interval, 5_000);
@@ -81,6 +109,25 @@ export class TargetHealth {
   refs = 0;
   private unejectTimer: NodeJS.Timeout | undefined;
   private unejectedAt = 0;
+  /**
+   * Circuit breaker. Not opossum: it wraps a promise-returning call with timers and closures per
+   * call, while an exchange here is an undici dispatch handler that reports its outcome once in
+   * ProxyExchange.finish. This breaker counts those reports in preallocated buckets (a rolling
+   * window), so it costs a few integer operations per request and allocates nothing.
+   */
+  breaker = CLOSED;
+  private readonly total = new Uint32Array(BUCKETS);
+  private readonly failed = new Uint32Array(BUCKETS);
+  /** Absolute bucket number (time / bucket width) of the newest bucket written. */
+  private bucketAt = 0;
+  /** Sums over the buckets, kept as buckets are cleared, so the rate check is O(1). */
+  private sumTotal = 0;
+  private sumFailed = 0;
+  private consecutive = 0;
+  /** Half-open: trial requests let through, and how many of them succeeded. */
+  private trials = 0;
+  private trialOks = 0;
+  private breakerTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly group: GroupHealth,
@@ -93,7 +140,132 @@ export class TargetHealth {
    */
   get down(): boolean {
     const g = this.group;
-    return (!this.activeUp && g.active !== undefined) || (this.ejected && g.outlier !== undefined);
+    return (
+      (!this.activeUp && g.active !== undefined) ||
+      (this.ejected && g.outlier !== undefined) ||
+      this.breakerOut
+    );
+  }
+
+  /**
+   * Out because of the breaker: open, or half-open with every trial request already let through
+   * (the target comes back or stays out on their outcomes).
+   */
+  get breakerOut(): boolean {
+    const b = this.group.breaker;
+    if (b === undefined) return false;
+    return this.breaker === OPEN || (this.breaker === HALF_OPEN && this.trials >= b.halfOpenRequests);
+  }
+
+  /** A half-open target was picked: one trial request goes through (the group calls this). */
+  trial(): void {
+    const b = this.group.breaker;
+    if (b === undefined || this.breaker !== HALF_OPEN) return;
+    if (++this.trials >= b.halfOpenRequests) {
+      // No more trials: out until their outcomes arrive. A trial that never reports (refused
+      // before dispatch) would leave it out for good, so after openFor new trials are allowed.
+      this.setBreakerTimer(b.openFor, () => {
+        if (this.breaker !== HALF_OPEN) return;
+        this.trials = 0;
+        this.trialOks = 0;
+        this.group.changed(this, 'breaker_half_open', {});
+      });
+      this.group.changed(this, 'breaker_trials_sent', { trials: this.trials });
+    }
+  }
+
+  private setBreakerTimer(delay: number, fn: () => void): void {
+    clearTimeout(this.breakerTimer);
+    this.breakerTimer = setTimeout(() => {
+      this.breakerTimer = undefined;
+      fn();
+    }, delay);
+    this.breakerTimer.unref();
+  }
+
+  /** Feed the breaker one outcome (hot path: integer arithmetic on preallocated arrays). */
+  private breakerObserve(b: BreakerSettings, fail: boolean): void {
+    const state = this.breaker;
+    if (state === OPEN) return; // exchanges started before it opened
+    if (state === HALF_OPEN) {
+      if (fail) this.openBreaker(b, 'half_open_trial_failed');
+      else if (++this.trialOks >= b.halfOpenRequests) this.closeBreaker();
+      return;
+    }
+    const width = b.window / BUCKETS;
+    const now = Math.floor(Date.now() / width);
+    let gap = now - this.bucketAt;
+    if (gap > 0) {
+      // Clear the buckets skipped since the last outcome (all of them after a quiet window).
+      if (gap > BUCKETS) gap = BUCKETS;
+      for (let i = 1; i <= gap; i++) {
+        const k = (this.bucketAt + i) % BUCKETS;
+        this.sumTotal -= this.total[k]!;
+        this.sumFailed -= this.failed[k]!;
+        this.total[k] = 0;
+        this.failed[k] = 0;
+      }
+      this.bucketAt = now;
+    }
+    const k = now % BUCKETS;
+    this.total[k]!++;
+    this.sumTotal++;
+    if (fail) {
+      this.failed[k]!++;
+      this.sumFailed++;
+      if (++this.consecutive >= b.consecutiveFailures) {
+        this.openBreaker(b, 'consecutive_failures');
+        return;
+      }
+    } else this.consecutive = 0;
+    // Checked on successes too: the request that brings the window to minRequests may be one.
+    if (this.sumTotal >= b.minRequests && this.sumFailed >= b.errorRate * this.sumTotal)
+      this.openBreaker(b, 'error_rate', this.sumTotal, this.sumFailed);
+  }
+
+  private openBreaker(b: BreakerSettings, reason: string, total?: number, failed?: number): void {
+    this.breaker = OPEN;
+    this.trials = 0;
+    this.trialOks = 0;
+    this.setBreakerTimer(b.openFor, () => {
+      if (this.breaker !== OPEN) return;
+      this.breaker = HALF_OPEN;
+      this.group.breakerChanged(this);
+      this.group.changed(this, 'breaker_half_open', {});
+    });
+    this.group.breakerChanged(this);
+    this.group.changed(this, 'breaker_open', {
+      reason,
+      consecutiveFailures: this.consecutive,
+      ...(total !== undefined ? { requests: total, failures: failed } : {}),
+      openForMs: b.openFor,
+    });
+  }
+
+  private closeBreaker(): void {
+    clearTimeout(this.breakerTimer);
+    this.breakerTimer = undefined;
+    this.resetBreaker();
+    this.group.breakerChanged(this);
+    this.group.changed(this, 'breaker_closed', {});
+  }
+
+  /** Back to closed with an empty window (also when the breaker is removed from the config). */
+  resetBreaker(): void {
+    clearTimeout(this.breakerTimer);
+    this.breakerTimer = undefined;
+    this.breaker = CLOSED;
+    this.total.fill(0);
+    this.failed.fill(0);
+    this.sumTotal = 0;
+    this.sumFailed = 0;
+    this.consecutive = 0;
+    this.trials = 0;
+    this.trialOks = 0;
+  }
+
+  get breakerState(): (typeof stateNames)[number] {
+    return stateNames[this.breaker]!;
   }
 
   /**
@@ -101,11 +273,16 @@ export class TargetHealth {
    * `error` is the failure kind (connect, reset, timeout_*) or undefined for a response.
    */
   observe(status: number, error: string | undefined): void {
+    const fail = error === undefined ? status >= 500 : !clientSide(error);
+    // The client's own faults say nothing about the target: neither count.
+    if (!fail && error !== undefined) return;
+    const b = this.group.breaker;
+    if (b !== undefined) this.breakerObserve(b, fail);
     const o = this.group.outlier;
     if (o === undefined) return;
-    if (error === undefined ? status >= 500 : !clientSide(error)) {
+    if (fail) {
       if (++this.failures >= o.consecutiveFailures && !this.ejected) this.group.tryEject(this, o);
-    } else if (error === undefined) this.failures = 0;
+    } else this.failures = 0;
   }
 
   /** The result of one active probe. */
@@ -152,7 +329,15 @@ export class TargetHealth {
   dispose(): void {
     clearTimeout(this.unejectTimer);
     this.unejectTimer = undefined;
+    clearTimeout(this.breakerTimer);
+    this.breakerTimer = undefined;
   }
+}
+
+interface Settings {
+  active: ActiveSettings | undefined;
+  outlier: OutlierSettings | undefined;
+  breaker: BreakerSettings | undefined;
 }
 
 /** The health records of one upstream group (by name), shared by the groups of successive configs. */
@@ -164,10 +349,8 @@ export class GroupHealth {
    * The compiled groups following this one's changes (the current config's, briefly also the one
    * being compiled) with their settings; the settings in force are the newest group's.
    */
-  private readonly listeners = new Map<
-    () => void,
-    { active: ActiveSettings | undefined; outlier: OutlierSettings | undefined }
-  >();
+  breaker: BreakerSettings | undefined;
+  private readonly listeners = new Map<() => void, Settings>();
 
   constructor(
     readonly name: string,
@@ -179,9 +362,10 @@ export class GroupHealth {
     listener: () => void,
     active: ActiveSettings | undefined,
     outlier: OutlierSettings | undefined,
+    breaker?: BreakerSettings | undefined,
   ): void {
-    this.listeners.set(listener, { active, outlier });
-    this.apply(active, outlier);
+    this.listeners.set(listener, { active, outlier, breaker });
+    this.apply(active, outlier, breaker);
   }
 
   /**
@@ -190,7 +374,7 @@ export class GroupHealth {
    */
   detach(listener: () => void): void {
     if (!this.listeners.delete(listener)) return;
-    let last: { active: ActiveSettings | undefined; outlier: OutlierSettings | undefined } | undefined;
+    let last: Settings | undefined;
     for (const v of this.listeners.values()) last = v;
     if (last === undefined) return;
     // The config in force has no active checks (they were removed): nothing would ever bring a
@@ -202,15 +386,34 @@ export class GroupHealth {
         r.okRun = 0;
         r.failRun = 0;
       }
-    if (last.active !== this.active || last.outlier !== this.outlier) this.apply(last.active, last.outlier);
+    // Likewise a breaker removed from the config: its open circuits would never close.
+    if (last.breaker === undefined && this.breaker !== undefined)
+      for (const r of this.records.values()) {
+        r.resetBreaker();
+        this.reg.metrics?.breakerState.remove(this.name, r.origin);
+      }
+    if (last.active !== this.active || last.outlier !== this.outlier || last.breaker !== this.breaker)
+      this.apply(last.active, last.outlier, last.breaker);
     for (const r of this.records.values())
       this.reg.metrics?.targetHealthy.labels(this.name, r.origin).set(r.down ? 0 : 1);
     for (const l of this.listeners.keys()) l();
   }
 
-  private apply(active: ActiveSettings | undefined, outlier: OutlierSettings | undefined): void {
+  private apply(
+    active: ActiveSettings | undefined,
+    outlier: OutlierSettings | undefined,
+    breaker: BreakerSettings | undefined,
+  ): void {
     this.active = active;
     this.outlier = outlier;
+    this.breaker = breaker;
+    if (breaker !== undefined)
+      for (const r of this.records.values())
+        this.reg.metrics?.breakerState.labels(this.name, r.origin).set(r.breaker);
+  }
+
+  breakerChanged(r: TargetHealth): void {
+    this.reg.metrics?.breakerState.labels(this.name, r.origin).set(r.breaker);
   }
 
   acquire(origin: string): TargetHealth {
@@ -219,6 +422,7 @@ export class GroupHealth {
       r = new TargetHealth(this, origin);
       this.records.set(origin, r);
       this.reg.metrics?.targetHealthy.labels(this.name, origin).set(1);
+      if (this.breaker !== undefined) this.reg.metrics?.breakerState.labels(this.name, origin).set(0);
     }
     r.refs++;
     return r;
@@ -229,6 +433,7 @@ export class GroupHealth {
     r.dispose();
     this.records.delete(r.origin);
     this.reg.metrics?.targetHealthy.remove(this.name, r.origin);
+    this.reg.metrics?.breakerState.remove(this.name, r.origin);
     if (this.records.size === 0 && this.listeners.size === 0) this.reg.forget(this);
   }
 
@@ -264,7 +469,9 @@ export class GroupHealth {
     this.reg.metrics?.targetHealthy.labels(this.name, r.origin).set(r.down ? 0 : 1);
     const log = this.reg.logger;
     const fields = { event, upstream: this.name, target: r.origin, available: !r.down, ...extra };
-    if (event === 'target_healthy' || event === 'target_ejection_ended')
+    if (event === 'breaker_trials_sent') {
+      log.debug(fields, `upstream ${this.name}: ${r.origin} half-open, trial requests sent`);
+    } else if (event === 'target_healthy' || event === 'target_ejection_ended' || event === 'breaker_closed')
       log.info(
         fields,
         `upstream ${this.name}: ${r.origin} ${event.replace('target_', '').replace(/_/g, ' ')}`,

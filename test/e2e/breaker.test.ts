@@ -1,0 +1,237 @@
+/**
+ * Circuit breakers through a real gateway with real upstreams on loopback: a target's breaker
+ * opens after N consecutive failures, or on the error rate once the window holds `minRequests`;
+ * an open target gets no traffic; with every target open the route answers 503 SLUICE-UPSTREAM-011
+ * with retry-after; after `openFor` it goes half-open, a trial request closes it on success or opens
+ * it again on failure; a route `fallback` answers statically or sends to another group; the
+ * sluice_breaker_state gauge and the admin view follow.
+ */
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { test } from 'node:test';
+import { httpRequest, waitForLog } from '../harness/flow.js';
+import { startGateway, type TestGateway } from '../harness/gateway.js';
+
+interface Node {
+  name: string;
+  origin: string;
+  /** 'ok' → 200, 'fail' → 500, 'alternate' → 500 on every other request. */
+  mode: 'ok' | 'fail' | 'alternate';
+  hits: number;
+  close: () => Promise<void>;
+}
+
+async function node(name: string): Promise<Node> {
+  const sockets = new Set<Socket>();
+  const n: Node = { name, origin: '', mode: 'ok', hits: 0, close: async () => {} };
+  const server: Server = createServer((req, res) => {
+    req.resume();
+    n.hits++;
+    const fail = n.mode === 'fail' || (n.mode === 'alternate' && n.hits % 2 === 1);
+    res.statusCode = fail ? 500 : 200;
+    res.setHeader('x-upstream', name);
+    res.end(name);
+  });
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  n.origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  n.close = () =>
+    new Promise<void>((r) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => r());
+    });
+  return n;
+}
+
+function logged(g: TestGateway, event: string, n: Node, from = 0) {
+  return waitForLog(
+    g,
+    (l) => l.event === event && l.target === n.origin,
+    `${event} for ${n.name}`,
+    5000,
+    from,
+  );
+}
+
+const get = (g: TestGateway) => httpRequest(`${g.url}/x`);
+
+function breakerGauge(text: string, n: Node): string | undefined {
+  return text
+    .split('\n')
+    .find((l) => l.startsWith(`sluice_breaker_state{upstream="up",target="${n.origin}"}`))
+    ?.split(' ')
+    .pop();
+}
+
+test('consecutive failures open a target breaker; traffic avoids it; half-open trial closes it on success and reopens it on failure', async (t) => {
+  const [a, b] = await Promise.all([node('a'), node('b')]);
+  const g = await startGateway(
+    {
+      upstreams: {
+        up: {
+          targets: [{ url: a.origin }, { url: b.origin }],
+          breaker: { consecutiveFailures: 3, minRequests: 1000, openFor: '300ms', halfOpenRequests: 1 },
+        },
+      },
+      routes: [{ name: 'all', match: { path: { prefix: '/' } }, upstream: 'up' }],
+    },
+    { env: { SLUICE_ADMIN_TOKEN: 't0ken' } },
+  );
+  t.after(async () => {
+    await g.stop();
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  a.mode = 'fail';
+  // Round robin: a gets every other request; its third 500 in a row opens its breaker.
+  let fails = 0;
+  for (let i = 0; i < 6; i++) if ((await get(g)).status === 500) fails++;
+  assert.equal(fails, 3);
+  const open = await logged(g, 'breaker_open', a);
+  assert.equal(open.reason, 'consecutive_failures');
+  assert.equal(open.consecutiveFailures, 3);
+  assert.equal(open.available, false);
+
+  let metrics = (await httpRequest(`${g.adminUrl}/metrics`)).text;
+  assert.equal(breakerGauge(metrics, a), '1');
+  assert.equal(breakerGauge(metrics, b), '0');
+  const view = await httpRequest(`${g.adminUrl}/admin/v1/upstreams`, {
+    headers: { authorization: 'Bearer t0ken' },
+  });
+  const targets = view.json<{ upstreams: { targets: { origin: string; breaker: string }[] }[] }>()
+    .upstreams[0]!.targets;
+  assert.deepEqual(
+    targets.map((x) => [x.origin, x.breaker]),
+    [
+      [a.origin, 'open'],
+      [b.origin, 'closed'],
+    ],
+  );
+
+  // While open, a gets nothing (the requests are answered by b, all 200), even if it has recovered.
+  a.mode = 'ok';
+  const hitsA = a.hits;
+  const from = g.logs.length;
+  for (let i = 0; i < 4; i++) assert.equal((await get(g)).headers['x-upstream'], 'b');
+  assert.equal(a.hits, hitsA);
+
+  // After openFor: half-open; a trial request reaches a, succeeds, the breaker closes.
+  await logged(g, 'breaker_half_open', a, from);
+  metrics = (await httpRequest(`${g.adminUrl}/metrics`)).text;
+  assert.equal(breakerGauge(metrics, a), '2');
+  const seen = new Set<string>();
+  for (let i = 0; i < 4; i++) seen.add(String((await get(g)).headers['x-upstream']));
+  await logged(g, 'breaker_closed', a, from);
+  assert.ok(seen.has('a'));
+  metrics = (await httpRequest(`${g.adminUrl}/metrics`)).text;
+  assert.equal(breakerGauge(metrics, a), '0');
+
+  // Again, but the trial fails: open again at once.
+  const from2 = g.logs.length;
+  a.mode = 'fail';
+  for (let i = 0; i < 6; i++) await get(g);
+  await logged(g, 'breaker_open', a, from2);
+  await logged(g, 'breaker_half_open', a, from2);
+  const hits = a.hits;
+  for (let i = 0; i < 3; i++) await get(g);
+  assert.equal(a.hits, hits + 1, 'exactly one trial request reaches a half-open target');
+  const reopened = await waitForLog(
+    g,
+    (l) => l.event === 'breaker_open' && l.target === a.origin && l.reason === 'half_open_trial_failed',
+    'reopen after a failed trial',
+    5000,
+    from2,
+  );
+  assert.equal(reopened.level, 'warn');
+});
+
+test('error rate over the minimum volume opens the breaker; every target open is 503 SLUICE-UPSTREAM-011 with retry-after', async (t) => {
+  const a = await node('a');
+  const g = await startGateway({
+    upstreams: {
+      up: {
+        targets: [{ url: a.origin }],
+        breaker: { errorRate: 0.5, minRequests: 10, window: '10s', consecutiveFailures: 100, openFor: '2s' },
+      },
+    },
+    routes: [{ name: 'all', match: { path: { prefix: '/' } }, upstream: 'up' }],
+  });
+  t.after(async () => {
+    await g.stop();
+    await a.close();
+  });
+  a.mode = 'alternate';
+  // Half of them fail, but below 10 exchanges the rate does not count.
+  for (let i = 0; i < 9; i++) await get(g);
+  assert.equal(a.hits, 9);
+  assert.equal(
+    g.logs.find((l) => l.event === 'breaker_open'),
+    undefined,
+  );
+  await get(g);
+  const open = await logged(g, 'breaker_open', a);
+  assert.equal(open.reason, 'error_rate');
+  assert.equal(open.requests, 10);
+  assert.equal(open.failures, 5);
+
+  const r = await get(g);
+  assert.equal(r.status, 503);
+  assert.equal(r.json().code, 'SLUICE-UPSTREAM-011');
+  assert.equal(r.json().title, 'Circuit open');
+  assert.equal(r.headers['retry-after'], '2');
+  assert.equal(a.hits, 10, 'an open circuit sends nothing upstream');
+});
+
+test('fallback: a static answer, or another upstream group, while the circuit is open', async (t) => {
+  const [a, spare] = await Promise.all([node('a'), node('spare')]);
+  const g = await startGateway({
+    upstreams: {
+      up: { targets: [{ url: a.origin }], breaker: { consecutiveFailures: 2, openFor: '10s' } },
+      spare: { targets: [{ url: spare.origin }] },
+    },
+    routes: [
+      {
+        name: 'static',
+        match: { path: { prefix: '/s' } },
+        upstream: 'up',
+        fallback: {
+          status: 200,
+          body: '{"cached":true}',
+          headers: { 'content-type': 'application/json', 'x-fallback': '1' },
+        },
+      },
+      { name: 'group', match: { path: { prefix: '/g' } }, upstream: 'up', fallback: { upstream: 'spare' } },
+    ],
+  });
+  t.after(async () => {
+    await g.stop();
+    await Promise.all([a.close(), spare.close()]);
+  });
+  a.mode = 'fail';
+  assert.equal((await httpRequest(`${g.url}/s`)).status, 500);
+  assert.equal((await httpRequest(`${g.url}/g`)).status, 500);
+  await logged(g, 'breaker_open', a);
+
+  const s = await httpRequest(`${g.url}/s`);
+  assert.equal(s.status, 200);
+  assert.equal(s.headers['x-fallback'], '1');
+  assert.equal(s.headers['content-type'], 'application/json');
+  assert.deepEqual(s.json(), { cached: true });
+  assert.ok(s.headers['x-request-id']);
+
+  const r = await httpRequest(`${g.url}/g/y`);
+  assert.equal(r.status, 200);
+  assert.equal(r.headers['x-upstream'], 'spare');
+  assert.equal(a.hits, 2);
+  assert.equal(spare.hits, 1);
+  const line = await waitForLog(
+    g,
+    (l) => l.status === 200 && l.route === 'static',
+    'access log of the fallback',
+  );
+  assert.equal(line.error, 'fallback');
+});
