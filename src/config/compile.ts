@@ -8,6 +8,7 @@ import type { BlockList } from 'node:net';
 import { Limiter } from '../dataplane/concurrency.js';
 import { ReqHeader, requestHeaderActions } from '../dataplane/headers.js';
 import type { PathOptions } from '../dataplane/path.js';
+import { RetryPolicy } from '../dataplane/retry.js';
 import {
   compilePathMatch,
   type HeaderCondition,
@@ -59,6 +60,8 @@ export interface CompiledRoute extends Matchable {
   readonly fallback: Fallback | undefined;
   /** The route's concurrency limit; undefined (the common case) costs one comparison per request. */
   readonly limiter: Limiter | undefined;
+  /** Retry policy; undefined (no `retry`, or `attempts: 1`) compiles retries out of the request path. */
+  readonly retry: RetryPolicy | undefined;
 }
 
 export type Fallback =
@@ -215,6 +218,13 @@ function compileRoute(
           metrics.forLimiter('route', r.name),
         )
       : undefined,
+    retry:
+      r.retry && r.retry.attempts > 1
+        ? new RetryPolicy(r.retry, r.name, {
+            retries: metrics.retries,
+            exhausted: metrics.retryBudgetExhausted,
+          })
+        : undefined,
   };
 }
 

@@ -515,6 +515,97 @@ function concurrency(what: string, code: string) {
   );
 }
 
+/** Retries of a failed attempt on another target (see docs/configuration.md#retries). */
+const Retry = T.Object(
+  {
+    attempts: T.Integer({
+      minimum: 1,
+      maximum: 10,
+      description: 'Tries in all, the first included; default 1 (no retry).',
+    }),
+    on: T.Optional(
+      T.Array(
+        T.Union([
+          T.Literal('connect'),
+          T.Literal('reset'),
+          T.Literal('timeout'),
+          T.Integer({ minimum: 500, maximum: 599 }),
+        ]),
+        {
+          description:
+            'What is retried: `connect` (refused, unreachable, connect timeout), `reset` (the connection broke before the response started), `timeout` (no response head within `perTryTimeout`), and 5xx statuses. Default `[connect, reset, 502, 503, 504]`.',
+        },
+      ),
+    ),
+    methods: T.Optional(
+      T.Array(T.String({ pattern: '^[A-Z]+$' }), {
+        description:
+          'Methods that may be retried; default the idempotent ones: GET HEAD OPTIONS PUT DELETE TRACE.',
+      }),
+    ),
+    backoff: T.Optional(
+      T.Object(
+        {
+          base: T.Optional({
+            ...Duration,
+            description: 'Back-off before the first retry (full jitter); default 25ms.',
+          }),
+          max: T.Optional({
+            ...Duration,
+            description:
+              'Longest back-off; default 250ms. A 503 whose `retry-after` asks for longer is passed on, not retried.',
+          }),
+        },
+        {
+          additionalProperties: false,
+          description: 'Exponential back-off with full jitter: random(0, min(max, base·2^n)).',
+        },
+      ),
+    ),
+    perTryTimeout: T.Optional({
+      ...Duration,
+      description:
+        'Longest wait for the response head of each try; default the route’s `timeouts.firstByte`.',
+    }),
+    budget: T.Optional(
+      T.Object(
+        {
+          ratio: T.Optional(
+            T.Number({
+              minimum: 0,
+              maximum: 1,
+              description:
+                'Retries allowed as a share of the route’s requests over the last 10 s; default 0.2.',
+            }),
+          ),
+          minPerSecond: T.Optional(
+            T.Integer({
+              minimum: 0,
+              description:
+                'Retries per second allowed on top of the ratio (so quiet routes can retry); default 10.',
+            }),
+          ),
+        },
+        {
+          additionalProperties: false,
+          description:
+            'Retry budget: when spent, failures are passed on without a retry, so retries cannot multiply an outage.',
+        },
+      ),
+    ),
+    bufferBody: T.Optional({
+      ...Size,
+      description:
+        'Request bodies with a `content-length` up to this size are buffered so they can be replayed; default 0: a request with a body is never retried.',
+    }),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'Retry a failed try on another target, only before any byte of the response reached the client.',
+  },
+);
+
 const Upstream = T.Object(
   {
     targets: T.Array(Target, { minItems: 1 }),
@@ -695,6 +786,7 @@ const Route = T.Object(
         },
       ),
     ),
+    retry: T.Optional(Retry),
   },
   { additionalProperties: false },
 );
@@ -724,6 +816,7 @@ export type BreakerConfig = Static<typeof Breaker>;
 export type TargetConfig = Static<typeof Target>;
 export type DnsTargetConfig = Static<typeof DnsTarget>;
 export type BalancerConfig = Static<typeof Balancer>;
+export type RetryConfig = NonNullable<RouteConfig['retry']>;
 export type ConcurrencyConfig = NonNullable<RouteConfig['concurrency']>;
 export type TimeoutsConfig = Static<typeof Timeouts>;
 export type HeaderOpsConfig = Static<typeof HeaderOps>;

@@ -22,6 +22,8 @@ export function logAccess(
   error: string | undefined,
   /** The client socket when `req.socket` may be gone (the proxy's request body stream is destroyed once sent). */
   socket?: Socket,
+  /** Tries made (retries); logged only when more than one. */
+  attempts?: number,
 ): void {
   const al = gw.runtime.accessLog;
   if (!al.enabled || (al.sample < 1 && Math.random() >= al.sample)) return;
@@ -39,6 +41,7 @@ export function logAccess(
     target: target?.origin,
   };
   if (error) entry.error = error;
+  if (attempts !== undefined && attempts > 1) entry.attempts = attempts;
   if (al.headers) entry.headers = redactHeaders(req.headers, al.redact);
   gw.logger.info(entry);
 }

@@ -17,6 +17,7 @@ import { normalizePath, splitTarget } from './path.js';
 import { sendProblem } from './problem.js';
 import { ProxyExchange } from './proxy.js';
 import { applyRouteDrops, type RequestHead, readRequestHead, validHost } from './request-head.js';
+import type { RetryPolicy } from './retry.js';
 import type { Params } from './router.js';
 import type { DataplaneState } from './state.js';
 import { BodyTooLargeError } from './upstream-errors.js';
@@ -255,6 +256,34 @@ function withRouteSlot(
     // undici streams async iterables as chunked bodies; its types only name Readable.
     body = route.maxBodyBytes > 0 ? (limitBody(req, route.maxBodyBytes) as unknown as Readable) : req;
   }
+  const rp = route.retry;
+  if (
+    rp !== undefined &&
+    body !== null &&
+    head.contentLength !== undefined &&
+    Number(head.contentLength) <= rp.bufferBody &&
+    rp.methods.has(req.method!)
+  ) {
+    // A body small enough to buffer (retry.bufferBody) is read whole first, so a retry can send it again.
+    bufferBody(gw, req, res, g, started, routeSlot, (buf) =>
+      toTarget(gw, req, res, g, started, target, buf, routeSlot),
+    );
+    return;
+  }
+  toTarget(gw, req, res, g, started, target, body, routeSlot);
+}
+
+/** Dispatch to `target`, after waiting for a slot when the target has a concurrency limit. */
+function toTarget(
+  gw: DataplaneState,
+  req: IncomingMessage,
+  res: ServerResponse,
+  g: Guarded,
+  started: number,
+  target: Target,
+  body: Readable | Buffer | null,
+  routeSlot: Limiter | undefined,
+): void {
   const tl = target.limiter;
   if (tl === undefined || tl.tryAcquire()) {
     dispatchTo(gw, req, res, g, started, target, body, routeSlot, tl);
@@ -281,7 +310,7 @@ function dispatchTo(
   g: Guarded,
   started: number,
   target: Target,
-  body: Readable | null,
+  body: Readable | Buffer | null,
   routeSlot: Limiter | undefined,
   targetSlot: Limiter | undefined,
 ): void {
@@ -296,6 +325,11 @@ function dispatchTo(
   // under (a reload builds new limiters; the old ones drain).
   exchange.routeSlot = routeSlot;
   exchange.targetSlot = targetSlot;
+  const rp = route.retry;
+  if (rp !== undefined) {
+    retrying(gw, req, g, path, target, body, exchange, rp);
+    return;
+  }
   if (body !== null && gw.runtime.requestBodyIdle > 0) exchange.watchUpload(gw.runtime.requestBodyIdle);
   target.dispatcher.dispatch(
     {
@@ -308,6 +342,121 @@ function dispatchTo(
     },
     exchange,
   );
+}
+
+/**
+ * First try of a request on a route with `retry`. The exchange may try again (another target) when
+ * the method is retryable and the body can be sent again: none, or buffered (a Buffer).
+ */
+function retrying(
+  gw: DataplaneState,
+  req: IncomingMessage,
+  g: Guarded,
+  path: string,
+  target: Target,
+  body: Readable | Buffer | null,
+  exchange: ProxyExchange,
+  rp: RetryPolicy,
+): void {
+  rp.budget.request();
+  const route = g.route;
+  const headersTimeout = rp.perTryTimeout || route.timeouts.firstByte;
+  // Built once (upstreamHeaders extends the request's own list); a try on another target only
+  // swaps the Host value, when the route sends the target's host.
+  const headers = upstreamHeaders(gw, req, g, target.hostHeader);
+  const options = (t: Target): Dispatcher.DispatchOptions => ({
+    path,
+    method: req.method as Dispatcher.HttpMethod,
+    headers: t === target || route.hostMode !== 1 ? headers : withHost(headers, t.hostHeader),
+    body,
+    headersTimeout,
+    bodyTimeout: route.timeouts.idle,
+  });
+  if (body === null || Buffer.isBuffer(body)) {
+    if (rp.methods.has(req.method!)) exchange.retry = { policy: rp, options, tries: 1 };
+  } else if (gw.runtime.requestBodyIdle > 0) exchange.watchUpload(gw.runtime.requestBodyIdle);
+  target.dispatcher.dispatch(options(target), exchange);
+}
+
+/** A copy of `headers` with the `host` Sluice set (the last one) replaced. */
+function withHost(headers: string[], host: string): string[] {
+  const out = headers.slice();
+  for (let i = out.length - 2; i >= 0; i -= 2) {
+    if (out[i] === 'host') {
+      out[i + 1] = host;
+      break;
+    }
+  }
+  return out;
+}
+
+/**
+ * Read a (sized, small) request body whole, then `done`. A client that leaves meanwhile is logged
+ * 499; one that stalls longer than `listen.timeouts.requestBody` is answered 408.
+ */
+function bufferBody(
+  gw: DataplaneState,
+  req: IncomingMessage,
+  res: ServerResponse,
+  g: Guarded,
+  started: number,
+  routeSlot: Limiter | undefined,
+  done: (body: Buffer) => void,
+): void {
+  const chunks: Buffer[] = [];
+  const idle = gw.runtime.requestBodyIdle;
+  const cleanup = () => {
+    req.removeListener('data', onData);
+    req.removeListener('end', onEnd);
+    req.removeListener('error', onGone);
+    res.removeListener('close', onGone);
+    if (idle > 0) {
+      req.removeListener('timeout', onStall);
+      if (req.socket && !req.socket.destroyed) req.socket.setTimeout(0);
+    }
+  };
+  const onData = (c: Buffer) => chunks.push(c);
+  const onEnd = () => {
+    cleanup();
+    done(Buffer.concat(chunks));
+  };
+  const onGone = () => {
+    cleanup();
+    routeSlot?.release();
+    logAccess(
+      gw,
+      req,
+      g.requestId,
+      g.path,
+      499,
+      (performance.now() - started) / 1000,
+      0,
+      g.route,
+      undefined,
+      'client_closed',
+    );
+  };
+  const onStall = () => {
+    cleanup();
+    routeSlot?.release();
+    refuseRequest(
+      gw,
+      req,
+      res,
+      Errors.requestBodyTimeout,
+      g.requestId,
+      'the client stopped sending the request body',
+      g.path,
+      started,
+      g.route,
+      closeHeaders,
+    );
+  };
+  req.on('data', onData);
+  req.once('end', onEnd);
+  req.once('error', onGone);
+  res.once('close', onGone);
+  if (idle > 0) req.setTimeout(idle, onStall);
 }
 
 /**

@@ -13,6 +13,7 @@ import { logAccess } from './access-log.js';
 import type { Limiter } from './concurrency.js';
 import { connectionTokens, responseHopByHop } from './headers.js';
 import { sendProblem } from './problem.js';
+import { type RetryPolicy, retryAfterMs } from './retry.js';
 import type { DataplaneState } from './state.js';
 import { forwardTrailers } from './trailers.js';
 import {
@@ -21,6 +22,15 @@ import {
   RequestBodyTimeoutError,
   TotalTimeoutError,
 } from './upstream-errors.js';
+
+/** Retry state of one request on a route with `retry` (set only when the request may be retried). */
+export interface RetryRun {
+  readonly policy: RetryPolicy;
+  /** The dispatch options for a try on a target (the Host header depends on the target). */
+  readonly options: (target: Target) => Dispatcher.DispatchOptions;
+  /** Tries made so far, the current one included. */
+  tries: number;
+}
 
 export class ProxyExchange implements Dispatcher.DispatchHandler {
   private abortFn: ((err?: Error) => void) | undefined;
@@ -36,6 +46,18 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
   /** Concurrency slots this exchange holds (route and target limits), released once in finish. */
   routeSlot: Limiter | undefined = undefined;
   targetSlot: Limiter | undefined = undefined;
+  /** Set on retryable requests of routes with `retry`; undefined elsewhere (one comparison). */
+  retry: RetryRun | undefined = undefined;
+  /**
+   * A retry is decided: the reason (metric label). While set, the failed try's response body is
+   * read and dropped; once it ends (or breaks), the next try starts on `nextTarget`.
+   */
+  private retryReason: string | undefined;
+  private nextTarget: Target | undefined;
+  private retryDelay = 0;
+  /** The failed try's outcome, for its target's health record. */
+  private triedStatus = 0;
+  private triedError: string | undefined;
   /**
    * The client socket, kept for the access log: undici destroys the request body stream once it
    * has sent it, and a destroyed IncomingMessage no longer has `req.socket`.
@@ -49,7 +71,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
   constructor(
     private readonly gw: DataplaneState,
     private readonly route: CompiledRoute,
-    private readonly target: Target,
+    private target: Target,
     private readonly req: IncomingMessage,
     private readonly res: ServerResponse,
     private readonly requestId: string,
@@ -98,6 +120,8 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
   onHeaders(status: number, raw: Buffer[], resume: () => void, statusText: string): boolean {
     // 1xx informational responses are not forwarded (Node answers `Expect: 100-continue` itself).
     if (status < 200) return true;
+    // A retryable status: not forwarded; its body is dropped, then the next try starts (onComplete).
+    if (this.retry?.policy.statuses.has(status) && this.retryStatus(status, raw)) return true;
     this.resumeFn = resume;
     this.status = status;
     const res = this.res;
@@ -150,6 +174,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
   }
 
   onData(chunk: Buffer): boolean {
+    if (this.retryReason !== undefined) return true;
     this.bytes += chunk.length;
     if (this.pendingHead !== undefined) this.writePendingHead();
     if (this.res.write(chunk)) return true;
@@ -158,6 +183,10 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
   }
 
   onComplete(trailers: string[] | null): void {
+    if (this.retryReason !== undefined) {
+      this.nextTry();
+      return;
+    }
     if (this.pendingHead !== undefined) this.writePendingHead();
     // Trailers (gRPC's status, checksums) are passed on. undici gives an empty list (HTTP/1.1) or
     // an empty object (HTTP/2) when there are none: one comparison on the common path.
@@ -169,10 +198,15 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
   onError(err: Error): void {
     if (this.finished) return;
     if (err instanceof ClientClosedError) {
+      if (this.retryReason !== undefined) this.dropPlannedRetry();
       this.finish(499, 'client_closed');
       return;
     }
     const { def, kind } = classifyUpstreamError(err);
+    if (this.retry !== undefined && this.retryOnError(err, kind)) {
+      this.gw.metrics.upstreamErrors.labels(this.route.upstream.name, kind).inc();
+      return;
+    }
     // The client's own faults are counted as refusals, not upstream errors; the rest of the
     // connection's bytes are unread, so it is closed.
     const clientFault = kind === 'body_too_large' || kind === 'client_body_timeout';
@@ -196,6 +230,99 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
       clientFault ? { connection: 'close' } : undefined,
     );
     this.finish(def.status, kind);
+  }
+
+  /** On a retryable status: decide whether to try again (attempts, retry-after, target, budget). */
+  private retryStatus(status: number, raw: Buffer[]): boolean {
+    const p = this.retry!.policy;
+    let after: number | undefined;
+    for (let i = 0; i < raw.length; i += 2) {
+      if (raw[i]!.length === 11 && raw[i]!.toString('latin1').toLowerCase() === 'retry-after') {
+        after = retryAfterMs(raw[i + 1]!.toString('latin1'));
+        break;
+      }
+    }
+    // The upstream asks for a longer pause than the back-off allows: pass its answer on.
+    if (after !== undefined && after > p.maxMs) return false;
+    if (!this.planRetry()) return false;
+    this.retryReason = String(status);
+    this.triedStatus = status;
+    this.triedError = undefined;
+    this.retryDelay = Math.max(after ?? 0, p.backoff(this.retry!.tries));
+    return true;
+  }
+
+  /**
+   * On a failure: retry when the kind is retryable and nothing reached the client yet (a held,
+   * sized head has not been written). True when a retry is under way.
+   */
+  private retryOnError(err: Error, kind: string): boolean {
+    if (this.retryReason !== undefined) {
+      // The dropped body of a retryable status broke: the retry goes on, unless Sluice itself aborted.
+      if (err instanceof TotalTimeoutError || err instanceof RequestBodyTimeoutError) {
+        this.dropPlannedRetry();
+        return false;
+      }
+      this.nextTry();
+      return true;
+    }
+    if (this.res.headersSent || this.bytes > 0 || this.pendingAbort !== undefined) return false;
+    const p = this.retry!.policy;
+    if (!p.retriesKind(kind) || !this.planRetry()) return false;
+    this.retryReason =
+      kind === 'timeout_connect' ? 'connect' : kind === 'timeout_first_byte' ? 'timeout' : kind;
+    this.triedStatus = 502;
+    this.triedError = kind;
+    this.retryDelay = p.backoff(this.retry!.tries);
+    this.nextTry();
+    return true;
+  }
+
+  /** Attempts left, another target (with a free slot if it has a limit), budget: take them. */
+  private planRetry(): boolean {
+    const r = this.retry!;
+    if (r.tries >= r.policy.attempts || this.finished || this.pendingAbort !== undefined) return false;
+    // The budget first: a pick can take a half-open breaker's trial, which must then be used.
+    if (!r.policy.takeBudget()) return false;
+    const group = this.route.upstream;
+    // Another target when there is one: a few picks (balancers rotate or randomise).
+    let next = group.pick(this.req);
+    for (let i = 0; i < 3 && next === this.target; i++) next = group.pick(this.req);
+    if (next === undefined) return false;
+    const tl = next.limiter;
+    if (tl !== undefined && !tl.tryAcquire()) return false;
+    this.nextTarget = next;
+    return true;
+  }
+
+  private dropPlannedRetry(): void {
+    this.nextTarget?.limiter?.release();
+    this.nextTarget = undefined;
+    this.retryReason = undefined;
+  }
+
+  /** End the failed try (its target's count, slot and health) and start the next after the back-off. */
+  private nextTry(): void {
+    const r = this.retry!;
+    const next = this.nextTarget!;
+    const failed = this.target;
+    failed.state.inflight--;
+    if (this.targetSlot !== undefined) this.targetSlot.release();
+    if (failed.health !== undefined) failed.health.observe(this.triedStatus, this.triedError);
+    r.policy.counted(this.retryReason!);
+    this.retryReason = undefined;
+    this.nextTarget = undefined;
+    this.target = next;
+    next.state.inflight++;
+    this.targetSlot = next.limiter;
+    r.tries++;
+    this.status = 0;
+    this.pendingHead = undefined;
+    this.abortFn = undefined;
+    this.resumeFn = undefined;
+    // Never re-entered from the previous dispatch's callbacks; a client that leaves meanwhile
+    // sets pendingAbort, which the next onConnect applies.
+    setTimeout(() => next.dispatcher.dispatch(r.options(next), this), this.retryDelay);
   }
 
   private finish(status: number, error: string | undefined): void {
@@ -232,6 +359,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
       this.target,
       error,
       this.socket,
+      this.retry?.tries,
     );
     if (gw.inflight === 0 && gw.onIdle) gw.onIdle();
   }

@@ -30,6 +30,8 @@ export class Metrics {
   readonly breakerState: Gauge<'upstream' | 'target'>;
   readonly concurrencyRejections: Counter<'scope' | 'name'>;
   readonly concurrencyQueued: Gauge<'scope' | 'name'>;
+  readonly retries: Counter<'route' | 'reason'>;
+  readonly retryBudgetExhausted: Counter<'route'>;
 
   constructor(defaultMetrics = true) {
     const r = this.registry;
@@ -113,6 +115,18 @@ export class Metrics {
       name: 'sluice_concurrency_queued',
       help: 'Requests waiting now in a concurrency-limit queue, by scope (route, target) and name.',
       labelNames: ['scope', 'name'],
+      registers: [r],
+    });
+    this.retries = new Counter({
+      name: 'sluice_retries_total',
+      help: 'Retries of a failed try on another target, by route and reason (connect, reset, timeout, or the status).',
+      labelNames: ['route', 'reason'],
+      registers: [r],
+    });
+    this.retryBudgetExhausted = new Counter({
+      name: 'sluice_retry_budget_exhausted_total',
+      help: 'Failures passed on without a retry because the route’s retry budget was spent.',
+      labelNames: ['route'],
       registers: [r],
     });
     if (defaultMetrics) collectDefaultMetrics({ register: r, prefix: 'sluice_process_' });
