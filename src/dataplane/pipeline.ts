@@ -405,6 +405,12 @@ function bufferBody(
 ): void {
   const chunks: Buffer[] = [];
   const idle = gw.runtime.requestBodyIdle;
+  // Counted in flight while buffering, so a graceful drain waits for it.
+  gw.inflight++;
+  const leave = () => {
+    gw.inflight--;
+    if (gw.inflight === 0 && gw.onIdle) gw.onIdle();
+  };
   const cleanup = () => {
     req.removeListener('data', onData);
     req.removeListener('end', onEnd);
@@ -418,7 +424,9 @@ function bufferBody(
   const onData = (c: Buffer) => chunks.push(c);
   const onEnd = () => {
     cleanup();
+    // The exchange counts itself in flight (synchronously) before this leaves.
     done(Buffer.concat(chunks));
+    leave();
   };
   const onGone = () => {
     cleanup();
@@ -435,6 +443,7 @@ function bufferBody(
       undefined,
       'client_closed',
     );
+    leave();
   };
   const onStall = () => {
     cleanup();
@@ -451,6 +460,7 @@ function bufferBody(
       g.route,
       closeHeaders,
     );
+    leave();
   };
   req.on('data', onData);
   req.once('end', onEnd);

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { type AddressInfo, connect, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import { Pool } from 'undici';
 import { deferred, freePort, waitFor } from '../harness/flow.js';
@@ -98,7 +98,7 @@ before(async () => {
     retry,
   });
   gw = await startGateway({
-    listen: { host: '127.0.0.1', port: 0 },
+    listen: { host: '127.0.0.1', port: 0, timeouts: { requestBody: '300ms' } },
     admin: { host: '127.0.0.1', port: 0 },
     logging: { accessLog: { enabled: true } },
     upstreams: {
@@ -249,4 +249,19 @@ test('no retry once the response started: the client sees a reset, the upstream 
     'the access line of the streamed request',
   );
   assert.equal(partial.hits, 1);
+});
+
+test('a client that stalls while its body is being buffered gets 408; nothing reaches an upstream', async () => {
+  const before = bad502.hits + live.hits;
+  const s = connect(gw.port, '127.0.0.1');
+  let raw = '';
+  s.on('data', (c: Buffer) => {
+    raw += c.toString('latin1');
+  });
+  const closed = new Promise<void>((r) => s.on('close', () => r()));
+  s.write('POST /post-buffered HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n0123456789');
+  await closed; // the gateway answers and closes: the rest of the body is never coming
+  assert.match(raw, /^HTTP\/1\.1 408 /);
+  assert.match(raw, /SLUICE-REQ-008/);
+  assert.equal(bad502.hits + live.hits, before);
 });
