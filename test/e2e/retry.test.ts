@@ -70,6 +70,7 @@ let all503a: Up;
 let all503b: Up;
 let slow503: Up;
 let partial: Up;
+let hang: Up;
 let partialRes: ServerResponse | undefined;
 const partialArrived = deferred();
 const ups: Up[] = [];
@@ -89,7 +90,8 @@ before(async () => {
     partialRes = res;
     partialArrived.resolve();
   });
-  ups.push(live, bad503, bad502, all503a, all503b, slow503, partial);
+  hang = await upstream(() => {}); // reads the request, never answers
+  ups.push(live, bad503, bad502, all503a, all503b, slow503, partial, hang);
   const dead = `http://127.0.0.1:${await freePort()}`; // nothing listens: connection refused
   const r = (name: string, upstream: string, retry: object) => ({
     name,
@@ -108,6 +110,7 @@ before(async () => {
       down: { targets: [{ url: all503a.url }, { url: all503b.url }] },
       later: { targets: [{ url: slow503.url }, { url: live.url }] },
       streaming: { targets: [{ url: partial.url }] },
+      hanging: { targets: [{ url: hang.url }, { url: live.url }] },
     },
     routes: [
       r('refused', 'refused', { attempts: 2, backoff: fast }),
@@ -117,6 +120,7 @@ before(async () => {
       r('budget', 'down', { attempts: 3, backoff: fast, budget: { ratio: 0.2, minPerSecond: 0 } }),
       r('later', 'later', { attempts: 2, backoff: fast }),
       r('streaming', 'streaming', { attempts: 3, backoff: fast, on: ['connect', 'reset'] }),
+      r('hanging', 'hanging', { attempts: 2, backoff: fast, on: ['timeout'], perTryTimeout: '150ms' }),
     ],
   });
   client = new Pool(gw.url, { connections: 8 });
@@ -264,4 +268,14 @@ test('a client that stalls while its body is being buffered gets 408; nothing re
   assert.match(raw, /^HTTP\/1\.1 408 /);
   assert.match(raw, /SLUICE-REQ-008/);
   assert.equal(bad502.hits + live.hits, before);
+});
+
+test('a try with no response head within perTryTimeout is retried on the other target', async () => {
+  const before = hang.hits;
+  for (let i = 0; i < 2; i++) {
+    const r = await call('/hanging');
+    assert.equal(r.status, 200, r.text);
+  }
+  assert.ok(hang.hits - before >= 1, 'the silent target was tried');
+  assert.ok((await metric('sluice_retries_total{route="hanging",reason="timeout"}')) >= 1);
 });
