@@ -48,8 +48,9 @@ export class AdminServer {
         // A route whose upstream has no target to offer (all down, ejected, or no DNS answer) can
         // only answer 503: the gateway is not ready for the traffic it is configured to serve.
         const unavailable: { route: string; upstream: string }[] = [];
+        // With failover the route is served while its active group has a target.
         for (const r of rt.routes)
-          if (r.upstream.available.length === 0)
+          if ((r.failover?.active ?? r.upstream).available.length === 0)
             unavailable.push({ route: r.name, upstream: r.upstream.name });
         if (unavailable.length > 0) {
           reply.code(503);

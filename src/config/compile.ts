@@ -3,8 +3,10 @@
  * per-route header plans and rewrite functions, upstream groups with their pools, metric children.
  * A reload compiles a new Runtime beside the old one and swaps one reference.
  */
+
 import { createHash } from 'node:crypto';
 import type { BlockList } from 'node:net';
+import type { Logger } from 'pino';
 import { Limiter } from '../dataplane/concurrency.js';
 import { ReqHeader, requestHeaderActions } from '../dataplane/headers.js';
 import type { PathOptions } from '../dataplane/path.js';
@@ -18,6 +20,7 @@ import {
 } from '../dataplane/router.js';
 import type { Metrics, RouteMetrics } from '../telemetry/metrics.js';
 import type { DnsRegistry } from '../upstreams/dns.js';
+import { Failover } from '../upstreams/failover.js';
 import { UpstreamGroup, type UpstreamTimeouts } from '../upstreams/group.js';
 import type { HealthRegistry } from '../upstreams/health.js';
 import type { PoolRegistry } from '../upstreams/pools.js';
@@ -56,6 +59,8 @@ export interface CompiledRoute extends Matchable {
   readonly maxBodyBytes: number;
   readonly websocket: boolean;
   readonly metrics: RouteMetrics;
+  /** `failover`: the ordered groups and the one active now (undefined without failover). */
+  readonly failover: Failover | undefined;
   /** When the upstream has no target: a static answer or another group (`fallback`). */
   readonly fallback: Fallback | undefined;
   /** The route's concurrency limit; undefined (the common case) costs one comparison per request. */
@@ -105,6 +110,7 @@ export interface Runtime {
  * close gracefully) and for a compiled runtime that is not used.
  */
 export function disposeRuntime(rt: Runtime): void {
+  for (const r of rt.routes) r.failover?.stop();
   for (const g of rt.upstreams.values()) g.dispose();
 }
 
@@ -138,7 +144,15 @@ export function compileRuntime(
   }
   const listenBody = bytes(config.listen.maxBodyBytes, defaultMaxBodyBytes);
   const routes = config.routes.map((r, index) =>
-    compileRoute(r, index, upstreams.get(r.upstream)!, listenBody, deps.metrics, upstreams),
+    compileRoute(
+      r,
+      index,
+      upstreams.get(r.upstream)!,
+      listenBody,
+      deps.metrics,
+      upstreams,
+      deps.health?.logger,
+    ),
   );
   const al = config.logging?.accessLog;
   return {
@@ -180,6 +194,7 @@ function compileRoute(
   listenBody: number,
   metrics: Metrics,
   groups: ReadonlyMap<string, UpstreamGroup>,
+  logger: Logger | undefined,
 ): CompiledRoute {
   const pm = compilePathMatch(r.match.path);
   const t = r.timeouts;
@@ -209,6 +224,15 @@ function compileRoute(
     maxBodyBytes: bytes(r.maxBodyBytes, listenBody),
     websocket: r.websocket ?? true,
     fallback: compileFallback(r.fallback, groups),
+    failover: r.failover
+      ? new Failover(
+          r.name,
+          [upstream, ...r.failover.map((n) => groups.get(n)!)],
+          ms(r.failback?.after, 10_000),
+          logger,
+          { switches: metrics.failovers, active: metrics.activeUpstream },
+        )
+      : undefined,
     metrics: metrics.forRoute(r.name, upstream.name),
     limiter: r.concurrency
       ? new Limiter(

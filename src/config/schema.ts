@@ -755,6 +755,29 @@ const Route = T.Object(
     }),
     websocket: T.Optional(T.Boolean({ description: 'Allow WebSocket upgrades (default true).' })),
     concurrency: T.Optional(concurrency('on this route', 'SLUICE-ROUTE-003')),
+    failover: T.Optional(
+      T.Array(T.String({ minLength: 1 }), {
+        minItems: 1,
+        uniqueItems: true,
+        description:
+          'Upstream groups to send the route’s traffic to, in order, when the ones before have no available target (every target down, ejected or its breaker open). Traffic returns to an earlier group after `failback.after`.',
+      }),
+    ),
+    failback: T.Optional(
+      T.Object(
+        {
+          after: T.Optional({
+            ...Duration,
+            description:
+              'An earlier group must have been available without a break this long before traffic returns to it (hysteresis); default 10s.',
+          }),
+        },
+        {
+          additionalProperties: false,
+          description: 'When traffic returns to an earlier group of `failover`.',
+        },
+      ),
+    ),
     fallback: T.Optional(
       T.Union(
         [

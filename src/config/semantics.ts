@@ -66,6 +66,21 @@ export function checkSemantics(c: Config): SemanticError[] {
         message: `unknown upstream "${r.upstream}"${known.length ? ` (defined: ${known.join(', ')})` : ''}`,
       });
     }
+    r.failover?.forEach((name, j) => {
+      if (!Object.hasOwn(c.upstreams, name)) {
+        const known = Object.keys(c.upstreams);
+        out.push({
+          path: ['routes', i, 'failover', j],
+          message: `unknown upstream "${name}"${known.length ? ` (defined: ${known.join(', ')})` : ''}`,
+        });
+      } else if (name === r.upstream)
+        out.push({
+          path: ['routes', i, 'failover', j],
+          message: 'the failover list repeats the route’s own upstream',
+        });
+    });
+    if (r.failback !== undefined && r.failover === undefined)
+      out.push({ path: ['routes', i, 'failback'], message: 'failback applies only with failover' });
     const fb = r.fallback;
     if (fb !== undefined && 'upstream' in fb) {
       if (!Object.hasOwn(c.upstreams, fb.upstream)) {

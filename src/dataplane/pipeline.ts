@@ -198,10 +198,11 @@ function withRouteSlot(
   routeSlot: Limiter | undefined,
 ): void {
   const { route, head } = g;
-  let target = route.upstream.pick(req);
+  // Failover (issue 4): the active group is precomputed on health changes, one read per request.
+  let group = route.failover === undefined ? route.upstream : route.failover.active;
+  let target = group.pick(req);
   if (target === undefined) {
     // Breakers and fallback (issue 4): only on this path, so a healthy upstream costs nothing more.
-    let group = route.upstream;
     const fb = route.fallback;
     if (fb !== undefined) {
       if (fb.kind === 'static') {

@@ -284,7 +284,8 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     if (r.tries >= r.policy.attempts || this.finished || this.pendingAbort !== undefined) return false;
     // The budget first: a pick can take a half-open breaker's trial, which must then be used.
     if (!r.policy.takeBudget()) return false;
-    const group = this.route.upstream;
+    // With failover, the group requests go to now.
+    const group = this.route.failover?.active ?? this.route.upstream;
     // Another target when there is one: a few picks (balancers rotate or randomise).
     let next = group.pick(this.req);
     for (let i = 0; i < 3 && next === this.target; i++) next = group.pick(this.req);

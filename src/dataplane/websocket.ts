@@ -71,9 +71,11 @@ export function handleUpgrade(
     );
     return;
   }
-  const target = route.upstream.pick(req);
+  // With failover, the group requests go to now (precomputed on health changes).
+  const group = route.failover?.active ?? route.upstream;
+  const target = group.pick(req);
   if (target === undefined) {
-    refuse(Errors.noTarget, `upstream "${route.upstream.name}"`);
+    refuse(group.circuitOpen ? Errors.circuitOpen : Errors.noTarget, `upstream "${group.name}"`);
     return;
   }
   // A WebSocket occupies its target until it closes: least-request counts it like a request.

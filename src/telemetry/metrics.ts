@@ -28,6 +28,8 @@ export class Metrics {
   readonly targetHealthy: Gauge<'upstream' | 'target'>;
   readonly ejections: Counter<'upstream' | 'target'>;
   readonly breakerState: Gauge<'upstream' | 'target'>;
+  readonly failovers: Counter<'route' | 'from' | 'to'>;
+  readonly activeUpstream: Gauge<'route' | 'upstream'>;
   readonly concurrencyRejections: Counter<'scope' | 'name'>;
   readonly concurrencyQueued: Gauge<'scope' | 'name'>;
   readonly retries: Counter<'route' | 'reason'>;
@@ -103,6 +105,18 @@ export class Metrics {
       name: 'sluice_breaker_state',
       help: 'Circuit breaker of a target: 0 closed, 1 open, 2 half-open; upstreams with `breaker` only.',
       labelNames: ['upstream', 'target'],
+      registers: [r],
+    });
+    this.failovers = new Counter({
+      name: 'sluice_failover_total',
+      help: 'Switches of a route between its upstream groups (failover and failback).',
+      labelNames: ['route', 'from', 'to'],
+      registers: [r],
+    });
+    this.activeUpstream = new Gauge({
+      name: 'sluice_route_active_upstream',
+      help: 'For routes with `failover`: 1 for the upstream group requests go to now, 0 for the others.',
+      labelNames: ['route', 'upstream'],
       registers: [r],
     });
     this.concurrencyRejections = new Counter({

@@ -203,6 +203,21 @@ export class UpstreamGroup {
     return Math.max(1, Math.ceil((this.health?.breaker?.openFor ?? 1_000) / 1_000));
   }
 
+  /** Followers of availability changes (failover), called after each rebuild of the balancer. */
+  private readonly watchers = new Set<() => void>();
+
+  watch(fn: () => void): void {
+    this.watchers.add(fn);
+  }
+
+  unwatch(fn: () => void): void {
+    this.watchers.delete(fn);
+  }
+
+  private notify(): void {
+    for (const fn of this.watchers) fn();
+  }
+
   pick(req: IncomingMessage): Target | undefined {
     const t = this.balancer.pick(req);
     // A half-open target takes a limited number of trial requests (one comparison otherwise).
@@ -214,6 +229,7 @@ export class UpstreamGroup {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.watchers.clear();
     this.prober?.stop();
     if (this.health) {
       this.health.detach(this.onHealth);
@@ -292,6 +308,7 @@ export class UpstreamGroup {
     else {
       this.available = all;
       this.balancer = this.makeBalancer(all);
+      if (this.watchers.size > 0) this.notify();
     }
   }
 
@@ -309,5 +326,6 @@ export class UpstreamGroup {
     this.available = down === 0 ? all : all.filter((t) => !t.health?.down);
     this.circuitOpen = this.available.length === 0 && all.some((t) => t.health?.breakerOut === true);
     this.balancer = this.makeBalancer(this.available);
+    if (this.watchers.size > 0) this.notify();
   }
 }

@@ -1,0 +1,221 @@
+/**
+ * Provider failover through a real gateway with real upstreams on loopback: a route's traffic moves
+ * to the next group when its primary has no available target (dead by health checks, or every
+ * breaker open), and returns only once the primary has stayed available for `failback.after`; a
+ * primary flapping quicker than that does not drag traffic back and forth. Switches are logged
+ * (upstream_failover / upstream_failback) and counted; the active group is a gauge.
+ */
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { test } from 'node:test';
+import { httpRequest, waitForLog } from '../harness/flow.js';
+import { startGateway, type TestGateway } from '../harness/gateway.js';
+
+interface Node {
+  name: string;
+  origin: string;
+  port: number;
+  /** /health answers 200 or 500; other paths 200, or 500 when `fail`. */
+  healthy: boolean;
+  fail: boolean;
+  hits: number;
+  kill: () => Promise<void>;
+  revive: () => Promise<void>;
+}
+
+async function node(name: string): Promise<Node> {
+  const sockets = new Set<Socket>();
+  let server: Server;
+  const n: Node = {
+    name,
+    origin: '',
+    port: 0,
+    healthy: true,
+    fail: false,
+    hits: 0,
+    kill: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
+    revive: () => listen(n.port),
+  };
+  const listen = (port: number) =>
+    new Promise<void>((resolve, reject) => {
+      server = createServer((req, res) => {
+        req.resume();
+        if (req.url === '/health') {
+          res.statusCode = n.healthy ? 200 : 500;
+          res.end();
+          return;
+        }
+        n.hits++;
+        res.statusCode = n.fail ? 500 : 200;
+        res.setHeader('x-upstream', name);
+        res.end(name);
+      });
+      server.on('connection', (s: Socket) => {
+        sockets.add(s);
+        s.once('close', () => sockets.delete(s));
+      });
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => {
+        n.port = (server.address() as AddressInfo).port;
+        n.origin = `http://127.0.0.1:${n.port}`;
+        resolve();
+      });
+    });
+  await listen(0);
+  return n;
+}
+
+// Probes tolerate a loaded machine: a target goes down after two timed-out probes in a row.
+const checks = {
+  path: '/health',
+  interval: '100ms',
+  timeout: '100ms',
+  jitter: '10ms',
+  healthyThreshold: 1,
+  unhealthyThreshold: 2,
+};
+
+const served = async (g: TestGateway) => String((await httpRequest(`${g.url}/x`)).headers['x-upstream']);
+
+function switched(g: TestGateway, event: string, from: number) {
+  return waitForLog(g, (l) => l.event === event, event, 5000, from);
+}
+
+function metric(text: string, prefix: string): string | undefined {
+  return text
+    .split('\n')
+    .find((l) => l.startsWith(prefix))
+    ?.split(' ')
+    .pop();
+}
+
+test('the primary dies: traffic fails over at once, and fails back only after the primary stayed up for failback.after', async (t) => {
+  const [p, s] = await Promise.all([node('p'), node('s')]);
+  const g = await startGateway({
+    upstreams: {
+      primary: { targets: [{ url: p.origin }], healthCheck: checks },
+      secondary: { targets: [{ url: s.origin }] },
+    },
+    routes: [
+      {
+        name: 'r',
+        match: { path: { prefix: '/' } },
+        upstream: 'primary',
+        failover: ['secondary'],
+        failback: { after: '500ms' },
+      },
+    ],
+  });
+  t.after(async () => {
+    await g.stop();
+    await Promise.all([p.kill(), s.kill()]).catch(() => {});
+  });
+  assert.equal(await served(g), 'p');
+
+  await p.kill();
+  const over = await switched(g, 'upstream_failover', 0);
+  assert.equal(over.route, 'r');
+  assert.equal(over.from, 'primary');
+  assert.equal(over.to, 'secondary');
+  assert.equal(over.level, 'warn');
+  for (let i = 0; i < 3; i++) assert.equal(await served(g), 's');
+
+  const from = g.logs.length;
+  await p.revive();
+  const healthy = await waitForLog(g, (l) => l.event === 'target_healthy', 'primary healthy', 5000, from);
+  // Up again, but not for long enough: traffic stays on the secondary.
+  assert.equal(await served(g), 's');
+  const back = await switched(g, 'upstream_failback', from);
+  assert.equal(back.from, 'secondary');
+  assert.equal(back.to, 'primary');
+  assert.ok(
+    Number(back.time) - Number(healthy.time) >= 450,
+    `failback ${Number(back.time) - Number(healthy.time)}ms after the primary came back`,
+  );
+  assert.equal(await served(g), 'p');
+
+  const m = (await httpRequest(`${g.adminUrl}/metrics`)).text;
+  assert.equal(metric(m, 'sluice_failover_total{route="r",from="primary",to="secondary"}'), '1');
+  assert.equal(metric(m, 'sluice_failover_total{route="r",from="secondary",to="primary"}'), '1');
+  assert.equal(metric(m, 'sluice_route_active_upstream{route="r",upstream="primary"}'), '1');
+  assert.equal(metric(m, 'sluice_route_active_upstream{route="r",upstream="secondary"}'), '0');
+});
+
+test('a primary flapping quicker than failback.after does not take traffic back', async (t) => {
+  const [p, s] = await Promise.all([node('p'), node('s')]);
+  const g = await startGateway({
+    upstreams: {
+      primary: { targets: [{ url: p.origin }], healthCheck: checks },
+      secondary: { targets: [{ url: s.origin }] },
+    },
+    routes: [
+      {
+        name: 'r',
+        match: { path: { prefix: '/' } },
+        upstream: 'primary',
+        failover: ['secondary'],
+        failback: { after: '600ms' },
+      },
+    ],
+  });
+  t.after(async () => {
+    await g.stop();
+    await Promise.all([p.kill(), s.kill()]);
+  });
+  p.healthy = false;
+  await switched(g, 'upstream_failover', 0);
+  // Flap for well over the period, each time up for less than it: 150ms up, then down.
+  const start = Date.now();
+  let flaps = 0;
+  while (Date.now() - start < 1800) {
+    let from = g.logs.length;
+    p.healthy = true;
+    await waitForLog(g, (l) => l.event === 'target_healthy', 'up', 5000, from);
+    await new Promise((r) => setTimeout(r, 150));
+    assert.equal(await served(g), 's');
+    from = g.logs.length;
+    p.healthy = false;
+    await waitForLog(g, (l) => l.event === 'target_unhealthy', 'down', 5000, from);
+    flaps++;
+  }
+  assert.ok(flaps >= 3);
+  assert.equal(
+    g.logs.filter((l) => l.event === 'upstream_failback' || l.event === 'upstream_failover').length,
+    1,
+    'one switch only',
+  );
+  // Stable again: back after the period.
+  const from = g.logs.length;
+  p.healthy = true;
+  await switched(g, 'upstream_failback', from);
+  assert.equal(await served(g), 'p');
+});
+
+test('failover when every breaker of the primary is open', async (t) => {
+  const [p, s] = await Promise.all([node('p'), node('s')]);
+  const g = await startGateway({
+    upstreams: {
+      primary: { targets: [{ url: p.origin }], breaker: { consecutiveFailures: 2, openFor: '10s' } },
+      secondary: { targets: [{ url: s.origin }] },
+    },
+    routes: [{ name: 'r', match: { path: { prefix: '/' } }, upstream: 'primary', failover: ['secondary'] }],
+  });
+  t.after(async () => {
+    await g.stop();
+    await Promise.all([p.kill(), s.kill()]);
+  });
+  p.fail = true;
+  assert.equal((await httpRequest(`${g.url}/x`)).status, 500);
+  assert.equal((await httpRequest(`${g.url}/x`)).status, 500);
+  const over = await switched(g, 'upstream_failover', 0);
+  assert.equal(over.to, 'secondary');
+  const r = await httpRequest(`${g.url}/x`);
+  assert.equal(r.status, 200);
+  assert.equal(r.headers['x-upstream'], 's');
+  assert.equal(p.hits, 2);
+});
