@@ -40,6 +40,8 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
   private finished = false;
   private pendingAbort: Error | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** The response is a server-sent event stream (text/event-stream). */
+  private sse = false;
   /** A sized response's head, held until its first body byte (see onHeaders). */
   private pendingHead: string[] | undefined;
   private statusText = '';
@@ -149,6 +151,8 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
       headers.push(name, raw[i + 1]!.toString('latin1'));
     }
     const out = tokens && tokens.length > 0 ? dropNamed(headers, tokens) : headers;
+    // Only streamed (unsized) responses can be SSE; sized ones skip the scan.
+    if (!sized) this.sse = isEventStream(out);
     for (let i = 0; i < plan.append.length; i++) out.push(plan.append[i]!);
     out.push('x-request-id', this.requestId);
     if (this.gw.draining) out.push('connection', 'close');
@@ -213,8 +217,10 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     if (clientFault) this.gw.metrics.refusals.labels(def.code).inc();
     else this.gw.metrics.upstreamErrors.labels(this.route.upstream.name, kind).inc();
     if (this.res.headersSent) {
-      // The response already started: reset the connection so a truncated body never looks complete.
-      this.res.destroy(err);
+      // The response already started: reset the connection (RST_STREAM on HTTP/2) so a truncated
+      // body never looks complete. An SSE client first gets a final `event: error` it can act on.
+      if (this.sse && !this.res.writableEnded) this.endEventStream(def.code, err);
+      else this.res.destroy(err);
       this.finish(this.status || def.status, kind);
       return;
     }
@@ -326,6 +332,17 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     setTimeout(() => next.dispatcher.dispatch(r.options(next), this), this.retryDelay);
   }
 
+  /** Write a last `event: error` to an SSE client, then reset once it is flushed (or after 1 s). */
+  private endEventStream(code: string, err: Error): void {
+    const res = this.res;
+    const reset = () => {
+      if (!res.destroyed) res.destroy(err);
+    };
+    const data = JSON.stringify({ code, requestId: this.requestId, detail: 'the upstream stream failed' });
+    setTimeout(reset, 1000).unref();
+    res.write(`event: error\ndata: ${data}\n\n`, reset);
+  }
+
   private finish(status: number, error: string | undefined): void {
     if (this.finished) return;
     this.finished = true;
@@ -372,4 +389,12 @@ function dropNamed(headers: string[], lowerNames: string[]): string[] {
     if (!lowerNames.includes(headers[i]!.toLowerCase())) out.push(headers[i]!, headers[i + 1]!);
   }
   return out;
+}
+
+function isEventStream(headers: string[]): boolean {
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i]!.length === 12 && headers[i]!.toLowerCase() === 'content-type')
+      return headers[i + 1]!.toLowerCase().startsWith('text/event-stream');
+  }
+  return false;
 }
