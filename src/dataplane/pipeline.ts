@@ -432,18 +432,7 @@ function bufferBody(
   const onGone = () => {
     cleanup();
     routeSlot?.release();
-    logAccess(
-      gw,
-      req,
-      g.requestId,
-      g.path,
-      499,
-      (performance.now() - started) / 1000,
-      0,
-      g.route,
-      undefined,
-      'client_closed',
-    );
+    logClientLeft(gw, req, g, started);
     leave();
   };
   const onStall = () => {
@@ -497,18 +486,7 @@ function waitForSlot(
     left = true;
     limiter.leave(waiter!);
     held?.release();
-    logAccess(
-      gw,
-      req,
-      g.requestId,
-      g.path,
-      499,
-      (performance.now() - started) / 1000,
-      0,
-      g.route,
-      undefined,
-      'client_closed',
-    );
+    logClientLeft(gw, req, g, started);
     leaveInflight();
   };
   const waiter = limiter.enqueue(
@@ -645,5 +623,21 @@ function sendFallback(
     undefined,
     'fallback',
     req.socket,
+  );
+}
+
+/** The access-log line of a request whose client left before it was proxied (queued or uploading). */
+function logClientLeft(gw: DataplaneState, req: IncomingMessage, g: Guarded, started: number): void {
+  logAccess(
+    gw,
+    req,
+    g.requestId,
+    g.path,
+    499,
+    (performance.now() - started) / 1000,
+    0,
+    g.route,
+    undefined,
+    'client_closed',
   );
 }
