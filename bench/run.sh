@@ -10,6 +10,11 @@ need=()
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
 command -v taskset >/dev/null 2>&1 || need+=(util-linux)
+# BENCH=tls (npm run bench:tls) also needs h2load and openssl.
+if [ "${BENCH:-run}" = tls ]; then
+  command -v h2load >/dev/null 2>&1 || need+=(nghttp2-client)
+  command -v openssl >/dev/null 2>&1 || need+=(openssl)
+fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing ${need[*]}"
   # The benchmark never uses nginx's system service; it runs its own instances (bench/.work/).
@@ -32,5 +37,5 @@ fi
 
 mkdir -p bench/.work
 # The orchestrator is light (it waits on wrk); keep it on the load generator's core.
-# BENCH=reload (npm run bench:reload) runs bench/reload.mjs instead.
+# BENCH=reload (npm run bench:reload) runs bench/reload.mjs instead; BENCH=tls bench/tls.mjs.
 exec taskset -c "${LOAD_CPU:-0}" node "bench/${BENCH:-run}.mjs" "$@"

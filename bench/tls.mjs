@@ -1,0 +1,363 @@
+// `npm run bench:tls`: HTTPS and HTTP/2 client throughput (issue 4), Sluice side by side with nginx.
+// Generates a self-signed certificate with openssl into bench/.work/tls/, starts the nginx
+// `return 200` upstream (plain HTTP), nginx as a TLS + HTTP/2 reverse proxy (one worker, upstream
+// keep-alive) and Sluice with `listen.tls` (built dist, access log off) proxying to the same
+// upstream. Proxies on PROXY_CPU, h2load and the upstream on LOAD_CPU. Interleaved rounds: h2load
+// over HTTP/2 and over HTTPS/1.1 (`--h1`) against each proxy. Loopback only, bounded in time; every
+// process it starts is stopped by PID at the end, on an error, and on Ctrl-C / SIGTERM.
+// h2load reports no percentiles: the latency columns are its "time for request" mean, sd and max.
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { get } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  alive,
+  childrenOf,
+  findBin,
+  fmtMs,
+  fmtRps,
+  fmtX,
+  freePort,
+  median,
+  nginxConf,
+  runBenchmark,
+  sleep,
+  toMs,
+} from './lib.mjs';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const work = join(root, 'bench', '.work', 'tls');
+const env = process.env;
+const ROUNDS = int(env.ROUNDS, 3);
+const DURATION = int(env.DURATION, 5); // seconds per measurement
+const WARMUP = int(env.WARMUP, 2);
+const CLIENTS = int(env.CLIENTS, 16); // h2load -c
+const STREAMS = int(env.STREAMS, 10); // h2load -m (HTTP/2 only; HTTP/1.1 gets one request at a time)
+const LOAD_CPU = env.LOAD_CPU ?? '0';
+const PROXY_CPU = env.PROXY_CPU ?? '1';
+const PATH = '/public/bench';
+const SLUICE_MAIN = resolve(root, env.SLUICE_MAIN ?? 'dist/cli/main.js');
+
+/** @type {Map<string, {name: string, pid: number, proc: import('node:child_process').ChildProcess, exited: boolean}>} */
+const running = new Map();
+let stopping = false;
+
+function int(v, d) {
+  if (v === undefined || v === '') return d;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) fail(`not a positive whole number: ${v}`);
+  return n;
+}
+
+function fail(msg) {
+  console.error(`bench:tls: ${msg}`);
+  process.exitCode = 1;
+  throw new Error(msg);
+}
+
+const log = (s) => console.log(s);
+
+function start(name, cpu, cmd, args, opts = {}) {
+  const out = opts.stdout ?? openSync(join(work, `${name}.out.log`), 'w');
+  const err = openSync(join(work, `${name}.err.log`), 'w');
+  const proc = spawn('taskset', ['-c', cpu, cmd, ...args], {
+    cwd: root,
+    stdio: ['ignore', out, err],
+    env: { ...env, ...opts.env },
+  });
+  const entry = { name, pid: proc.pid, proc, exited: false };
+  running.set(name, entry);
+  proc.once('exit', (code, signal) => {
+    entry.exited = true;
+    if (!stopping && !opts.transient)
+      console.error(
+        `bench:tls: ${name} exited early (${signal ?? code}); see ${join(work, `${name}.err.log`)}`,
+      );
+  });
+  return entry;
+}
+
+async function stopAll() {
+  stopping = true;
+  const entries = [...running.values()].filter((e) => !e.exited);
+  const pids = [...entries.flatMap((e) => childrenOf(e.pid)), ...entries.map((e) => e.pid)];
+  for (const e of entries) {
+    try {
+      process.kill(e.pid, 'SIGTERM');
+    } catch {}
+  }
+  const deadline = Date.now() + 5000;
+  while (Date.now() < deadline && pids.some(alive)) await sleep(50);
+  for (const pid of pids) {
+    if (alive(pid)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {}
+    }
+  }
+  running.clear();
+}
+
+/** GET over plain HTTP or HTTPS (self-signed: not verified; loopback only). */
+function probe(port, tls) {
+  return new Promise((res) => {
+    const opts = { host: '127.0.0.1', port, path: PATH, agent: false, timeout: 2000 };
+    const cb = (r) => {
+      let body = '';
+      r.on('data', (c) => {
+        body += c;
+      });
+      r.on('end', () => res({ status: r.statusCode, body }));
+    };
+    const req = tls
+      ? httpsRequest({ ...opts, servername: 'localhost', rejectUnauthorized: false }, cb)
+      : get(opts, cb);
+    req.on('error', (err) => res({ status: 0, body: String(err) }));
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    if (tls) req.end();
+  });
+}
+
+async function waitReady(name, port, tls) {
+  const deadline = Date.now() + 20_000;
+  let last;
+  while (Date.now() < deadline) {
+    if (running.get(name)?.exited) break;
+    last = await probe(port, tls);
+    if (last.status === 200 && last.body === 'ok\n') return;
+    await sleep(100);
+  }
+  fail(`${name} is not answering 200 "ok" on 127.0.0.1:${port}${PATH} (last: ${JSON.stringify(last)})`);
+}
+
+function parseH2load(out) {
+  const num = (re) => Number(re.exec(out)?.[1]);
+  const req =
+    /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(
+      out,
+    );
+  const st = /status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(out);
+  const lat = /time for request:\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)/.exec(out);
+  if (!req || !st || !lat) return undefined;
+  return {
+    rps: num(/finished in [\d.]+\w+, ([\d.]+) req\/s/),
+    done: Number(req[3]),
+    succeeded: Number(req[4]),
+    failed: Number(req[5]),
+    errored: Number(req[6]),
+    timeout: Number(req[7]),
+    non2xx: Number(st[2]) + Number(st[3]) + Number(st[4]),
+    min: toMs(lat[1]),
+    max: toMs(lat[2]),
+    mean: toMs(lat[3]),
+    sd: toMs(lat[4]),
+    protocol: /Application protocol: (\S+)/.exec(out)?.[1] ?? '?',
+  };
+}
+
+let h2loadBin;
+
+function h2load(port, proto, seconds) {
+  const args = proto === 'h2' ? [`-c${CLIENTS}`, `-m${STREAMS}`] : ['--h1', `-c${CLIENTS}`, '-m1']; // HTTPS/1.1: no pipelining, one request per connection at a time
+  return new Promise((res, rej) => {
+    const e = start(
+      'h2load',
+      LOAD_CPU,
+      h2loadBin,
+      [...args, '-t1', '-D', String(seconds), `https://127.0.0.1:${port}${PATH}`],
+      { stdout: 'pipe', transient: true },
+    );
+    let out = '';
+    e.proc.stdout.on('data', (c) => {
+      out += c;
+    });
+    e.proc.once('exit', (code) => {
+      running.delete('h2load');
+      if (stopping) return rej(new Error('stopped'));
+      const r = parseH2load(out);
+      if (code !== 0 || !r || !Number.isFinite(r.rps))
+        return rej(new Error(`h2load exited ${code}; cannot use its output:\n${out}`));
+      res(r);
+    });
+  });
+}
+
+async function main() {
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(work, { recursive: true });
+  const nginxBin = findBin('nginx', ['/usr/sbin']) ?? fail('nginx not found (bench/run.sh installs it)');
+  h2loadBin =
+    findBin('h2load', ['/usr/bin']) ?? fail('h2load not found (bench/run.sh installs nghttp2-client)');
+  const opensslBin = findBin('openssl', ['/usr/bin']) ?? fail('openssl not found');
+  // A self-signed P-256 certificate for localhost / 127.0.0.1, used by both proxies.
+  const cert = join(work, 'cert.pem');
+  const key = join(work, 'key.pem');
+  execFileSync(
+    opensslBin,
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=DNS:localhost,IP:127.0.0.1',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  const started = new Date();
+  const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  const h2v = execFileSync(h2loadBin, ['--version'], { encoding: 'utf8' }).trim();
+  // nginx -v writes to stderr.
+  const ngv = spawnSync(nginxBin, ['-v'], { encoding: 'utf8' }).stderr.trim();
+  log(`== HTTPS and HTTP/2: Sluice and nginx, ${started.toISOString()}`);
+  log(
+    `   ${ROUNDS} rounds x 2 protocols x 2 proxies x ${DURATION}s; h2load -c${CLIENTS} (-m${STREAMS} for h2) -t1; ` +
+      `h2load + upstream on CPU ${LOAD_CPU}, proxies on CPU ${PROXY_CPU}; node ${process.version}; ${h2v}; load ${load}`,
+  );
+
+  const upPort = await freePort();
+  const up = nginxConf(work, 'upstream', upPort);
+  start('upstream', LOAD_CPU, nginxBin, [
+    '-p',
+    up.dir,
+    '-c',
+    up.file,
+    '-e',
+    join(up.dir, 'logs', 'error.log'),
+  ]);
+  await waitReady('upstream', upPort, false);
+
+  // nginx as TLS + HTTP/2 reverse proxy: lib's proxy config, with the listener switched to TLS.
+  const ngPort = await freePort();
+  const ng = nginxConf(work, 'proxy', ngPort, upPort);
+  const ngText = readFileSync(ng.file, 'utf8').replace(
+    `listen 127.0.0.1:${ngPort} backlog=1024;`,
+    `listen 127.0.0.1:${ngPort} ssl http2 backlog=1024;
+    ssl_certificate ${cert};
+    ssl_certificate_key ${key};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_session_cache shared:SSL:10m;
+    http2_max_concurrent_streams 128;`,
+  );
+  if (!ngText.includes('ssl http2')) fail('could not turn the nginx proxy config into a TLS one');
+  writeFileSync(ng.file, ngText);
+  start('nginx', PROXY_CPU, nginxBin, ['-p', ng.dir, '-c', ng.file, '-e', join(ng.dir, 'logs', 'error.log')]);
+  await waitReady('nginx', ngPort, true);
+
+  const slPort = await freePort();
+  const slFile = join(work, 'sluice.yaml');
+  writeFileSync(
+    slFile,
+    `# generated by bench/tls.mjs
+listen:
+  host: 127.0.0.1
+  port: ${slPort}
+  tls:
+    certificates:
+      - cert: ${cert}
+        key: ${key}
+logging:
+  level: info
+  accessLog: { enabled: false }
+upstreams:
+  up:
+    targets:
+      - url: http://127.0.0.1:${upPort}
+routes:
+  - name: bench
+    match: { path: { prefix: /public/ } }
+    upstream: up
+`,
+  );
+  start('sluice', PROXY_CPU, process.execPath, [SLUICE_MAIN, 'start', '--config', slFile]);
+  await waitReady('sluice', slPort, true);
+
+  const targets = { sluice: slPort, nginx: ngPort };
+  if (WARMUP > 0) {
+    log(`== warm-up (${WARMUP}s each)`);
+    for (const p of Object.values(targets)) for (const proto of ['h2', 'h1']) await h2load(p, proto, WARMUP);
+  }
+  /** results[proto][proxy] = [round results] */
+  const results = { h2: { sluice: [], nginx: [] }, h1: { sluice: [], nginx: [] } };
+  for (let r = 0; r < ROUNDS; r++) {
+    const order = r % 2 === 0 ? ['sluice', 'nginx'] : ['nginx', 'sluice'];
+    for (const proto of ['h2', 'h1']) {
+      for (const name of order) {
+        const x = await h2load(targets[name], proto, DURATION);
+        results[proto][name].push(x);
+        log(
+          `   round ${r + 1}/${ROUNDS} ${proto === 'h2' ? 'HTTP/2   ' : 'HTTPS/1.1'} ${name.padEnd(6)} (${x.protocol}) ` +
+            `${fmtRps(x.rps).padStart(7)} req/s  mean ${fmtMs(x.mean)}  sd ${fmtMs(x.sd)}  max ${fmtMs(x.max)}  ` +
+            `non-2xx ${x.non2xx}  failed ${x.failed}  errored ${x.errored}  timeout ${x.timeout}`,
+        );
+      }
+    }
+  }
+
+  const lines = [];
+  const out = (s = '') => lines.push(s);
+  out(
+    `Run of ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC: ${ROUNDS} rounds x ${DURATION}s per proxy and protocol, ` +
+      `h2load -t1 -c${CLIENTS} (HTTP/2: -m${STREAMS}; HTTPS/1.1: --h1, one request at a time per connection), ` +
+      `self-signed P-256 certificate, ${ngv.replace('nginx version: ', '')} with one worker. Medians over rounds ` +
+      `(h2load's "time for request" mean, sd and max: it reports no percentiles); errors are totals. Load average at start: ${load}.`,
+  );
+  out();
+  out('| protocol | proxy | req/s | mean | sd | max | non-2xx | failed+errored+timeout | req/s per round |');
+  out('|---|---|---:|---:|---:|---:|---:|---:|---|');
+  const med = {};
+  for (const proto of ['h2', 'h1']) {
+    med[proto] = {};
+    for (const name of ['sluice', 'nginx']) {
+      const rs = results[proto][name];
+      const m = {
+        rps: median(rs.map((x) => x.rps)),
+        mean: median(rs.map((x) => x.mean)),
+        sd: median(rs.map((x) => x.sd)),
+        max: median(rs.map((x) => x.max)),
+        non2xx: rs.reduce((a, x) => a + x.non2xx, 0),
+        errors: rs.reduce((a, x) => a + x.failed + x.errored + x.timeout, 0),
+      };
+      med[proto][name] = m;
+      out(
+        `| ${proto === 'h2' ? 'HTTP/2' : 'HTTPS/1.1'} | ${name} | ${fmtRps(m.rps)} | ${fmtMs(m.mean)} | ${fmtMs(m.sd)} | ` +
+          `${fmtMs(m.max)} | ${m.non2xx} | ${m.errors} | ${rs.map((x) => Math.round(x.rps)).join(', ')} |`,
+      );
+    }
+  }
+  out();
+  out('| Sluice / nginx | req/s | mean latency | per round (req/s) |');
+  out('|---|---:|---:|---|');
+  for (const proto of ['h2', 'h1']) {
+    const s = med[proto].sluice;
+    const n = med[proto].nginx;
+    const per = results[proto].sluice.map((x, i) => fmtX(x.rps / results[proto].nginx[i].rps)).join(', ');
+    out(
+      `| ${proto === 'h2' ? 'HTTP/2' : 'HTTPS/1.1'} | ${fmtX(s.rps / n.rps)} | ${fmtX(s.mean / n.mean)} | ${per} |`,
+    );
+  }
+  const text = lines.join('\n');
+  log('');
+  log(text);
+  writeFileSync(join(root, 'bench', '.work', 'tls-latest.md'), `${text}\n`);
+  writeFileSync(
+    join(root, 'bench', '.work', 'tls-latest.json'),
+    JSON.stringify({ started, ROUNDS, DURATION, CLIENTS, STREAMS, load, results, medians: med }, null, 2),
+  );
+  log('\n(also written to bench/.work/tls-latest.md and tls-latest.json)');
+}
+
+await runBenchmark('bench:tls', main, { running, isStopping: () => stopping, stopAll });
