@@ -1,6 +1,7 @@
-// Small helpers shared by bench/run.mjs and bench/reload.mjs. No module state: each orchestrator
-// keeps its own process registry.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+// Helpers shared by the benchmarks (run.mjs, reload.mjs, tls.mjs). No module state: each run
+// creates its own process group (createProcesses).
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 
@@ -157,4 +158,60 @@ export async function runBenchmark(name, main, procs) {
   } finally {
     await procs.stopAll();
   }
+}
+
+/**
+ * The processes one benchmark run starts, each pinned to a core with taskset, logged under `work`,
+ * and stopped by PID (SIGTERM, then SIGKILL after 5 s, nginx's workers included).
+ * @param {string} label  shown in messages, e.g. `bench:tls`
+ * @param {{ work: string, root: string, env: NodeJS.ProcessEnv }} where
+ */
+export function createProcesses(label, { work, root, env }) {
+  /** @type {Map<string, {name: string, pid: number, proc: import('node:child_process').ChildProcess, exited: boolean}>} */
+  const running = new Map();
+  let stopping = false;
+  const isStopping = () => stopping;
+
+  function start(name, cpu, cmd, args, opts = {}) {
+    const out = opts.stdout ?? openSync(join(work, `${name}.out.log`), 'w');
+    const err = openSync(join(work, `${name}.err.log`), 'w');
+    const proc = spawn('taskset', ['-c', cpu, cmd, ...args], {
+      cwd: root,
+      stdio: ['ignore', out, err],
+      env: { ...env, ...opts.env },
+    });
+    const entry = { name, pid: proc.pid, proc, exited: false };
+    running.set(name, entry);
+    proc.once('exit', (code, signal) => {
+      entry.exited = true;
+      if (!stopping && !opts.transient)
+        console.error(
+          `${label}: ${name} exited early (${signal ?? code}); see ${join(work, `${name}.err.log`)}`,
+        );
+    });
+    return entry;
+  }
+
+  async function stopAll() {
+    stopping = true;
+    const entries = [...running.values()].filter((e) => !e.exited);
+    const pids = [...entries.flatMap((e) => childrenOf(e.pid)), ...entries.map((e) => e.pid)];
+    for (const e of entries) {
+      try {
+        process.kill(e.pid, 'SIGTERM');
+      } catch {}
+    }
+    const deadline = Date.now() + 5000;
+    while (Date.now() < deadline && pids.some(alive)) await sleep(50);
+    for (const pid of pids) {
+      if (alive(pid)) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {}
+      }
+    }
+    running.clear();
+  }
+
+  return { running, start, stopAll, isStopping };
 }

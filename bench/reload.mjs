@@ -1,21 +1,11 @@
-// `npm run bench:reload`: does a config reload under load cost anything? (issue 3: "a reload under
-// load shows no latency tail and no 404/503 in between".)
-// Starts the nginx `return 200` upstream and Sluice (built dist, access log off, admin API on with
-// a random SLUICE_ADMIN_TOKEN), pinned with taskset like bench/run.mjs, then measures with wrk in
-// interleaved rounds: once with no reloads, once while a loop rewrites the config file between two
-// valid variants (they differ in a response header the route sets, so every reload is `applied`)
-// and POSTs /admin/v1/config/reload every RELOAD_MS. A wrk Lua script counts responses by status
-// class and by variant header. Loopback only; every process it starts is stopped by PID at the
-// end, on an error, and on Ctrl-C / SIGTERM.
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  alive,
   childrenOf,
+  createProcesses,
   findBin,
   fmtMs,
   fmtRps,
@@ -43,9 +33,8 @@ const TOKEN = randomBytes(24).toString('hex');
 // SLUICE_MAIN: another build's entry point (e.g. a clean checkout's dist/cli/main.js).
 const SLUICE_MAIN = resolve(root, env.SLUICE_MAIN ?? 'dist/cli/main.js');
 
-/** @type {Map<string, {name: string, pid: number, proc: import('node:child_process').ChildProcess, exited: boolean}>} */
-const running = new Map();
-let stopping = false;
+const procs = createProcesses('bench:reload', { work, root, env });
+const { running, start } = procs;
 
 function int(v, d) {
   if (v === undefined || v === '') return d;
@@ -61,48 +50,6 @@ function fail(msg) {
 }
 
 const log = (s) => console.log(s);
-
-function start(name, cpu, cmd, args, opts = {}) {
-  const out = opts.stdout ?? openSync(join(work, `${name}.out.log`), 'w');
-  const err = openSync(join(work, `${name}.err.log`), 'w');
-  const proc = spawn('taskset', ['-c', cpu, cmd, ...args], {
-    cwd: root,
-    stdio: ['ignore', out, err],
-    env: { ...env, ...opts.env },
-  });
-  const entry = { name, pid: proc.pid, proc, exited: false };
-  running.set(name, entry);
-  proc.once('exit', (code, signal) => {
-    entry.exited = true;
-    if (!stopping && !opts.transient)
-      console.error(
-        `bench:reload: ${name} exited early (${signal ?? code}); see ${join(work, `${name}.err.log`)}`,
-      );
-  });
-  return entry;
-}
-
-/** Stop every process this script started (and nginx's workers), by PID: SIGTERM, then SIGKILL after 5 s. */
-async function stopAll() {
-  stopping = true;
-  const entries = [...running.values()].filter((e) => !e.exited);
-  const pids = [...entries.flatMap((e) => childrenOf(e.pid)), ...entries.map((e) => e.pid)];
-  for (const e of entries) {
-    try {
-      process.kill(e.pid, 'SIGTERM');
-    } catch {}
-  }
-  const deadline = Date.now() + 5000;
-  while (Date.now() < deadline && pids.some(alive)) await sleep(50);
-  for (const pid of pids) {
-    if (alive(pid)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {}
-    }
-  }
-  running.clear();
-}
 
 function httpGet(port, path = PATH) {
   return new Promise((res) => {
@@ -276,7 +223,7 @@ function wrk(port, seconds) {
     e.proc.once('exit', (code) => {
       const foreign = foreignLoad(before, cpuSnapshot());
       running.delete('wrk');
-      if (stopping) return rej(new Error('stopped'));
+      if (procs.isStopping()) return rej(new Error('stopped'));
       if (code !== 0) return rej(new Error(`wrk exited ${code}: ${out}`));
       const r = parseWrk(out);
       if (!r || !Number.isFinite(r.rps)) return rej(new Error(`cannot parse wrk output:\n${out}`));
@@ -294,7 +241,7 @@ function reloadLoop(file, mk, adminPort, state) {
   let stop = false;
   const done = (async () => {
     let next = Date.now();
-    while (!stop && !stopping) {
+    while (!stop && !procs.isStopping()) {
       state.variant = state.variant === 'a' ? 'b' : 'a';
       writeAtomic(file, mk(state.variant));
       const t0 = performance.now();
@@ -483,4 +430,4 @@ async function main() {
   log('\n(also written to bench/.work/reload-latest.md and reload-latest.json)');
 }
 
-await runBenchmark('bench:reload', main, { running, isStopping: () => stopping, stopAll });
+await runBenchmark('bench:reload', main, procs);

@@ -1,16 +1,10 @@
-// The benchmark orchestrator (started by bench/run.sh, which installs and builds first).
-// Starts an nginx `return 200` upstream and every proxy under test on free loopback ports, pinned
-// to cores with taskset, warms each up, then measures them with wrk in interleaved rounds at each
-// connection count, and prints medians, Sluice's ratios to each reference and its RSS.
-// Every process it starts is stopped at the end, on an error, and on Ctrl-C / SIGTERM.
-import { spawn } from 'node:child_process';
-import { mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  alive,
   childrenOf,
+  createProcesses,
   findBin,
   fmtMb,
   fmtMs,
@@ -57,9 +51,8 @@ const labels = {
   bare: 'bare node:http + undici',
 };
 
-/** @type {Map<string, {name: string, pid: number, proc: import('node:child_process').ChildProcess, exited: boolean}>} */
-const running = new Map();
-let stopping = false;
+const procs = createProcesses('bench', { work, root, env });
+const { running, start } = procs;
 
 function int(v, d) {
   if (v === undefined || v === '') return d;
@@ -80,46 +73,6 @@ function log(msg) {
 
 function which(cmd, fallbacks) {
   return findBin(cmd, fallbacks) ?? fail(`${cmd} not found (bench/run.sh installs it)`);
-}
-
-function start(name, cpu, cmd, args, opts = {}) {
-  const out = opts.stdout ?? openSync(join(work, `${name}.out.log`), 'w');
-  const err = openSync(join(work, `${name}.err.log`), 'w');
-  const proc = spawn('taskset', ['-c', cpu, cmd, ...args], {
-    cwd: root,
-    stdio: ['ignore', out, err],
-    env: { ...env, ...opts.env },
-  });
-  const entry = { name, pid: proc.pid, proc, exited: false };
-  running.set(name, entry);
-  proc.once('exit', (code, signal) => {
-    entry.exited = true;
-    if (!stopping && !opts.transient) {
-      console.error(`bench: ${name} exited early (${signal ?? code}); see ${join(work, `${name}.err.log`)}`);
-    }
-  });
-  return entry;
-}
-
-async function stopAll() {
-  stopping = true;
-  const entries = [...running.values()].filter((e) => !e.exited);
-  const kids = entries.flatMap((e) => childrenOf(e.pid));
-  for (const e of entries) {
-    try {
-      process.kill(e.pid, 'SIGTERM');
-    } catch {}
-  }
-  const deadline = Date.now() + 5000;
-  while (Date.now() < deadline && [...entries.map((e) => e.pid), ...kids].some(alive)) await sleep(50);
-  for (const pid of [...entries.map((e) => e.pid), ...kids]) {
-    if (alive(pid)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {}
-    }
-  }
-  running.clear();
 }
 
 function httpGet(port) {
@@ -267,7 +220,7 @@ function wrk(port, conns, seconds, pid, watchRss) {
     e.proc.once('exit', (code) => {
       if (timer) clearInterval(timer);
       running.delete('wrk');
-      if (stopping) return rej(new Error('stopped'));
+      if (procs.isStopping()) return rej(new Error('stopped'));
       if (code !== 0) return rej(new Error(`wrk exited ${code}: ${out}`));
       const r = parseWrk(out);
       if (!Number.isFinite(r.rps) || !Number.isFinite(r.p50))
@@ -506,4 +459,4 @@ async function main() {
   log(`\n(also written to bench/.work/latest.md and latest.json)`);
 }
 
-await runBenchmark('bench', main, { running, isStopping: () => stopping, stopAll });
+await runBenchmark('bench', main, procs);

@@ -6,15 +6,14 @@
 // over HTTP/2 and over HTTPS/1.1 (`--h1`) against each proxy. Loopback only, bounded in time; every
 // process it starts is stopped by PID at the end, on an error, and on Ctrl-C / SIGTERM.
 // h2load reports no percentiles: the latency columns are its "time for request" mean, sd and max.
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  alive,
-  childrenOf,
+  createProcesses,
   findBin,
   fmtMs,
   fmtRps,
@@ -40,9 +39,8 @@ const PROXY_CPU = env.PROXY_CPU ?? '1';
 const PATH = '/public/bench';
 const SLUICE_MAIN = resolve(root, env.SLUICE_MAIN ?? 'dist/cli/main.js');
 
-/** @type {Map<string, {name: string, pid: number, proc: import('node:child_process').ChildProcess, exited: boolean}>} */
-const running = new Map();
-let stopping = false;
+const procs = createProcesses('bench:tls', { work, root, env });
+const { running, start } = procs;
 
 function int(v, d) {
   if (v === undefined || v === '') return d;
@@ -58,47 +56,6 @@ function fail(msg) {
 }
 
 const log = (s) => console.log(s);
-
-function start(name, cpu, cmd, args, opts = {}) {
-  const out = opts.stdout ?? openSync(join(work, `${name}.out.log`), 'w');
-  const err = openSync(join(work, `${name}.err.log`), 'w');
-  const proc = spawn('taskset', ['-c', cpu, cmd, ...args], {
-    cwd: root,
-    stdio: ['ignore', out, err],
-    env: { ...env, ...opts.env },
-  });
-  const entry = { name, pid: proc.pid, proc, exited: false };
-  running.set(name, entry);
-  proc.once('exit', (code, signal) => {
-    entry.exited = true;
-    if (!stopping && !opts.transient)
-      console.error(
-        `bench:tls: ${name} exited early (${signal ?? code}); see ${join(work, `${name}.err.log`)}`,
-      );
-  });
-  return entry;
-}
-
-async function stopAll() {
-  stopping = true;
-  const entries = [...running.values()].filter((e) => !e.exited);
-  const pids = [...entries.flatMap((e) => childrenOf(e.pid)), ...entries.map((e) => e.pid)];
-  for (const e of entries) {
-    try {
-      process.kill(e.pid, 'SIGTERM');
-    } catch {}
-  }
-  const deadline = Date.now() + 5000;
-  while (Date.now() < deadline && pids.some(alive)) await sleep(50);
-  for (const pid of pids) {
-    if (alive(pid)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {}
-    }
-  }
-  running.clear();
-}
 
 /** GET over plain HTTP or HTTPS (self-signed: not verified; loopback only). */
 function probe(port, tls) {
@@ -175,7 +132,7 @@ function h2load(port, proto, seconds) {
     });
     e.proc.once('exit', (code) => {
       running.delete('h2load');
-      if (stopping) return rej(new Error('stopped'));
+      if (procs.isStopping()) return rej(new Error('stopped'));
       const r = parseH2load(out);
       if (code !== 0 || !r || !Number.isFinite(r.rps))
         return rej(new Error(`h2load exited ${code}; cannot use its output:\n${out}`));
@@ -360,4 +317,4 @@ routes:
   log('\n(also written to bench/.work/tls-latest.md and tls-latest.json)');
 }
 
-await runBenchmark('bench:tls', main, { running, isStopping: () => stopping, stopAll });
+await runBenchmark('bench:tls', main, procs);
