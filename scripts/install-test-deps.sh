@@ -1,8 +1,25 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh Debian machine with Node.js: the npm packages
-# (from package-lock.json). Debian packages are added here as later features need them.
+# (from package-lock.json) and the Debian packages of the real services the tests start
+# (PostgreSQL 15 for the store, Redis for shared counters). Needs root only when something is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
+fi
+
+# Debian package → a file it installs that the tests use.
+declare -A wanted=(
+  [postgresql]=/usr/lib/postgresql/15/bin/initdb
+  [redis-server]=/usr/bin/redis-server
+)
+missing=()
+for pkg in "${!wanted[@]}"; do
+  [ -x "${wanted[$pkg]}" ] || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "== installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi

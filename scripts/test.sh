@@ -13,5 +13,11 @@ npx biome check .
 
 echo "== tests"
 mapfile -t files < <(find test -name '*.test.ts' | sort)
+# One PostgreSQL for the whole run (test/harness/postgres.ts); each test file creates its own
+# database on it. Stopped (by its data dir's postmaster.pid) when this script exits.
+read -r pg_url pg_dir < <(node --import tsx test/harness/postgres.ts start)
+trap 'node --import tsx test/harness/postgres.ts stop "$pg_dir"' EXIT
+export SLUICE_TEST_PG_URL="$pg_url"
+
 # Files run in parallel processes; each test file starts its own gateways on free ports.
-exec node --import tsx --test --test-concurrency="${TEST_CONCURRENCY:-4}" --test-timeout=120000 "${files[@]}"
+node --import tsx --test --test-concurrency="${TEST_CONCURRENCY:-4}" --test-timeout=120000 "${files[@]}"
