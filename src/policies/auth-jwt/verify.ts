@@ -1,0 +1,417 @@
+/**
+ * Bearer-token verification. The order of checks is the order of cost: size (before any parsing), shape,
+ * header, issuer (by `iss`), algorithm allowlist of that issuer, key (by `kid` and `alg` from the cached
+ * key set, nothing else from the header), then jose's `jwtVerify` (signature, then `iss`, `aud`, `exp`,
+ * `nbf` with the issuer's clock skew). A verified token is cached by its exact string until it expires (or
+ * the cache TTL), so a repeated token costs one Map lookup and one compare.
+ */
+import { type CryptoKey, decodeJwt, decodeProtectedHeader, errors, type JWTPayload, jwtVerify } from 'jose';
+import {
+  type ClaimGetter,
+  type CompiledForward,
+  type CompiledRequirement,
+  type ResolvedIssuer,
+  resolveIssuers,
+} from './compile.js';
+import { type JwksCache, JwksPool } from './jwks.js';
+import type { JwtIssuersConfig } from './schema.js';
+
+/** Why a token was refused (401). Stable: the gateway maps each to a problem code. */
+export type TokenFailureReason =
+  | 'missing'
+  | 'malformed'
+  | 'too-large'
+  | 'unknown-issuer'
+  | 'bad-algorithm'
+  | 'unknown-kid'
+  | 'bad-signature'
+  | 'expired'
+  | 'not-yet-valid'
+  | 'wrong-audience'
+  | 'jwks-unavailable';
+
+/** Why a valid token does not satisfy a route (403). */
+export type RequirementFailureReason = 'insufficient-scope' | 'missing-role' | 'claim-mismatch';
+
+export type JwtFailureReason = TokenFailureReason | RequirementFailureReason;
+
+export const TOKEN_FAILURE_REASONS: readonly TokenFailureReason[] = [
+  'missing',
+  'malformed',
+  'too-large',
+  'unknown-issuer',
+  'bad-algorithm',
+  'unknown-kid',
+  'bad-signature',
+  'expired',
+  'not-yet-valid',
+  'wrong-audience',
+  'jwks-unavailable',
+];
+export const REQUIREMENT_FAILURE_REASONS: readonly RequirementFailureReason[] = [
+  'insufficient-scope',
+  'missing-role',
+  'claim-mismatch',
+];
+
+export interface JwtFailure<R extends JwtFailureReason = JwtFailureReason> {
+  readonly ok: false;
+  readonly reason: R;
+  /** For the log and the problem detail; never contains the token. */
+  readonly detail: string;
+  /** Issuer name, when the token got far enough to name one. */
+  readonly issuer?: string;
+}
+
+export interface VerifiedToken {
+  /** Issuer name in config. */
+  readonly issuer: string;
+  readonly subject: string | undefined;
+  readonly claims: Readonly<JWTPayload>;
+  /** From `scope` (space-separated) and `scp` (a list or a string). */
+  readonly scopes: ReadonlySet<string>;
+  /** `exp` in ms since the epoch. */
+  readonly expiresAtMs: number;
+  readonly alg: string;
+  readonly kid: string | undefined;
+}
+
+export interface JwtSuccess {
+  readonly ok: true;
+  readonly token: VerifiedToken;
+}
+
+export type VerifyResult = JwtSuccess | JwtFailure<TokenFailureReason>;
+
+export interface VerifierOptions {
+  /** Shared key-set caches (keep one per gateway so reloads reuse warm sets). Default: a private pool. */
+  pool?: JwksPool;
+  /** Verified-token cache: most entries (default 10 000; 0 turns it off). */
+  cacheMaxEntries?: number;
+  /** Longest time a verified token is served from the cache (default 5 minutes); never past its `exp`. */
+  cacheTtlMs?: number;
+  /** Bound on the summed length of cached tokens (default 16 MiB). */
+  cacheMaxBytes?: number;
+  /** Wall clock (ms) when `verify` is called without `now`. */
+  now?: () => number;
+}
+
+export interface Verifier {
+  /**
+   * Verify a bearer token (without the `Bearer ` prefix). Synchronous for a cached token and for
+   * refusals found before the signature check; a Promise otherwise. Never rejects.
+   */
+  verify(token: string | undefined, now?: number): VerifyResult | Promise<VerifyResult>;
+  /** Settles when every issuer's key set has been fetched once. */
+  readonly ready: Promise<void>;
+  isReady(): boolean;
+  /** The key-set cache of an issuer (undefined for HMAC issuers). */
+  jwks(issuerName: string): JwksCache | undefined;
+  readonly issuers: ReadonlyMap<string, ResolvedIssuer>;
+  /** Release the key-set caches (the pool closes those no other verifier holds). */
+  close(): void;
+}
+
+interface CacheEntry {
+  readonly until: number;
+  readonly result: JwtSuccess;
+}
+
+// Three base64url segments; the third may be empty (an unsigned token, refused later as bad-algorithm).
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+
+const MISSING: JwtFailure<'missing'> = { ok: false, reason: 'missing', detail: 'no bearer token' };
+
+export function createVerifier(issuersConfig: JwtIssuersConfig, options: VerifierOptions = {}): Verifier {
+  const resolved = resolveIssuers(issuersConfig);
+  const pool = options.pool ?? new JwksPool();
+  const ownPool = options.pool === undefined;
+  const clock = options.now ?? Date.now;
+  const byName = new Map(resolved.map((i) => [i.name, i]));
+  const byIss = new Map(resolved.map((i) => [i.issuer, i]));
+  const only = resolved.length === 1 ? resolved[0] : undefined;
+  const caches = new Map<string, JwksCache>();
+  for (const i of resolved) if (i.jwks) caches.set(i.name, pool.acquire(i.jwks));
+  // Before the issuer is known, the largest limit applies; the issuer's own is checked once it is.
+  const maxBytes = Math.max(...resolved.map((i) => i.maxTokenBytes));
+
+  const maxEntries = options.cacheMaxEntries ?? 10_000;
+  const cacheTtl = options.cacheTtlMs ?? 300_000;
+  const maxCacheBytes = options.cacheMaxBytes ?? 16 * 1024 * 1024;
+  const cache = new Map<string, CacheEntry>();
+  let cacheBytes = 0;
+  // Concurrent first sightings of one token share one verification.
+  const pending = new Map<string, Promise<VerifyResult>>();
+
+  const remember = (token: string, result: JwtSuccess, now: number) => {
+    if (maxEntries === 0) return;
+    const until = Math.min(result.token.expiresAtMs, now + cacheTtl);
+    if (until <= now) return;
+    const old = cache.get(token);
+    if (old !== undefined) cache.delete(token);
+    else cacheBytes += token.length;
+    // Oldest first out. Entries expire anyway, and a hit then costs no reordering.
+    while (cache.size >= maxEntries || (cacheBytes > maxCacheBytes && cache.size > 0)) {
+      const oldest = cache.keys().next().value as string;
+      cache.delete(oldest);
+      cacheBytes -= oldest.length;
+    }
+    cache.set(token, { until, result });
+  };
+
+  const slow = async (token: string, now: number): Promise<VerifyResult> => {
+    let header: ReturnType<typeof decodeProtectedHeader>;
+    try {
+      header = decodeProtectedHeader(token);
+    } catch {
+      return fail('malformed', 'the token header is not valid JSON');
+    }
+    const alg = header.alg;
+    if (typeof alg !== 'string') return fail('malformed', 'the token header has no alg');
+    const kid = header.kid;
+    if (kid !== undefined && typeof kid !== 'string') return fail('malformed', 'kid is not a string');
+
+    let issuer = only;
+    if (issuer === undefined) {
+      let payload: JWTPayload;
+      try {
+        payload = decodeJwt(token);
+      } catch {
+        return fail('malformed', 'the token payload is not a JSON object');
+      }
+      issuer = typeof payload.iss === 'string' ? byIss.get(payload.iss) : undefined;
+      if (issuer === undefined)
+        return fail(
+          'unknown-issuer',
+          `iss ${JSON.stringify(payload.iss ?? null)} is not a configured issuer`,
+        );
+    }
+    if (token.length > issuer.maxTokenBytes)
+      return fail('too-large', `longer than ${issuer.maxTokenBytes} bytes`, issuer.name);
+    // The allowlist decides before any key is touched: `none`, or HS256 against an RSA issuer, stop here.
+    if (!issuer.algorithms.has(alg))
+      return fail(
+        'bad-algorithm',
+        `alg ${JSON.stringify(alg)} is not accepted from this issuer`,
+        issuer.name,
+      );
+
+    let keys: readonly (CryptoKey | Uint8Array)[];
+    if (issuer.secret !== undefined) {
+      keys = [issuer.secret];
+    } else {
+      const jwks = caches.get(issuer.name)!;
+      let found = jwks.key(kid, alg);
+      if (found instanceof Promise) found = await found;
+      if (!found.ok) return fail(found.reason, found.detail, issuer.name);
+      keys = found.keys;
+    }
+
+    let last: VerifyResult | undefined;
+    for (const key of keys) {
+      try {
+        const { payload } = await jwtVerify(token, key, {
+          algorithms: [alg],
+          issuer: issuer.issuer,
+          audience: issuer.audiences as string[],
+          clockTolerance: issuer.clockSkewSec,
+          currentDate: new Date(now),
+          requiredClaims: ['exp'],
+        });
+        const result: JwtSuccess = {
+          ok: true,
+          token: {
+            issuer: issuer.name,
+            subject: typeof payload.sub === 'string' ? payload.sub : undefined,
+            claims: payload,
+            scopes: scopesOf(payload),
+            expiresAtMs: (payload.exp as number) * 1000,
+            alg,
+            kid,
+          },
+        };
+        remember(token, result, now);
+        return result;
+      } catch (err) {
+        last = joseFailure(err, issuer.name);
+        // Only a signature mismatch is worth trying the next candidate key (tokens without kid).
+        if (last.reason !== 'bad-signature') return last;
+      }
+    }
+    return last ?? fail('unknown-kid', 'no key', issuer.name);
+  };
+
+  return {
+    verify(token, now) {
+      if (token === undefined || token.length === 0) return MISSING;
+      if (token.length > maxBytes) return fail('too-large', `longer than ${maxBytes} bytes`);
+      const t = now ?? clock();
+      const hit = cache.get(token);
+      if (hit !== undefined) {
+        if (hit.until > t) return hit.result;
+        cache.delete(token);
+        cacheBytes -= token.length;
+      }
+      if (!COMPACT_JWS.test(token)) return fail('malformed', 'not a compact JWS (three base64url parts)');
+      const inflight = pending.get(token);
+      if (inflight !== undefined) return inflight;
+      const p = slow(token, t).finally(() => pending.delete(token));
+      pending.set(token, p);
+      return p;
+    },
+    ready: Promise.all([...caches.values()].map((c) => c.ready)).then(() => {}),
+    isReady: () => [...caches.values()].every((c) => c.isReady()),
+    jwks: (name) => caches.get(name),
+    issuers: byName,
+    close() {
+      for (const c of caches.values()) pool.release(c);
+      caches.clear();
+      cache.clear();
+      cacheBytes = 0;
+      if (ownPool) pool.close();
+    },
+  };
+}
+
+function fail<R extends JwtFailureReason>(reason: R, detail: string, issuer?: string): JwtFailure<R> {
+  return issuer === undefined ? { ok: false, reason, detail } : { ok: false, reason, detail, issuer };
+}
+
+function joseFailure(err: unknown, issuer: string): JwtFailure<TokenFailureReason> {
+  if (err instanceof errors.JWTExpired) return fail('expired', 'the token has expired (exp)', issuer);
+  if (err instanceof errors.JWTClaimValidationFailed) {
+    switch (err.claim) {
+      case 'nbf':
+        return fail('not-yet-valid', 'the token is not valid yet (nbf)', issuer);
+      case 'aud':
+        return fail('wrong-audience', 'the token is not meant for this audience (aud)', issuer);
+      case 'iss':
+        return fail('unknown-issuer', 'iss does not match the issuer', issuer);
+      default:
+        return fail('malformed', `claim ${err.claim}: ${err.reason}`, issuer);
+    }
+  }
+  if (err instanceof errors.JWSSignatureVerificationFailed)
+    return fail('bad-signature', 'signature mismatch', issuer);
+  if (err instanceof errors.JOSEAlgNotAllowed) return fail('bad-algorithm', 'algorithm not allowed', issuer);
+  if (
+    err instanceof errors.JWTInvalid ||
+    err instanceof errors.JWSInvalid ||
+    err instanceof errors.JOSENotSupported
+  )
+    return fail('malformed', (err as Error).message, issuer);
+  return fail('malformed', err instanceof Error ? err.message : String(err), issuer);
+}
+
+function scopesOf(p: JWTPayload): ReadonlySet<string> {
+  const out = new Set<string>();
+  if (typeof p.scope === 'string') for (const s of p.scope.split(' ')) if (s) out.add(s);
+  const scp = p.scp;
+  if (Array.isArray(scp)) for (const s of scp) if (typeof s === 'string') out.add(s);
+  if (typeof scp === 'string') for (const s of scp.split(' ')) if (s) out.add(s);
+  return out;
+}
+
+/**
+ * Does a verified token satisfy a route? `unknown-issuer` (401) when the route does not accept its issuer,
+ * else the first unmet requirement (403), else undefined.
+ */
+export function checkRequirements(
+  verified: VerifiedToken,
+  req: CompiledRequirement,
+): JwtFailure<'unknown-issuer' | RequirementFailureReason> | undefined {
+  if (req.issuers !== undefined && !req.issuers.has(verified.issuer))
+    return fail('unknown-issuer', `issuer ${verified.issuer} is not accepted on this route`, verified.issuer);
+  for (const s of req.scopes)
+    if (!verified.scopes.has(s)) return fail('insufficient-scope', `scope ${s} is required`, verified.issuer);
+  if (req.roles !== undefined && !holdsAnyRole(req.rolesClaim(verified.claims), req.roles))
+    return fail('missing-role', `one of the roles ${[...req.roles].join(', ')} is required`, verified.issuer);
+  for (const c of req.claims)
+    if (!claimMatches(c.get(verified.claims), c.value))
+      return fail('claim-mismatch', `claim ${c.name} must be ${JSON.stringify(c.value)}`, verified.issuer);
+  return undefined;
+}
+
+function holdsAnyRole(v: unknown, roles: ReadonlySet<string>): boolean {
+  if (typeof v === 'string') return v.split(' ').some((r) => roles.has(r));
+  if (Array.isArray(v)) return v.some((r) => typeof r === 'string' && roles.has(r));
+  return false;
+}
+
+function claimMatches(v: unknown, want: string | number | boolean): boolean {
+  if (Array.isArray(v)) return v.includes(want);
+  return v === want;
+}
+
+/** The tenant id from the route's `tenantClaim` (a string or a number), if any. */
+export function tenantOf(verified: VerifiedToken, tenantClaim: ClaimGetter | undefined): string | undefined {
+  if (tenantClaim === undefined) return undefined;
+  const v = tenantClaim(verified.claims);
+  return typeof v === 'string' && v.length > 0 ? v : typeof v === 'number' ? String(v) : undefined;
+}
+
+/**
+ * Headers for the upstream from the claims, appended to `out` as flat [name, value, ...] (the shape of
+ * `RequestContext.upstreamHeaders`). A missing claim adds nothing; lists are joined with `,`, objects sent
+ * as JSON; characters a header value cannot carry (controls, non-ASCII) are percent-encoded (UTF-8).
+ * The caller removes incoming headers of these names (`CompiledRequirement.forwardedHeaderNames`) first.
+ */
+export function forwardHeaders(
+  verified: VerifiedToken,
+  forward: CompiledForward,
+  out: string[] = [],
+): string[] {
+  for (const f of forward) {
+    const v = f.get(verified.claims);
+    if (v === undefined || v === null) continue;
+    out.push(f.header, headerValue(v));
+  }
+  return out;
+}
+
+const UNSAFE_HEADER_CHARS = /[^\t\x20-\x7e]/;
+
+function headerValue(v: unknown): string {
+  const s =
+    typeof v === 'string'
+      ? v
+      : Array.isArray(v) && v.every((x) => typeof x !== 'object' || x === null)
+        ? v.join(',')
+        : typeof v === 'object'
+          ? JSON.stringify(v)
+          : String(v);
+  return UNSAFE_HEADER_CHARS.test(s) ? s.replace(/[^\t\x20-\x7e]+/gu, (m) => encodeURIComponent(m)) : s;
+}
+
+/** The token of an `Authorization: Bearer <token>` header (scheme case-insensitive), else undefined. */
+export function bearerToken(authorization: string | undefined): string | undefined {
+  if (authorization === undefined || authorization.length < 8) return undefined;
+  if (authorization.charCodeAt(6) !== 32 || authorization.slice(0, 6).toLowerCase() !== 'bearer')
+    return undefined;
+  const t = authorization.slice(7).trim();
+  return t.length > 0 ? t : undefined;
+}
+
+/** Suggested status of each reason: token problems 401, unmet requirements 403, no key set 503. */
+export function failureStatus(reason: JwtFailureReason): 401 | 403 | 503 {
+  if (reason === 'insufficient-scope' || reason === 'missing-role' || reason === 'claim-mismatch') return 403;
+  if (reason === 'jwks-unavailable') return 503;
+  return 401;
+}
+
+/**
+ * `WWW-Authenticate` value for a refusal (RFC 6750 §3): `invalid_token` for a bad token,
+ * `insufficient_scope` (with the scopes) for a missing scope, a bare challenge when no token came.
+ */
+export function wwwAuthenticate(
+  reason: JwtFailureReason,
+  realm = 'sluice',
+  scopes?: readonly string[],
+): string {
+  if (reason === 'missing') return `Bearer realm="${realm}"`;
+  if (reason === 'insufficient-scope')
+    return `Bearer realm="${realm}", error="insufficient_scope"${scopes && scopes.length > 0 ? `, scope="${scopes.join(' ')}"` : ''}`;
+  if (reason === 'missing-role' || reason === 'claim-mismatch')
+    return `Bearer realm="${realm}", error="insufficient_scope"`;
+  return `Bearer realm="${realm}", error="invalid_token"`;
+}
