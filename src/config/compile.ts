@@ -18,6 +18,14 @@ import {
   type Params,
   Router,
 } from '../dataplane/router.js';
+import type { Policy } from '../policies/policy.js';
+import {
+  compileRoutePolicies,
+  emptyDirectory,
+  type PolicyDeps,
+  policyHeaderNames,
+} from '../policies/registry.js';
+import { EventBus } from '../telemetry/events.js';
 import type { Metrics, RouteMetrics } from '../telemetry/metrics.js';
 import type { DnsRegistry } from '../upstreams/dns.js';
 import { Failover } from '../upstreams/failover.js';
@@ -67,6 +75,8 @@ export interface CompiledRoute extends Matchable {
   readonly limiter: Limiter | undefined;
   /** Retry policy; undefined (no `retry`, or `attempts: 1`) compiles retries out of the request path. */
   readonly retry: RetryPolicy | undefined;
+  /** Request policies in order (auth → tenant → ...); undefined when the route has none. */
+  readonly policies: readonly Policy[] | undefined;
 }
 
 export type Fallback =
@@ -121,8 +131,16 @@ export function configVersion(config: Config): string {
 export function compileRuntime(
   config: Config,
   meta: { source: string; file: string },
-  deps: { pools: PoolRegistry; metrics: Metrics; dns?: DnsRegistry; health?: HealthRegistry },
+  deps: {
+    pools: PoolRegistry;
+    metrics: Metrics;
+    dns?: DnsRegistry;
+    health?: HealthRegistry;
+    /** The identity snapshot, events and token checks; compile-only callers may leave it out. */
+    policies?: PolicyDeps;
+  },
 ): Runtime {
+  const policyDeps = deps.policies ?? { directory: emptyDirectory, events: new EventBus(), jwt: undefined };
   const upstreams = new Map<string, UpstreamGroup>();
   const trustedProxies = blockListOf(config.listen.trustedProxies);
   try {
@@ -152,6 +170,8 @@ export function compileRuntime(
       deps.metrics,
       upstreams,
       deps.health?.logger,
+      compileRoutePolicies(r, config, policyDeps),
+      policyHeaderNames(r, config),
     ),
   );
   const al = config.logging?.accessLog;
@@ -195,6 +215,8 @@ function compileRoute(
   metrics: Metrics,
   groups: ReadonlyMap<string, UpstreamGroup>,
   logger: Logger | undefined,
+  policies: Policy[] | undefined,
+  policyHeaders: readonly string[],
 ): CompiledRoute {
   const pm = compilePathMatch(r.match.path);
   const t = r.timeouts;
@@ -213,7 +235,7 @@ function compileRoute(
     hostMode:
       r.hostHeader === 'preserve' ? 0 : r.hostHeader === undefined || r.hostHeader === 'upstream' ? 1 : 2,
     hostValue: typeof r.hostHeader === 'object' ? r.hostHeader.value : '',
-    request: requestPlan(r.headers?.request),
+    request: requestPlan(r.headers?.request, policyHeaders),
     response: responsePlan(r.headers?.response),
     timeouts: {
       connect: upstream.timeouts.connect,
@@ -249,6 +271,7 @@ function compileRoute(
             exhausted: metrics.retryBudgetExhausted,
           })
         : undefined,
+    policies,
   };
 }
 
@@ -266,16 +289,21 @@ function headerCondition(h: NonNullable<RouteConfig['match']['headers']>[number]
   return { name, test: (x) => (x !== undefined) === present };
 }
 
-function requestPlan(ops: HeaderOpsConfig | undefined): HeaderPlan {
+function requestPlan(ops: HeaderOpsConfig | undefined, policyHeaders: readonly string[]): HeaderPlan {
   const actions = new Map(requestHeaderActions);
   const append: string[] = [];
+  for (const n of policyHeaders) actions.set(n, ReqHeader.Drop);
   for (const n of ops?.remove ?? []) actions.set(n.toLowerCase(), ReqHeader.Drop);
   for (const [n, v] of Object.entries(ops?.set ?? {})) {
     actions.set(n.toLowerCase(), ReqHeader.Drop);
     append.push(n, v);
   }
   for (const [n, v] of Object.entries(ops?.add ?? {})) append.push(n, v);
-  return { actions, append, hasDrops: (ops?.remove?.length ?? 0) + Object.keys(ops?.set ?? {}).length > 0 };
+  return {
+    actions,
+    append,
+    hasDrops: policyHeaders.length + (ops?.remove?.length ?? 0) + Object.keys(ops?.set ?? {}).length > 0,
+  };
 }
 
 function responsePlan(ops: HeaderOpsConfig | undefined): ResponsePlan {

@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import type { CompiledRoute } from '../config/compile.js';
 import { redactHeaders } from '../telemetry/logging.js';
 import type { Target } from '../upstreams/target.js';
+import { requestContextOf } from './context.js';
 import type { DataplaneState } from './state.js';
 
 /**
@@ -40,6 +41,12 @@ export function logAccess(
     upstream: route?.upstream.name,
     target: target?.origin,
   };
+  const ctx = requestContextOf(req);
+  if (ctx !== undefined) {
+    if (ctx.tenant !== undefined) entry.tenant = ctx.tenant.id;
+    else if (ctx.principal?.kind === 'apiKey') entry.tenant = ctx.principal.tenantId;
+    if (ctx.principal !== undefined) entry.principal = ctx.principal.id;
+  }
   if (error) entry.error = error;
   if (attempts !== undefined && attempts > 1) entry.attempts = attempts;
   if (al.headers) entry.headers = redactHeaders(req.headers, al.redact);

@@ -8,12 +8,15 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { CompiledRoute, Fallback } from '../config/compile.js';
+import type { Denial, Policy, RequestContext } from '../policies/policy.js';
 import type { Target } from '../upstreams/target.js';
 import { logAccess } from './access-log.js';
 import type { Limiter } from './concurrency.js';
+import { newRequestContext, setRequestContext } from './context.js';
 import { type ErrorDef, Errors } from './errors.js';
 import { acceptableRequestId, forwardedHeaders, peerAddress } from './headers.js';
 import { normalizePath, splitTarget } from './path.js';
+import { runRequestPolicies } from './policy-chain.js';
 import { sendProblem } from './problem.js';
 import { ProxyExchange } from './proxy.js';
 import { applyRouteDrops, type RequestHead, readRequestHead, validHost } from './request-head.js';
@@ -30,6 +33,8 @@ export interface Guarded {
   query: string;
   route: CompiledRoute;
   params: Params | undefined;
+  /** Set when the route has policies: what they established (principal, tenant, headers to add). */
+  ctx: RequestContext | undefined;
 }
 
 export interface Refusal {
@@ -99,7 +104,7 @@ export function guardAndRoute(gw: DataplaneState, req: IncomingMessage): Guarded
     return { refused: Errors.invalidPath, requestId, detail: path.error, path: '' };
   const m = rt.router.match(head.host, req.method ?? 'GET', path, req);
   if (m === undefined) return { refused: Errors.noRoute, requestId, detail: undefined, path };
-  return { head, requestId, path, query: target.query, route: m.route, params: m.params };
+  return { head, requestId, path, query: target.query, route: m.route, params: m.params, ctx: undefined };
 }
 
 /** Headers sent upstream: end-to-end headers, then Host, forwarding, request id and the route's additions. */
@@ -143,6 +148,11 @@ export function upstreamHeaders(
   if (head.teTrailers) out.push('te', 'trailers');
   const add = route.request.append;
   for (let i = 0; i < add.length; i++) out.push(add[i]!);
+  const ctx = g.ctx;
+  if (ctx !== undefined) {
+    const ph = ctx.upstreamHeaders;
+    for (let i = 0; i < ph.length; i++) out.push(ph[i]!);
+  }
   return out;
 }
 
@@ -169,6 +179,75 @@ export function handleRequest(gw: DataplaneState, req: IncomingMessage, res: Ser
     );
     return;
   }
+  const chain = g.route.policies;
+  if (chain !== undefined) {
+    applyPolicies(gw, req, res, g, started, chain);
+    return;
+  }
+  admit(gw, req, res, g, started);
+}
+
+/** Run the route's request policies; on success admit the request, on a denial answer it. */
+function applyPolicies(
+  gw: DataplaneState,
+  req: IncomingMessage,
+  res: ServerResponse,
+  g: Guarded,
+  started: number,
+  chain: readonly Policy[],
+): void {
+  const ctx = newRequestContext(req, res, g);
+  g.ctx = ctx;
+  setRequestContext(req, ctx);
+  const v = runRequestPolicies(ctx, chain);
+  if (v === undefined) {
+    admit(gw, req, res, g, started);
+    return;
+  }
+  if (!(v instanceof Promise)) {
+    deny(gw, req, res, g, started, v);
+    return;
+  }
+  // Waiting (a signature check, keys being fetched): counted in flight so a drain waits for it.
+  gw.inflight++;
+  const settle = () => {
+    gw.inflight--;
+    if (gw.inflight === 0 && gw.onIdle) gw.onIdle();
+  };
+  v.then(
+    (d) => {
+      if (res.destroyed || req.socket?.destroyed) logClientLeft(gw, req, g, started);
+      else if (d === undefined) admit(gw, req, res, g, started);
+      else deny(gw, req, res, g, started, d);
+      settle();
+    },
+    (err: unknown) => {
+      gw.logger.error({ err, requestId: g.requestId, route: g.route.name }, 'policy failed');
+      refuseRequest(gw, req, res, Errors.internal, g.requestId, undefined, g.path, started, g.route);
+      settle();
+    },
+  );
+}
+
+function deny(
+  gw: DataplaneState,
+  req: IncomingMessage,
+  res: ServerResponse,
+  g: Guarded,
+  started: number,
+  d: Denial,
+): void {
+  refuseRequest(gw, req, res, d.def, g.requestId, d.detail, g.path, started, g.route, d.headers);
+}
+
+/** Concurrency limits, then on to a target. */
+function admit(
+  gw: DataplaneState,
+  req: IncomingMessage,
+  res: ServerResponse,
+  g: Guarded,
+  started: number,
+): void {
   const rl = g.route.limiter;
   if (rl === undefined || rl.tryAcquire()) {
     withRouteSlot(gw, req, res, g, started, rl);
@@ -570,7 +649,7 @@ export function refuseRequest(
   path: string,
   started: number,
   route?: CompiledRoute,
-  headers?: Record<string, string>,
+  headers?: Readonly<Record<string, string>>,
 ): void {
   gw.metrics.refusals.labels(def.code).inc();
   const extra = gw.draining ? { ...headers, connection: 'close' } : headers;

@@ -28,7 +28,7 @@ export function sendProblem(
   def: ErrorDef,
   requestId: string | undefined,
   detail?: string,
-  extraHeaders?: Record<string, string>,
+  extraHeaders?: Readonly<Record<string, string>>,
 ): void {
   if (res.headersSent) {
     res.destroy();

@@ -17,12 +17,16 @@ import { Errors } from '../dataplane/errors.js';
 import { handleRequest, refuseRequest } from '../dataplane/pipeline.js';
 import type { DataplaneState } from '../dataplane/state.js';
 import { handleUpgrade } from '../dataplane/websocket.js';
+import { emptyDirectory } from '../policies/registry.js';
+import { EventBus } from '../telemetry/events.js';
 import { createLogger } from '../telemetry/logging.js';
 import { Metrics } from '../telemetry/metrics.js';
+import type { TenancyRepository } from '../tenancy/repository.js';
 import { DnsRegistry, type DnsResolver, defaultResolver } from '../upstreams/dns.js';
 import { HealthRegistry } from '../upstreams/health.js';
 import { PoolRegistry } from '../upstreams/pools.js';
 import { onClientError } from './client-errors.js';
+import { IdentityServices, needsStore } from './identity.js';
 import { close, listen } from './listen.js';
 import { createPublicListener, type PublicListener } from './public-listener.js';
 
@@ -51,6 +55,10 @@ export class Gateway implements DataplaneState {
   inflight = 0;
   onIdle: (() => void) | undefined;
   ready = false;
+  /** Auth failures, admin changes, ...: the audit log and the console subscribe. */
+  readonly events = new EventBus();
+  /** Store, tenancy snapshot and repository: open when the config needs them. */
+  identity: IdentityServices | undefined;
 
   private readonly pools = new PoolRegistry();
   private readonly dns: DnsRegistry;
@@ -77,11 +85,18 @@ export class Gateway implements DataplaneState {
   /** Load, compile and listen. Throws ConfigInvalidError for a bad file. */
   async start(): Promise<void> {
     const loaded = loadConfigFile(this.file, this.opts.env);
+    if (needsStore(loaded.config))
+      this.identity = await IdentityServices.open(
+        loaded.config,
+        this.opts.env ?? process.env,
+        this.logger,
+        this.metrics,
+      );
     this.pools.beginGeneration();
     this.runtime = compileRuntime(
       loaded.config,
       { source: loaded.source, file: this.file },
-      { pools: this.pools, metrics: this.metrics, dns: this.dns, health: this.health },
+      this.compileDeps(),
     );
     this.lastSourceHash = hash(loaded.source);
     this.metrics.setConfigVersion(this.runtime.version);
@@ -145,12 +160,12 @@ export class Gateway implements DataplaneState {
     try {
       const loaded = loadConfigFile(this.file, this.opts.env);
       this.lastSourceHash = hash(loaded.source);
+      if (this.identity === undefined && needsStore(loaded.config))
+        throw new Error(
+          'this configuration needs the store (`store`, or routes with `auth` / `tenant`), which opens at start: restart Sluice to apply it',
+        );
       this.pools.beginGeneration();
-      next = compileRuntime(
-        loaded.config,
-        { source: loaded.source, file: this.file },
-        { pools: this.pools, metrics: this.metrics, dns: this.dns, health: this.health },
-      );
+      next = compileRuntime(loaded.config, { source: loaded.source, file: this.file }, this.compileDeps());
       warnRestartOnly(this.logger, previous.config, loaded.config);
     } catch (err) {
       this.pools.rollbackGeneration(generation);
@@ -189,6 +204,25 @@ export class Gateway implements DataplaneState {
       'configuration applied',
     );
     return { result: 'applied', version: next.version, previous: previous.version };
+  }
+
+  private compileDeps(): Parameters<typeof compileRuntime>[2] {
+    return {
+      pools: this.pools,
+      metrics: this.metrics,
+      dns: this.dns,
+      health: this.health,
+      policies: {
+        directory: this.identity?.directory ?? emptyDirectory,
+        events: this.events,
+        jwt: undefined,
+      },
+    };
+  }
+
+  /** The tenants and keys the admin API manages; undefined when no store is open. */
+  get tenancy(): TenancyRepository | undefined {
+    return this.identity?.repository;
   }
 
   private watchFile(): void {
@@ -278,6 +312,9 @@ export class Gateway implements DataplaneState {
     this.dns.closeAll();
     this.health.closeAll();
     await this.pools.closeAll();
+    await this.identity
+      ?.close()
+      .catch((err: Error) => this.logger.warn({ err: err.message }, 'closing the store failed'));
     this.logger.info({ event: 'stopped' }, 'sluice stopped');
     this.logger.flush();
   }

@@ -34,6 +34,8 @@ export class Metrics {
   readonly concurrencyQueued: Gauge<'scope' | 'name'>;
   readonly retries: Counter<'route' | 'reason'>;
   readonly retryBudgetExhausted: Counter<'route'>;
+  readonly snapshotErrors: Counter;
+  private readonly snapshotInfo: Gauge<'what'>;
 
   constructor(defaultMetrics = true) {
     const r = this.registry;
@@ -143,7 +145,26 @@ export class Metrics {
       labelNames: ['route'],
       registers: [r],
     });
+    this.snapshotErrors = new Counter({
+      name: 'sluice_tenancy_snapshot_errors_total',
+      help: 'Failed reloads of the tenancy snapshot (the last good one keeps serving).',
+      registers: [r],
+    });
+    this.snapshotInfo = new Gauge({
+      name: 'sluice_tenancy_snapshot',
+      help: 'The tenancy snapshot in use: version (loads so far), loaded_at (epoch seconds), tenants, keys.',
+      labelNames: ['what'],
+      registers: [r],
+    });
     if (defaultMetrics) collectDefaultMetrics({ register: r, prefix: 'sluice_process_' });
+  }
+
+  snapshotLoaded(version: number, loadedAtMs: number, tenants: number, keys: number): void {
+    const g = this.snapshotInfo;
+    g.labels('version').set(version);
+    g.labels('loaded_at').set(loadedAtMs / 1000);
+    g.labels('tenants').set(tenants);
+    g.labels('keys').set(keys);
   }
 
   forRoute(route: string, upstream: string): RouteMetrics {

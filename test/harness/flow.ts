@@ -45,6 +45,21 @@ export async function waitFor<T>(
   }
 }
 
+/** Like waitFor, for a check that must itself wait (a request): retried until it yields a value. */
+export async function eventually<T>(
+  check: () => Promise<T | undefined | false | null>,
+  what: string,
+  timeoutMs = 5000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined && v !== false && v !== null) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 /** Wait for a captured log line of the gateway, e.g. `{ event: 'config_applied' }`. */
 export function waitForLog(
   gw: Pick<TestGateway, 'logs'>,

@@ -1,0 +1,35 @@
+/**
+ * The per-request context policies read and write. Only routes with policies make one, so the
+ * plain proxy path allocates nothing for it. It rides on the request under a symbol so that the
+ * access log (and later phases) can find the principal and tenant without another argument.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { RequestContext } from '../policies/policy.js';
+import { peerAddress } from './headers.js';
+import type { Guarded } from './pipeline.js';
+
+const kContext = Symbol('sluice.requestContext');
+type WithContext = IncomingMessage & { [kContext]?: RequestContext };
+
+export function newRequestContext(req: IncomingMessage, res: ServerResponse, g: Guarded): RequestContext {
+  return {
+    req,
+    res,
+    requestId: g.requestId,
+    route: g.route.name,
+    path: g.path,
+    host: g.head.host,
+    client: peerAddress(req.socket?.remoteAddress),
+    upstreamHeaders: [],
+    principal: undefined,
+    tenant: undefined,
+  };
+}
+
+export function setRequestContext(req: IncomingMessage, ctx: RequestContext): void {
+  (req as WithContext)[kContext] = ctx;
+}
+
+export function requestContextOf(req: IncomingMessage): RequestContext | undefined {
+  return (req as WithContext)[kContext];
+}

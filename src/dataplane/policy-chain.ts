@@ -1,0 +1,26 @@
+/**
+ * Runs a route's request-phase policies in order. Synchronous policies (an API key lookup, a cached
+ * token) never allocate a promise: the chain only turns asynchronous at the first policy that
+ * returns one (a token whose signature must be checked, keys being fetched), and continues from
+ * the next policy when it settles.
+ */
+import type { Policy, RequestContext, RequestVerdict } from '../policies/policy.js';
+
+export function runRequestPolicies(
+  ctx: RequestContext,
+  policies: readonly Policy[],
+  from = 0,
+): RequestVerdict | Promise<RequestVerdict> {
+  for (let i = from; i < policies.length; i++) {
+    const on = policies[i]!.onRequest;
+    if (on === undefined) continue;
+    const v = on.call(policies[i], ctx);
+    if (v === undefined) continue;
+    if (v instanceof Promise) {
+      const next = i + 1;
+      return v.then((d) => (d !== undefined ? d : runRequestPolicies(ctx, policies, next)));
+    }
+    return v;
+  }
+  return undefined;
+}

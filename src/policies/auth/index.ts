@@ -1,0 +1,122 @@
+/**
+ * `auth`: who is calling. A route accepts API keys, bearer tokens (JWT), or either; the credential
+ * the request carries decides which check runs (an `sk_` value is a key, any other bearer value a
+ * token). API keys are checked synchronously against the in-memory snapshot; a token already
+ * verified is a cache hit, also synchronous; only a new token's signature check may be async.
+ */
+import { Errors } from '../../dataplane/errors.js';
+import type { EventBus } from '../../telemetry/events.js';
+import type { IdentityDirectory } from '../identity.js';
+import type { Denial, Policy, Principal, RequestContext, RequestVerdict } from '../policy.js';
+import { type ApiKeyRule, checkApiKey, isApiKeyShaped } from './api-key.js';
+
+/** A JWT principal plus the claim headers the route forwards (flat [name, value, ...]). */
+export interface JwtAccept {
+  principal: Extract<Principal, { kind: 'jwt' }>;
+  forward: readonly string[];
+}
+
+/** The route's token check (verification + its requirements), compiled per route. */
+export type JwtCheck = (token: string) => JwtAccept | Denial | Promise<JwtAccept | Denial>;
+
+export interface AuthPolicyOptions {
+  apiKey: ApiKeyRule | undefined;
+  jwt: JwtCheck | undefined;
+  optional: boolean;
+  /** Lower-case header carrying API keys (default x-api-key). */
+  keyHeader: string;
+  principalHeader: string;
+  directory: IdentityDirectory;
+  events: EventBus;
+}
+
+const missingChallenge = { 'www-authenticate': 'Bearer realm="sluice"' };
+
+export function compileAuthPolicy(o: AuthPolicyOptions): Policy {
+  const { apiKey, jwt, optional, keyHeader, principalHeader, directory, events } = o;
+  const fail = (ctx: RequestContext, d: Denial, principal?: string): Denial => {
+    events.emit({
+      type: 'auth_failed',
+      at: new Date().toISOString(),
+      requestId: ctx.requestId,
+      route: ctx.route,
+      code: d.def.code,
+      reason: d.reason,
+      client: ctx.client,
+      ...(principal ? { principal } : {}),
+    });
+    return d;
+  };
+  const onJwt = (ctx: RequestContext, r: JwtAccept | Denial): RequestVerdict => {
+    if ('def' in r) return fail(ctx, r);
+    ctx.principal = r.principal;
+    const h = ctx.upstreamHeaders;
+    h.push(principalHeader, r.principal.id);
+    for (let i = 0; i < r.forward.length; i++) h.push(r.forward[i]!);
+    return undefined;
+  };
+  return {
+    name: 'auth',
+    onRequest(ctx) {
+      const headers = ctx.req.headers;
+      const authz = headers.authorization;
+      let bearer: string | undefined;
+      if (authz !== undefined) {
+        // RFC 6750 §2.1: the scheme is case-insensitive; exactly one space before the credential.
+        if (authz.length > 7 && authz.charCodeAt(6) === 32 && authz.slice(0, 6).toLowerCase() === 'bearer')
+          bearer = authz.slice(7);
+        else
+          return fail(ctx, {
+            def: Errors.tokenInvalid,
+            detail: 'Authorization is not a Bearer credential',
+            headers: invalidChallenge,
+            reason: 'malformed',
+          });
+      }
+      const headerKey = headers[keyHeader];
+      const key =
+        typeof headerKey === 'string'
+          ? headerKey
+          : bearer !== undefined && isApiKeyShaped(bearer)
+            ? bearer
+            : undefined;
+      if (key !== undefined) {
+        if (apiKey === undefined)
+          return fail(ctx, {
+            def: Errors.apiKeyInvalid,
+            detail: 'this route does not accept API keys',
+            headers: invalidChallenge,
+            reason: 'key-not-accepted',
+          });
+        const r = checkApiKey(directory, key, apiKey, Date.now());
+        if ('def' in r) return fail(ctx, r, keyIdOf(key));
+        ctx.principal = r;
+        ctx.upstreamHeaders.push(principalHeader, r.id);
+        return undefined;
+      }
+      if (bearer !== undefined) {
+        if (jwt === undefined)
+          return fail(ctx, {
+            def: Errors.tokenInvalid,
+            detail: 'this route does not accept bearer tokens',
+            headers: invalidChallenge,
+            reason: 'token-not-accepted',
+          });
+        const r = jwt(bearer);
+        if (r instanceof Promise) return r.then((x) => onJwt(ctx, x));
+        return onJwt(ctx, r);
+      }
+      if (optional) return undefined;
+      return fail(ctx, { def: Errors.authMissing, headers: missingChallenge, reason: 'missing' });
+    },
+  };
+}
+
+const invalidChallenge = { 'www-authenticate': 'Bearer realm="sluice", error="invalid_token"' };
+
+/** The public id of `sk_<id>_<secret>` for events, when the value has that shape (never the secret). */
+function keyIdOf(key: string): string | undefined {
+  if (!key.startsWith('sk_')) return undefined;
+  const end = key.indexOf('_', 3);
+  return end > 3 && end - 3 <= 32 ? key.slice(3, end) : undefined;
+}

@@ -1,0 +1,16 @@
+/**
+ * What the identity policies need from the tenancy snapshot: synchronous, in-memory reads only.
+ * The store side (src/tenancy) implements it over the snapshot it rebuilds on change notifications;
+ * a policy never sees the store, so a PostgreSQL outage cannot fail a request it can answer.
+ */
+import type { TenantView } from './policy.js';
+
+export type KeyCheck =
+  | { ok: true; keyId: string; tenantId: string; scopes: readonly string[] }
+  | { ok: false; reason: 'malformed' | 'unknown' | 'revoked' | 'expired'; keyId?: string };
+
+export interface IdentityDirectory {
+  /** Check a presented API key (`sk_<id>_<secret>`): constant-time on the secret. */
+  verifyKey(presented: string, nowMs: number): KeyCheck;
+  tenant(id: string): TenantView | undefined;
+}

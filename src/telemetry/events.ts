@@ -1,0 +1,61 @@
+/**
+ * One bus for what happens in the gateway that others care about later: auth failures, admin
+ * changes, breaches, switches. Producers emit and never know who listens; the audit log, metrics
+ * and the console subscribe. Listeners run synchronously on emit, so each must only queue its work:
+ * a slow sink must never slow the request that caused the event.
+ */
+
+export interface AuthFailedEvent {
+  type: 'auth_failed';
+  at: string;
+  requestId: string;
+  route: string;
+  /** Stable error code of the refusal (SLUICE-AUTH-..., SLUICE-TENANT-...). */
+  code: string;
+  /** Why, in one word: expired, bad-signature, revoked, suspended, ... */
+  reason: string;
+  /** Client address (after trusted proxies). */
+  client: string;
+  /** What identified the caller, when anything did: an API key id or a token's issuer and subject. Never a secret. */
+  principal?: string;
+  tenant?: string;
+}
+
+export interface AdminChangeEvent {
+  type: 'admin_change';
+  at: string;
+  actor: string;
+  role: string;
+  action: string;
+  target: string;
+  before: unknown;
+  after: unknown;
+}
+
+export type GatewayEvent = AuthFailedEvent | AdminChangeEvent;
+
+export type EventListener = (e: GatewayEvent) => void;
+
+export class EventBus {
+  private listeners: EventListener[] = [];
+
+  /** Subscribe; returns the function that unsubscribes. */
+  on(fn: EventListener): () => void {
+    this.listeners = [...this.listeners, fn];
+    return () => {
+      this.listeners = this.listeners.filter((l) => l !== fn);
+    };
+  }
+
+  emit(e: GatewayEvent): void {
+    // Copy-on-write list: a listener that unsubscribes during emit does not skip another.
+    const ls = this.listeners;
+    for (let i = 0; i < ls.length; i++) {
+      try {
+        ls[i]!(e);
+      } catch {
+        // A listener's bug must not fail the request that emitted the event.
+      }
+    }
+  }
+}

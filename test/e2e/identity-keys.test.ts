@@ -1,0 +1,215 @@
+/**
+ * API keys and tenants on the data plane, the same suite on the embedded store (PGlite) and on a
+ * real PostgreSQL: who may pass, what the upstream is told, what is refused with which code, and
+ * that changes made through the repository reach the running gateway without a restart.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { GatewayEvent } from '../../src/telemetry/events.js';
+import { eventually, httpRequest, waitFor } from '../harness/flow.js';
+import { startGateway, type TestGateway } from '../harness/gateway.js';
+import { STORE_KINDS, testDatabase } from '../harness/postgres.js';
+import { startUpstream, type TestUpstream } from '../harness/upstream.js';
+
+const who = { actor: 'test', role: 'admin' };
+
+for (const kind of STORE_KINDS) {
+  describe(`API keys and tenants (${kind})`, () => {
+    let up: TestUpstream;
+    let g: TestGateway;
+    let drop: (() => Promise<void>) | undefined;
+    const events: GatewayEvent[] = [];
+    let keyA: string; // tenant acme, scopes read+write
+    let keyReadOnly: string; // tenant acme, scope read
+    let keyB: string; // tenant globex
+
+    before(async () => {
+      up = await startUpstream();
+      let store = 'memory://';
+      if (kind === 'postgres') {
+        const db = await testDatabase();
+        store = db.url;
+        drop = db.drop;
+      }
+      g = await startGateway({
+        listen: { host: '127.0.0.1', port: 0 },
+        admin: { host: '127.0.0.1', port: 0 },
+        store,
+        identity: { hostTenant: '{tenant}.api.test' },
+        upstreams: { up: { targets: [{ url: up.url }] } },
+        routes: [
+          { name: 'open', match: { path: { prefix: '/open' } }, upstream: 'up' },
+          { name: 'keys', match: { path: { prefix: '/keys' } }, upstream: 'up', auth: { apiKey: true } },
+          {
+            name: 'writes',
+            match: { path: { prefix: '/write' } },
+            upstream: 'up',
+            auth: { apiKey: { scopes: ['write'] } },
+          },
+          {
+            name: 'by-host',
+            match: { path: { prefix: '/hosted' } },
+            upstream: 'up',
+            auth: { apiKey: true, optional: true },
+            tenant: { from: ['host', 'apiKey'] },
+          },
+        ],
+      });
+      g.gw.events.on((e) => events.push(e));
+      const repo = g.gw.tenancy!;
+      await repo.createTenant(who, { id: 'acme', name: 'Acme', region: 'eu', plan: 'gold' });
+      await repo.createTenant(who, { id: 'globex', name: 'Globex' });
+      keyA = (await repo.createKey(who, 'acme', { name: 'ci', scopes: ['read', 'write'] })).plaintext;
+      keyReadOnly = (await repo.createKey(who, 'acme', { name: 'ro', scopes: ['read'] })).plaintext;
+      keyB = (await repo.createKey(who, 'globex', { name: 'main' })).plaintext;
+      // The snapshot catches up through the change notifications.
+      await waitFor(() => g.gw.identity!.snapshot.current.keysById.size === 3, 'keys in the snapshot');
+    });
+    after(async () => {
+      await g?.stop();
+      await up?.close();
+      await drop?.();
+    });
+
+    test('a route without auth is not affected', async () => {
+      const r = await httpRequest(`${g.url}/open`);
+      assert.equal(r.status, 200);
+    });
+
+    test('no credentials: 401 SLUICE-AUTH-001 with a Bearer challenge', async () => {
+      const r = await httpRequest(`${g.url}/keys/x`);
+      assert.equal(r.status, 401);
+      assert.equal(r.headers['content-type'], 'application/problem+json');
+      assert.equal(r.json().code, 'SLUICE-AUTH-001');
+      assert.match(String(r.headers['www-authenticate']), /^Bearer realm="sluice"/);
+    });
+
+    test('a valid key passes; the upstream learns tenant and key id, never the forged values', async () => {
+      const before = up.seen.length;
+      const r = await httpRequest(`${g.url}/keys/x`, {
+        headers: { 'x-api-key': keyA, 'x-sluice-tenant': 'globex', 'x-sluice-principal': 'admin' },
+      });
+      assert.equal(r.status, 200);
+      const seen = up.seen[before]!;
+      assert.equal(seen.headers['x-sluice-tenant'], 'acme');
+      const keyId = keyA.split('_')[1]!;
+      assert.equal(seen.headers['x-sluice-principal'], keyId);
+      // One value each: the client's copies were removed, not joined.
+      assert.equal(seen.rawHeaders.filter((h) => h.toLowerCase() === 'x-sluice-tenant').length, 1);
+      assert.equal(seen.rawHeaders.filter((h) => h.toLowerCase() === 'x-sluice-principal').length, 1);
+    });
+
+    test('a key as a Bearer credential works too', async () => {
+      const r = await httpRequest(`${g.url}/keys/x`, { headers: { authorization: `Bearer ${keyB}` } });
+      assert.equal(r.status, 200);
+      assert.equal(r.json<{ headers: Record<string, string> }>().headers['x-sluice-tenant'], 'globex');
+    });
+
+    test('a wrong secret, an unknown id and a malformed key are 401 SLUICE-AUTH-006', async () => {
+      const wrong =
+        `${keyA.slice(0, -4)}AAAA` === keyA ? `${keyA.slice(0, -4)}BBBB` : `${keyA.slice(0, -4)}AAAA`;
+      const unknown = `sk_${'z'.repeat(12)}_${keyA.split('_').slice(2).join('_')}`;
+      for (const k of [wrong, unknown, 'sk_short', 'not-a-key']) {
+        const r = await httpRequest(`${g.url}/keys/x`, { headers: { 'x-api-key': k } });
+        assert.equal(r.status, 401, k);
+        assert.equal(r.json().code, 'SLUICE-AUTH-006', k);
+      }
+    });
+
+    test('a key without the scope a route needs is 403 SLUICE-AUTH-008', async () => {
+      const r = await httpRequest(`${g.url}/write/x`, { headers: { 'x-api-key': keyReadOnly } });
+      assert.equal(r.status, 403);
+      assert.equal(r.json().code, 'SLUICE-AUTH-008');
+      assert.match(String(r.headers['www-authenticate']), /insufficient_scope/);
+      const ok = await httpRequest(`${g.url}/write/x`, { headers: { 'x-api-key': keyA } });
+      assert.equal(ok.status, 200);
+    });
+
+    test('tenant from the host; a key of another tenant on that host is refused', async () => {
+      const anon = await httpRequest(`${g.url}/hosted/x`, { headers: { host: 'acme.api.test' } });
+      assert.equal(anon.status, 200);
+      assert.equal(anon.json<{ headers: Record<string, string> }>().headers['x-sluice-tenant'], 'acme');
+      const same = await httpRequest(`${g.url}/hosted/x`, {
+        headers: { host: 'acme.api.test:8080', 'x-api-key': keyA },
+      });
+      assert.equal(same.status, 200);
+      const other = await httpRequest(`${g.url}/hosted/x`, {
+        headers: { host: 'acme.api.test', 'x-api-key': keyB },
+      });
+      assert.equal(other.status, 403);
+      assert.equal(other.json().code, 'SLUICE-TENANT-001');
+      const nobody = await httpRequest(`${g.url}/hosted/x`, { headers: { host: 'initech.api.test' } });
+      assert.equal(nobody.status, 403, 'a host naming an unknown tenant');
+      const none = await httpRequest(`${g.url}/hosted/x`, { headers: { host: 'api.test' } });
+      assert.equal(none.status, 403, 'no tenant at all on a route that requires one');
+      assert.equal(none.json().code, 'SLUICE-TENANT-001');
+    });
+
+    test('suspending a tenant refuses its keys (403 SLUICE-TENANT-002) until it is resumed', async () => {
+      const repo = g.gw.tenancy!;
+      await repo.suspendTenant(who, 'globex');
+      const refused = await eventually(
+        async () => {
+          const r = await httpRequest(`${g.url}/keys/x`, { headers: { 'x-api-key': keyB } });
+          return r.status === 403 ? r : undefined;
+        },
+        'the suspension to reach the gateway',
+        1000,
+      );
+      assert.equal(refused.json().code, 'SLUICE-TENANT-002');
+      await repo.resumeTenant(who, 'globex');
+      await eventually(
+        async () => (await httpRequest(`${g.url}/keys/x`, { headers: { 'x-api-key': keyB } })).status === 200,
+        'the resumption to reach the gateway',
+        1000,
+      );
+    });
+
+    test('revoked and expired keys are 401 SLUICE-AUTH-007, within a second of the change', async () => {
+      const repo = g.gw.tenancy!;
+      const { key, plaintext } = await repo.createKey(who, 'acme', { name: 'temp' });
+      await waitFor(() => g.gw.identity!.snapshot.current.keysById.has(key.id), 'the new key');
+      assert.equal(
+        (await httpRequest(`${g.url}/keys/x`, { headers: { 'x-api-key': plaintext } })).status,
+        200,
+      );
+      const t0 = Date.now();
+      await repo.revokeKey(who, key.id);
+      await waitFor(() => g.gw.identity!.snapshot.current.keysById.get(key.id)?.revoked, 'the revocation');
+      assert.ok(Date.now() - t0 < 1000, `revocation took ${Date.now() - t0} ms`);
+      const r = await httpRequest(`${g.url}/keys/x`, { headers: { 'x-api-key': plaintext } });
+      assert.equal(r.status, 401);
+      assert.equal(r.json().code, 'SLUICE-AUTH-007');
+
+      const soon = await repo.createKey(who, 'acme', { name: 'soon', expiresAt: new Date(Date.now() + 300) });
+      await waitFor(() => g.gw.identity!.snapshot.current.keysById.has(soon.key.id), 'the expiring key');
+      await eventually(
+        async () =>
+          (await httpRequest(`${g.url}/keys/x`, { headers: { 'x-api-key': soon.plaintext } })).status === 401,
+        'the key to expire',
+        2000,
+      );
+    });
+
+    test('every refusal is an auth_failed event, and no secret reaches events or logs', async () => {
+      const failed = events.filter((e) => e.type === 'auth_failed');
+      const codes = new Set(failed.map((e) => e.code));
+      for (const c of [
+        'SLUICE-AUTH-001',
+        'SLUICE-AUTH-006',
+        'SLUICE-AUTH-007',
+        'SLUICE-AUTH-008',
+        'SLUICE-TENANT-001',
+      ])
+        assert.ok(codes.has(c), `an event for ${c}`);
+      const secretOf = (k: string) => k.split('_').slice(2).join('_');
+      const text = JSON.stringify(events) + g.logText();
+      for (const k of [keyA, keyB, keyReadOnly])
+        assert.ok(!text.includes(secretOf(k)), 'a key secret leaked');
+      // The access log attributes requests to their tenant and key.
+      const line = g.logs.find((l) => l.type === 'access' && l.route === 'keys' && l.status === 200);
+      assert.equal(line?.tenant !== undefined, true);
+      assert.equal(typeof line?.principal, 'string');
+    });
+  });
+}
