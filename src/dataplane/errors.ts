@@ -171,7 +171,7 @@ export const Errors = {
     'SLUICE-ADMIN-005',
     400,
     'Invalid admin request',
-    'The request does not match the endpoint\'s schema (see `/openapi.json`): a missing or unknown field, a wrong type, malformed JSON. The `errors` member lists each problem with its location.',
+    "The request does not match the endpoint's schema (see `/openapi.json`): a missing or unknown field, a wrong type, malformed JSON. The `errors` member lists each problem with its location.",
   ),
   adminResourceNotFound: def(
     'SLUICE-ADMIN-006',
