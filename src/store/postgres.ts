@@ -43,7 +43,12 @@ export class PostgresStore implements Store {
     private readonly opts: PostgresStoreOptions = {},
   ) {
     this.backoff = opts.reconnectMinMs ?? 100;
-    this.pool = new pg.Pool({ connectionString: url, max: opts.poolSize ?? 10, keepAlive: true });
+    this.pool = new pg.Pool({
+      connectionString: url,
+      max: opts.poolSize ?? 10,
+      keepAlive: true,
+      application_name: 'sluice',
+    });
     // An idle pooled connection that the server drops (restart, pg_terminate_backend) emits here;
     // without a handler it would crash the process. The pool discards it and opens a new one later.
     this.pool.on('error', (err) => this.report(err));
@@ -168,7 +173,12 @@ export class PostgresStore implements Store {
 
   private connectListener(isReconnect: boolean): Promise<void> {
     const attempt = (async () => {
-      const client = new pg.Client({ connectionString: this.url, keepAlive: true });
+      // application_name lets an operator (and the tests) find this connection in pg_stat_activity.
+      const client = new pg.Client({
+        connectionString: this.url,
+        keepAlive: true,
+        application_name: 'sluice-listen',
+      });
       let lost = false;
       const onLost = (err?: Error) => {
         if (lost) return;

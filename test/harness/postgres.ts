@@ -21,6 +21,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { openStore } from '../../src/store/open.js';
+import type { PostgresStoreOptions } from '../../src/store/postgres.js';
+import type { Store } from '../../src/store/store.js';
 
 const run = promisify(execFile);
 const PG_BIN = process.env.SLUICE_PG_BIN ?? '/usr/lib/postgresql/15/bin';
@@ -222,4 +225,57 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     process.stderr.write('usage: postgres.ts start | stop <dir>\n');
     process.exit(2);
   }
+}
+
+export type StoreKind = 'pglite' | 'postgres';
+/** The two implementations every store test runs on. */
+export const STORE_KINDS: readonly StoreKind[] = ['pglite', 'postgres'];
+
+export interface TestStores {
+  readonly kind: StoreKind;
+  /** PostgreSQL: the test database's URL. */
+  readonly url: string | undefined;
+  /** PGlite: its data directory (a temp dir, removed by close). */
+  readonly dataDir: string | undefined;
+  /**
+   * A store on the test database: for PostgreSQL a new one each call (its own pool and LISTEN
+   * connection, like another replica); for PGlite the one store on the data dir (a single process).
+   */
+  open(opts?: PostgresStoreOptions): Promise<Store>;
+  /** Closes every store opened here and drops the database (removes the data dir). */
+  close(): Promise<void>;
+}
+
+export async function testStores(kind: StoreKind): Promise<TestStores> {
+  if (kind === 'pglite') {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-pglite-'));
+    const dataDir = join(dir, 'data');
+    const store = await openStore({ dataDir });
+    return {
+      kind,
+      url: undefined,
+      dataDir,
+      open: async () => store,
+      async close() {
+        await store.close();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  }
+  const db = await testDatabase();
+  const opened: Store[] = [];
+  return {
+    kind,
+    url: db.url,
+    dataDir: undefined,
+    async open(opts) {
+      const s = await openStore({ ...opts, url: db.url });
+      opened.push(s);
+      return s;
+    },
+    async close() {
+      await Promise.all(opened.map((s) => s.close()));
+      await db.drop();
+    },
+  };
 }
