@@ -18,6 +18,7 @@ import {
   type Params,
   Router,
 } from '../dataplane/router.js';
+import type { Verifier } from '../policies/auth-jwt/verify.js';
 import type { Policy } from '../policies/policy.js';
 import {
   compileRoutePolicies,
@@ -110,6 +111,8 @@ export interface Runtime {
   /** Longest gap between request body chunks from the client (ms, 0 = none). */
   readonly requestBodyIdle: number;
   readonly accessLog: AccessLogSettings;
+  /** Token verification of this config version (its key sets are shared through the gateway's pool). */
+  readonly verifier: Verifier | undefined;
 }
 
 /**
@@ -120,6 +123,7 @@ export interface Runtime {
  * close gracefully) and for a compiled runtime that is not used.
  */
 export function disposeRuntime(rt: Runtime): void {
+  rt.verifier?.close();
   for (const r of rt.routes) r.failover?.stop();
   for (const g of rt.upstreams.values()) g.dispose();
 }
@@ -189,6 +193,7 @@ export function compileRuntime(
       mergeSlashes: config.listen.paths?.mergeSlashes ?? true,
     },
     trustedProxies,
+    verifier: policyDeps.verifier,
     maxBodyBytes: listenBody,
     requestBodyIdle: ms(config.listen.timeouts?.requestBody, 60_000),
     accessLog: {

@@ -1,10 +1,13 @@
 /** Cross-checks of `identity`, `store` and the routes' `auth` / `tenant`. */
+import { issuerConfigErrors, requirementErrors } from '../policies/auth-jwt/compile.js';
 import type { Config } from './schema.js';
 import type { SemanticError } from './semantics.js';
 
 export function checkIdentity(c: Config, out: SemanticError[]): void {
   const issuers = c.identity?.issuers ?? {};
   const names = Object.keys(issuers);
+  for (const e of issuerConfigErrors(issuers))
+    out.push({ path: ['identity', 'issuers', ...e.path], message: e.message });
   c.routes.forEach((r, i) => {
     const at = ['routes', i];
     const a = r.auth;

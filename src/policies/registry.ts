@@ -7,6 +7,7 @@ import type { Config, RouteConfig } from '../config/schema.js';
 import type { EventBus } from '../telemetry/events.js';
 import { compileAuthPolicy, type JwtCheck } from './auth/index.js';
 import type { JwtRequirementConfig } from './auth-jwt/schema.js';
+import type { Verifier } from './auth-jwt/verify.js';
 import type { IdentityDirectory } from './identity.js';
 import type { Policy } from './policy.js';
 import { compileTenantPolicy, splitHostPattern } from './tenant/index.js';
@@ -16,6 +17,8 @@ export interface PolicyDeps {
   events: EventBus;
   /** Builds a route's token check from its `auth.jwt`; undefined when no issuer is configured. */
   jwt: ((routeName: string, req: JwtRequirementConfig) => JwtCheck) | undefined;
+  /** The verifier behind `jwt`, owned by the runtime compiled with it (closed when it is disposed). */
+  verifier?: Verifier;
 }
 
 export const defaultKeyHeader = 'x-api-key';

@@ -17,6 +17,9 @@ import { Errors } from '../dataplane/errors.js';
 import { handleRequest, refuseRequest } from '../dataplane/pipeline.js';
 import type { DataplaneState } from '../dataplane/state.js';
 import { handleUpgrade } from '../dataplane/websocket.js';
+import { jwtChecks } from '../policies/auth/jwt.js';
+import { JwksPool } from '../policies/auth-jwt/jwks.js';
+import { createVerifier } from '../policies/auth-jwt/verify.js';
 import { emptyDirectory } from '../policies/registry.js';
 import { EventBus } from '../telemetry/events.js';
 import { createLogger } from '../telemetry/logging.js';
@@ -61,6 +64,8 @@ export class Gateway implements DataplaneState {
   identity: IdentityServices | undefined;
 
   private readonly pools = new PoolRegistry();
+  /** Issuers' key sets, shared by the runtimes of successive config versions (warm across reloads). */
+  private readonly jwksPool: JwksPool;
   private readonly dns: DnsRegistry;
   /** Target health (checks, ejections), outside the Runtime so that it survives reloads. */
   readonly health: HealthRegistry;
@@ -80,6 +85,19 @@ export class Gateway implements DataplaneState {
     this.logger = opts.logger ?? createLogger('info');
     this.dns = new DnsRegistry(opts.resolver ?? defaultResolver(), this.logger);
     this.health = new HealthRegistry(this.logger, this.metrics);
+    this.jwksPool = new JwksPool({
+      metrics: this.metrics.jwksSink(),
+      onError: (issuer, message) =>
+        this.logger.warn(
+          { event: 'jwks_fetch_failed', issuer, error: message },
+          'token issuer keys not fetched',
+        ),
+    });
+  }
+
+  /** Ready for traffic: started, not draining, and every token issuer's keys fetched once. */
+  get acceptingTraffic(): boolean {
+    return this.ready && (this.runtime.verifier?.isReady() ?? true);
   }
 
   /** Load, compile and listen. Throws ConfigInvalidError for a bad file. */
@@ -96,7 +114,7 @@ export class Gateway implements DataplaneState {
     this.runtime = compileRuntime(
       loaded.config,
       { source: loaded.source, file: this.file },
-      this.compileDeps(),
+      this.compileDeps(loaded.config),
     );
     this.lastSourceHash = hash(loaded.source);
     this.metrics.setConfigVersion(this.runtime.version);
@@ -157,6 +175,7 @@ export class Gateway implements DataplaneState {
     const previous = this.runtime;
     let next: Runtime;
     const generation = this.pools.snapshotGeneration();
+    let deps: ReturnType<Gateway['compileDeps']> | undefined;
     try {
       const loaded = loadConfigFile(this.file, this.opts.env);
       this.lastSourceHash = hash(loaded.source);
@@ -165,9 +184,11 @@ export class Gateway implements DataplaneState {
           'this configuration needs the store (`store`, or routes with `auth` / `tenant`), which opens at start: restart Sluice to apply it',
         );
       this.pools.beginGeneration();
-      next = compileRuntime(loaded.config, { source: loaded.source, file: this.file }, this.compileDeps());
+      deps = this.compileDeps(loaded.config);
+      next = compileRuntime(loaded.config, { source: loaded.source, file: this.file }, deps);
       warnRestartOnly(this.logger, previous.config, loaded.config);
     } catch (err) {
+      deps?.policies?.verifier?.close();
       this.pools.rollbackGeneration(generation);
       const errors =
         err instanceof ConfigInvalidError
@@ -206,7 +227,12 @@ export class Gateway implements DataplaneState {
     return { result: 'applied', version: next.version, previous: previous.version };
   }
 
-  private compileDeps(): Parameters<typeof compileRuntime>[2] {
+  private compileDeps(config: Config): Parameters<typeof compileRuntime>[2] {
+    const issuers = config.identity?.issuers;
+    const verifier =
+      issuers && Object.keys(issuers).length > 0
+        ? createVerifier(issuers, { pool: this.jwksPool })
+        : undefined;
     return {
       pools: this.pools,
       metrics: this.metrics,
@@ -215,7 +241,8 @@ export class Gateway implements DataplaneState {
       policies: {
         directory: this.identity?.directory ?? emptyDirectory,
         events: this.events,
-        jwt: undefined,
+        jwt: verifier ? jwtChecks(verifier) : undefined,
+        verifier,
       },
     };
   }

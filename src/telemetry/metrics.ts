@@ -5,6 +5,7 @@
 
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { LimiterMetrics } from '../dataplane/concurrency.js';
+import type { JwksMetricsSink } from '../policies/auth-jwt/jwks.js';
 
 const classes = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 
@@ -35,6 +36,11 @@ export class Metrics {
   readonly retries: Counter<'route' | 'reason'>;
   readonly retryBudgetExhausted: Counter<'route'>;
   readonly snapshotErrors: Counter;
+  private readonly jwksFetches: Counter<'issuer' | 'result'>;
+  private readonly jwksUnknownKid: Counter<'issuer' | 'outcome'>;
+  private readonly jwksKeys: Gauge<'issuer'>;
+  private readonly jwksStale: Gauge<'issuer'>;
+  private readonly jwksLastSuccess: Gauge<'issuer'>;
   private readonly snapshotInfo: Gauge<'what'>;
 
   constructor(defaultMetrics = true) {
@@ -156,7 +162,50 @@ export class Metrics {
       labelNames: ['what'],
       registers: [r],
     });
+    this.jwksFetches = new Counter({
+      name: 'sluice_jwks_fetches_total',
+      help: 'Key-set (JWKS) fetches of token issuers, by result (ok, error, timeout, invalid).',
+      labelNames: ['issuer', 'result'],
+      registers: [r],
+    });
+    this.jwksUnknownKid = new Counter({
+      name: 'sluice_jwks_unknown_kid_total',
+      help: 'Tokens naming a key id not in the set: refetch started, joined one under way, or rate-limited.',
+      labelNames: ['issuer', 'outcome'],
+      registers: [r],
+    });
+    this.jwksKeys = new Gauge({
+      name: 'sluice_jwks_keys',
+      help: 'Usable keys in the cached key set of each issuer.',
+      labelNames: ['issuer'],
+      registers: [r],
+    });
+    this.jwksStale = new Gauge({
+      name: 'sluice_jwks_stale',
+      help: '1 while an issuer’s key set is past its lifetime and kept only because refreshing failed (stale-if-error).',
+      labelNames: ['issuer'],
+      registers: [r],
+    });
+    this.jwksLastSuccess = new Gauge({
+      name: 'sluice_jwks_last_success_seconds',
+      help: 'When the key set of each issuer was last fetched successfully (epoch seconds).',
+      labelNames: ['issuer'],
+      registers: [r],
+    });
     if (defaultMetrics) collectDefaultMetrics({ register: r, prefix: 'sluice_process_' });
+  }
+
+  /** What the JWKS caches report, as metrics. */
+  jwksSink(): JwksMetricsSink {
+    return {
+      fetch: (issuer, result) => this.jwksFetches.labels(issuer, result).inc(),
+      unknownKid: (issuer, outcome) => this.jwksUnknownKid.labels(issuer, outcome).inc(),
+      state: (issuer, st) => {
+        this.jwksKeys.labels(issuer).set(st.keys);
+        this.jwksStale.labels(issuer).set(st.stale ? 1 : 0);
+        if (st.lastSuccessMs > 0) this.jwksLastSuccess.labels(issuer).set(st.lastSuccessMs / 1000);
+      },
+    };
   }
 
   snapshotLoaded(version: number, loadedAtMs: number, tenants: number, keys: number): void {
