@@ -1,85 +1,166 @@
 /**
- * The admin listener (Fastify): health for probes, Prometheus metrics, and the admin API.
- * It listens apart from public traffic (loopback by default).
+ * The admin listener (Fastify): health for probes, Prometheus metrics, the OpenAPI document and the
+ * admin API. It listens apart from public traffic (loopback by default).
+ *
+ * Every route declares the permission it needs (`config.permission`, from roles.ts, or `public`);
+ * a route without one stops the server from starting. One onRequest hook authenticates the caller
+ * and checks the permission against the role matrix before anything else of the request is read.
+ * Requests are validated by Fastify's ajv against the route schemas; responses are validated against
+ * theirs before they leave (a response that does not match is a 500, never a leak).
  */
 import type { AddressInfo } from 'node:net';
-import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
-import { type ErrorDef, Errors } from '../dataplane/errors.js';
-import { problem, problemContentType } from '../dataplane/problem.js';
+import swagger from '@fastify/swagger';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import { Errors } from '../dataplane/errors.js';
+import { bearerToken } from '../policies/auth-jwt/verify.js';
 import type { Gateway } from '../server/gateway.js';
-import { AdminTokenCheck } from './auth.js';
+import { BootstrapTokens, type Principal } from './auth.js';
+import { type AdminContext, adminContext, sendProblem } from './context.js';
+import { type AdminOidc, adminOidcFromConfig } from './oidc.js';
+import { allows, isPermission, type RoutePermission } from './roles.js';
+import { registerChangeRoutes } from './routes/changes.js';
+import { registerSystemRoutes } from './routes/system.js';
+import { registerTenantRoutes } from './routes/tenants.js';
+import { requestValidatorCompiler, responseSerializerCompiler } from './validate.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** What the caller needs; `public` for endpoints open to all. Required on every route. */
+    permission?: RoutePermission;
+  }
+  interface FastifyRequest {
+    /** The authenticated caller (absent on public endpoints). */
+    principal?: Principal;
+  }
+}
+
+export type RouteRegistrar = (app: FastifyInstance, ctx: AdminContext) => void;
+
+const defaultRoutes: readonly RouteRegistrar[] = [
+  registerSystemRoutes,
+  registerTenantRoutes,
+  registerChangeRoutes,
+];
 
 export class AdminServer {
   private readonly app: FastifyInstance;
+  private readonly oidc: AdminOidc | undefined;
 
-  constructor(gw: Gateway, env: NodeJS.ProcessEnv) {
-    const app = Fastify({ logger: false });
-    this.app = app;
-    const auth = new AdminTokenCheck(env.SLUICE_ADMIN_TOKEN);
-    if (!auth.enabled)
+  /** `routes` is for tests that prove what the server does with a route it must refuse. */
+  constructor(gw: Gateway, env: NodeJS.ProcessEnv, routes: readonly RouteRegistrar[] = defaultRoutes) {
+    const tokens = BootstrapTokens.fromEnv(env);
+    this.oidc = adminOidcFromConfig(gw);
+    if (tokens.size === 0 && !this.oidc)
       gw.logger.warn(
-        'SLUICE_ADMIN_TOKEN is not set: the admin API (/admin/*) refuses every request; health and metrics are served',
+        'neither SLUICE_ADMIN_TOKEN, SLUICE_ADMIN_TOKENS nor admin.auth is set: the admin API (/admin/*) refuses every request; health, metrics and /openapi.json are served',
       );
+    const app = Fastify({
+      logger: false,
+      // /admin/v1/tenants/ and /admin/v1/tenants are one endpoint.
+      routerOptions: { ignoreTrailingSlash: true },
+    });
+    this.app = app;
+    const ctx = adminContext(gw);
+    const oidc = this.oidc;
+
+    app.setValidatorCompiler(requestValidatorCompiler());
+    app.setSerializerCompiler(responseSerializerCompiler());
+
+    // Every route must say what it needs: one without a permission is a bug found at start, not a hole.
+    app.addHook('onRoute', (route) => {
+      const p = route.config?.permission;
+      if (p === undefined || !isPermission(p))
+        throw new Error(
+          `admin route ${route.method} ${route.url} declares no valid permission (config.permission: ${String(p)})`,
+        );
+    });
 
     app.addHook('onRequest', async (req, reply) => {
-      if (!req.url.startsWith('/admin/')) return;
-      if (!auth.allows(req.headers.authorization)) {
+      const permission = req.routeOptions.config.permission;
+      if (permission === 'public') return;
+      // Unknown paths outside /admin/ answer 404 without credentials, as health and metrics do.
+      if (permission === undefined && !req.url.startsWith('/admin/')) return;
+      const unauthorized = (detail?: string) => {
         reply.header('www-authenticate', 'Bearer realm="sluice-admin"');
-        sendProblem(
+        return sendProblem(reply, Errors.adminUnauthorized, detail);
+      };
+      const token = bearerToken(req.headers.authorization);
+      if (token === undefined) return unauthorized();
+      let principal = tokens.match(token);
+      if (!principal && oidc) {
+        const r = await oidc.authenticate(token);
+        if (!r.ok) return unauthorized(r.reason);
+        principal = r.principal;
+      }
+      if (!principal) return unauthorized();
+      req.principal = principal;
+      // Unknown endpoints (no permission: the not-found handler) answer 404 to any authenticated caller.
+      if (permission === undefined) return;
+      if (!allows(principal.roles, permission))
+        return sendProblem(
           reply,
-          Errors.adminUnauthorized,
-          auth.enabled ? undefined : 'the admin API is disabled until SLUICE_ADMIN_TOKEN is set',
+          Errors.adminForbidden,
+          `${principal.roles.join(', ') || 'no role'} lacks ${permission}`,
+          {
+            permission,
+          },
         );
-      }
     });
 
-    app.setNotFoundHandler((_req, reply) => {
-      sendProblem(reply, Errors.adminNotFound);
+    app.setNotFoundHandler((_req, reply) => sendProblem(reply, Errors.adminNotFound));
+
+    app.setErrorHandler((err: FastifyError, _req, reply) => {
+      if (err.validation) {
+        const errors = err.validation.map((v) => ({
+          in: err.validationContext ?? 'body',
+          path: v.instancePath || '/',
+          message: v.message ?? 'invalid',
+        }));
+        return sendProblem(reply, Errors.adminInvalidRequest, err.message, { errors });
+      }
+      const status = err.statusCode ?? 500;
+      // Malformed JSON, a body too large, a wrong media type: the client's mistake.
+      if (status >= 400 && status < 500) return sendProblem(reply, Errors.adminInvalidRequest, err.message);
+      gw.logger.error({ err, event: 'admin_error' }, 'admin API request failed');
+      return sendProblem(reply, Errors.internal);
     });
 
-    app.get('/health/live', async () => ({ status: 'live' }));
-    app.get('/health/ready', async (_req, reply) => {
-      if (!gw.ready) {
-        reply.code(503);
-        return { status: gw.draining ? 'draining' : 'starting' };
-      }
-      const rt = gw.runtime;
-      if (rt.config.admin?.readiness?.requireHealthyUpstreams !== false) {
-        // A route whose upstream has no target to offer (all down, ejected, or no DNS answer) can
-        // only answer 503: the gateway is not ready for the traffic it is configured to serve.
-        const unavailable: { route: string; upstream: string }[] = [];
-        // With failover the route is served while its active group has a target.
-        for (const r of rt.routes)
-          if ((r.failover?.active ?? r.upstream).available.length === 0)
-            unavailable.push({ route: r.name, upstream: r.upstream.name });
-        if (unavailable.length > 0) {
-          reply.code(503);
-          return { status: 'unavailable', version: rt.version, unavailable };
+    app.register(swagger, {
+      openapi: {
+        openapi: '3.1.0',
+        info: {
+          title: 'Sluice admin API',
+          version: 'v1',
+          description:
+            'Manage a running Sluice gateway: config, health, tenants, API keys, the change log. Authenticate with `Authorization: Bearer <token>` (a bootstrap token or an OIDC token); each endpoint names the permission it needs (x-sluice-permission). See docs/admin-api.md.',
+        },
+        components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      },
+      // The permission each operation needs is published beside it, from the same route config.
+      transform: ({ schema, url, route }) => {
+        const permission = route.config?.permission;
+        const s = { ...(schema ?? {}) } as Record<string, unknown>;
+        if (permission && permission !== 'public') {
+          s['x-sluice-permission'] = permission;
+          s.security = [{ bearer: [] }];
         }
-      }
-      return { status: 'ready', version: rt.version };
+        return { schema: s as typeof schema, url };
+      },
     });
-    app.get('/metrics', async (_req, reply) => {
-      reply.header('content-type', gw.metrics.registry.contentType);
-      return gw.metrics.registry.metrics();
-    });
-    app.get('/admin/v1/config', async () => {
-      const rt = gw.runtime;
-      // The source text as written: `${VAR}` references, never their values.
-      return { version: rt.version, file: rt.file, loadedAt: rt.loadedAt.toISOString(), source: rt.source };
-    });
-    app.get('/admin/v1/upstreams', async () => ({ upstreams: upstreamsView(gw) }));
-    app.post('/admin/v1/config/reload', async (_req, reply) => {
-      const r = gw.reload('admin');
-      if (r.result === 'rejected') {
-        return sendProblem(reply, Errors.configInvalid, 'the running configuration stays', {
-          errors: r.errors,
-        });
-      }
-      return r;
+    app.register(async (scope) => {
+      for (const r of routes) r(scope, ctx);
+      scope.get(
+        '/openapi.json',
+        {
+          config: { permission: 'public' },
+          schema: { hide: true },
+        },
+        async () => app.swagger(),
+      );
     });
   }
 
+  /** Starts listening; rejects when a route is misdeclared (no permission). OIDC keys load in the background. */
   async listen(host: string, port: number): Promise<AddressInfo> {
     await this.app.listen({ host, port });
     return this.app.server.address() as AddressInfo;
@@ -87,58 +168,6 @@ export class AdminServer {
 
   async close(): Promise<void> {
     await this.app.close();
+    this.oidc?.close();
   }
-}
-
-/** Each group of the running config: its targets, their health, ejection state and in-flight count. */
-function upstreamsView(gw: Gateway) {
-  const now = Date.now();
-  return [...gw.runtime.upstreams.values()].map((g) => {
-    const available = new Set(g.available);
-    return {
-      name: g.name,
-      healthCheck: g.health?.active !== undefined,
-      outlier: g.health?.outlier !== undefined,
-      circuitOpen: g.circuitOpen,
-      available: g.available.length,
-      targets: g.targets.map((t) => {
-        const h = t.health;
-        return {
-          id: t.id,
-          origin: t.origin,
-          weight: t.weight,
-          inflight: t.state.inflight,
-          available: available.has(t),
-          healthy: h ? h.activeUp : true,
-          ejected: h ? h.ejected : false,
-          ...(h?.ejected ? { ejectedForMs: Math.max(0, h.ejectedUntil - now) } : {}),
-          ejections: h ? h.ejections : 0,
-          consecutiveFailures: h ? h.failures : 0,
-          ...(g.health?.breaker !== undefined && h ? { breaker: h.breakerState } : {}),
-          ...(h?.lastProbe
-            ? {
-                lastCheck: {
-                  at: new Date(h.lastProbe.at).toISOString(),
-                  ok: h.lastProbe.ok,
-                  detail: h.lastProbe.detail,
-                },
-              }
-            : {}),
-        };
-      }),
-    };
-  });
-}
-
-/** A problem+json reply. Sent as a Buffer so Fastify adds no `charset` to the media type (as the data plane). */
-function sendProblem(
-  reply: FastifyReply,
-  def: ErrorDef,
-  detail?: string,
-  extra?: Record<string, unknown>,
-): FastifyReply {
-  return reply
-    .code(def.status)
-    .header('content-type', problemContentType)
-    .send(Buffer.from(JSON.stringify(problem(def, detail, extra))));
 }

@@ -1,0 +1,81 @@
+/**
+ * OIDC bearer tokens for the admin API. Config (read at start; a change needs a restart, like the
+ * rest of `admin`):
+ *   admin.auth: { issuer: <name in identity.issuers>, audience?: string, rolesClaim?: string }
+ * The token is verified with the gateway's JWT verifier (src/policies/auth-jwt) against that one
+ * issuer; `audience`, when given, replaces the issuer's audiences (the admin API usually has its own).
+ * Roles come from `rolesClaim` (default `sluice_roles`: a list or a space-separated string, a dotted
+ * path reaches nested claims); names that are not admin roles are ignored. The principal's name is
+ * the token's `sub`.
+ */
+import { claimGetter } from '../policies/auth-jwt/compile.js';
+import type { JwtIssuerConfig } from '../policies/auth-jwt/schema.js';
+import { createVerifier, type Verifier } from '../policies/auth-jwt/verify.js';
+import type { Gateway } from '../server/gateway.js';
+import type { Principal } from './auth.js';
+import { isRole, type Role } from './roles.js';
+
+export const DEFAULT_ROLES_CLAIM = 'sluice_roles';
+
+/** The loosely typed `admin.auth` (until the config schema declares it). */
+export interface AdminAuthConfig {
+  issuer: string;
+  audience?: string;
+  rolesClaim?: string;
+}
+
+export type OidcResult = { ok: true; principal: Principal } | { ok: false; reason: string };
+
+export interface AdminOidc {
+  authenticate(token: string): Promise<OidcResult>;
+  close(): void;
+}
+
+/** Reads `admin.auth`; undefined when it is absent. Throws when it names an issuer that is not configured. */
+export function adminOidcFromConfig(gw: Gateway): AdminOidc | undefined {
+  const config = gw.runtime.config as unknown as {
+    admin?: { auth?: AdminAuthConfig };
+    identity?: { issuers?: Record<string, JwtIssuerConfig> };
+  };
+  const auth = config.admin?.auth;
+  if (!auth) return undefined;
+  const issuer = config.identity?.issuers?.[auth.issuer];
+  if (!issuer)
+    throw new Error(
+      `admin.auth.issuer: "${auth.issuer}" is not an issuer of identity.issuers (defined: ${Object.keys(config.identity?.issuers ?? {}).join(', ') || 'none'})`,
+    );
+  const verifier = createVerifier({
+    [auth.issuer]: auth.audience ? { ...issuer, audiences: [auth.audience] } : issuer,
+  });
+  return new OidcAuthenticator(verifier, auth.rolesClaim ?? DEFAULT_ROLES_CLAIM);
+}
+
+class OidcAuthenticator implements AdminOidc {
+  private readonly roles: (claims: Readonly<Record<string, unknown>>) => unknown;
+
+  constructor(
+    private readonly verifier: Verifier,
+    rolesClaim: string,
+  ) {
+    this.roles = claimGetter(rolesClaim);
+  }
+
+  async authenticate(token: string): Promise<OidcResult> {
+    const r = await this.verifier.verify(token);
+    if (!r.ok) return { ok: false, reason: `${r.reason}: ${r.detail}` };
+    const sub = r.token.subject;
+    if (!sub) return { ok: false, reason: 'the token has no sub' };
+    return { ok: true, principal: { name: sub, roles: rolesOf(this.roles(r.token.claims)), via: 'oidc' } };
+  }
+
+  close(): void {
+    this.verifier.close();
+  }
+}
+
+function rolesOf(v: unknown): Role[] {
+  const names = typeof v === 'string' ? v.split(' ') : Array.isArray(v) ? v : [];
+  const out: Role[] = [];
+  for (const n of names) if (typeof n === 'string' && isRole(n) && !out.includes(n)) out.push(n);
+  return out;
+}

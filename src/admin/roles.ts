@@ -1,0 +1,58 @@
+/**
+ * Roles of the admin API and what each may do. This table is the one source: the admin server
+ * enforces it (every route names the permission it needs), docs/admin-api.md shows it, and the
+ * role-matrix test checks it against an expectation written out independently.
+ */
+
+export const ROLES = ['viewer', 'operator', 'security', 'auditor', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** What an endpoint needs. `public` endpoints (health, metrics, the OpenAPI document) need no credentials. */
+export const PERMISSIONS = {
+  'config.read': 'Read the running config (source text, never secrets) and its version.',
+  'health.read': 'See routes, upstream groups and targets, and their health.',
+  'config.reload': 'Reload the config file.',
+  'tenants.read': 'List and read tenants.',
+  'tenants.write': 'Create tenants and change their name, region, plan and labels.',
+  'tenants.suspend': 'Suspend and resume tenants.',
+  'tenants.delete': 'Delete a tenant (and with it its keys).',
+  'keys.read': 'List the API keys of a tenant: metadata only, never secrets or hashes.',
+  'keys.write': 'Create API keys (the secret is shown once) and revoke them.',
+  'changes.read': 'Read the admin change log (who changed what, before and after).',
+} as const;
+export type Permission = keyof typeof PERMISSIONS;
+export type RoutePermission = Permission | 'public';
+
+const viewer: readonly Permission[] = ['config.read', 'health.read', 'tenants.read', 'keys.read'];
+
+/** The permission matrix. */
+export const ROLE_PERMISSIONS: Readonly<Record<Role, readonly Permission[]>> = {
+  viewer,
+  operator: [...viewer, 'config.reload', 'tenants.write'],
+  security: [...viewer, 'keys.write', 'tenants.suspend', 'changes.read'],
+  auditor: [...viewer, 'changes.read'],
+  admin: Object.keys(PERMISSIONS) as Permission[],
+};
+
+export const ROLE_SUMMARY: Readonly<Record<Role, string>> = {
+  viewer: 'Reads config, version, health, tenants and key metadata.',
+  operator: 'Viewer, plus config reload and creating/updating tenants.',
+  security:
+    'Viewer, plus creating/revoking API keys, suspending/resuming tenants and reading the change log.',
+  auditor: 'Viewer, plus reading the change log.',
+  admin: 'Everything, including deleting tenants.',
+};
+
+export function isRole(s: string): s is Role {
+  return (ROLES as readonly string[]).includes(s);
+}
+
+export function isPermission(s: string): s is RoutePermission {
+  return s === 'public' || Object.hasOwn(PERMISSIONS, s);
+}
+
+/** Whether any of the roles grants the permission. */
+export function allows(roles: readonly Role[], permission: Permission): boolean {
+  for (const r of roles) if (ROLE_PERMISSIONS[r].includes(permission)) return true;
+  return false;
+}
