@@ -14,7 +14,16 @@
  */
 import { execFile, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import {
+  chownSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -246,10 +255,34 @@ export interface TestStores {
   close(): Promise<void>;
 }
 
+/**
+ * A fresh PGlite data directory takes seconds to create (its initdb), reopening one a fraction of
+ * that: the first test process creates an empty one, closed cleanly, under the temp dir (per
+ * PGlite version), and every test store starts from a copy of it.
+ */
+async function pgliteTemplate(): Promise<string> {
+  const { version } = JSON.parse(
+    readFileSync(new URL('../../node_modules/@electric-sql/pglite/package.json', import.meta.url), 'utf8'),
+  ) as { version: string };
+  const template = join(tmpdir(), `sluice-pglite-template-${version}`);
+  if (existsSync(join(template, 'PG_VERSION'))) return template;
+  const building = mkdtempSync(join(tmpdir(), 'sluice-pglite-building-'));
+  const store = await openStore({ dataDir: building });
+  await store.close();
+  try {
+    renameSync(building, template);
+  } catch {
+    // Another test process got there first: use theirs.
+    rmSync(building, { recursive: true, force: true });
+  }
+  return template;
+}
+
 export async function testStores(kind: StoreKind): Promise<TestStores> {
   if (kind === 'pglite') {
     const dir = mkdtempSync(join(tmpdir(), 'sluice-pglite-'));
     const dataDir = join(dir, 'data');
+    cpSync(await pgliteTemplate(), dataDir, { recursive: true });
     const store = await openStore({ dataDir });
     return {
       kind,
