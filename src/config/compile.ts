@@ -190,6 +190,7 @@ export function compileRuntime(
     upstreams,
     pathOptions: {
       rejectEncodedSlashes: (config.listen.paths?.encodedSlashes ?? 'reject') === 'reject',
+      rejectMatrixParams: (config.listen.paths?.matrixParams ?? 'reject') === 'reject',
       mergeSlashes: config.listen.paths?.mergeSlashes ?? true,
     },
     trustedProxies,

@@ -187,6 +187,12 @@ const Listen = T.Object(
             }),
           ),
           mergeSlashes: T.Optional(T.Boolean({ description: 'Merge runs of `/` into one (default true).' })),
+          matrixParams: T.Optional(
+            T.Union([T.Literal('reject'), T.Literal('keep')], {
+              description:
+                '`reject` (default): a raw `;` in the path is refused with 400, because servlet-style upstreams strip `;params` from segments and would see another path than the one Sluice routed (`/admin;x/secret` → `/admin/secret`). `keep`: forwarded unchanged, for upstreams that use matrix parameters; then give every route the same auth, or none that a `;` could slip past. An encoded `%3B` is data and always allowed.',
+            }),
+          ),
         },
         { additionalProperties: false },
       ),

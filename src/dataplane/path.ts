@@ -8,6 +8,7 @@
  *  - `%00`, a raw backslash, invalid escapes, and dot-segments with parameters (`..;x`, `..%3Bx`) are refused;
  *  - `%2F` and `%5C` are refused (`encodedSlashes: reject`, the default) or kept encoded and opaque
  *    (`keep`), in which case a dot-segment between them (`a%2F..%2Fb`) is refused;
+ *  - a raw `;` is refused (`matrixParams: reject`, the default) or kept (`keep`);
  *  - `.` and `..` segments are resolved (RFC 3986 §5.2.4); climbing above the root is refused;
  *  - runs of `/` are merged (unless `mergeSlashes: false`);
  *  - characters outside RFC 3986 `pchar` are percent-encoded.
@@ -17,6 +18,12 @@
 export interface PathOptions {
   rejectEncodedSlashes: boolean;
   mergeSlashes: boolean;
+  /**
+   * Refuse a raw `;` in the path. Servlet containers (Tomcat, Jetty, Spring) strip `;params` from
+   * each segment before routing, so `/admin;x/secret` would reach their `/admin/secret` while
+   * Sluice matched it against its own routes as another path, missing the auth of an `/admin` route.
+   */
+  rejectMatrixParams: boolean;
 }
 
 export type PathResult = string | { error: string };
@@ -30,6 +37,7 @@ for (const c of 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-
   UNRESERVED[c.charCodeAt(0)] = 1;
 
 const SLASH = 47;
+const SEMICOLON = 59;
 const DOT = 46;
 const HEX = '0123456789ABCDEF';
 
@@ -49,7 +57,7 @@ export function normalizePath(path: string, opts: PathOptions): PathResult {
   let clean = true;
   for (let i = 0; i < n; i++) {
     const c = path.charCodeAt(i);
-    if (c >= 128 || SAFE[c] === 0 || (prev === SLASH && (c === SLASH || c === DOT))) {
+    if (c >= 128 || SAFE[c] === 0 || (prev === SLASH && (c === SLASH || c === DOT)) || c === SEMICOLON) {
       clean = false;
       break;
     }
@@ -85,6 +93,8 @@ function slowNormalize(path: string, opts: PathOptions): PathResult {
       else out += `%${HEX[v >> 4]}${HEX[v & 15]}`;
       continue;
     }
+    if (c === SEMICOLON && opts.rejectMatrixParams)
+      return { error: 'a `;` (matrix parameters) is not allowed in the path (listen.paths.matrixParams)' };
     if (c < 128 && SAFE[c] === 1) {
       out += path[i];
       continue;

@@ -4,8 +4,11 @@ import { describe, test } from 'node:test';
 import { normalizePath, type PathOptions, splitTarget } from '../../src/dataplane/path.js';
 import { validHost } from '../../src/dataplane/request-head.js';
 
-const reject: PathOptions = { rejectEncodedSlashes: true, mergeSlashes: true };
-const keep: PathOptions = { rejectEncodedSlashes: false, mergeSlashes: false };
+const reject: PathOptions = { rejectEncodedSlashes: true, mergeSlashes: true, rejectMatrixParams: true };
+const keep: PathOptions = { rejectEncodedSlashes: false, mergeSlashes: false, rejectMatrixParams: false };
+
+/** The defaults, except matrix parameters kept (to reach the rules behind that first check). */
+const matrix: PathOptions = { ...reject, rejectMatrixParams: false };
 
 function refused(path: string, opts: PathOptions = reject): string {
   const r = normalizePath(path, opts);
@@ -15,8 +18,17 @@ function refused(path: string, opts: PathOptions = reject): string {
 
 describe('normalizePath', () => {
   test('a canonical path is returned as is', () => {
-    for (const p of ['/', '/a', '/a/b/c', "/a-b_c.d~e/!$&'()*+,;=:@", '/a/b/', '/.well-known/x', '/a..b'])
+    for (const p of ['/', '/a', '/a/b/c', "/a-b_c.d~e/!$&'()*+,=:@", '/a/b/', '/.well-known/x', '/a..b'])
       assert.equal(normalizePath(p, reject), p);
+    assert.equal(normalizePath('/a;b=c/d', matrix), '/a;b=c/d');
+  });
+
+  test('refused by default: a raw ; (matrix parameters), which servlet upstreams strip after routing', () => {
+    for (const p of ['/admin;x/secret', '/a;', '/a/b;jsessionid=1', '/;/admin'])
+      assert.match(refused(p), /matrix parameters/, p);
+    // Encoded, it is data: kept encoded, never a parameter delimiter.
+    assert.equal(normalizePath('/a%3Bb', reject), '/a%3Bb');
+    assert.equal(normalizePath('/a%3bb', reject), '/a%3Bb');
   });
 
   const cases: [string, string][] = [
@@ -55,10 +67,10 @@ describe('normalizePath', () => {
 
   test('refused: dot-segments with parameters, raw or encoded ;', () => {
     for (const p of ['/..;/a', '/a/..;x', '/.;/a', '/%2e%2e;/a', '/..%3B/a', '/..%3bx', '/.%3B', '/%2e%3b'])
-      assert.match(refused(p), /parameters/, p);
+      assert.match(refused(p, matrix), /parameters/, p);
     // Not a dot-segment: kept.
-    assert.equal(normalizePath('/a;b/..x;y', reject), '/a;b/..x;y');
-    assert.equal(normalizePath('/...;x', reject), '/...;x');
+    assert.equal(normalizePath('/a;b/..x;y', matrix), '/a;b/..x;y');
+    assert.equal(normalizePath('/...;x', matrix), '/...;x');
   });
 
   test('refused: backslash, NUL, control characters, invalid escapes', () => {
