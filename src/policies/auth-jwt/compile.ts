@@ -99,7 +99,7 @@ export function requirementErrors(
 ): JwtConfigError[] {
   const out: JwtConfigError[] = [];
   const known = new Set(issuerNames);
-  if (known.size === 0) out.push({ path: [], message: 'no issuers are configured (`jwt.issuers`)' });
+  if (known.size === 0) out.push({ path: [], message: 'no issuers are configured (`identity.issuers`)' });
   req.issuers?.forEach((n, i) => {
     if (!known.has(n)) out.push({ path: ['issuers', i], message: `unknown issuer "${n}"` });
   });

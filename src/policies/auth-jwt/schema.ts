@@ -150,7 +150,7 @@ export const JwtRequirement = T.Object(
         minItems: 1,
         uniqueItems: true,
         description:
-          'Names of the issuers (`jwt.issuers`) whose tokens this route accepts; default: all of them. A token from another one gets 401 `unknown-issuer`.',
+          'Names of the issuers (`identity.issuers`) whose tokens this route accepts; default: all of them. A token from another one gets 401 `unknown-issuer`.',
       }),
     ),
     scopes: T.Optional(
