@@ -1,6 +1,6 @@
 import { PgliteStore } from './pglite.js';
 import { PostgresStore, type PostgresStoreOptions } from './postgres.js';
-import type { Store } from './store.js';
+import { redactUrl, type Store } from './store.js';
 
 export const DEFAULT_DATA_DIR = './data/sluice';
 
@@ -27,4 +27,34 @@ export async function openStore(opts: OpenStoreOptions = {}): Promise<Store> {
     throw new Error('store: expected a postgres:// or postgresql:// URL, or none for the embedded store');
   }
   return PgliteStore.open(opts.dataDir ?? DEFAULT_DATA_DIR);
+}
+
+/** The `store` setting of the config file: a URL or a PGlite directory, or both spelled out. */
+export type StoreSetting = string | { url?: string; dataDir?: string };
+
+/**
+ * What to open, from the config's `store` (if any) and the environment: a `postgres://` string or
+ * `url` → PostgreSQL; another string → PGlite in that directory; no setting → DATABASE_URL when
+ * set, else PGlite in ./data/sluice.
+ */
+export function storeOptionsFrom(
+  setting: StoreSetting | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): OpenStoreOptions {
+  if (typeof setting === 'string') return isPostgresUrl(setting) ? { url: setting } : { dataDir: setting };
+  if (setting !== undefined) {
+    const o: OpenStoreOptions = {};
+    if (setting.url !== undefined) o.url = setting.url;
+    if (setting.dataDir !== undefined) o.dataDir = setting.dataDir;
+    return o;
+  }
+  const url = env.DATABASE_URL;
+  return url ? { url } : {};
+}
+
+/** For logs: which store, never with a password. */
+export function describeStore(opts: OpenStoreOptions): string {
+  if (isPostgresUrl(opts.url)) return `PostgreSQL at ${redactUrl(opts.url)}`;
+  if (opts.url === 'memory://') return 'PGlite in memory';
+  return `PGlite in ${opts.dataDir ?? DEFAULT_DATA_DIR}`;
 }

@@ -8,8 +8,9 @@ import { cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { runMigrate } from '../../src/cli/migrate.js';
 import { MIGRATIONS_DIR, migrate } from '../../src/store/migrate.js';
-import { openStore } from '../../src/store/open.js';
+import { describeStore, openStore, storeOptionsFrom } from '../../src/store/open.js';
 import { PostgresStore } from '../../src/store/postgres.js';
 import { redactError, redactUrl, type Store } from '../../src/store/store.js';
 import { adminQuery, STORE_KINDS, type TestStores, testDatabase, testStores } from '../harness/postgres.js';
@@ -328,5 +329,37 @@ describe('PostgreSQL connection', () => {
       (e: Error) => e,
     );
     assert.ok(!other.message.includes(secret));
+  });
+});
+
+describe('choosing the store', () => {
+  test('config setting, then DATABASE_URL, then the embedded default; described without the password', () => {
+    const env = { DATABASE_URL: 'postgresql://u:pw@db:5432/sluice' };
+    assert.deepEqual(storeOptionsFrom('postgres://a@h/d', env), { url: 'postgres://a@h/d' });
+    assert.deepEqual(storeOptionsFrom('/var/lib/sluice', env), { dataDir: '/var/lib/sluice' });
+    assert.deepEqual(storeOptionsFrom({ dataDir: 'x' }, env), { dataDir: 'x' });
+    assert.deepEqual(storeOptionsFrom(undefined, env), { url: env.DATABASE_URL });
+    assert.deepEqual(storeOptionsFrom(undefined, {}), {});
+    assert.equal(
+      describeStore(storeOptionsFrom(undefined, env)),
+      'PostgreSQL at postgresql://u:***@db:5432/sluice',
+    );
+    assert.equal(describeStore({}), 'PGlite in ./data/sluice');
+  });
+
+  test('sluice migrate: migrates the store given, then finds nothing to do', async () => {
+    const db = await testDatabase();
+    const out: string[] = [];
+    const log = console.log;
+    console.log = (...a: unknown[]) => out.push(a.join(' '));
+    try {
+      assert.equal(await runMigrate(['--store', db.url]), 0);
+      assert.equal(await runMigrate(['--store', db.url]), 0);
+    } finally {
+      console.log = log;
+      await db.drop();
+    }
+    assert.match(out.join('\n'), new RegExp(`schema at version ${migrationCount}\\n`));
+    assert.match(out.at(-1) ?? '', new RegExp(`schema at version ${migrationCount} \\(nothing to do\\)$`));
   });
 });
