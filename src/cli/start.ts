@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ConfigInvalidError, formatConfigError } from '../config/load.js';
+import { seedDemoTenant } from '../demo/seed.js';
 import { startDemoUpstream } from '../demo/upstream.js';
 import { Gateway } from '../server/gateway.js';
 
@@ -60,6 +61,12 @@ export async function runStart(args: string[]): Promise<number> {
       { demo: `http://127.0.0.1:${demo.address.port}` },
       `demo upstream running; try: curl http://127.0.0.1:${a.port}/public/hello`,
     );
+    const key = await seedDemoTenant(gw);
+    // Printed once, on the terminal only (not into the JSON log), like any new key.
+    if (key)
+      process.stderr.write(
+        `\nDemo tenant "demo" has a new API key (shown once):\n  curl -H 'x-api-key: ${key}' http://127.0.0.1:${a.port}/private/hello\n\n`,
+      );
   }
   process.on('SIGHUP', () => gw.reload('SIGHUP'));
   const shutdown = (signal: string) => {
