@@ -16,6 +16,8 @@ export interface PostgresStoreOptions {
   reconnectMaxMs?: number;
   /** How often the LISTEN connection is probed with `SELECT 1`, to notice a silently dead link. Default 10000. */
   heartbeatMs?: number;
+  /** Give up opening a connection after this long: a blackholed server must not hang a reload. Default 5000. */
+  connectTimeoutMs?: number;
   /** Connection problems (already redacted): for the caller's log. Never thrown. */
   onError?: (err: Error) => void;
 }
@@ -48,6 +50,7 @@ export class PostgresStore implements Store {
       max: opts.poolSize ?? 10,
       keepAlive: true,
       application_name: 'sluice',
+      connectionTimeoutMillis: opts.connectTimeoutMs ?? 5_000,
     });
     // An idle pooled connection that the server drops (restart, pg_terminate_backend) emits here;
     // without a handler it would crash the process. The pool discards it and opens a new one later.
@@ -178,6 +181,7 @@ export class PostgresStore implements Store {
         connectionString: this.url,
         keepAlive: true,
         application_name: 'sluice-listen',
+        connectionTimeoutMillis: this.opts.connectTimeoutMs ?? 5_000,
       });
       let lost = false;
       const onLost = (err?: Error) => {

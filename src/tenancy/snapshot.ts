@@ -220,6 +220,26 @@ export class SnapshotSource {
     };
   }
 
+  /**
+   * Resolves with the current snapshot as soon as `pred` holds for it (now or after a reload);
+   * rejects after timeoutMs. For tests and for callers that must see their own write applied.
+   */
+  until(pred: (s: TenancySnapshot) => boolean, timeoutMs = 5_000): Promise<TenancySnapshot> {
+    return new Promise((resolve, reject) => {
+      if (pred(this.snapshot)) return resolve(this.snapshot);
+      const timer = setTimeout(() => {
+        off();
+        reject(new Error(`tenancy snapshot: condition not met within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const off = this.onChange((s) => {
+        if (!pred(s)) return;
+        clearTimeout(timer);
+        off();
+        resolve(s);
+      });
+    });
+  }
+
   /** Reloads now (or after the reload under way) and resolves when a load that began after this call ended. */
   async reload(): Promise<void> {
     clearTimeout(this.timer);

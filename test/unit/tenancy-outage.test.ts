@@ -9,7 +9,7 @@ import { migrate } from '../../src/store/migrate.js';
 import { openStore } from '../../src/store/open.js';
 import type { Store } from '../../src/store/store.js';
 import { TenancyRepository } from '../../src/tenancy/repository.js';
-import { lookupKey, SnapshotSource, type TenancySnapshot } from '../../src/tenancy/snapshot.js';
+import { lookupKey, SnapshotSource } from '../../src/tenancy/snapshot.js';
 import { type PostgresServer, startPostgres } from '../harness/postgres.js';
 
 const admin = { actor: 'ops', role: 'admin' };
@@ -25,22 +25,6 @@ after(async () => {
   await store?.close();
   await server?.destroy();
 });
-
-function waitFor(source: SnapshotSource, pred: (s: TenancySnapshot) => boolean, timeoutMs: number) {
-  return new Promise<TenancySnapshot>((resolve, reject) => {
-    if (pred(source.current)) return resolve(source.current);
-    const timer = setTimeout(() => {
-      off();
-      reject(new Error(`snapshot condition not met within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const off = source.onChange((s) => {
-      if (!pred(s)) return;
-      clearTimeout(timer);
-      off();
-      resolve(s);
-    });
-  });
-}
 
 test('while PostgreSQL is stopped the snapshot still answers; when it is back, the snapshot catches up', async () => {
   const repo = new TenancyRepository(store);
@@ -73,7 +57,7 @@ test('while PostgreSQL is stopped the snapshot still answers; when it is back, t
     // A change made after the restart reaches the snapshot (through the resync after the LISTEN
     // connection came back, or the notification itself once it is listening again).
     await repo.revokeKey(admin, key.id);
-    await waitFor(source, (s) => s.keysById.get(key.id)?.revoked === true, 5000);
+    await source.until((s) => s.keysById.get(key.id)?.revoked === true, 5000);
     assert.equal(source.stale, false);
     assert.equal((lookupKey(source.current, plaintext, Date.now()) as { reason: string }).reason, 'revoked');
   } finally {

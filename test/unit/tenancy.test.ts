@@ -10,27 +10,10 @@ import { migrate } from '../../src/store/migrate.js';
 import type { Store } from '../../src/store/store.js';
 import { snapshotDirectory } from '../../src/tenancy/directory.js';
 import { TenancyError, TenancyRepository } from '../../src/tenancy/repository.js';
-import { lookupKey, SnapshotSource, type TenancySnapshot } from '../../src/tenancy/snapshot.js';
+import { lookupKey, SnapshotSource } from '../../src/tenancy/snapshot.js';
 import { adminQuery, STORE_KINDS, type TestStores, testStores } from '../harness/postgres.js';
 
 const admin = { actor: 'alice@example.com', role: 'admin' };
-
-/** Resolves with the source's snapshot once `pred` holds for it (now or after a change). */
-function waitFor(source: SnapshotSource, pred: (s: TenancySnapshot) => boolean, timeoutMs = 5000) {
-  return new Promise<TenancySnapshot>((resolve, reject) => {
-    if (pred(source.current)) return resolve(source.current);
-    const timer = setTimeout(() => {
-      off();
-      reject(new Error(`snapshot condition not met within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const off = source.onChange((s) => {
-      if (!pred(s)) return;
-      clearTimeout(timer);
-      off();
-      resolve(s);
-    });
-  });
-}
 
 async function rejectsWith(p: Promise<unknown>, code: TenancyError['code']) {
   await assert.rejects(p, (err: unknown) => err instanceof TenancyError && err.code === code);
@@ -154,7 +137,7 @@ for (const kind of STORE_KINDS) {
         scopes: ['orders:read'],
         expiresAt,
       });
-      const snap = await waitFor(source, (s) => s.keysById.has(key.id));
+      const snap = await source.until((s) => s.keysById.has(key.id));
       const ok = lookupKey(snap, plaintext, Date.now());
       assert.ok(ok.ok);
       assert.equal(ok.tenant.id, 'life');
@@ -168,18 +151,18 @@ for (const kind of STORE_KINDS) {
       });
 
       await repo.suspendTenant(admin, 'life');
-      await waitFor(source, (s) => s.tenantsById.get('life')?.status === 'suspended');
+      await source.until((s) => s.tenantsById.get('life')?.status === 'suspended');
       assert.equal(
         (lookupKey(source.current, plaintext, Date.now()) as { reason: string }).reason,
         'tenant-suspended',
       );
       await repo.resumeTenant(admin, 'life');
-      await waitFor(source, (s) => s.tenantsById.get('life')?.status === 'active');
+      await source.until((s) => s.tenantsById.get('life')?.status === 'active');
       assert.ok(lookupKey(source.current, plaintext, Date.now()).ok);
 
       const revoked = await repo.revokeKey(admin, key.id);
       assert.ok(revoked.revokedAt instanceof Date);
-      await waitFor(source, (s) => s.keysById.get(key.id)?.revoked === true);
+      await source.until((s) => s.keysById.get(key.id)?.revoked === true);
       assert.equal(
         (lookupKey(source.current, plaintext, Date.now()) as { reason: string }).reason,
         'revoked',
@@ -192,7 +175,7 @@ for (const kind of STORE_KINDS) {
     test('the IdentityDirectory the auth policy reads answers from the snapshot', async () => {
       await repo.createTenant(admin, { id: 'dir-co', name: 'Dir Co', region: 'us' });
       const { key, plaintext } = await repo.createKey(admin, 'dir-co', { name: 'k', scopes: ['a'] });
-      await waitFor(source, (s) => s.keysById.has(key.id));
+      await source.until((s) => s.keysById.has(key.id));
       const dir = snapshotDirectory(source);
       assert.deepEqual(dir.verifyKey(plaintext, Date.now()), {
         ok: true,
@@ -205,7 +188,7 @@ for (const kind of STORE_KINDS) {
       assert.equal(dir.tenant('nobody'), undefined);
       // A suspended tenant's key still verifies; the tenant policy refuses it with its own 403.
       await repo.suspendTenant(admin, 'dir-co');
-      await waitFor(source, (s) => s.tenantsById.get('dir-co')?.status === 'suspended');
+      await source.until((s) => s.tenantsById.get('dir-co')?.status === 'suspended');
       assert.equal(dir.verifyKey(plaintext, Date.now()).ok, true);
       assert.equal(dir.tenant('dir-co')?.status, 'suspended');
     });
@@ -220,10 +203,10 @@ for (const kind of STORE_KINDS) {
         await repo.createTenant(admin, { id: 'replicated', name: 'R' });
         const t0 = performance.now();
         const { key, plaintext } = await repo.createKey(admin, 'replicated', { name: 'k' });
-        await waitFor(replica, (s) => s.keysById.has(key.id), 1000);
+        await replica.until((s) => s.keysById.has(key.id), 1000);
         assert.ok(lookupKey(replica.current, plaintext, Date.now()).ok);
         await repo.revokeKey(admin, key.id);
-        await waitFor(replica, (s) => s.keysById.get(key.id)?.revoked === true, 1000);
+        await replica.until((s) => s.keysById.get(key.id)?.revoked === true, 1000);
         const ms = performance.now() - t0;
         t.diagnostic(`${kind}: create + revoke seen by the replica in ${ms.toFixed(0)} ms`);
         assert.ok(ms < 2000);
@@ -241,8 +224,7 @@ for (const kind of STORE_KINDS) {
          SELECT 'bulk' || i, 'bulk', 'k' || i, 'sk_bulk' || i || '_', sha256(i::text::bytea) FROM generate_series(1, 10000) AS i`,
       );
       for (let i = 0; i < 20; i++) await repo.updateTenant(admin, 'bulk', { name: `Bulk ${i}` });
-      const snap = await waitFor(
-        source,
+      const snap = await source.until(
         (s) => s.tenantsById.get('bulk')?.name === 'Bulk 19' && s.keysById.has('bulk10000'),
       );
       const reloads = snap.version - startVersion;
@@ -262,7 +244,7 @@ for (const kind of STORE_KINDS) {
       assert.ok(best < 1000, `${best} ms`);
       // And the hot path: one lookup.
       const probe = await repo.createKey(admin, 'bulk', { name: 'probe' });
-      await waitFor(source, (s) => s.keysById.has(probe.key.id));
+      await source.until((s) => s.keysById.has(probe.key.id));
       const snapNow = source.current;
       const n = 100_000;
       const t0 = performance.now();
@@ -291,10 +273,10 @@ for (const kind of STORE_KINDS) {
           // ... and change something while it is away (back-off ≥ 100 ms): its notification is lost.
           await repo.createTenant(admin, { id: 'while-away', name: 'W' });
           await resynced;
-          await waitFor(replica, (s) => s.tenantsById.has('while-away'), 2000);
+          await replica.until((s) => s.tenantsById.has('while-away'), 2000);
           // And notifications flow again afterwards.
           await repo.createTenant(admin, { id: 'after-back', name: 'A' });
-          await waitFor(replica, (s) => s.tenantsById.has('after-back'), 1000);
+          await replica.until((s) => s.tenantsById.has('after-back'), 1000);
         } finally {
           await replica.close();
         }
