@@ -20,7 +20,7 @@ export function interpolate(s: string, env: NodeJS.ProcessEnv): InterpolationRes
   const missing: string[] = [];
   const whole = wholeRef.exec(s);
   if (whole) {
-    const v = env[whole[1]!] ?? whole[2];
+    const v = lookup(env, whole[1]!, whole[2]);
     if (v === undefined) return { value: '', missing: [whole[1]!], fromEnv: true };
     // A whole-value reference takes the type YAML would give the text (so `port: ${PORT:-8080}` is a number).
     let typed: unknown = v;
@@ -33,7 +33,7 @@ export function interpolate(s: string, env: NodeJS.ProcessEnv): InterpolationRes
     return { value: typed, missing, fromEnv: true };
   }
   const value = s.replace(ref, (_m, name: string, dflt: string | undefined) => {
-    const v = env[name] ?? dflt;
+    const v = lookup(env, name, dflt);
     if (v === undefined) {
       missing.push(name);
       return '';
@@ -41,4 +41,10 @@ export function interpolate(s: string, env: NodeJS.ProcessEnv): InterpolationRes
     return v;
   });
   return { value, missing, fromEnv: true };
+}
+
+/** As in the shell: `${VAR:-default}` takes the default when VAR is unset or empty. */
+function lookup(env: NodeJS.ProcessEnv, name: string, dflt: string | undefined): string | undefined {
+  const v = env[name];
+  return dflt !== undefined && (v === undefined || v === '') ? dflt : v;
 }

@@ -76,7 +76,7 @@ test('sluice validate accepts the bundled example and prints its version', async
   const example = fileURLToPath(new URL('../../examples/sluice.yaml', import.meta.url));
   const r = await sluice(['validate', example]);
   assert.equal(r.code, 0, r.err);
-  assert.match(r.out, /valid \(version [0-9a-f]{12}, 2 routes, 1 upstreams\)/);
+  assert.match(r.out, /valid \(version [0-9a-f]{12}, 3 routes, 1 upstreams\)/);
 });
 
 test('sluice validate on a missing file says so and exits 1', async () => {

@@ -116,6 +116,10 @@ test('${VAR} and ${VAR:-default} are interpolated; a whole-value reference keeps
   const b = loadConfigText(text, 'conf.yaml', { PORT: '9090', UP_URL: 'http://10.0.0.1:81' }).config;
   assert.equal(b.listen.port, 9090);
   assert.equal(firstUrl(b), 'http://10.0.0.1:81');
+  // As in the shell, an empty variable takes the default too.
+  const c = loadConfigText(text, 'conf.yaml', { PORT: '', UP_URL: '' }).config;
+  assert.equal(c.listen.port, 8080);
+  assert.equal(firstUrl(c), 'http://127.0.0.1:9000');
 });
 
 test('a variable without default that is not set is an error naming the variable', () => {
