@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { PgliteStore } from './pglite.js';
 import { PostgresStore, type PostgresStoreOptions } from './postgres.js';
 import { redactUrl, type Store } from './store.js';
@@ -33,23 +34,24 @@ export async function openStore(opts: OpenStoreOptions = {}): Promise<Store> {
 export type StoreSetting = string | { url?: string; dataDir?: string };
 
 /**
- * What to open, from the config's `store` (if any) and the environment: a `postgres://` string or
- * `url` → PostgreSQL; another string → PGlite in that directory; no setting → DATABASE_URL when
- * set, else PGlite in ./data/sluice.
+ * What to open, from the config's `store` (if any) and the environment: a `postgres://` (or
+ * `memory://`) string or `url` → that; another string or `dataDir` → PGlite in that directory
+ * (made absolute); no setting → DATABASE_URL when it is a PostgreSQL URL, else PGlite in
+ * ./data/sluice. (A DATABASE_URL meant for something else is left alone.)
  */
 export function storeOptionsFrom(
   setting: StoreSetting | undefined,
   env: NodeJS.ProcessEnv = process.env,
 ): OpenStoreOptions {
-  if (typeof setting === 'string') return isPostgresUrl(setting) ? { url: setting } : { dataDir: setting };
-  if (setting !== undefined) {
-    const o: OpenStoreOptions = {};
-    if (setting.url !== undefined) o.url = setting.url;
-    if (setting.dataDir !== undefined) o.dataDir = setting.dataDir;
-    return o;
+  if (typeof setting === 'string') {
+    return setting === 'memory://' || isPostgresUrl(setting)
+      ? { url: setting }
+      : { dataDir: resolve(setting) };
   }
-  const url = env.DATABASE_URL;
-  return url ? { url } : {};
+  if (setting?.url !== undefined) return { url: setting.url };
+  if (setting?.dataDir !== undefined) return { dataDir: resolve(setting.dataDir) };
+  if (isPostgresUrl(env.DATABASE_URL)) return { url: env.DATABASE_URL };
+  return { dataDir: resolve(DEFAULT_DATA_DIR) };
 }
 
 /** For logs: which store, never with a password. */

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { runMigrate } from '../../src/cli/migrate.js';
 import { MIGRATIONS_DIR, migrate } from '../../src/store/migrate.js';
@@ -337,9 +337,13 @@ describe('choosing the store', () => {
     const env = { DATABASE_URL: 'postgresql://u:pw@db:5432/sluice' };
     assert.deepEqual(storeOptionsFrom('postgres://a@h/d', env), { url: 'postgres://a@h/d' });
     assert.deepEqual(storeOptionsFrom('/var/lib/sluice', env), { dataDir: '/var/lib/sluice' });
-    assert.deepEqual(storeOptionsFrom({ dataDir: 'x' }, env), { dataDir: 'x' });
+    assert.deepEqual(storeOptionsFrom({ dataDir: 'x' }, env), { dataDir: resolve('x') });
+    assert.deepEqual(storeOptionsFrom({ url: 'postgres://h/d' }, env), { url: 'postgres://h/d' });
     assert.deepEqual(storeOptionsFrom(undefined, env), { url: env.DATABASE_URL });
-    assert.deepEqual(storeOptionsFrom(undefined, {}), {});
+    assert.deepEqual(storeOptionsFrom(undefined, { DATABASE_URL: 'mysql://h/d' }), {
+      dataDir: resolve('data/sluice'),
+    });
+    assert.deepEqual(storeOptionsFrom(undefined, {}), { dataDir: resolve('data/sluice') });
     assert.equal(
       describeStore(storeOptionsFrom(undefined, env)),
       'PostgreSQL at postgresql://u:***@db:5432/sluice',
