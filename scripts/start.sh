@@ -7,8 +7,8 @@ cd "$(dirname "$0")/.."
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 fi
-# Rebuild when any source file is newer than the build.
-if [ ! -f dist/cli/main.js ] || [ -n "$(find src -newer dist/cli/main.js -name '*.ts' -print -quit)" ]; then
+# Rebuild when any source file (code or migration) is newer than the build.
+if [ ! -f dist/cli/main.js ] || [ -n "$(find src -newer dist/cli/main.js \( -name '*.ts' -o -name '*.sql' \) -print -quit)" ]; then
   npm run build
 fi
 exec node dist/cli/main.js start --demo "$@"

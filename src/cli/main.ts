@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** The `sluice` command: one file per subcommand, this one only dispatches. */
+import { runMigrate } from './migrate.js';
 import { runStart } from './start.js';
 import { runValidate } from './validate.js';
 
@@ -8,11 +9,13 @@ const usage = `sluice: an API gateway with progressive delivery built in
 Usage:
   sluice start [--config FILE] [--demo]   run the gateway
   sluice validate FILE                    check a config file, print every error
+  sluice migrate [--config FILE] [--store URL|DIR]   bring the store's schema up to date
   sluice <command> --help                 help for one command
 
 Docs: docs/README.md`;
 
 const commands: Record<string, (args: string[]) => Promise<number>> = {
+  migrate: runMigrate,
   start: runStart,
   validate: runValidate,
 };

@@ -4,14 +4,13 @@
  * when the config needs it (a `store`, or routes with `auth` / `tenant`), because the embedded
  * store costs seconds and hundreds of MB that a plain proxy should not pay.
  */
-import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { IdentityDirectory } from '../policies/identity.js';
 import { usesIdentity } from '../policies/registry.js';
 import { migrate } from '../store/migrate.js';
-import { DEFAULT_DATA_DIR, isPostgresUrl, type OpenStoreOptions, openStore } from '../store/open.js';
-import { redactUrl, type Store } from '../store/store.js';
+import { describeStore, openStore, storeOptionsFrom } from '../store/open.js';
+import type { Store } from '../store/store.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { snapshotDirectory } from '../tenancy/directory.js';
 import { TenancyRepository } from '../tenancy/repository.js';
@@ -19,24 +18,6 @@ import { SnapshotSource } from '../tenancy/snapshot.js';
 
 export function needsStore(config: Config): boolean {
   return config.store !== undefined || usesIdentity(config);
-}
-
-/** Where the store is: the config's `store`, else `DATABASE_URL`, else PGlite in ./data/sluice. */
-export function storeOptions(config: Config, env: NodeJS.ProcessEnv): OpenStoreOptions {
-  const s = config.store;
-  if (typeof s === 'string') {
-    if (s.startsWith('memory://') || isPostgresUrl(s)) return { url: s };
-    return { dataDir: resolve(s) };
-  }
-  if (s?.url !== undefined) return { url: s.url };
-  if (s?.dataDir !== undefined) return { dataDir: resolve(s.dataDir) };
-  if (isPostgresUrl(env.DATABASE_URL)) return { url: env.DATABASE_URL };
-  return { dataDir: resolve(DEFAULT_DATA_DIR) };
-}
-
-/** What the log may say about where the store is: never a password. */
-export function describeStore(o: OpenStoreOptions): string {
-  return o.url !== undefined ? redactUrl(o.url) : `embedded (PGlite) in ${o.dataDir}`;
 }
 
 export class IdentityServices {
@@ -54,10 +35,15 @@ export class IdentityServices {
     logger: Logger,
     metrics: Metrics,
   ): Promise<IdentityServices> {
-    const opts = storeOptions(config, env);
+    const opts = storeOptionsFrom(config.store, env);
     const where = describeStore(opts);
     const started = performance.now();
-    const store = await openStore(opts);
+    const store = await openStore({
+      ...opts,
+      // Pool errors and LISTEN reconnects (passwords already removed).
+      onError: (err) =>
+        logger.warn({ event: 'store_error', store: where, err: err.message }, 'store connection error'),
+    });
     try {
       const m = await migrate(store);
       if (m.applied.length > 0)
