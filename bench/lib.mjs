@@ -2,8 +2,10 @@
 // creates its own process group (createProcesses).
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { get } from 'node:http';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export function sleep(ms) {
   return new Promise((r) => setTimeout(r, ms));
@@ -28,6 +30,58 @@ export function findBin(cmd, fallbacks) {
     if (existsSync(p)) return p;
   }
   return undefined;
+}
+
+/** GET http://127.0.0.1:port/path on a new connection: `{ status, body, headers }`, status 0 on an error. */
+export function httpGet(port, path) {
+  return new Promise((res) => {
+    const req = get({ host: '127.0.0.1', port, path, agent: false, timeout: 2000 }, (r) => {
+      let body = '';
+      r.on('data', (c) => {
+        body += c;
+      });
+      r.on('end', () => res({ status: r.statusCode, body, headers: r.headers }));
+    });
+    req.on('error', (err) => res({ status: 0, body: String(err), headers: {} }));
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+  });
+}
+
+/**
+ * Ask `probe()` until `accept` likes the answer (then return it), for up to 20 s and only while the
+ * process `name` of `procs` runs; otherwise throw, saying what was expected and the last answer.
+ */
+export async function waitAnswer(procs, name, what, probe, accept, pollMs = 100) {
+  const deadline = Date.now() + 20_000;
+  let last;
+  while (Date.now() < deadline) {
+    if (procs.running.get(name)?.exited) break;
+    last = await probe();
+    if (accept(last)) return last;
+    await sleep(pollMs);
+  }
+  throw new Error(`${name} is not answering ${what} (last: ${JSON.stringify(last)})`);
+}
+
+/** Wait until 127.0.0.1:port answers GET `path` with 200 "ok\n" (and `want(answer)`); the answer. */
+export function waitOk(procs, name, port, path, want = () => true, pollMs = 100) {
+  return waitAnswer(
+    procs,
+    name,
+    `200 "ok" as expected on 127.0.0.1:${port}${path}`,
+    () => httpGet(port, path),
+    (r) => r.status === 200 && r.body === 'ok\n' && want(r),
+    pollMs,
+  );
+}
+
+/** Print a benchmark's summary and keep it in bench/.work/<base>.md, every figure in <base>.json. */
+export function saveResults(base, text, data) {
+  const dir = join(dirname(fileURLToPath(import.meta.url)), '.work');
+  console.log(`\n${text}`);
+  writeFileSync(join(dir, `${base}.md`), `${text}\n`);
+  writeFileSync(join(dir, `${base}.json`), JSON.stringify(data, null, 2));
+  console.log(`\n(also written to bench/.work/${base}.md and ${base}.json)`);
 }
 
 /** The children of a process (nginx's workers), read before stopping its master. */
@@ -74,13 +128,15 @@ export const fmtMb = (kb) => (kb ? `${(kb / 1024).toFixed(1)} MB` : 'n/a');
 /**
  * An nginx config under `work`: `kind` "upstream" answers `return 200 "ok\n"`; anything else is a
  * reverse proxy to 127.0.0.1:upstreamPort with upstream keep-alive. One worker, access log off.
+ * `servedBy` (upstreams only): the responses carry `x-served-by: <servedBy>`, and the files go to
+ * their own directory, so several upstreams that can be told apart run side by side (failover.mjs).
  */
-export function nginxConf(work, kind, port, upstreamPort) {
-  const dir = join(work, `nginx-${kind}`);
+export function nginxConf(work, kind, port, upstreamPort, servedBy) {
+  const dir = join(work, servedBy ? `nginx-${kind}-${servedBy}` : `nginx-${kind}`);
   mkdirSync(join(dir, 'logs'), { recursive: true });
   const location =
     kind === 'upstream'
-      ? `location / { return 200 "ok\\n"; }`
+      ? `${servedBy ? `add_header x-served-by ${servedBy} always;\n    ` : ''}location / { return 200 "ok\\n"; }`
       : `location / {
         proxy_pass http://up;
         proxy_http_version 1.1;
@@ -180,11 +236,11 @@ export function createProcesses(label, { work, root, env }) {
       stdio: ['ignore', out, err],
       env: { ...env, ...opts.env },
     });
-    const entry = { name, pid: proc.pid, proc, exited: false };
+    const entry = { name, pid: proc.pid, proc, exited: false, ended: false };
     running.set(name, entry);
     proc.once('exit', (code, signal) => {
       entry.exited = true;
-      if (!stopping && !opts.transient)
+      if (!stopping && !opts.transient && !entry.ended)
         console.error(
           `${label}: ${name} exited early (${signal ?? code}); see ${join(work, `${name}.err.log`)}`,
         );
@@ -213,5 +269,37 @@ export function createProcesses(label, { work, root, env }) {
     running.clear();
   }
 
-  return { running, start, stopAll, isStopping };
+  /**
+   * Stop one process by PID, and forget it. `SIGKILL` kills its children (nginx's worker) and it at
+   * once, as a crash would (connections reset, the port refuses); otherwise `signal` goes to it
+   * alone and SIGKILL follows after 5 s. Resolves when every one of those PIDs is gone.
+   */
+  async function stop(name, signal = 'SIGTERM') {
+    const e = running.get(name);
+    if (!e) return;
+    e.ended = true;
+    running.delete(name);
+    if (e.exited) return;
+    // The parent first: an nginx master that outlives its worker by a moment forks a new one
+    // (seen on a busy machine), which would keep the port open.
+    const pids = [e.pid, ...childrenOf(e.pid)];
+    for (const pid of signal === 'SIGKILL' ? pids : [e.pid]) {
+      try {
+        process.kill(pid, signal);
+      } catch {}
+    }
+    const deadline = Date.now() + 5000;
+    while (pids.some(alive)) {
+      if (Date.now() > deadline) {
+        for (const pid of pids.filter(alive)) {
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {}
+        }
+      }
+      await sleep(10);
+    }
+  }
+
+  return { running, start, stop, stopAll, isStopping };
 }

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { get } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -11,11 +10,14 @@ import {
   fmtRps,
   fmtX,
   freePort,
+  httpGet,
   median,
   nginxConf,
   runBenchmark,
+  saveResults,
   sleep,
   toMs,
+  waitOk,
 } from './lib.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -51,31 +53,7 @@ function fail(msg) {
 
 const log = (s) => console.log(s);
 
-function httpGet(port, path = PATH) {
-  return new Promise((res) => {
-    const req = get({ host: '127.0.0.1', port, path, agent: false, timeout: 2000 }, (r) => {
-      let body = '';
-      r.on('data', (c) => {
-        body += c;
-      });
-      r.on('end', () => res({ status: r.statusCode, body, headers: r.headers }));
-    });
-    req.on('error', (err) => res({ status: 0, body: String(err) }));
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-  });
-}
-
-async function waitReady(name, port) {
-  const deadline = Date.now() + 20_000;
-  let last;
-  while (Date.now() < deadline) {
-    if (running.get(name)?.exited) break;
-    last = await httpGet(port);
-    if (last.status === 200 && last.body === 'ok\n') return last;
-    await sleep(100);
-  }
-  fail(`${name} is not answering 200 "ok" on 127.0.0.1:${port}${PATH} (last: ${JSON.stringify(last)})`);
-}
+const waitReady = (name, port) => waitOk(procs, name, port, PATH);
 
 /** The two config variants: identical but for the value of a response header the route sets. */
 function sluiceConf(port, adminPort, upstreamPort, variant) {
@@ -415,19 +393,17 @@ async function main() {
       `Sluice's RSS: ${(rss.start / 1024).toFixed(1)} MB after start, ${(rss.end / 1024).toFixed(1)} MB after the run.`,
   );
 
-  const text = lines.join('\n');
-  log('');
-  log(text);
-  writeFileSync(join(root, 'bench', '.work', 'reload-latest.md'), `${text}\n`);
-  writeFileSync(
-    join(root, 'bench', '.work', 'reload-latest.json'),
-    JSON.stringify(
-      { started, ROUNDS, DURATION, CONNS, RELOAD_MS, load, results, medians: med, metric },
-      null,
-      2,
-    ),
-  );
-  log('\n(also written to bench/.work/reload-latest.md and reload-latest.json)');
+  saveResults('reload-latest', lines.join('\n'), {
+    started,
+    ROUNDS,
+    DURATION,
+    CONNS,
+    RELOAD_MS,
+    load,
+    results,
+    medians: med,
+    metric,
+  });
 }
 
 await runBenchmark('bench:reload', main, procs);

@@ -1,5 +1,4 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { get } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -13,9 +12,11 @@ import {
   freePort,
   median,
   runBenchmark,
+  saveResults,
   nginxConf as sharedNginxConf,
   sleep,
   toMs,
+  waitOk,
 } from './lib.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -28,7 +29,7 @@ const WARMUP = int(env.WARMUP, 3); // seconds per target, once, at the highest c
 const CONNS = (env.CONNS ?? '64,1').split(',').map((c) => int(c, 0));
 const LOAD_CPU = env.LOAD_CPU ?? '0'; // wrk and the upstream
 const PROXY_CPU = env.PROXY_CPU ?? '1'; // the proxy under test
-const ALL = ['direct', 'nginx', 'fastify', 'sluice', 'sluice-log', 'bare'];
+const ALL = ['direct', 'nginx', 'fastify', 'sluice', 'sluice-log', 'sluice-res', 'bare'];
 const TARGETS = (env.TARGETS ?? 'direct,nginx,fastify,sluice,sluice-log').split(',').map((t) => t.trim());
 for (const t of TARGETS) if (!ALL.includes(t)) fail(`unknown target "${t}" (known: ${ALL.join(', ')})`);
 if (!TARGETS.includes('direct')) TARGETS.unshift('direct');
@@ -38,6 +39,8 @@ const PATH = '/public/bench';
 const NOISE = int(env.NOISE, 15);
 const MAX_REPEATS = int(env.MAX_REPEATS, 6);
 const TICKS_PER_S = Number(env.CLK_TCK ?? 100); // USER_HZ: 100 on Linux
+// Another build of Sluice (e.g. a clean export of a commit while the tree is being edited).
+const SLUICE_MAIN = resolve(root, env.SLUICE_MAIN ?? 'dist/cli/main.js');
 const NCPU = readFileSync('/proc/stat', 'utf8')
   .split('\n')
   .filter((l) => /^cpu\d/.test(l)).length;
@@ -48,6 +51,7 @@ const labels = {
   fastify: '@fastify/http-proxy',
   sluice: 'Sluice, access log off',
   'sluice-log': 'Sluice, access log on',
+  'sluice-res': 'Sluice + resilience, not triggered',
   bare: 'bare node:http + undici',
 };
 
@@ -75,32 +79,7 @@ function which(cmd, fallbacks) {
   return findBin(cmd, fallbacks) ?? fail(`${cmd} not found (bench/run.sh installs it)`);
 }
 
-function httpGet(port) {
-  return new Promise((res) => {
-    const req = get({ host: '127.0.0.1', port, path: PATH, agent: false, timeout: 2000 }, (r) => {
-      let body = '';
-      r.on('data', (c) => {
-        body += c;
-      });
-      r.on('end', () => res({ status: r.statusCode, body }));
-    });
-    req.on('error', (err) => res({ status: 0, body: String(err) }));
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-  });
-}
-
-async function waitReady(name, port) {
-  const deadline = Date.now() + 20_000;
-  let last;
-  while (Date.now() < deadline) {
-    const e = running.get(name);
-    if (e?.exited) break;
-    last = await httpGet(port);
-    if (last.status === 200 && last.body === 'ok\n') return;
-    await sleep(100);
-  }
-  fail(`${name} is not answering 200 "ok" on 127.0.0.1:${port}${PATH} (last: ${JSON.stringify(last)})`);
-}
+const waitReady = (name, port) => waitOk(procs, name, port, PATH);
 
 function rssKb(pid) {
   try {
@@ -153,7 +132,24 @@ function nginxConf(kind, port, upstreamPort) {
   return sharedNginxConf(work, kind, port, upstreamPort);
 }
 
-function sluiceConf(name, port, upstreamPort, accessLog) {
+/**
+ * Issue 4's resilience features, all configured on the bench route and none triggered by a healthy
+ * upstream (`sluice-res`): active health checks, outlier ejection, a breaker, a per-target and a
+ * per-route concurrency limit far above the load, retries with a budget, failover to a second
+ * group (the same upstream: it is never used while the first is healthy).
+ */
+const resilientGroup = `    healthCheck: { path: /healthz, interval: 1s, timeout: 500ms }
+    outlier: { consecutiveFailures: 5, baseEjection: 30s }
+    breaker: { errorRate: 0.5, window: 10s, minRequests: 20, consecutiveFailures: 5, openFor: 5s }
+    targetConcurrency: { max: 1000, queue: 100, queueTimeout: 1s }
+`;
+const resilientRoute = `    retry: { attempts: 3, budget: { ratio: 0.2, minPerSecond: 10 } }
+    concurrency: { max: 1000, queue: 100, queueTimeout: 1s }
+    failover: [backup]
+    failback: { after: 10s }
+`;
+
+function sluiceConf(name, port, upstreamPort, accessLog, resilience) {
   const file = join(work, `${name}.yaml`);
   writeFileSync(
     file,
@@ -167,11 +163,11 @@ upstreams:
   up:
     targets:
       - url: http://127.0.0.1:${upstreamPort}
-routes:
+${resilience ? `${resilientGroup}  backup:\n    targets:\n      - url: http://127.0.0.1:${upstreamPort}\n${resilientGroup}` : ''}routes:
   - name: bench
     match: { path: { prefix: /public/ } }
     upstream: up
-`,
+${resilience ? resilientRoute : ''}`,
   );
   return file;
 }
@@ -284,9 +280,9 @@ async function main() {
         env: { PORT: String(port), UPSTREAM: `http://127.0.0.1:${upPort}` },
       });
     } else {
-      const file = sluiceConf(name, port, upPort, name === 'sluice-log');
+      const file = sluiceConf(name, port, upPort, name === 'sluice-log', name === 'sluice-res');
       // The access log goes to /dev/null: this measures producing the log lines, not disk I/O.
-      e = start(name, PROXY_CPU, node, [...prof, 'dist/cli/main.js', 'start', '--config', file], {
+      e = start(name, PROXY_CPU, node, [...prof, SLUICE_MAIN, 'start', '--config', file], {
         stdout: name === 'sluice-log' ? 'ignore' : undefined,
       });
     }
@@ -294,7 +290,9 @@ async function main() {
   }
   for (const name of TARGETS) if (name !== 'direct') await waitReady(name, t[name].port);
 
-  const nodeTargets = TARGETS.filter((n) => ['sluice', 'sluice-log', 'fastify', 'bare'].includes(n));
+  const nodeTargets = TARGETS.filter((n) =>
+    ['sluice', 'sluice-log', 'sluice-res', 'fastify', 'bare'].includes(n),
+  );
   const rss = {};
   await sleep(500);
   for (const n of nodeTargets) rss[n] = { idle: rssKb(t[n].pid), load: 0 };
@@ -393,7 +391,7 @@ async function main() {
       `| compared with | ${CONNS.map((c) => `throughput at ${c}c`).join(' | ')} | per round at ${hi}c | CPU per request at ${hi}c |`,
     );
     out(`|---|${CONNS.map(() => '---:').join('|')}|---|---:|`);
-    for (const ref of TARGETS.filter((n) => n !== 'sluice' && n !== 'sluice-log')) {
+    for (const ref of TARGETS.filter((n) => !n.startsWith('sluice'))) {
       const cpu = ref === 'direct' ? 'n/a' : fmtX(med[hi][ref].cpuUs / med[hi][s].cpuUs);
       const rounds = results[hi][s].map((x, r) => fmtX(x.rps / results[hi][ref][r]?.rps)).join(', ');
       out(
@@ -426,6 +424,28 @@ async function main() {
     goals.push([s, 'RSS under load < 150 MB', peak / 1024, peak > 0 && peak < 150 * 1024, 'MB']);
   }
 
+  if (TARGETS.includes('sluice-res') && TARGETS.includes('sluice')) {
+    // Issue 4: the resilience features configured but not triggered cost at most 5% of throughput.
+    const hi = Math.max(...CONNS);
+    out();
+    out(`**${labels['sluice-res']} / Sluice, access log off (both access log off)**`);
+    out();
+    out('| connections | throughput (medians) | per round | CPU per request (medians) |');
+    out('|---|---:|---|---:|');
+    for (const c of CONNS) {
+      const rounds = results[c]['sluice-res']
+        .map((x, r) => fmtX(x.rps / results[c].sluice[r]?.rps))
+        .join(', ');
+      const perRound = median(results[c]['sluice-res'].map((x, r) => x.rps / results[c].sluice[r]?.rps));
+      out(
+        `| ${c} | ${fmtX(med[c]['sluice-res'].rps / med[c].sluice.rps)} (median per round ${fmtX(perRound)}) | ${rounds} | ` +
+          `${fmtX(med[c]['sluice-res'].cpuUs / med[c].sluice.cpuUs)} |`,
+      );
+    }
+    const tr = med[hi]['sluice-res'].rps / med[hi].sluice.rps;
+    goals.push(['sluice-res', `throughput >= 0.95x Sluice without them (${hi}c)`, tr, tr >= 0.95]);
+  }
+
   out();
   out('**Memory (VmRSS)**');
   out();
@@ -448,15 +468,17 @@ async function main() {
     }
   }
 
-  const text = lines.join('\n');
-  log('');
-  log(text);
-  writeFileSync(join(root, 'bench', '.work', 'latest.md'), `${text}\n`);
-  writeFileSync(
-    join(root, 'bench', '.work', 'latest.json'),
-    JSON.stringify({ started, ROUNDS, DURATION, CONNS, TARGETS, load, results, medians: med, rss }, null, 2),
-  );
-  log(`\n(also written to bench/.work/latest.md and latest.json)`);
+  saveResults('latest', lines.join('\n'), {
+    started,
+    ROUNDS,
+    DURATION,
+    CONNS,
+    TARGETS,
+    load,
+    results,
+    medians: med,
+    rss,
+  });
 }
 
 await runBenchmark('bench', main, procs);

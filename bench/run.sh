@@ -37,5 +37,6 @@ fi
 
 mkdir -p bench/.work
 # The orchestrator is light (it waits on wrk); keep it on the load generator's core.
-# BENCH=reload (npm run bench:reload) runs bench/reload.mjs instead; BENCH=tls bench/tls.mjs.
+# BENCH=reload (npm run bench:reload) runs bench/reload.mjs instead; BENCH=tls bench/tls.mjs;
+# BENCH=failover (npm run bench:failover) bench/failover.mjs.
 exec taskset -c "${LOAD_CPU:-0}" node "bench/${BENCH:-run}.mjs" "$@"

@@ -22,8 +22,9 @@ import {
   median,
   nginxConf,
   runBenchmark,
-  sleep,
+  saveResults,
   toMs,
+  waitAnswer,
 } from './lib.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -77,16 +78,14 @@ function probe(port, tls) {
   });
 }
 
-async function waitReady(name, port, tls) {
-  const deadline = Date.now() + 20_000;
-  let last;
-  while (Date.now() < deadline) {
-    if (running.get(name)?.exited) break;
-    last = await probe(port, tls);
-    if (last.status === 200 && last.body === 'ok\n') return;
-    await sleep(100);
-  }
-  fail(`${name} is not answering 200 "ok" on 127.0.0.1:${port}${PATH} (last: ${JSON.stringify(last)})`);
+function waitReady(name, port, tls) {
+  return waitAnswer(
+    procs,
+    name,
+    `200 "ok" on 127.0.0.1:${port}${PATH}`,
+    () => probe(port, tls),
+    (r) => r.status === 200 && r.body === 'ok\n',
+  );
 }
 
 function parseH2load(out) {
@@ -306,15 +305,16 @@ routes:
       `| ${proto === 'h2' ? 'HTTP/2' : 'HTTPS/1.1'} | ${fmtX(s.rps / n.rps)} | ${fmtX(s.mean / n.mean)} | ${per} |`,
     );
   }
-  const text = lines.join('\n');
-  log('');
-  log(text);
-  writeFileSync(join(root, 'bench', '.work', 'tls-latest.md'), `${text}\n`);
-  writeFileSync(
-    join(root, 'bench', '.work', 'tls-latest.json'),
-    JSON.stringify({ started, ROUNDS, DURATION, CLIENTS, STREAMS, load, results, medians: med }, null, 2),
-  );
-  log('\n(also written to bench/.work/tls-latest.md and tls-latest.json)');
+  saveResults('tls-latest', lines.join('\n'), {
+    started,
+    ROUNDS,
+    DURATION,
+    CLIENTS,
+    STREAMS,
+    load,
+    results,
+    medians: med,
+  });
 }
 
 await runBenchmark('bench:tls', main, procs);

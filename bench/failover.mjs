@@ -1,0 +1,518 @@
+// `npm run bench:failover`: targets and whole providers dying under load (issue 4).
+// Loopback only (127.0.0.1), bounded in time (about a minute with the defaults); every process it
+// starts is stopped by PID at the end, on an error and on Ctrl-C / SIGTERM.
+//
+// Upstreams are nginx `return 200` servers (one worker each, on LOAD_CPU) that answer with
+// `x-served-by: <name>`; Sluice (built dist, access log off) runs on PROXY_CPU. The load is a Node
+// client in this process (undici Pool, CONNS connections, each sending one GET after the other,
+// paced to RATE requests/s in all) that records, for every response, when it was sent and received,
+// its status, who served it, and every socket error. Two scenarios, each ROUNDS times with fresh
+// processes:
+//   one      a group of three targets, one killed with SIGKILL (master and worker) mid-run.
+//            Goal: no client-visible error (non-2xx or socket error); p99 around the kill.
+//   provider a route with `failover: [secondary]`; every primary target killed, then restarted.
+//            Goal: traffic flows from the secondary within one health-check interval of the kill;
+//            then the time until it returns to the primary (failback.after) and that it stays there.
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { Pool } from 'undici';
+import {
+  createProcesses,
+  findBin,
+  fmtMs,
+  freePort,
+  httpGet,
+  nginxConf,
+  runBenchmark,
+  saveResults,
+  sleep,
+  waitOk,
+} from './lib.mjs';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const work = join(root, 'bench', '.work', 'failover');
+const env = process.env;
+const ROUNDS = int(env.ROUNDS, 2);
+const CONNS = int(env.CONNS, 32);
+const RATE = int(env.RATE, 4000, true); // requests/s in all; 0: as fast as the connections go
+const INTERVAL = int(env.INTERVAL, 1000); // health-check interval, ms
+const FAILBACK = int(env.FAILBACK, 3000); // failback.after, ms
+// PASSIVE=0: health checks alone (no outlier ejection, no breaker), to see what they do by themselves.
+const PASSIVE = env.PASSIVE !== '0';
+const SCENARIOS = (env.SCENARIOS ?? 'one,provider').split(',').map((s) => s.trim());
+for (const s of SCENARIOS) if (!['one', 'provider'].includes(s)) fail(`unknown scenario "${s}"`);
+const LOAD_CPU = env.LOAD_CPU ?? '0';
+const PROXY_CPU = env.PROXY_CPU ?? '1';
+const SLUICE_MAIN = resolve(root, env.SLUICE_MAIN ?? 'dist/cli/main.js');
+const PATH = '/public/bench';
+const BUCKET = 100; // ms, for the timelines
+
+// Scenario timings (ms from the start of the load).
+const ONE = { kill: 4000, end: 10_000 };
+const PROVIDER = { kill: 3000, restart: 9000 };
+// Long enough for the return (two good probes, then failback.after) to be seen, and to stay.
+PROVIDER.end = PROVIDER.restart + 2 * INTERVAL + 2 * FAILBACK + 4000;
+
+const procs = createProcesses('bench:failover', { work, root, env });
+const { start, stop } = procs;
+
+function int(v, d, zeroOk = false) {
+  if (v === undefined || v === '') return d;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < (zeroOk ? 0 : 1))
+    fail(`not a ${zeroOk ? '' : 'positive '}whole number: ${v}`);
+  return n;
+}
+
+function fail(msg) {
+  console.error(`bench:failover: ${msg}`);
+  process.exitCode = 1;
+  throw new Error(msg);
+}
+
+const log = (s = '') => console.log(s);
+
+const waitFor = (name, port, want) => waitOk(procs, name, port, PATH, want, 20);
+
+let nginxBin;
+
+/** Throw unless 127.0.0.1:port refuses connections (a killed upstream must be gone, port and all). */
+function assertRefused(name, port) {
+  return new Promise((res, rej) => {
+    const sock = connect(port, '127.0.0.1');
+    sock.once('connect', () => {
+      sock.destroy();
+      rej(new Error(`${name} was killed but 127.0.0.1:${port} still accepts connections`));
+    });
+    sock.once('error', (err) => (err.code === 'ECONNREFUSED' ? res() : rej(err)));
+  });
+}
+
+/** An nginx upstream answering `x-served-by: name`. */
+async function startUpstream(name, port) {
+  const c = nginxConf(work, 'upstream', port, undefined, name);
+  start(name, LOAD_CPU, nginxBin, ['-p', c.dir, '-c', c.file, '-e', join(c.dir, 'logs', 'error.log')]);
+  await waitFor(name, port, (r) => r.headers['x-served-by'] === name);
+}
+
+function sluiceYaml(file, port, adminPort, groups, routeExtra) {
+  const group = (targets, extra) =>
+    `    targets:\n${targets.map((p) => `      - url: http://127.0.0.1:${p}\n`).join('')}${extra}`;
+  const resilience = `    healthCheck: { path: /healthz, interval: ${INTERVAL}ms, timeout: 500ms, unhealthyThreshold: 2, healthyThreshold: 2 }
+${
+  PASSIVE
+    ? `    outlier: { consecutiveFailures: 3, baseEjection: 30s }
+    breaker: { consecutiveFailures: 5, openFor: 2s }
+`
+    : ''
+}`;
+  writeFileSync(
+    file,
+    `# generated by bench/failover.mjs
+listen: { host: 127.0.0.1, port: ${port} }
+admin: { host: 127.0.0.1, port: ${adminPort} }
+logging:
+  level: info
+  accessLog: { enabled: false }
+upstreams:
+${Object.entries(groups)
+  .map(([name, targets]) => `  ${name}:\n${group(targets, resilience)}`)
+  .join('')}routes:
+  - name: bench
+    match: { path: { prefix: /public/ } }
+    upstream: primary
+    retry: { attempts: 3 }
+${routeExtra}`,
+  );
+}
+
+async function startSluice(name, groups, routeExtra) {
+  const port = await freePort();
+  const adminPort = await freePort();
+  const file = join(work, `${name}.yaml`);
+  sluiceYaml(file, port, adminPort, groups, routeExtra);
+  start(name, PROXY_CPU, process.execPath, [SLUICE_MAIN, 'start', '--config', file]);
+  await waitFor(name, port);
+  return { port, adminPort, logFile: join(work, `${name}.out.log`) };
+}
+
+/** Sum of a Prometheus metric's samples whose labels include every `k="v"` of `match`. */
+function metricSum(text, name, match = {}) {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    if (!Object.entries(match).every(([k, v]) => line.includes(`${k}="${v}"`))) continue;
+    sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}
+
+/** Sluice's JSON log lines that carry an `event` (health, ejection, breaker, failover). */
+function sluiceEvents(file) {
+  const out = [];
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      const j = JSON.parse(line);
+      if (j.event) out.push({ ...j, at: Date.parse(j.time) });
+    } catch {}
+  }
+  return out;
+}
+
+/**
+ * The load: CONNS connections, each sending GETs one after the other, paced to RATE/s in all
+ * (a connection that falls behind does not burst to catch up more than 100 ms). Every response
+ * and every error is recorded with its send and end time (ms since the load started).
+ * `at` maps a time (ms) to an action run during the load (kill, restart).
+ */
+async function drive(port, durationMs, at) {
+  const pool = new Pool(`http://127.0.0.1:${port}`, {
+    connections: CONNS,
+    pipelining: 1,
+    headersTimeout: 10_000,
+    bodyTimeout: 10_000,
+  });
+  /** @type {{s: number, e: number, status: number, by?: string, err?: string}[]} */
+  const rec = [];
+  const t0 = performance.now();
+  const end = t0 + durationMs;
+  const gap = RATE > 0 ? (CONNS * 1000) / RATE : 0;
+  const marks = {};
+  const actions = Object.entries(at).map(async ([ms, fn]) => {
+    await sleep(t0 + Number(ms) - performance.now());
+    await fn(marks, () => performance.now() - t0);
+  });
+  const loop = async (i) => {
+    let next = t0 + (gap * i) / CONNS;
+    for (;;) {
+      if (gap > 0) {
+        const wait = next - performance.now();
+        if (wait > 0) await sleep(wait);
+        else if (wait < -100) next = performance.now();
+        next += gap;
+      }
+      const s = performance.now();
+      if (s >= end) return;
+      try {
+        const r = await pool.request({ path: PATH, method: 'GET' });
+        const body = await r.body.text();
+        const by = r.headers['x-served-by'];
+        const ok = r.statusCode !== 200 || body === 'ok\n';
+        rec.push({
+          s: s - t0,
+          e: performance.now() - t0,
+          status: r.statusCode,
+          by,
+          err: ok ? undefined : 'body',
+        });
+      } catch (err) {
+        rec.push({ s: s - t0, e: performance.now() - t0, status: 0, err: err.code ?? err.name ?? 'error' });
+      }
+    }
+  };
+  await Promise.all([...Array.from({ length: CONNS }, (_, i) => loop(i)), ...actions]);
+  await pool.close();
+  return { rec, marks, t0wall: Date.now() - (performance.now() - t0) };
+}
+
+const isError = (r) => r.status < 200 || r.status > 299 || r.err !== undefined;
+
+function pct(xs, p) {
+  if (xs.length === 0) return Number.NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
+}
+
+/** Latency figures of the responses that ended in [from, to). */
+function window(rec, from, to) {
+  const rs = rec.filter((r) => r.e >= from && r.e < to);
+  const lat = rs.map((r) => r.e - r.s);
+  const errs = rs.filter(isError);
+  return {
+    n: rs.length,
+    rps: (rs.length * 1000) / (to - from),
+    p50: pct(lat, 50),
+    p99: pct(lat, 99),
+    max: lat.length ? Math.max(...lat) : Number.NaN,
+    errors: errs.length,
+  };
+}
+
+/** The worst p99 of a BUCKET-ms bucket (by end time) in [from, to). */
+function worstBucketP99(rec, from, to) {
+  let worst = { p99: 0, at: from };
+  for (let b = from; b < to; b += BUCKET) {
+    const w = window(rec, b, b + BUCKET);
+    if (w.n > 0 && w.p99 > worst.p99) worst = { p99: w.p99, at: b };
+  }
+  return worst;
+}
+
+/** What went wrong, by kind: `502 x3, ECONNRESET x1`. */
+function errorKinds(rs) {
+  const m = new Map();
+  for (const r of rs.filter(isError)) {
+    const k = r.err && r.status === 0 ? r.err : r.err ? `${r.status} ${r.err}` : String(r.status);
+    m.set(k, (m.get(k) ?? 0) + 1);
+  }
+  return [...m].map(([k, n]) => `${k} x${n}`).join(', ') || 'none';
+}
+
+/** A compact timeline of Sluice's events, in ms relative to `zero` (performance time of the load). */
+function eventLine(events, t0wall, zero) {
+  return events
+    .filter((e) => e.event !== 'upstream_targets' && (e.target || e.from))
+    .map((e) => {
+      const who = e.target ? e.target.replace('http://127.0.0.1:', ':') : `${e.from}->${e.to}`;
+      return `${e.event}(${who}) ${Math.round(e.at - t0wall - zero)}`;
+    })
+    .join('; ');
+}
+
+async function metrics(adminPort) {
+  return (await httpGet(adminPort, '/metrics')).body;
+}
+
+async function scenarioOne(round) {
+  const ports = { p1: await freePort(), p2: await freePort(), p3: await freePort() };
+  for (const [n, p] of Object.entries(ports)) await startUpstream(n, p);
+  const name = `sluice-one-${round}`;
+  const s = await startSluice(name, { primary: Object.values(ports) }, '');
+  const victim = `p${1 + (round % 3)}`;
+  log(`   round ${round + 1}: 3 targets, killing ${victim} at ${ONE.kill / 1000}s of ${ONE.end / 1000}s`);
+  const { rec, marks, t0wall } = await drive(s.port, ONE.end, {
+    [ONE.kill]: async (m, now) => {
+      m.kill = now();
+      await stop(victim, 'SIGKILL');
+      m.dead = now();
+      await assertRefused(victim, ports[victim]);
+    },
+  });
+  const text = await metrics(s.adminPort);
+  const events = sluiceEvents(s.logFile);
+  await stop(name);
+  for (const n of Object.keys(ports)) await stop(n);
+  const k = marks.kill;
+  const before = window(rec, 1000, k);
+  const around = window(rec, k, k + 1000);
+  const after = window(rec, k + 1000, ONE.end);
+  const byAfter = {};
+  for (const r of rec.filter((x) => x.s > k + 50 && x.by)) byAfter[r.by] = (byAfter[r.by] ?? 0) + 1;
+  return {
+    round: round + 1,
+    victim,
+    requests: rec.length,
+    errors: rec.filter(isError).length,
+    errorKinds: errorKinds(rec),
+    before,
+    around,
+    after,
+    worst: worstBucketP99(rec, k - 1000, k + 2000),
+    killTook: marks.dead - k,
+    victimAfter: byAfter[victim] ?? 0,
+    retries: metricSum(text, 'sluice_retries_total'),
+    retryReasons: ['connect', 'reset', '502', '503', '504']
+      .map((r) => [r, metricSum(text, 'sluice_retries_total', { reason: r })])
+      .filter(([, n]) => n > 0)
+      .map(([r, n]) => `${r} ${n}`)
+      .join(', '),
+    budgetExhausted: metricSum(text, 'sluice_retry_budget_exhausted_total'),
+    ejections: metricSum(text, 'sluice_upstream_ejections_total'),
+    events: eventLine(events, t0wall, k),
+  };
+}
+
+async function scenarioProvider(round) {
+  const ports = { a1: await freePort(), a2: await freePort(), b1: await freePort(), b2: await freePort() };
+  for (const [n, p] of Object.entries(ports)) await startUpstream(n, p);
+  const name = `sluice-provider-${round}`;
+  const s = await startSluice(
+    name,
+    { primary: [ports.a1, ports.a2], secondary: [ports.b1, ports.b2] },
+    `    failover: [secondary]\n    failback: { after: ${FAILBACK}ms }\n`,
+  );
+  log(
+    `   round ${round + 1}: primary a1,a2 killed at ${PROVIDER.kill / 1000}s, restarted at ${PROVIDER.restart / 1000}s; run ${PROVIDER.end / 1000}s`,
+  );
+  const { rec, marks, t0wall } = await drive(s.port, PROVIDER.end, {
+    [PROVIDER.kill]: async (m, now) => {
+      m.kill = now();
+      await Promise.all([stop('a1', 'SIGKILL'), stop('a2', 'SIGKILL')]);
+      m.dead = now();
+      await Promise.all([assertRefused('a1', ports.a1), assertRefused('a2', ports.a2)]);
+    },
+    [PROVIDER.restart]: async (m, now) => {
+      m.restart = now();
+      await Promise.all([startUpstream('a1', ports.a1), startUpstream('a2', ports.a2)]);
+      m.up = now(); // both answer again
+    },
+  });
+  const text = await metrics(s.adminPort);
+  const events = sluiceEvents(s.logFile);
+  await stop(name);
+  for (const n of Object.keys(ports)) await stop(n);
+
+  const k = marks.kill;
+  const group = (r) => (r.by?.startsWith('a') ? 'primary' : r.by?.startsWith('b') ? 'secondary' : undefined);
+  const afterKill = rec.filter((r) => r.e >= k).sort((a, b) => a.e - b.e);
+  const firstSecondary = afterKill.find((r) => group(r) === 'secondary' && !isError(r));
+  const untilRestart = afterKill.filter((r) => r.e < marks.restart);
+  const errs = untilRestart.filter(isError);
+  const lastErr = errs.at(-1);
+  // Traffic is flowing again from the first secondary response after the last error.
+  const flowing = untilRestart.find(
+    (r) => !isError(r) && group(r) === 'secondary' && (!lastErr || r.e > lastErr.e),
+  );
+  // Failback: from the restarted primary answering its own port.
+  const up = marks.up;
+  const afterUp = rec.filter((r) => r.e >= up).sort((a, b) => a.e - b.e);
+  const firstPrimary = afterUp.find((r) => group(r) === 'primary');
+  const lastSecondary = afterUp.filter((r) => group(r) === 'secondary').at(-1);
+  const settled = lastSecondary ? lastSecondary.e : up;
+  // Flapping: every switch of the serving group among responses sent after the failback began.
+  const from = firstPrimary ? firstPrimary.s : PROVIDER.end;
+  const tail = rec.filter((r) => r.s >= from && group(r)).sort((a, b) => a.s - b.s);
+  let switches = 0;
+  for (let i = 1; i < tail.length; i++) if (group(tail[i]) !== group(tail[i - 1])) switches++;
+  const fo = events.filter((e) => e.event === 'upstream_failover');
+  const fb = events.filter((e) => e.event === 'upstream_failback');
+  return {
+    round: round + 1,
+    requests: rec.length,
+    errors: rec.filter(isError).length,
+    errorKinds: errorKinds(rec),
+    errorsAfterRestart: rec.filter((r) => r.e >= marks.restart && isError(r)).length,
+    firstSecondary: firstSecondary ? firstSecondary.e - k : Number.NaN,
+    lastError: lastErr ? lastErr.e - k : Number.NaN,
+    flowing: flowing ? flowing.e - k : Number.NaN,
+    sluiceFailover: fo.length ? fo[0].at - t0wall - k : Number.NaN,
+    failoverReason: fo[0]?.reason ?? '-',
+    upAfter: up - marks.restart,
+    firstPrimary: firstPrimary ? firstPrimary.e - up : Number.NaN,
+    settled: settled - up,
+    sluiceFailback: fb.length ? fb[0].at - t0wall - up : Number.NaN,
+    switchesTotal: metricSum(text, 'sluice_failover_total'),
+    failovers: fo.length,
+    failbacks: fb.length,
+    tailSwitches: switches,
+    tailSeconds: (PROVIDER.end - settled) / 1000,
+    before: window(rec, 1000, k),
+    around: window(rec, k, k + 1000),
+    events: eventLine(events, t0wall, k),
+  };
+}
+
+async function main() {
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(work, { recursive: true });
+  nginxBin = findBin('nginx', ['/usr/sbin']) ?? fail('nginx not found (bench/run.sh installs it)');
+  const started = new Date();
+  const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  log(`== Sluice failover benchmark, ${started.toISOString()}`);
+  log(
+    `   ${ROUNDS} rounds per scenario, ${CONNS} connections, ${RATE ? `${RATE} req/s` : 'unpaced'}, ` +
+      `health-check interval ${INTERVAL} ms, failback.after ${FAILBACK} ms; load average ${load}`,
+  );
+
+  const one = [];
+  const prov = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    if (SCENARIOS.includes('one')) {
+      log('== one target of three killed under load');
+      one.push(await scenarioOne(r));
+    }
+    if (SCENARIOS.includes('provider')) {
+      log('== every primary target killed, then restarted (provider failover and failback)');
+      prov.push(await scenarioProvider(r));
+    }
+  }
+
+  const lines = [];
+  const out = (s = '') => lines.push(s);
+  out(
+    `Run of ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC: ${ROUNDS} rounds, ${CONNS} connections, ` +
+      `${RATE ? `${RATE} req/s offered` : 'unpaced'}, health-check interval ${INTERVAL} ms (unhealthyThreshold 2, ` +
+      `healthyThreshold 2), ${PASSIVE ? 'outlier consecutiveFailures 3, breaker consecutiveFailures 5 / openFor 2s' : 'no outlier ejection, no breaker (PASSIVE=0)'}, ` +
+      `retry attempts 3, failback.after ${FAILBACK} ms. Load average at start: ${load}.`,
+  );
+  if (one.length) {
+    out();
+    out(
+      `**One target of a healthy group of three killed (SIGKILL) at ${ONE.kill / 1000} s of ${ONE.end / 1000} s**`,
+    );
+    out();
+    out(
+      '| round | killed | requests | client errors | p99 before | p99 kill..+1s | worst 100 ms p99 | max kill..+1s | p99 after | retries | budget exhausted | ejections |',
+    );
+    out('|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|');
+    for (const o of one) {
+      out(
+        `| ${o.round} | ${o.victim} | ${o.requests} | ${o.errors} | ${fmtMs(o.before.p99)} | ${fmtMs(o.around.p99)} | ` +
+          `${fmtMs(o.worst.p99)} (at ${Math.round(o.worst.at - ONE.kill)} ms) | ${fmtMs(o.around.max)} | ${fmtMs(o.after.p99)} | ` +
+          `${o.retries}${o.retryReasons ? ` (${o.retryReasons})` : ''} | ${o.budgetExhausted} | ${o.ejections} |`,
+      );
+    }
+    out();
+    for (const o of one) {
+      out(
+        `- round ${o.round}: errors ${o.errorKinds}; req/s before ${Math.round(o.before.rps)}, kill..+1s ${Math.round(o.around.rps)}; ` +
+          `responses from ${o.victim} sent >50 ms after the kill: ${o.victimAfter}; Sluice events (ms after the kill): ${o.events || 'none'}`,
+      );
+    }
+  }
+  if (prov.length) {
+    out();
+    out(
+      `**Provider failover: both primary targets killed at ${PROVIDER.kill / 1000} s, restarted at ${PROVIDER.restart / 1000} s (run ${PROVIDER.end / 1000} s)**`,
+    );
+    out();
+    out(
+      `| round | requests | client errors | first secondary response | last error | flowing again | Sluice upstream_failover | within one interval (${INTERVAL} ms) |`,
+    );
+    out('|---|---:|---:|---:|---:|---:|---:|:---:|');
+    for (const p of prov) {
+      const t = Number.isFinite(p.flowing) ? p.flowing : Number.NaN;
+      out(
+        `| ${p.round} | ${p.requests} | ${p.errors} | ${fmtMs(p.firstSecondary)} | ${fmtMs(p.lastError)} | ${fmtMs(t)} | ` +
+          `${fmtMs(p.sluiceFailover)} (${p.failoverReason}) | ${t <= INTERVAL ? 'yes' : 'NO'} |`,
+      );
+    }
+    out();
+    out(
+      `| round | primary answering after restart | first primary response | last secondary response (back) | Sluice upstream_failback | failovers / failbacks | switches after the return | errors after restart |`,
+    );
+    out('|---|---:|---:|---:|---:|---:|---:|---:|');
+    for (const p of prov) {
+      out(
+        `| ${p.round} | ${fmtMs(p.upAfter)} | ${fmtMs(p.firstPrimary)} | ${fmtMs(p.settled)} | ${fmtMs(p.sluiceFailback)} | ` +
+          `${p.failovers} / ${p.failbacks} (metric ${p.switchesTotal}) | ${p.tailSwitches} in ${p.tailSeconds.toFixed(1)} s | ${p.errorsAfterRestart} |`,
+      );
+    }
+    out();
+    out('Failback times are from the moment both restarted primary targets answer on their ports.');
+    for (const p of prov) {
+      out(
+        `- round ${p.round}: errors ${p.errorKinds}; p99 before ${fmtMs(p.before.p99)}, kill..+1s ${fmtMs(p.around.p99)} ` +
+          `(max ${fmtMs(p.around.max)}); Sluice events (ms after the kill): ${p.events || 'none'}`,
+      );
+    }
+  }
+  saveResults('failover-latest', lines.join('\n'), {
+    started,
+    ROUNDS,
+    CONNS,
+    RATE,
+    INTERVAL,
+    FAILBACK,
+    PASSIVE,
+    load,
+    one,
+    provider: prov,
+  });
+}
+
+await runBenchmark('bench:failover', main, procs);
