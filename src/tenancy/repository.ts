@@ -387,8 +387,9 @@ export class TenancyRepository {
 
   /** The newest admin changes first (the audit log will read these). */
   async listChanges(limit = 100): Promise<AdminChange[]> {
+    // ORDER BY the column, not the text alias `id`: as text, '9' sorts after '10'.
     const rows = await this.store.query<Omit<AdminChange, 'id'> & { id: string }>(
-      'SELECT id::text AS id, at, actor, role, action, target, before, after FROM admin_changes ORDER BY id DESC LIMIT $1',
+      'SELECT id::text AS id, at, actor, role, action, target, before, after FROM admin_changes ORDER BY admin_changes.id DESC LIMIT $1',
       [limit],
     );
     return rows;
