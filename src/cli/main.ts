@@ -1,8 +1,5 @@
 #!/usr/bin/env node
 /** The `sluice` command: one file per subcommand, this one only dispatches. */
-import { runMigrate } from './migrate.js';
-import { runStart } from './start.js';
-import { runValidate } from './validate.js';
 
 const usage = `sluice: an API gateway with progressive delivery built in
 
@@ -10,14 +7,22 @@ Usage:
   sluice start [--config FILE] [--demo]   run the gateway
   sluice validate FILE                    check a config file, print every error
   sluice migrate [--config FILE] [--store URL|DIR]   bring the store's schema up to date
+  sluice tenants list|get|create|update|suspend|resume|delete   manage tenants (admin API)
+  sluice keys list|create|revoke          manage API keys (admin API)
   sluice <command> --help                 help for one command
 
 Docs: docs/README.md`;
 
-const commands: Record<string, (args: string[]) => Promise<number>> = {
-  migrate: runMigrate,
-  start: runStart,
-  validate: runValidate,
+type Command = (args: string[]) => Promise<number>;
+
+// Loaded on use: the gateway's modules take a second or more to load, and the admin-API commands
+// (tenants, keys) need none of them.
+const commands: Record<string, () => Promise<Command>> = {
+  keys: async () => (await import('./keys.js')).runKeys,
+  migrate: async () => (await import('./migrate.js')).runMigrate,
+  start: async () => (await import('./start.js')).runStart,
+  tenants: async () => (await import('./tenants.js')).runTenants,
+  validate: async () => (await import('./validate.js')).runValidate,
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -26,12 +31,12 @@ async function main(argv: string[]): Promise<number> {
     console.log(usage);
     return cmd === undefined ? 1 : 0;
   }
-  const run = commands[cmd];
-  if (!run) {
+  const load = Object.hasOwn(commands, cmd) ? commands[cmd] : undefined;
+  if (!load) {
     console.error(`sluice: unknown command "${cmd}"\n\n${usage}`);
     return 2;
   }
-  return run(rest);
+  return (await load())(rest);
 }
 
 main(process.argv.slice(2)).then(
