@@ -6,7 +6,7 @@
  * issuer; `audience`, when given, replaces the issuer's audiences (the admin API usually has its own).
  * Roles come from `rolesClaim` (default `sluice_roles`: a list or a space-separated string, a dotted
  * path reaches nested claims); names that are not admin roles are ignored. The principal's name is
- * the token's `sub`.
+ * the token's `sub` (or `client_id` when it has no `sub`).
  */
 import { claimGetter } from '../policies/auth-jwt/compile.js';
 import type { JwtIssuerConfig } from '../policies/auth-jwt/schema.js';
@@ -31,18 +31,30 @@ export interface AdminOidc {
   close(): void;
 }
 
-/** Reads `admin.auth`; undefined when it is absent. Throws when it names an issuer that is not configured. */
-export function adminOidcFromConfig(gw: Gateway): AdminOidc | undefined {
+/** `admin.auth` with the issuers it may name. */
+export interface AdminAuthSettings {
+  auth: AdminAuthConfig;
+  issuers: Readonly<Record<string, JwtIssuerConfig>>;
+}
+
+/** `admin.auth` and `identity.issuers` of the running config; undefined without `admin.auth`. */
+export function authFromConfig(gw: Gateway): AdminAuthSettings | undefined {
   const config = gw.runtime.config as unknown as {
     admin?: { auth?: AdminAuthConfig };
     identity?: { issuers?: Record<string, JwtIssuerConfig> };
   };
   const auth = config.admin?.auth;
-  if (!auth) return undefined;
-  const issuer = config.identity?.issuers?.[auth.issuer];
+  return auth && { auth, issuers: config.identity?.issuers ?? {} };
+}
+
+/** The authenticator for the settings; undefined without them. Throws when `issuer` names no issuer. */
+export function adminOidc(settings: AdminAuthSettings | undefined): AdminOidc | undefined {
+  if (!settings) return undefined;
+  const { auth, issuers } = settings;
+  const issuer = Object.hasOwn(issuers, auth.issuer) ? issuers[auth.issuer] : undefined;
   if (!issuer)
     throw new Error(
-      `admin.auth.issuer: "${auth.issuer}" is not an issuer of identity.issuers (defined: ${Object.keys(config.identity?.issuers ?? {}).join(', ') || 'none'})`,
+      `admin.auth.issuer: "${auth.issuer}" is not an issuer of identity.issuers (defined: ${Object.keys(issuers).join(', ') || 'none'})`,
     );
   const verifier = createVerifier({
     [auth.issuer]: auth.audience ? { ...issuer, audiences: [auth.audience] } : issuer,
@@ -63,9 +75,11 @@ class OidcAuthenticator implements AdminOidc {
   async authenticate(token: string): Promise<OidcResult> {
     const r = await this.verifier.verify(token);
     if (!r.ok) return { ok: false, reason: `${r.reason}: ${r.detail}` };
-    const sub = r.token.subject;
-    if (!sub) return { ok: false, reason: 'the token has no sub' };
-    return { ok: true, principal: { name: sub, roles: rolesOf(this.roles(r.token.claims)), via: 'oidc' } };
+    // Client-credentials tokens of some providers carry only client_id.
+    const clientId = r.token.claims.client_id;
+    const name = r.token.subject ?? (typeof clientId === 'string' ? clientId : undefined);
+    if (!name) return { ok: false, reason: 'the token has neither sub nor client_id' };
+    return { ok: true, principal: { name, roles: rolesOf(this.roles(r.token.claims)), via: 'oidc' } };
   }
 
   close(): void {

@@ -16,7 +16,7 @@ import { bearerToken } from '../policies/auth-jwt/verify.js';
 import type { Gateway } from '../server/gateway.js';
 import { BootstrapTokens, type Principal } from './auth.js';
 import { type AdminContext, adminContext, sendProblem } from './context.js';
-import { type AdminOidc, adminOidcFromConfig } from './oidc.js';
+import { type AdminAuthSettings, type AdminOidc, adminOidc, authFromConfig } from './oidc.js';
 import { allows, isPermission, type RoutePermission } from './roles.js';
 import { registerChangeRoutes } from './routes/changes.js';
 import { registerSystemRoutes } from './routes/system.js';
@@ -42,14 +42,21 @@ const defaultRoutes: readonly RouteRegistrar[] = [
   registerChangeRoutes,
 ];
 
+export interface AdminServerOptions {
+  /** Routes instead of the admin API's (tests that prove what the server does with a bad route). */
+  routes?: readonly RouteRegistrar[];
+  /** OIDC settings instead of the config's `admin.auth` and `identity.issuers`. */
+  auth?: AdminAuthSettings;
+}
+
 export class AdminServer {
   private readonly app: FastifyInstance;
   private readonly oidc: AdminOidc | undefined;
 
-  /** `routes` is for tests that prove what the server does with a route it must refuse. */
-  constructor(gw: Gateway, env: NodeJS.ProcessEnv, routes: readonly RouteRegistrar[] = defaultRoutes) {
+  constructor(gw: Gateway, env: NodeJS.ProcessEnv, opts: AdminServerOptions = {}) {
+    const routes = opts.routes ?? defaultRoutes;
     const tokens = BootstrapTokens.fromEnv(env);
-    this.oidc = adminOidcFromConfig(gw);
+    this.oidc = adminOidc(opts.auth ?? authFromConfig(gw));
     if (tokens.size === 0 && !this.oidc)
       gw.logger.warn(
         'neither SLUICE_ADMIN_TOKEN, SLUICE_ADMIN_TOKENS nor admin.auth is set: the admin API (/admin/*) refuses every request; health, metrics and /openapi.json are served',

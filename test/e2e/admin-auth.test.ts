@@ -139,9 +139,16 @@ describe('what the admin server guarantees about its routes', () => {
 
   test('a route that declares no permission (or an unknown one) stops the admin server from starting', async () => {
     for (const config of [{}, { permission: 'tenants.everything' }]) {
-      const s = new AdminServer(a.g.gw, {}, [
-        (app) => app.get('/admin/v1/forgotten', { config: config as object }, async () => ({ open: true })),
-      ]);
+      const s = new AdminServer(
+        a.g.gw,
+        {},
+        {
+          routes: [
+            (app) =>
+              app.get('/admin/v1/forgotten', { config: config as object }, async () => ({ open: true })),
+          ],
+        },
+      );
       await assert.rejects(
         s.listen('127.0.0.1', 0),
         /admin route GET \/admin\/v1\/forgotten declares no valid permission/,
@@ -151,17 +158,23 @@ describe('what the admin server guarantees about its routes', () => {
   });
 
   test('a response with a field its schema does not declare is refused (500), never sent', async () => {
-    const s = new AdminServer(a.g.gw, { SLUICE_ADMIN_TOKEN: 'a-token-for-this-test-only' }, [
-      (app) =>
-        app.get(
-          '/admin/v1/leaky',
-          {
-            config: { permission: 'keys.read' },
-            schema: { response: { 200: T.Object({ id: T.String() }, { additionalProperties: false }) } },
-          },
-          async () => ({ id: 'k1', secretHash: 'deadbeef-must-not-leave' }),
-        ),
-    ]);
+    const s = new AdminServer(
+      a.g.gw,
+      { SLUICE_ADMIN_TOKEN: 'a-token-for-this-test-only' },
+      {
+        routes: [
+          (app) =>
+            app.get(
+              '/admin/v1/leaky',
+              {
+                config: { permission: 'keys.read' },
+                schema: { response: { 200: T.Object({ id: T.String() }, { additionalProperties: false }) } },
+              },
+              async () => ({ id: 'k1', secretHash: 'deadbeef-must-not-leave' }),
+            ),
+        ],
+      },
+    );
     const addr = await s.listen('127.0.0.1', 0);
     try {
       const r = await adminCall(`http://127.0.0.1:${addr.port}`, 'GET', '/admin/v1/leaky', {
