@@ -56,3 +56,14 @@ export function allows(roles: readonly Role[], permission: Permission): boolean 
   for (const r of roles) if (ROLE_PERMISSIONS[r].includes(permission)) return true;
   return false;
 }
+
+/** The matrix as a Markdown table (docs/admin-api.md carries it; a test keeps the two equal). */
+export function permissionMatrixMarkdown(): string {
+  const head = `| permission | ${ROLES.join(' | ')} | what it allows |`;
+  const rule = `|---|${ROLES.map(() => ':-:').join('|')}|---|`;
+  const rows = (Object.keys(PERMISSIONS) as Permission[]).map(
+    (p) =>
+      `| \`${p}\` | ${ROLES.map((r) => (ROLE_PERMISSIONS[r].includes(p) ? '✓' : '')).join(' | ')} | ${PERMISSIONS[p]} |`,
+  );
+  return [head, rule, ...rows].join('\n');
+}

@@ -6,8 +6,15 @@
  * document fails.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { PERMISSIONS, ROLE_PERMISSIONS, ROLES, type Role } from '../../src/admin/roles.js';
+import {
+  PERMISSIONS,
+  permissionMatrixMarkdown,
+  ROLE_PERMISSIONS,
+  ROLES,
+  type Role,
+} from '../../src/admin/roles.js';
 import { type AdminGateway, startAdminGateway } from '../harness/admin.js';
 
 const ALL: Role[] = ['viewer', 'operator', 'security', 'auditor', 'admin'];
@@ -171,6 +178,19 @@ describe('admin API role matrix', () => {
     for (const p of PUBLIC) {
       const r = await a.call('GET', p);
       assert.equal(r.status, 200, `${p}: ${r.text}`);
+    }
+  });
+
+  test('docs/admin-api.md shows the matrix of roles.ts and documents every endpoint', () => {
+    const doc = readFileSync(new URL('../../docs/admin-api.md', import.meta.url), 'utf8');
+    const m = /<!-- permission-matrix:start -->\n([\s\S]*?)\n<!-- permission-matrix:end -->/.exec(doc);
+    assert.ok(m, 'matrix markers');
+    assert.equal(m[1], permissionMatrixMarkdown());
+    for (const c of EXPECTED) {
+      assert.ok(
+        doc.includes(`| \`${c.method} ${openapiPath(c.path)}`),
+        `${c.method} ${c.path} is not in the endpoint table`,
+      );
     }
   });
 });
