@@ -268,6 +268,35 @@ const Admin = T.Object(
         { additionalProperties: false },
       ),
     ),
+    auth: T.Optional(
+      T.Object(
+        {
+          issuer: T.String({
+            minLength: 1,
+            description: 'Name of an entry of `identity.issuers` whose tokens may call the admin API.',
+          }),
+          audience: T.Optional(
+            T.String({
+              minLength: 1,
+              description:
+                "The admin API's own audience; replaces the issuer's `audiences` for admin tokens.",
+            }),
+          ),
+          rolesClaim: T.Optional(
+            T.String({
+              minLength: 1,
+              description:
+                'Claim (or dotted path) holding the admin roles (`viewer`, `operator`, `security`, `auditor`, `admin`); default `sluice_roles`.',
+            }),
+          ),
+        },
+        {
+          additionalProperties: false,
+          description:
+            'OIDC bearer tokens for the admin API, besides the bootstrap tokens of `SLUICE_ADMIN_TOKEN` / `SLUICE_ADMIN_TOKENS`. See docs/admin-api.md.',
+        },
+      ),
+    ),
   },
   {
     additionalProperties: false,

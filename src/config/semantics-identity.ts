@@ -43,6 +43,12 @@ export function checkIdentity(c: Config, out: SemanticError[]): void {
         out.push({ path: p, message: '`apiKey` needs `auth.apiKey` on this route' });
     });
   });
+  const adminIssuer = c.admin?.auth?.issuer;
+  if (adminIssuer !== undefined && !(adminIssuer in issuers))
+    out.push({
+      path: ['admin', 'auth', 'issuer'],
+      message: `no issuer "${adminIssuer}" in identity.issuers (known: ${names.join(', ') || 'none'})`,
+    });
   const s = c.store;
   const url = typeof s === 'string' ? (/^postgres(ql)?:\/\//.test(s) ? s : undefined) : s?.url;
   if (url !== undefined && !/^postgres(ql)?:\/\/[^\s]+$/.test(url))
