@@ -6,8 +6,8 @@
  * - The active group has no available target: switch at once to the first group of the chain that
  *   has one (`upstream_failover`, or `upstream_failback` when that is an earlier group).
  * - An earlier group (the primary, say) is available again: switch back only once it has been
- *   available without a break for `failback.after` (hysteresis), so a flapping primary does not
- *   drag traffic back and forth.
+ *   available, with a target not on half-open breaker trial, without a break for `failback.after`
+ *   (hysteresis), so a flapping primary does not drag traffic back and forth.
  * - No group has a target: stay, and the active group's 503 (or the route's fallback) applies.
  */
 import type { Logger } from 'pino';
@@ -66,13 +66,18 @@ export class Failover {
     const now = Date.now();
     const chain = this.chain;
     for (let i = 0; i < chain.length; i++) {
-      const up = chain[i]!.available.length > 0;
+      const g = chain[i]!;
+      // An earlier group counts as back only when settled: a target whose breaker is half-open
+      // would take the traffic on one trial request and be out again at once (flapping).
+      const up = i < this.activeIndex ? g.settled : g.available.length > 0;
       if (!up) this.upSince[i] = 0;
       else if (this.upSince[i] === 0) this.upSince[i] = now;
     }
     if (this.upSince[this.activeIndex] === 0) {
-      // The active group is out: the first group that has a target, at once.
-      const i = this.upSince.findIndex((s) => s > 0);
+      // The active group is out: the first group that has a target, at once (a half-open earlier
+      // group too, when it is the only one left).
+      let i = this.upSince.findIndex((s) => s > 0);
+      if (i < 0) i = chain.findIndex((g) => g.available.length > 0);
       if (i >= 0) this.switchTo(i, 'active_unavailable');
     } else {
       // An earlier group that has been up for failbackAfter takes over again.

@@ -75,6 +75,11 @@ export class UpstreamGroup {
    * breaker is open (requests get 503 SLUICE-UPSTREAM-011 rather than 007). Set on health change.
    */
   circuitOpen = false;
+  /**
+   * Some available target is fully back: not a half-open breaker on trial. Failover returns to an
+   * earlier group only when this holds, so one trial request cannot pull traffic back and lose it.
+   */
+  settled = true;
   /** Health records shared across configs (groups with healthCheck or outlier only). */
   readonly health: GroupHealth | undefined;
   private readonly prober: Prober | undefined;
@@ -168,6 +173,7 @@ export class UpstreamGroup {
       this.statics = statics;
       this.targets = statics;
       this.available = statics;
+      this.settled = statics.length > 0;
       this.balancer = this.makeBalancer(statics);
       if (this.health) this.refreshAvailable();
       this.prober?.follow(statics);
@@ -307,6 +313,7 @@ export class UpstreamGroup {
     if (this.health) this.refreshAvailable();
     else {
       this.available = all;
+      this.settled = all.length > 0;
       this.balancer = this.makeBalancer(all);
       if (this.watchers.size > 0) this.notify();
     }
@@ -325,6 +332,7 @@ export class UpstreamGroup {
     for (const t of all) if (t.health?.down) down++;
     this.available = down === 0 ? all : all.filter((t) => !t.health?.down);
     this.circuitOpen = this.available.length === 0 && all.some((t) => t.health?.breakerOut === true);
+    this.settled = this.available.some((t) => t.health === undefined || t.health.breaker !== HALF_OPEN);
     this.balancer = this.makeBalancer(this.available);
     if (this.watchers.size > 0) this.notify();
   }

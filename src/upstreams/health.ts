@@ -293,7 +293,16 @@ export class TargetHealth {
       this.okRun++;
       if (!this.activeUp && this.okRun >= a.healthyThreshold) {
         this.activeUp = true;
+        // As Envoy does (successful_active_health_check_uneject_host): a target the checks bring
+        // back starts clean, so its old ejection or breaker does not keep it out, nor let it in
+        // only half-open (a half-open primary would pull failover back on one trial and lose it).
+        if (this.ejected) this.uneject();
+        if (this.breaker !== CLOSED) this.closeBreaker();
         this.group.changed(this, 'target_healthy', { successes: this.okRun });
+      } else if (this.activeUp && this.breaker === HALF_OPEN) {
+        // A good probe of a healthy target is a successful trial: close without waiting for traffic,
+        // which a failed-over group does not get.
+        this.closeBreaker();
       }
     } else {
       this.okRun = 0;

@@ -219,3 +219,49 @@ test('failover when every breaker of the primary is open', async (t) => {
   assert.equal(r.headers['x-upstream'], 's');
   assert.equal(p.hits, 2);
 });
+
+test('a primary down for longer than the breaker’s openFor fails back once, without bouncing on a half-open trial', async (t) => {
+  const [p, s] = await Promise.all([node('p'), node('s')]);
+  const g = await startGateway({
+    upstreams: {
+      primary: {
+        targets: [{ url: p.origin }],
+        healthCheck: checks,
+        breaker: { consecutiveFailures: 1, openFor: '200ms' },
+      },
+      secondary: { targets: [{ url: s.origin }] },
+    },
+    routes: [
+      {
+        name: 'r',
+        match: { path: { prefix: '/' } },
+        upstream: 'primary',
+        failover: ['secondary'],
+        failback: { after: '300ms' },
+        retry: { attempts: 2 },
+      },
+    ],
+  });
+  t.after(async () => {
+    await g.stop();
+    await Promise.all([p.kill(), s.kill()]).catch(() => {});
+  });
+  assert.equal(await served(g), 'p');
+  await p.kill();
+  // Traffic opens the breaker (and the checks mark the target down); the route fails over.
+  await served(g);
+  await switched(g, 'upstream_failover', 0);
+  // Down for well over openFor: the breaker goes half-open meanwhile.
+  await waitForLog(g, (l) => l.event === 'breaker_half_open', 'half-open', 5000);
+  const from = g.logs.length;
+  await p.revive();
+  await switched(g, 'upstream_failback', from);
+  // Keep traffic flowing past the failback: it must stay on the primary.
+  for (let i = 0; i < 20; i++) assert.equal(await served(g), 'p');
+  await new Promise((r) => setTimeout(r, 400)); // a bounce would have failed back again by now
+  const switches = g.logs.filter((l) => l.event === 'upstream_failback' || l.event === 'upstream_failover');
+  assert.deepEqual(
+    switches.map((l) => l.event),
+    ['upstream_failover', 'upstream_failback'],
+  );
+});
