@@ -29,6 +29,11 @@ fi
 if [ ! -d node_modules/fastify ] || [ ! -d node_modules/@fastify/http-proxy ]; then
   npm ci --no-audit --no-fund
 fi
+# BENCH=identity (npm run bench:identity, bench/identity.mjs) signs its tokens with jose and runs
+# Sluice with the embedded store (PGlite): a tree installed before issue 5 lacks them.
+if [ "${BENCH:-run}" = identity ] && { [ ! -d node_modules/jose ] || [ ! -d node_modules/@electric-sql/pglite ]; }; then
+  npm ci --no-audit --no-fund
+fi
 # Rebuild when any source file is newer than the build.
 if [ ! -f dist/cli/main.js ] || [ -n "$(find src -newer dist/cli/main.js -name '*.ts' -print -quit)" ]; then
   echo "== building sluice (dist is stale)"
