@@ -81,7 +81,7 @@ function walk(s: SchemaNode, path: string, required: boolean, rows: string[]): v
     for (const v of Object.values(s.patternProperties)) walk(v, `${path}.<name>`, false, rows);
   if (s.type === 'array' && s.items && (s.items.properties || s.items.anyOf))
     walk({ ...s.items, description: undefined }, `${path}[]`, false, rows);
-  if (s.anyOf && s.anyOf.some((a) => a.properties)) {
+  if (s.anyOf?.some((a) => a.properties)) {
     for (const a of s.anyOf)
       if (a.properties) walk({ ...a, description: undefined, type: undefined }, path, false, rows);
   }

@@ -14,20 +14,9 @@ export function checkIdentity(c: Config, out: SemanticError[]): void {
     if (a !== undefined) {
       if ((a.apiKey === undefined || a.apiKey === false) && a.jwt === undefined)
         out.push({ path: [...at, 'auth'], message: 'accepts nothing: set `apiKey` and/or `jwt`' });
-      if (a.jwt !== undefined) {
-        if (names.length === 0)
-          out.push({
-            path: [...at, 'auth', 'jwt'],
-            message: 'needs at least one issuer in `identity.issuers`',
-          });
-        a.jwt.issuers?.forEach((n, j) => {
-          if (!(n in issuers))
-            out.push({
-              path: [...at, 'auth', 'jwt', 'issuers', j],
-              message: `no issuer "${n}" in identity.issuers (known: ${names.join(', ') || 'none'})`,
-            });
-        });
-      }
+      if (a.jwt !== undefined)
+        for (const e of requirementErrors(a.jwt, names))
+          out.push({ path: [...at, 'auth', 'jwt', ...e.path], message: e.message });
     }
     const from = r.tenant?.from ?? [];
     from.forEach((s, j) => {

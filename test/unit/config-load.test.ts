@@ -144,3 +144,30 @@ test('a value from the environment never appears in an error message', () => {
   const all2 = errs2.map(formatConfigError).join('\n');
   assert.ok(!all2.includes(secret), all2);
 });
+
+test('identity cross-checks: what auth and tenant need is named with its path', () => {
+  const errs = errorsOf(`listen: { host: 127.0.0.1, port: 8080 }
+admin: { host: 127.0.0.1, port: 9901, auth: { issuer: staff } }
+upstreams:
+  demo: { targets: [{ url: http://127.0.0.1:9000 }] }
+routes:
+  - name: a
+    match: { path: { prefix: /a } }
+    upstream: demo
+    auth: { jwt: { issuers: [corp] } }
+    tenant: { from: [host, jwt, apiKey] }
+  - name: b
+    match: { path: { prefix: /b } }
+    upstream: demo
+    auth: { apiKey: false }
+`);
+  const by = (p: string) => errs.find((e) => e.path === p)?.message ?? '';
+  assert.match(by('/admin/auth/issuer'), /no issuer "staff" in identity.issuers/);
+  assert.match(by('/routes/0/auth/jwt'), /no issuers are configured \(`identity.issuers`\)/);
+  assert.match(by('/routes/0/tenant/from/0'), /identity.hostTenant/);
+  assert.match(by('/routes/0/tenant/from/1'), /tenantClaim/);
+  assert.match(by('/routes/0/tenant/from/2'), /auth.apiKey/);
+  assert.match(by('/routes/1/auth'), /accepts nothing/);
+  // Each error points at its line in the file.
+  assert.equal(errs.find((e) => e.path === '/routes/1/auth')?.line, 14);
+});

@@ -78,8 +78,8 @@ for (const kind of STORE_KINDS) {
         ],
       );
       const suspend = changes[3];
-      assert.equal((suspend?.before as { status: string }).status, 'active');
-      assert.equal((suspend?.after as { status: string }).status, 'suspended');
+      assert.equal((suspend!.before as { status: string }).status, 'active');
+      assert.equal((suspend!.after as { status: string }).status, 'suspended');
       assert.equal(changes[0]?.before, null);
       assert.equal(changes[5]?.after, null);
     });
