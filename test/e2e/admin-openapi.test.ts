@@ -58,8 +58,8 @@ async function call(
     documented,
     `${what}: status not documented (${Object.keys(op.responses).join(', ')}): ${r.text}`,
   );
-  let statuses = seen.get(`${method} ${template}`);
-  if (!statuses) seen.set(`${method} ${template}`, (statuses = new Set()));
+  const statuses = seen.get(`${method} ${template}`) ?? new Set<number>();
+  seen.set(`${method} ${template}`, statuses);
   statuses.add(r.status);
   if (r.status === 204) {
     assert.equal(r.text, '', what);
@@ -68,8 +68,8 @@ async function call(
   const media = r.contentType.split(';')[0]!.trim();
   const content = documented.content?.[media];
   assert.ok(content, `${what}: media type ${media} not documented`);
-  let check = compiled.get(content.schema);
-  if (!check) compiled.set(content.schema, (check = ajv.compile(content.schema)));
+  const check = compiled.get(content.schema) ?? ajv.compile(content.schema);
+  compiled.set(content.schema, check);
   const body = /json/.test(media) ? r.body : r.text;
   assert.ok(check(body), `${what}: ${ajv.errorsText(check.errors)}\n${r.text}`);
   return r;
