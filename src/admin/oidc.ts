@@ -16,6 +16,8 @@ import type { Principal } from './auth.js';
 import { isRole, type Role } from './roles.js';
 
 export const DEFAULT_ROLES_CLAIM = 'sluice_roles';
+/** Longest wait for the issuer's first key set before a token is checked without it (and refused). */
+const KEYS_WAIT_MS = 5000;
 
 /** The loosely typed `admin.auth` (until the config schema declares it). */
 export interface AdminAuthConfig {
@@ -73,6 +75,9 @@ class OidcAuthenticator implements AdminOidc {
   }
 
   async authenticate(token: string): Promise<OidcResult> {
+    // Right after start the issuer's key set may still be on its way: wait for it (bounded) rather
+    // than refuse a good token. Bootstrap tokens never wait (they are checked first).
+    if (!this.verifier.isReady()) await this.firstKeys();
     const r = await this.verifier.verify(token);
     if (!r.ok) return { ok: false, reason: `${r.reason}: ${r.detail}` };
     // Client-credentials tokens of some providers carry only client_id.
@@ -80,6 +85,14 @@ class OidcAuthenticator implements AdminOidc {
     const name = r.token.subject ?? (typeof clientId === 'string' ? clientId : undefined);
     if (!name) return { ok: false, reason: 'the token has neither sub nor client_id' };
     return { ok: true, principal: { name, roles: rolesOf(this.roles(r.token.claims)), via: 'oidc' } };
+  }
+
+  private firstKeys(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, KEYS_WAIT_MS);
+    });
+    return Promise.race([this.verifier.ready.catch(() => {}), timeout]).finally(() => clearTimeout(timer));
   }
 
   close(): void {

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { AdminServer } from '../../src/admin/server.js';
 import { type AdminGateway, adminCall, startAdminGateway } from '../harness/admin.js';
+import { startGateway } from '../harness/gateway.js';
 import { DEFAULT_AUDIENCE, type OidcProvider, startOidcProvider } from '../harness/oidc.js';
 
 const ADMIN_AUDIENCE = 'https://admin.sluice.test';
@@ -124,4 +125,36 @@ test('admin.auth naming an issuer that is not configured stops the start', () =>
     () => new AdminServer(a.g.gw, {}, { auth: { auth: { issuer: 'nobody' }, issuers: {} } }),
     /admin\.auth\.issuer: "nobody" is not an issuer of identity\.issuers/,
   );
+});
+
+test("admin.auth in the config file: the gateway's own admin listener accepts the provider's tokens", async () => {
+  const g = await startGateway(
+    {
+      upstreams: { up: { targets: [{ url: 'http://127.0.0.1:9' }] } },
+      routes: [],
+      identity: { issuers: { corp: { issuer: idp.issuer, audiences: [DEFAULT_AUDIENCE] } } },
+      admin: {
+        host: '127.0.0.1',
+        port: 0,
+        auth: { issuer: 'corp', audience: ADMIN_AUDIENCE, rolesClaim: 'realm.roles' },
+      },
+    },
+    { env: { SLUICE_ADMIN_TOKEN: '', SLUICE_ADMIN_TOKENS: '' } },
+  );
+  try {
+    const viewer = await idp.issueToken({
+      audience: ADMIN_AUDIENCE,
+      claims: { realm: { roles: ['viewer'] } },
+    });
+    assert.equal((await adminCall(g.adminUrl, 'GET', '/admin/v1/version', { token: viewer })).status, 200);
+    assert.equal(
+      (await adminCall(g.adminUrl, 'POST', '/admin/v1/config/reload', { token: viewer })).status,
+      403,
+    );
+    // The flat claim is not where this config looks for roles.
+    const flat = await idp.issueToken({ audience: ADMIN_AUDIENCE, claims: { sluice_roles: ['admin'] } });
+    assert.equal((await adminCall(g.adminUrl, 'GET', '/admin/v1/version', { token: flat })).status, 403);
+  } finally {
+    await g.stop();
+  }
 });
