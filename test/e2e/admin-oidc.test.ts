@@ -20,8 +20,8 @@ let url: string;
 before(async () => {
   idp = await startOidcProvider();
   a = await startAdminGateway();
-  // An admin server on the same gateway with `admin.auth` naming the provider. (Built here with the
-  // settings the config's admin.auth and identity.issuers give, until the config schema accepts them.)
+  // A second admin server on the same gateway, given the settings `admin.auth` and `identity.issuers`
+  // would give (the last test goes through the config file), so one gateway serves both listeners.
   server = new AdminServer(
     a.g.gw,
     { SLUICE_ADMIN_TOKEN: '' },
