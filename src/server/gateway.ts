@@ -100,8 +100,37 @@ export class Gateway implements DataplaneState {
     return this.ready && (this.runtime.verifier?.isReady() ?? true);
   }
 
-  /** Load, compile and listen. Throws ConfigInvalidError for a bad file. */
+  /**
+   * Load, compile and listen. Throws ConfigInvalidError for a bad file. A start that fails half-way
+   * (admin port taken, a bad SLUICE_ADMIN_TOKENS, the store unreachable) releases what it opened.
+   */
   async start(): Promise<void> {
+    try {
+      await this.open();
+    } catch (err) {
+      await this.release().catch(() => {});
+      throw err;
+    }
+  }
+
+  private async release(): Promise<void> {
+    this.watcher?.close();
+    this.listener?.certificates?.close();
+    if (this.listener?.server.listening) {
+      const closed = close(this.listener.server);
+      this.listener.closeAll();
+      await closed;
+    }
+    await this.admin?.close().catch(() => {});
+    if (this.runtime) disposeRuntime(this.runtime);
+    this.dns.closeAll();
+    this.health.closeAll();
+    await this.pools.closeAll();
+    this.jwksPool.close();
+    await this.identity?.close().catch(() => {});
+  }
+
+  private async open(): Promise<void> {
     const loaded = loadConfigFile(this.file, this.opts.env);
     if (needsStore(loaded.config))
       this.identity = await IdentityServices.open(
@@ -153,8 +182,9 @@ export class Gateway implements DataplaneState {
     this.publicAddress = await listen(server, cfg.listen.host, cfg.listen.port);
 
     const adminCfg = cfg.admin ?? { host: '127.0.0.1', port: 9901 };
-    this.admin = new AdminServer(this, this.opts.env ?? process.env);
-    this.adminAddress = await this.admin.listen(adminCfg.host, adminCfg.port);
+    const admin = new AdminServer(this, this.opts.env ?? process.env);
+    this.admin = admin;
+    this.adminAddress = await admin.listen(adminCfg.host, adminCfg.port);
 
     if (this.opts.watch !== false) this.watchFile();
     this.ready = true;
