@@ -78,6 +78,9 @@ export interface CompiledRoute extends Matchable {
   readonly retry: RetryPolicy | undefined;
   /** Request policies in order (auth → tenant → ...); undefined when the route has none. */
   readonly policies: readonly Policy[] | undefined;
+  /** Those with a response phase / a completion phase (undefined when none: one comparison). */
+  readonly responsePolicies: readonly Policy[] | undefined;
+  readonly completePolicies: readonly Policy[] | undefined;
 }
 
 export type Fallback =
@@ -278,7 +281,14 @@ function compileRoute(
           })
         : undefined,
     policies,
+    responsePolicies: having(policies, 'onResponse'),
+    completePolicies: having(policies, 'onComplete'),
   };
+}
+
+function having(ps: Policy[] | undefined, phase: 'onResponse' | 'onComplete'): Policy[] | undefined {
+  const out = ps?.filter((p) => p[phase] !== undefined);
+  return out && out.length > 0 ? out : undefined;
 }
 
 function headerCondition(h: NonNullable<RouteConfig['match']['headers']>[number]): HeaderCondition {

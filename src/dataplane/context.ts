@@ -21,6 +21,7 @@ export function newRequestContext(req: IncomingMessage, res: ServerResponse, g: 
     host: g.head.host,
     client: peerAddress(req.socket?.remoteAddress),
     upstreamHeaders: [],
+    responseHeaders: [],
     principal: undefined,
     tenant: undefined,
   };
@@ -32,4 +33,16 @@ export function setRequestContext(req: IncomingMessage, ctx: RequestContext): vo
 
 export function requestContextOf(req: IncomingMessage): RequestContext | undefined {
   return (req as WithContext)[kContext];
+}
+
+/** `headers` plus what the request's policies add to every answer (refusals and errors too). */
+export function withPolicyHeaders(
+  req: IncomingMessage,
+  headers: Readonly<Record<string, string>> | undefined,
+): Readonly<Record<string, string>> | undefined {
+  const add = (req as WithContext)[kContext]?.responseHeaders;
+  if (add === undefined || add.length === 0) return headers;
+  const out: Record<string, string> = { ...headers };
+  for (let i = 0; i < add.length; i += 2) out[add[i]!] = add[i + 1]!;
+  return out;
 }

@@ -8,15 +8,15 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { CompiledRoute, Fallback } from '../config/compile.js';
-import type { Denial, Policy, RequestContext } from '../policies/policy.js';
+import type { Denial, Policy, Reply, RequestContext } from '../policies/policy.js';
 import type { Target } from '../upstreams/target.js';
 import { logAccess } from './access-log.js';
 import type { Limiter } from './concurrency.js';
-import { newRequestContext, setRequestContext } from './context.js';
+import { newRequestContext, requestContextOf, setRequestContext, withPolicyHeaders } from './context.js';
 import { type ErrorDef, Errors } from './errors.js';
 import { acceptableRequestId, forwardedHeaders, peerAddress } from './headers.js';
 import { normalizePath, splitTarget } from './path.js';
-import { runRequestPolicies } from './policy-chain.js';
+import { completePolicies, runRequestPolicies } from './policy-chain.js';
 import { sendProblem } from './problem.js';
 import { ProxyExchange } from './proxy.js';
 import { applyRouteDrops, type RequestHead, readRequestHead, validHost } from './request-head.js';
@@ -205,7 +205,7 @@ function applyPolicies(
     return;
   }
   if (!(v instanceof Promise)) {
-    deny(gw, req, res, g, started, v);
+    answer(gw, req, res, g, started, v);
     return;
   }
   // Waiting (a signature check, keys being fetched): counted in flight so a drain waits for it.
@@ -218,7 +218,7 @@ function applyPolicies(
     (d) => {
       if (res.destroyed || req.socket?.destroyed) logClientLeft(gw, req, g, started);
       else if (d === undefined) admit(gw, req, res, g, started);
-      else deny(gw, req, res, g, started, d);
+      else answer(gw, req, res, g, started, d);
       settle();
     },
     (err: unknown) => {
@@ -229,15 +229,47 @@ function applyPolicies(
   );
 }
 
-function deny(
+/** A policy's answer instead of the upstream: a refusal, or a reply of its own (cache hit, preflight). */
+function answer(
   gw: DataplaneState,
   req: IncomingMessage,
   res: ServerResponse,
   g: Guarded,
   started: number,
-  d: Denial,
+  v: Denial | Reply,
 ): void {
-  refuseRequest(gw, req, res, d.def, g.requestId, d.detail, g.path, started, g.route, d.headers);
+  if ('def' in v) {
+    refuseRequest(gw, req, res, v.def, g.requestId, v.detail, g.path, started, g.route, v.headers);
+    return;
+  }
+  const route = g.route;
+  const headers = v.headers.concat(
+    'content-length',
+    String(v.body.length),
+    'x-request-id',
+    g.requestId,
+    ...g.ctx!.responseHeaders,
+  );
+  if (gw.draining) headers.push('connection', 'close');
+  res.writeHead(v.status, headers);
+  res.end(req.method === 'HEAD' ? undefined : v.body);
+  const seconds = (performance.now() - started) / 1000;
+  route.metrics.requests[(v.status / 100) | 0]?.inc();
+  route.metrics.duration.observe(seconds);
+  logAccess(
+    gw,
+    req,
+    g.requestId,
+    g.path,
+    v.status,
+    seconds,
+    v.body.length,
+    route,
+    undefined,
+    v.note,
+    req.socket,
+  );
+  completePolicies(route, g.ctx!, v.status, seconds, undefined);
 }
 
 /** Concurrency limits, then on to a target. */
@@ -401,6 +433,7 @@ function dispatchTo(
   gw.metrics.inflight.inc();
   if (gw.draining) res.shouldKeepAlive = false;
   const exchange = new ProxyExchange(gw, route, target, req, res, g.requestId, g.path, started);
+  exchange.ctx = g.ctx;
   // The exchange releases exactly the slots it holds, into the limiters of the config it started
   // under (a reload builds new limiters; the old ones drain).
   exchange.routeSlot = routeSlot;
@@ -652,12 +685,15 @@ export function refuseRequest(
   headers?: Readonly<Record<string, string>>,
 ): void {
   gw.metrics.refusals.labels(def.code).inc();
-  const extra = gw.draining ? { ...headers, connection: 'close' } : headers;
+  const extra = withPolicyHeaders(req, gw.draining ? { ...headers, connection: 'close' } : headers);
   if (extra?.connection === 'close' && req.socket) (req.socket as MarkableSocket)![kRefusedClosing] = true;
   sendProblem(res, def, requestId, detail, extra);
   if (route) {
+    const seconds = (performance.now() - started) / 1000;
     route.metrics.requests[(def.status / 100) | 0]?.inc();
-    route.metrics.duration.observe((performance.now() - started) / 1000);
+    route.metrics.duration.observe(seconds);
+    const ctx = route.completePolicies !== undefined ? requestContextOf(req) : undefined;
+    if (ctx !== undefined) completePolicies(route, ctx, def.status, seconds, def.code);
   }
   logAccess(
     gw,
@@ -684,6 +720,7 @@ function sendFallback(
 ): void {
   const route = g.route;
   const headers = fb.headers.concat('content-length', String(fb.body.length), 'x-request-id', g.requestId);
+  if (g.ctx !== undefined) headers.push(...g.ctx.responseHeaders);
   if (gw.draining) headers.push('connection', 'close');
   res.writeHead(fb.status, headers);
   res.end(req.method === 'HEAD' ? undefined : fb.body);

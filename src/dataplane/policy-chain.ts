@@ -4,6 +4,7 @@
  * returns one (a token whose signature must be checked, keys being fetched), and continues from
  * the next policy when it settles.
  */
+import type { CompiledRoute } from '../config/compile.js';
 import type { Policy, RequestContext, RequestVerdict } from '../policies/policy.js';
 
 export function runRequestPolicies(
@@ -23,4 +24,18 @@ export function runRequestPolicies(
     return v;
   }
   return undefined;
+}
+
+/** The `onComplete` phase: after the exchange, never delaying the client. */
+export function completePolicies(
+  route: CompiledRoute,
+  ctx: RequestContext,
+  status: number,
+  seconds: number,
+  error: string | undefined,
+): void {
+  const ps = route.completePolicies;
+  if (ps === undefined) return;
+  const outcome = { status, durationMs: seconds * 1000, error };
+  for (let i = 0; i < ps.length; i++) ps[i]!.onComplete!(ctx, outcome);
 }

@@ -8,10 +8,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Dispatcher } from 'undici';
 import type { CompiledRoute } from '../config/compile.js';
+import type { BodyTap, RequestContext } from '../policies/policy.js';
 import type { Target } from '../upstreams/target.js';
 import { logAccess } from './access-log.js';
 import type { Limiter } from './concurrency.js';
+import { withPolicyHeaders } from './context.js';
 import { connectionTokens, responseHopByHop } from './headers.js';
+import { completePolicies } from './policy-chain.js';
 import { sendProblem } from './problem.js';
 import { type RetryPolicy, retryAfterMs } from './retry.js';
 import type { DataplaneState } from './state.js';
@@ -50,6 +53,10 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
   targetSlot: Limiter | undefined = undefined;
   /** Set on retryable requests of routes with `retry`; undefined elsewhere (one comparison). */
   retry: RetryRun | undefined = undefined;
+  /** What the route's policies established (undefined on routes without policies). */
+  ctx: RequestContext | undefined = undefined;
+  /** Body taps of response policies (a cache filling an entry); undefined on the common path. */
+  private taps: BodyTap[] | undefined = undefined;
   /**
    * A retry is decided: the reason (metric label). While set, the failed try's response body is
    * read and dropped; once it ends (or breaks), the next try starts on `nextTarget`.
@@ -154,6 +161,8 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     // Only streamed (unsized) responses can be SSE; sized ones skip the scan.
     if (!sized) this.sse = isEventStream(out);
     for (let i = 0; i < plan.append.length; i++) out.push(plan.append[i]!);
+    const ctx = this.ctx;
+    if (ctx !== undefined) this.responsePhase(ctx, status, out);
     out.push('x-request-id', this.requestId);
     if (this.gw.draining) out.push('connection', 'close');
     // A streamed (unsized) response sends its head at once: an SSE client must see it before the
@@ -170,6 +179,19 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     return true;
   }
 
+  /** Policies see (and may extend) the head; a tap returned sees the body. Rare: routes with policies. */
+  private responsePhase(ctx: RequestContext, status: number, out: string[]): void {
+    const add = ctx.responseHeaders;
+    for (let i = 0; i < add.length; i++) out.push(add[i]!);
+    const ps = this.route.responsePolicies;
+    if (ps === undefined) return;
+    const head = { status, headers: out };
+    for (let i = 0; i < ps.length; i++) {
+      const tap = ps[i]!.onResponse!(ctx, head);
+      if (tap !== undefined) (this.taps ??= []).push(tap);
+    }
+  }
+
   private writePendingHead(): void {
     const head = this.pendingHead;
     if (head === undefined) return;
@@ -181,6 +203,8 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     if (this.retryReason !== undefined) return true;
     this.bytes += chunk.length;
     if (this.pendingHead !== undefined) this.writePendingHead();
+    const taps = this.taps;
+    if (taps !== undefined) for (let i = 0; i < taps.length; i++) taps[i]!.data(chunk);
     if (this.res.write(chunk)) return true;
     this.res.once('drain', this.onDrain);
     return false;
@@ -196,6 +220,11 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     // an empty object (HTTP/2) when there are none: one comparison on the common path.
     if (trailers !== null && trailers.length !== 0) forwardTrailers(this.res, trailers);
     this.res.end();
+    const taps = this.taps;
+    if (taps !== undefined) {
+      this.taps = undefined;
+      for (let i = 0; i < taps.length; i++) taps[i]!.end();
+    }
     this.finish(this.status, undefined);
   }
 
@@ -233,7 +262,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
         : clientFault
           ? 'the client stopped sending the request body'
           : `upstream "${this.route.upstream.name}"`,
-      clientFault ? { connection: 'close' } : undefined,
+      withPolicyHeaders(this.req, clientFault ? { connection: 'close' } : undefined),
     );
     this.finish(def.status, kind);
   }
@@ -346,6 +375,12 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
   private finish(status: number, error: string | undefined): void {
     if (this.finished) return;
     this.finished = true;
+    const taps = this.taps;
+    if (taps !== undefined) {
+      // Not ended by onComplete: the response failed or the client left.
+      this.taps = undefined;
+      for (let i = 0; i < taps.length; i++) taps[i]!.abort();
+    }
     if (this.timer) clearTimeout(this.timer);
     this.stopUploadWatch?.();
     this.res.removeListener('close', this.onClientClose);
@@ -379,6 +414,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
       this.socket,
       this.retry?.tries,
     );
+    if (this.ctx !== undefined) completePolicies(this.route, this.ctx, status, seconds, error);
     if (gw.inflight === 0 && gw.onIdle) gw.onIdle();
   }
 }

@@ -49,6 +49,11 @@ export interface RequestContext {
   readonly client: string;
   /** Extra request headers for the upstream, added by policies (flat [name, value, ...]). */
   readonly upstreamHeaders: string[];
+  /**
+   * Headers added to whatever answers this request: the upstream's response, a policy's refusal,
+   * or Sluice's own error (flat [name, value, ...]). CORS and RateLimit headers go here.
+   */
+  readonly responseHeaders: string[];
   principal: Principal | undefined;
   tenant: TenantView | undefined;
 }
@@ -62,10 +67,30 @@ export interface Denial {
   readonly reason: string;
 }
 
+/** A policy answers the request itself (a cached response, a CORS preflight): no upstream. */
+export interface Reply {
+  readonly reply: true;
+  readonly status: number;
+  /** Flat [name, value, ...]; content-length is added from the body. */
+  readonly headers: readonly string[];
+  readonly body: Buffer;
+  /** For the access log, e.g. `cache_hit`, `cors_preflight`. */
+  readonly note: string;
+}
+
 export interface ResponseHead {
-  status: number;
-  /** Flat [name, value, ...] as sent to the client; policies may change it. */
-  headers: string[];
+  readonly status: number;
+  /** Flat [name, value, ...] as about to be sent to the client; policies may add or change entries. */
+  readonly headers: string[];
+}
+
+/** What a policy may attach to a response in flight to see its body (a cache filling an entry). */
+export interface BodyTap {
+  data(chunk: Buffer): void;
+  /** The response ended complete. */
+  end(): void;
+  /** The response failed or was cut: drop what was gathered. */
+  abort(): void;
 }
 
 export interface Outcome {
@@ -74,12 +99,13 @@ export interface Outcome {
   error?: string;
 }
 
-export type RequestVerdict = undefined | Denial;
+export type RequestVerdict = undefined | Denial | Reply;
 
 export interface Policy {
   readonly name: string;
   /** Request phase. Return nothing to continue, a Denial to answer at once. Stay synchronous when you can. */
   onRequest?(ctx: RequestContext): RequestVerdict | Promise<RequestVerdict>;
-  onResponse?(ctx: RequestContext, head: ResponseHead): void;
+  /** The upstream's response head, before it is sent: add headers, or return a tap to see the body. */
+  onResponse?(ctx: RequestContext, head: ResponseHead): BodyTap | undefined;
   onComplete?(ctx: RequestContext, outcome: Outcome): void;
 }
