@@ -10,7 +10,9 @@
  * Keys are resolved from the token's `kid` and `alg` and this cached set only: header parameters that name
  * or carry keys (`jku`, `x5u`, `jwk`, `x5c`) are never read.
  */
-import { type CryptoKey, importJWK, type JWK } from 'jose';
+import type { JsonWebKey } from 'node:crypto';
+import type { JWK } from 'jose';
+import { type PublicVerifyKey, publicKeyFor } from './signature.js';
 
 export type JwksFetchResult = 'ok' | 'error' | 'timeout' | 'invalid';
 export type UnknownKidOutcome = 'refetch' | 'joined' | 'rate-limited';
@@ -64,14 +66,14 @@ export interface JwksDeps {
 }
 
 export type KeyLookup =
-  | { ok: true; keys: readonly CryptoKey[] }
+  | { ok: true; keys: readonly PublicVerifyKey[] }
   | { ok: false; reason: 'unknown-kid' | 'jwks-unavailable'; detail: string };
 
 interface KeySet {
   /** kid → alg → key. */
-  byKid: Map<string, Map<string, CryptoKey>>;
+  byKid: Map<string, Map<string, PublicVerifyKey>>;
   /** Keys without a `kid`: alg → keys. */
-  anonymous: Map<string, CryptoKey[]>;
+  anonymous: Map<string, PublicVerifyKey[]>;
   count: number;
   fetchedAt: number;
   expiresAt: number;
@@ -192,7 +194,7 @@ export class JwksCache {
       : unknownKid(kid, alg);
   }
 
-  private find(set: KeySet, kid: string | undefined, alg: string): readonly CryptoKey[] | undefined {
+  private find(set: KeySet, kid: string | undefined, alg: string): readonly PublicVerifyKey[] | undefined {
     if (kid === undefined) return set.anonymous.get(alg) ?? anyKidFor(set, alg);
     const key = set.byKid.get(kid)?.get(alg);
     return key === undefined ? undefined : [key];
@@ -205,7 +207,7 @@ export class JwksCache {
     try {
       const uri = this.source.jwksUri ?? this.discoveredUri ?? (await this.discover());
       const [body, maxAgeMs] = await this.getJson(uri, 'key set');
-      const set = await this.buildSet(body, started, maxAgeMs);
+      const set = this.buildSet(body, started, maxAgeMs);
       if (this.closed) return false;
       this.set = set;
       this.stale = false;
@@ -314,7 +316,7 @@ export class JwksCache {
     }
   }
 
-  private async buildSet(body: unknown, fetchedAt: number, maxAgeMs: number): Promise<KeySet> {
+  private buildSet(body: unknown, fetchedAt: number, maxAgeMs: number): KeySet {
     const keys = (body as { keys?: unknown } | null)?.keys;
     if (!Array.isArray(keys)) throw new FetchFailure('invalid', 'key set has no "keys" list');
     const set: KeySet = { byKid: new Map(), anonymous: new Map(), count: 0, fetchedAt, expiresAt: 0 };
@@ -326,10 +328,11 @@ export class JwksCache {
       if (jwk.kid !== undefined && typeof jwk.kid !== 'string') continue;
       // A public key only: a set that publishes private members is refused key by key.
       if ('d' in jwk || jwk.kty === 'oct') continue;
-      const byAlg = new Map<string, CryptoKey>();
+      const byAlg = new Map<string, PublicVerifyKey>();
       for (const alg of this.source.algorithms) {
         if (!keyServes(jwk, alg)) continue;
-        const key = await importKey(jwk, alg);
+        // A KeyObject made once here, for this one alg; the type, curve and size checks are in publicKeyFor.
+        const key = publicKeyFor(jwk as JsonWebKey, alg);
         if (key !== undefined) byAlg.set(alg, key);
       }
       if (byAlg.size === 0) continue;
@@ -363,8 +366,8 @@ function unknownKid(kid: string | undefined, alg: string): KeyLookup {
 }
 
 /** A token without `kid`: every key of the set that serves its algorithm is a candidate. */
-function anyKidFor(set: KeySet, alg: string): readonly CryptoKey[] | undefined {
-  const out: CryptoKey[] = [];
+function anyKidFor(set: KeySet, alg: string): readonly PublicVerifyKey[] | undefined {
+  const out: PublicVerifyKey[] = [];
   for (const byAlg of set.byKid.values()) {
     const key = byAlg.get(alg);
     if (key !== undefined) out.push(key);
@@ -382,19 +385,6 @@ function keyServes(jwk: JWK, alg: string): boolean {
   if (alg.startsWith('ES')) return jwk.kty === 'EC' && jwk.crv === EC_CURVES[alg];
   if (alg === 'EdDSA' || alg === 'Ed25519') return jwk.kty === 'OKP' && jwk.crv === 'Ed25519';
   return false;
-}
-
-async function importKey(jwk: JWK, alg: string): Promise<CryptoKey | undefined> {
-  try {
-    const key = await importJWK({ ...jwk, alg }, alg);
-    if (key instanceof Uint8Array) return undefined;
-    const modulus = (key.algorithm as { modulusLength?: number }).modulusLength;
-    // jose refuses RSA keys under 2048 bits at verify time; leave them out of the set instead.
-    if (modulus !== undefined && modulus < 2048) return undefined;
-    return key;
-  } catch {
-    return undefined;
-  }
 }
 
 function maxAge(cacheControl: string | null): number {

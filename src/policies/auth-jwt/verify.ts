@@ -1,11 +1,20 @@
 /**
  * Bearer-token verification. The order of checks is the order of cost: size (before any parsing), shape,
- * header, issuer (by `iss`), algorithm allowlist of that issuer, key (by `kid` and `alg` from the cached
- * key set, nothing else from the header), then jose's `jwtVerify` (signature, then `iss`, `aud`, `exp`,
- * `nbf` with the issuer's clock skew). A verified token is cached by its exact string until it expires (or
- * the cache TTL), so a repeated token costs one Map lookup and one compare.
+ * header (a JSON object with a string `alg`; `crit` and `b64` refused), issuer (by `iss`), algorithm
+ * allowlist of that issuer, key (by `kid` and `alg` from the cached key set, nothing else from the
+ * header), the signature, then the claims (`iss`, `aud`, `exp` required, `nbf`, with the issuer's clock
+ * skew). A verified token is cached by its exact string until it expires (or the cache TTL), so a
+ * repeated token costs one Map lookup and one compare.
+ *
+ * The signature and the claims are checked here by hand, synchronously with `node:crypto`
+ * (signature.ts), not with jose's `jwtVerify`: on the benchmark VM jose's WebCrypto path cost 48–87 µs per
+ * RS256 token against 25–30 µs for `crypto.verify`, and a token not in the cache held Sluice to
+ * 0.35–0.45x of plain proxying (goal 0.6x; bench/README.md, identity section). The claim checks keep
+ * jose 6's order and semantics (presence of iss, aud, exp first; then iss, aud; iat/nbf/exp must be
+ * numbers; `nbf > now + skew` and `exp <= now - skew` refuse, with `now` in whole seconds), and each
+ * refusal keeps the reason it had with jose.
  */
-import { type CryptoKey, decodeJwt, decodeProtectedHeader, errors, type JWTPayload, jwtVerify } from 'jose';
+import type { JWTPayload } from 'jose';
 import {
   type ClaimGetter,
   type CompiledForward,
@@ -13,9 +22,9 @@ import {
   type ResolvedIssuer,
   resolveIssuers,
 } from './compile.js';
-import { type JwksCache, JwksPool } from './jwks.js';
+import { type JwksCache, JwksPool, type KeyLookup } from './jwks.js';
 import type { JwtIssuersConfig } from './schema.js';
-
+import { checkSignature, decodeBase64url, decodeJsonObject, type PublicVerifyKey } from './signature.js';
 /** Why a token was refused (401). Stable: the gateway maps each to a problem code. */
 export type TokenFailureReason =
   | 'missing'
@@ -159,26 +168,23 @@ export function createVerifier(issuersConfig: JwtIssuersConfig, options: Verifie
     cache.set(token, { until, result });
   };
 
-  const slow = async (token: string, now: number): Promise<VerifyResult> => {
-    let header: ReturnType<typeof decodeProtectedHeader>;
-    try {
-      header = decodeProtectedHeader(token);
-    } catch {
-      return fail('malformed', 'the token header is not valid JSON');
-    }
+  /** Everything after the shape check. Synchronous unless an unknown `kid` waits on a key-set refetch. */
+  const check = (token: string, now: number): VerifyResult | Promise<VerifyResult> => {
+    // COMPACT_JWS matched: exactly two dots, header and payload not empty.
+    const dot1 = token.indexOf('.');
+    const dot2 = token.indexOf('.', dot1 + 1);
+    const header = decodeJsonObject(token, 0, dot1);
+    if (header === undefined) return fail('malformed', 'the token header is not a base64url JSON object');
     const alg = header.alg;
     if (typeof alg !== 'string') return fail('malformed', 'the token header has no alg');
     const kid = header.kid;
     if (kid !== undefined && typeof kid !== 'string') return fail('malformed', 'kid is not a string');
 
     let issuer = only;
+    let payload: JWTPayload | undefined;
     if (issuer === undefined) {
-      let payload: JWTPayload;
-      try {
-        payload = decodeJwt(token);
-      } catch {
-        return fail('malformed', 'the token payload is not a JSON object');
-      }
+      payload = decodeJsonObject(token, dot1 + 1, dot2);
+      if (payload === undefined) return fail('malformed', 'the token payload is not a JSON object');
       issuer = typeof payload.iss === 'string' ? byIss.get(payload.iss) : undefined;
       if (issuer === undefined)
         return fail(
@@ -195,50 +201,79 @@ export function createVerifier(issuersConfig: JwtIssuersConfig, options: Verifie
         `alg ${JSON.stringify(alg)} is not accepted from this issuer`,
         issuer.name,
       );
+    // No JWS extension is supported: a token that marks one critical cannot be understood (RFC 7515
+    // §4.1.11), and an unencoded payload (RFC 7797 `b64: false`) is never a JWT.
+    if (header.crit !== undefined)
+      return fail('malformed', 'critical header parameters (crit) are not supported', issuer.name);
+    if (header.b64 !== undefined && header.b64 !== true)
+      return fail('malformed', 'an unencoded payload (b64) is not a JWT', issuer.name);
+    const signature = decodeBase64url(token, dot2 + 1);
+    if (signature === undefined)
+      return fail('malformed', 'the signature is not canonical base64url', issuer.name);
 
-    let keys: readonly (CryptoKey | Uint8Array)[];
-    if (issuer.secret !== undefined) {
-      keys = [issuer.secret];
-    } else {
-      const jwks = caches.get(issuer.name)!;
-      let found = jwks.key(kid, alg);
-      if (found instanceof Promise) found = await found;
-      if (!found.ok) return fail(found.reason, found.detail, issuer.name);
-      keys = found.keys;
-    }
+    if (issuer.secret !== undefined)
+      return finish(token, now, issuer, alg, kid, payload, [issuer.secret], signature, dot1, dot2);
+    const found = caches.get(issuer.name)!.key(kid, alg);
+    const resolved = issuer;
+    const go = (f: KeyLookup): VerifyResult =>
+      f.ok
+        ? finish(token, now, resolved, alg, kid, payload, f.keys, signature, dot1, dot2)
+        : fail(f.reason, f.detail, resolved.name);
+    return found instanceof Promise ? found.then(go) : go(found);
+  };
 
-    let last: VerifyResult | undefined;
+  const finish = (
+    token: string,
+    now: number,
+    issuer: ResolvedIssuer,
+    alg: string,
+    kid: string | undefined,
+    decoded: JWTPayload | undefined,
+    keys: readonly (PublicVerifyKey | Uint8Array)[],
+    signature: Buffer,
+    dot1: number,
+    dot2: number,
+  ): VerifyResult => {
+    const input = Buffer.from(token.slice(0, dot2), 'latin1');
+    let last: JwtFailure<TokenFailureReason> | undefined;
+    let verified = false;
+    // Several candidates only for a token without kid; the first key whose signature matches wins.
     for (const key of keys) {
-      try {
-        const { payload } = await jwtVerify(token, key, {
-          algorithms: [alg],
-          issuer: issuer.issuer,
-          audience: issuer.audiences as string[],
-          clockTolerance: issuer.clockSkewSec,
-          currentDate: new Date(now),
-          requiredClaims: ['exp'],
-        });
-        const result: JwtSuccess = {
-          ok: true,
-          token: {
-            issuer: issuer.name,
-            subject: typeof payload.sub === 'string' ? payload.sub : undefined,
-            claims: payload,
-            scopes: scopesOf(payload),
-            expiresAtMs: (payload.exp as number) * 1000,
-            alg,
-            kid,
-          },
-        };
-        remember(token, result, now);
-        return result;
-      } catch (err) {
-        last = joseFailure(err, issuer.name);
-        // Only a signature mismatch is worth trying the next candidate key (tokens without kid).
-        if (last.reason !== 'bad-signature') return last;
+      const r = checkSignature(alg, key, input, signature);
+      if (r === 'ok') {
+        verified = true;
+        break;
       }
+      last = fail(
+        'bad-signature',
+        r === 'wrong-length'
+          ? `signature length does not fit ${alg}`
+          : r === 'wrong-key'
+            ? `the key does not serve ${alg}`
+            : 'signature mismatch',
+        issuer.name,
+      );
     }
-    return last ?? fail('unknown-kid', 'no key', issuer.name);
+    if (!verified) return last ?? fail('unknown-kid', 'no key', issuer.name);
+    const payload = decoded ?? decodeJsonObject(token, dot1 + 1, dot2);
+    if (payload === undefined)
+      return fail('malformed', 'JWT Claims Set must be a top-level JSON object', issuer.name);
+    const refused = claimsFailure(payload, issuer, now);
+    if (refused !== undefined) return refused;
+    const result: JwtSuccess = {
+      ok: true,
+      token: {
+        issuer: issuer.name,
+        subject: typeof payload.sub === 'string' ? payload.sub : undefined,
+        claims: payload,
+        scopes: scopesOf(payload),
+        expiresAtMs: (payload.exp as number) * 1000,
+        alg,
+        kid,
+      },
+    };
+    remember(token, result, now);
+    return result;
   };
 
   return {
@@ -255,7 +290,18 @@ export function createVerifier(issuersConfig: JwtIssuersConfig, options: Verifie
       if (!COMPACT_JWS.test(token)) return fail('malformed', 'not a compact JWS (three base64url parts)');
       const inflight = pending.get(token);
       if (inflight !== undefined) return inflight;
-      const p = slow(token, t).finally(() => pending.delete(token));
+      let r: VerifyResult | Promise<VerifyResult>;
+      try {
+        r = check(token, t);
+      } catch (err) {
+        // Not expected (every input is checked before it reaches node:crypto); never let it escape.
+        r = fail('malformed', err instanceof Error ? err.message : String(err));
+      }
+      // A settled Promise all the same: callers treat "a Promise" as "verified just now, not cached".
+      if (!(r instanceof Promise)) return Promise.resolve(r);
+      const p = r
+        .catch((err: unknown) => fail('malformed', err instanceof Error ? err.message : String(err)))
+        .finally(() => pending.delete(token));
       pending.set(token, p);
       return p;
     },
@@ -277,30 +323,42 @@ function fail<R extends JwtFailureReason>(reason: R, detail: string, issuer?: st
   return issuer === undefined ? { ok: false, reason, detail } : { ok: false, reason, detail, issuer };
 }
 
-function joseFailure(err: unknown, issuer: string): JwtFailure<TokenFailureReason> {
-  if (err instanceof errors.JWTExpired) return fail('expired', 'the token has expired (exp)', issuer);
-  if (err instanceof errors.JWTClaimValidationFailed) {
-    switch (err.claim) {
-      case 'nbf':
-        return fail('not-yet-valid', 'the token is not valid yet (nbf)', issuer);
-      case 'aud':
-        return fail('wrong-audience', 'the token is not meant for this audience (aud)', issuer);
-      case 'iss':
-        return fail('unknown-issuer', 'iss does not match the issuer', issuer);
-      default:
-        return fail('malformed', `claim ${err.claim}: ${err.reason}`, issuer);
-    }
-  }
-  if (err instanceof errors.JWSSignatureVerificationFailed)
-    return fail('bad-signature', 'signature mismatch', issuer);
-  if (err instanceof errors.JOSEAlgNotAllowed) return fail('bad-algorithm', 'algorithm not allowed', issuer);
-  if (
-    err instanceof errors.JWTInvalid ||
-    err instanceof errors.JWSInvalid ||
-    err instanceof errors.JOSENotSupported
-  )
-    return fail('malformed', (err as Error).message, issuer);
-  return fail('malformed', err instanceof Error ? err.message : String(err), issuer);
+/**
+ * The claim checks jose's `jwtVerify` made with the options Sluice passed it (issuer, audiences,
+ * clockTolerance, currentDate, requiredClaims: ['exp']), in its order, each refusal with the reason it
+ * was mapped to before: missing iss → unknown-issuer, missing aud → wrong-audience, missing exp →
+ * malformed; iss mismatch → unknown-issuer; aud (a string, or a list holding one accepted audience) →
+ * wrong-audience; iat, nbf and exp must be numbers (a non-number nbf was jose's nbf failure, so
+ * not-yet-valid); nbf > now + skew → not-yet-valid; exp <= now - skew → expired.
+ */
+export function claimsFailure(
+  payload: JWTPayload,
+  issuer: Pick<ResolvedIssuer, 'name' | 'issuer' | 'audiences' | 'clockSkewSec'>,
+  nowMs: number,
+): JwtFailure<TokenFailureReason> | undefined {
+  const name = issuer.name;
+  if (!Object.hasOwn(payload, 'iss')) return fail('unknown-issuer', 'iss does not match the issuer', name);
+  if (!Object.hasOwn(payload, 'aud'))
+    return fail('wrong-audience', 'the token is not meant for this audience (aud)', name);
+  if (!Object.hasOwn(payload, 'exp')) return fail('malformed', 'claim exp: missing', name);
+  if (payload.iss !== issuer.issuer) return fail('unknown-issuer', 'iss does not match the issuer', name);
+  const aud: unknown = payload.aud;
+  const audOk =
+    typeof aud === 'string'
+      ? issuer.audiences.includes(aud)
+      : Array.isArray(aud) && issuer.audiences.some((a) => aud.includes(a));
+  if (!audOk) return fail('wrong-audience', 'the token is not meant for this audience (aud)', name);
+  const now = Math.floor(nowMs / 1000);
+  const skew = issuer.clockSkewSec;
+  if (payload.iat !== undefined && typeof payload.iat !== 'number')
+    return fail('malformed', 'claim iat: invalid', name);
+  const nbf: unknown = payload.nbf;
+  if (nbf !== undefined && (typeof nbf !== 'number' || nbf > now + skew))
+    return fail('not-yet-valid', 'the token is not valid yet (nbf)', name);
+  const exp: unknown = payload.exp;
+  if (typeof exp !== 'number') return fail('malformed', 'claim exp: invalid', name);
+  if (exp <= now - skew) return fail('expired', 'the token has expired (exp)', name);
+  return undefined;
 }
 
 function scopesOf(p: JWTPayload): ReadonlySet<string> {
