@@ -116,6 +116,8 @@ export interface Runtime {
   readonly accessLog: AccessLogSettings;
   /** Token verification of this config version (its key sets are shared through the gateway's pool). */
   readonly verifier: Verifier | undefined;
+  /** What this version's policies asked to undo when it is replaced (timers). */
+  readonly disposers: readonly (() => void)[];
 }
 
 /**
@@ -127,6 +129,7 @@ export interface Runtime {
  */
 export function disposeRuntime(rt: Runtime): void {
   rt.verifier?.close();
+  for (const d of rt.disposers) d();
   for (const r of rt.routes) r.failover?.stop();
   for (const g of rt.upstreams.values()) g.dispose();
 }
@@ -147,7 +150,11 @@ export function compileRuntime(
     policies?: PolicyDeps;
   },
 ): Runtime {
-  const policyDeps = deps.policies ?? { directory: emptyDirectory, events: new EventBus(), jwt: undefined };
+  const disposers: (() => void)[] = [];
+  const policyDeps: PolicyDeps = {
+    ...(deps.policies ?? { directory: emptyDirectory, events: new EventBus(), jwt: undefined }),
+    onDispose: (fn) => disposers.push(fn),
+  };
   const upstreams = new Map<string, UpstreamGroup>();
   const trustedProxies = blockListOf(config.listen.trustedProxies);
   try {
@@ -198,6 +205,7 @@ export function compileRuntime(
     },
     trustedProxies,
     verifier: policyDeps.verifier,
+    disposers,
     maxBodyBytes: listenBody,
     requestBodyIdle: ms(config.listen.timeouts?.requestBody, 60_000),
     accessLog: {

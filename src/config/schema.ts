@@ -4,8 +4,15 @@
  */
 
 import { type Static, Type as T, type TSchema } from '@sinclair/typebox';
+import { RedisSettings } from '../limits/schema.js';
 import { IdentitySettings, RouteAuth } from '../policies/auth/schema.js';
 import { JwtIssuers } from '../policies/auth-jwt/schema.js';
+import { CacheSettings, RouteCache } from '../policies/cache/schema.js';
+import { RouteCors } from '../policies/cors/schema.js';
+import { BudgetsSettings, RouteCost } from '../policies/cost/schema.js';
+import { RouteIpFilter } from '../policies/ip-filter/schema.js';
+import { QuotasSettings, RouteQuota } from '../policies/quota/schema.js';
+import { LimitsSettings, RouteRateLimit } from '../policies/rate-limit/schema.js';
 import { RouteTenant } from '../policies/tenant/schema.js';
 
 /** `250ms`, `5s`, `2m`, `1h`, or a number of milliseconds. */
@@ -851,6 +858,12 @@ const Route = T.Object(
     retry: T.Optional(Retry),
     auth: T.Optional(RouteAuth),
     tenant: T.Optional(RouteTenant),
+    ipFilter: T.Optional(RouteIpFilter),
+    cors: T.Optional(RouteCors),
+    rateLimit: T.Optional(RouteRateLimit),
+    quota: T.Optional(RouteQuota),
+    cost: T.Optional(RouteCost),
+    cache: T.Optional(RouteCache),
   },
   { additionalProperties: false },
 );
@@ -897,6 +910,11 @@ export const ConfigSchema = T.Object(
     routes: T.Array(Route),
     store: T.Optional(Store),
     identity: T.Optional({ ...Identity, additionalProperties: false }),
+    redis: T.Optional(RedisSettings),
+    limits: T.Optional(LimitsSettings),
+    quotas: T.Optional(QuotasSettings),
+    budgets: T.Optional(BudgetsSettings),
+    cache: T.Optional(CacheSettings),
   },
   {
     additionalProperties: false,

@@ -4,14 +4,20 @@
  * access log (and later phases) can find the principal and tenant without another argument.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { BlockList } from 'node:net';
 import type { RequestContext } from '../policies/policy.js';
-import { peerAddress } from './headers.js';
+import { clientAddress, peerAddress } from './headers.js';
 import type { Guarded } from './pipeline.js';
 
 const kContext = Symbol('sluice.requestContext');
 type WithContext = IncomingMessage & { [kContext]?: RequestContext };
 
-export function newRequestContext(req: IncomingMessage, res: ServerResponse, g: Guarded): RequestContext {
+export function newRequestContext(
+  req: IncomingMessage,
+  res: ServerResponse,
+  g: Guarded,
+  trusted: BlockList | undefined,
+): RequestContext {
   return {
     req,
     res,
@@ -19,7 +25,7 @@ export function newRequestContext(req: IncomingMessage, res: ServerResponse, g: 
     route: g.route.name,
     path: g.path,
     host: g.head.host,
-    client: peerAddress(req.socket?.remoteAddress),
+    client: clientAddress(peerAddress(req.socket?.remoteAddress), g.head.xff, trusted),
     upstreamHeaders: [],
     responseHeaders: [],
     principal: undefined,

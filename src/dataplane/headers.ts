@@ -2,7 +2,7 @@
  * Header handling on the hot path: one pass over the raw header array, one Map lookup per header.
  * Hand-written rather than via a library because it runs for every header of every request.
  */
-import type { BlockList } from 'node:net';
+import { type BlockList, isIP } from 'node:net';
 
 /** What to do with a request header, decided by its lower-case name. */
 export enum ReqHeader {
@@ -108,4 +108,27 @@ export function forwardedHeaders(
 export function peerAddress(a: string | undefined): string {
   if (!a) return '';
   return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
+}
+
+/**
+ * The client's address: the peer, unless the peer is a trusted proxy, in which case the
+ * rightmost `X-Forwarded-For` entry that is not itself a trusted proxy (entries left of it could
+ * be forged by the client). An entry that is not an IP address stops the walk at the hop before it.
+ */
+export function clientAddress(peer: string, xff: string | undefined, trusted: BlockList | undefined): string {
+  if (trusted === undefined || xff === undefined || peer === '' || !isTrusted(trusted, peer)) return peer;
+  let client = peer;
+  const hops = xff.split(',');
+  for (let i = hops.length - 1; i >= 0; i--) {
+    const h = peerAddress(hops[i]!.trim());
+    const family = isIP(h);
+    if (family === 0) return client;
+    client = h;
+    if (!trusted.check(h, family === 6 ? 'ipv6' : 'ipv4')) return h;
+  }
+  return client;
+}
+
+function isTrusted(trusted: BlockList, a: string): boolean {
+  return trusted.check(a, a.includes(':') ? 'ipv6' : 'ipv4');
 }

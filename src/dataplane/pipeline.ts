@@ -196,7 +196,7 @@ function applyPolicies(
   started: number,
   chain: readonly Policy[],
 ): void {
-  const ctx = newRequestContext(req, res, g);
+  const ctx = newRequestContext(req, res, g, gw.runtime.trustedProxies);
   g.ctx = ctx;
   setRequestContext(req, ctx);
   const v = runRequestPolicies(ctx, chain);

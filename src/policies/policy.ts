@@ -45,7 +45,7 @@ export interface RequestContext {
   readonly path: string;
   /** Host the route matched on (absolute-form authority or Host). */
   readonly host: string | undefined;
-  /** Client address (after trusted proxies). */
+  /** Client address: the peer, or from X-Forwarded-For when the peer is a trusted proxy (`listen.trustedProxies`). */
   readonly client: string;
   /** Extra request headers for the upstream, added by policies (flat [name, value, ...]). */
   readonly upstreamHeaders: string[];

@@ -3,18 +3,42 @@
  * auth → tenant (→ limits, cache, ... as they arrive). A route that configures none gets
  * `undefined`, and the request path skips the chain with one comparison.
  */
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import type { Config, RouteConfig } from '../config/schema.js';
+import type { RedisConnection } from '../limits/redis.js';
+import type { Store } from '../store/store.js';
 import type { EventBus } from '../telemetry/events.js';
 import { compileAuthPolicy, type JwtCheck } from './auth/index.js';
 import type { JwtRequirementConfig } from './auth-jwt/schema.js';
 import type { Verifier } from './auth-jwt/verify.js';
+import { cachePolicy } from './cache/index.js';
+import { corsPolicy } from './cors/index.js';
+import { costPolicy } from './cost/index.js';
 import type { IdentityDirectory } from './identity.js';
+import { ipFilterPolicy } from './ip-filter/index.js';
 import type { Policy } from './policy.js';
+import { quotaPolicy } from './quota/index.js';
+import { rateLimitPolicy } from './rate-limit/index.js';
 import { compileTenantPolicy, splitHostPattern } from './tenant/index.js';
 
 export interface PolicyDeps {
   directory: IdentityDirectory;
   events: EventBus;
+  /** The gateway's Redis (top-level `redis`); undefined: keep counters in this process. */
+  redis?: RedisConnection | undefined;
+  /**
+   * Gateway-lifetime state by policy kind (local counters, cache entries, flush timers), kept
+   * across reloads so a reload does not reset a limit. Values with a `close()` are closed on stop.
+   */
+  state?: Map<string, unknown>;
+  /** Where policies register their metrics (the gateway's Prometheus registry). */
+  registry?: Registry;
+  logger?: Logger;
+  /** The store, when open (quota persistence, usage), never on the request path. */
+  store?: Store | undefined;
+  /** Work to undo when the runtime compiled with these deps is replaced (timers of this version). */
+  onDispose?: (fn: () => void) => void;
   /** Builds a route's token check from its `auth.jwt`; undefined when no issuer is configured. */
   jwt: ((routeName: string, req: JwtRequirementConfig) => JwtCheck) | undefined;
   /** The verifier behind `jwt`, owned by the runtime compiled with it (closed when it is disposed). */
@@ -30,8 +54,33 @@ export function usesIdentity(config: Config): boolean {
   return config.routes.some((r) => r.auth !== undefined || r.tenant !== undefined);
 }
 
+/** A policy kind: compiles a route's config (and the whole config) into a Policy, or nothing. */
+export interface PolicyFactory {
+  readonly name: string;
+  compile(r: RouteConfig, config: Config, deps: PolicyDeps): Policy | undefined;
+}
+
+/** Run before identity: cheap refusals and answers that need no caller (an IP list, a CORS preflight). */
+const beforeIdentity: readonly PolicyFactory[] = [ipFilterPolicy, corsPolicy];
+/** Run after the tenant is known: limits count per tenant/key, the cache keys by tenant. */
+const afterIdentity: readonly PolicyFactory[] = [rateLimitPolicy, quotaPolicy, costPolicy, cachePolicy];
+
 export function compileRoutePolicies(r: RouteConfig, config: Config, deps: PolicyDeps): Policy[] | undefined {
-  if (r.auth === undefined && r.tenant === undefined) return undefined;
+  const policies: Policy[] = [];
+  for (const f of beforeIdentity) {
+    const p = f.compile(r, config, deps);
+    if (p !== undefined) policies.push(p);
+  }
+  policies.push(...identityPolicies(r, config, deps));
+  for (const f of afterIdentity) {
+    const p = f.compile(r, config, deps);
+    if (p !== undefined) policies.push(p);
+  }
+  return policies.length > 0 ? policies : undefined;
+}
+
+function identityPolicies(r: RouteConfig, config: Config, deps: PolicyDeps): Policy[] {
+  if (r.auth === undefined && r.tenant === undefined) return [];
   const id = config.identity;
   const policies: Policy[] = [];
   const principalHeader = (id?.forward?.principal ?? defaultPrincipalHeader).toLowerCase();

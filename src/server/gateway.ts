@@ -17,6 +17,7 @@ import { Errors } from '../dataplane/errors.js';
 import { handleRequest, refuseRequest } from '../dataplane/pipeline.js';
 import type { DataplaneState } from '../dataplane/state.js';
 import { handleUpgrade } from '../dataplane/websocket.js';
+import type { RedisConnection } from '../limits/redis.js';
 import { jwtChecks } from '../policies/auth/jwt.js';
 import { JwksPool } from '../policies/auth-jwt/jwks.js';
 import { createVerifier } from '../policies/auth-jwt/verify.js';
@@ -32,6 +33,7 @@ import { onClientError } from './client-errors.js';
 import { IdentityServices, needsStore } from './identity.js';
 import { close, listen } from './listen.js';
 import { createPublicListener, type PublicListener } from './public-listener.js';
+import { openRedis } from './redis.js';
 
 export interface GatewayOptions {
   configFile: string;
@@ -62,6 +64,10 @@ export class Gateway implements DataplaneState {
   readonly events = new EventBus();
   /** Store, tenancy snapshot and repository: open when the config needs them. */
   identity: IdentityServices | undefined;
+  /** Redis shared by replicas for limits and the cache (top-level `redis`); opened at start. */
+  redis: RedisConnection | undefined;
+  /** Policies' gateway-lifetime state (counters, cache entries), kept across reloads. */
+  private readonly policyState = new Map<string, unknown>();
 
   private readonly pools = new PoolRegistry();
   /** Issuers' key sets, shared by the runtimes of successive config versions (warm across reloads). */
@@ -127,11 +133,24 @@ export class Gateway implements DataplaneState {
     this.health.closeAll();
     await this.pools.closeAll();
     this.jwksPool.close();
+    await this.closeShared();
+  }
+
+  /** Policy state, Redis and the store: what outlives config versions. */
+  private async closeShared(): Promise<void> {
+    for (const v of this.policyState.values()) {
+      const c = (v as { close?: () => unknown } | null)?.close;
+      if (typeof c === 'function') await Promise.resolve(c.call(v)).catch(() => {});
+    }
+    this.policyState.clear();
+    await this.redis?.close();
     await this.identity?.close().catch(() => {});
   }
 
   private async open(): Promise<void> {
     const loaded = loadConfigFile(this.file, this.opts.env);
+    if (loaded.config.redis !== undefined)
+      this.redis = openRedis(loaded.config.redis, this.metrics, this.logger);
     if (needsStore(loaded.config))
       this.identity = await IdentityServices.open(
         loaded.config,
@@ -273,6 +292,11 @@ export class Gateway implements DataplaneState {
         events: this.events,
         jwt: verifier ? jwtChecks(verifier) : undefined,
         verifier,
+        redis: this.redis,
+        state: this.policyState,
+        registry: this.metrics.registry,
+        logger: this.logger,
+        store: this.identity?.store,
       },
     };
   }
@@ -403,6 +427,8 @@ function warnRestartOnly(logger: Logger, a: Config, b: Config): void {
       { event: 'restart_required', setting: 'listen.tls' },
       'turning TLS on or off takes effect after a restart',
     );
+  if (JSON.stringify(a.redis) !== JSON.stringify(b.redis))
+    logger.warn({ event: 'restart_required', setting: 'redis' }, 'redis changes take effect after a restart');
   if (JSON.stringify(a.admin) !== JSON.stringify(b.admin))
     logger.warn(
       { event: 'restart_required', setting: 'admin' },
