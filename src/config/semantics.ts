@@ -2,6 +2,7 @@
 import { BlockList, isIP } from 'node:net';
 import { defaultDnsRefresh } from '../upstreams/dns.js';
 import type { Config, ListenTlsConfig, UpstreamConfig } from './schema.js';
+import { checkAccess } from './semantics-access.js';
 import { checkIdentity } from './semantics-identity.js';
 import { certificateNames, readKeyPair, readPem, secureContext } from './tls-files.js';
 import { ms } from './units.js';
@@ -192,6 +193,7 @@ export function checkSemantics(c: Config): SemanticError[] {
       message: 'the admin listener must not share the public listener address',
     });
   checkIdentity(c, out);
+  checkAccess(c, out);
   return out;
 }
 

@@ -257,6 +257,18 @@ export const Errors = {
     'Tenant suspended',
     'The tenant the request belongs to is suspended; its requests are refused until an operator resumes it (`sluice tenants resume`).',
   ),
+  ipDenied: def(
+    'SLUICE-IP-001',
+    403,
+    'Address not allowed',
+    "The client address is not allowed on this route: it is in the route's `ipFilter.deny`, or the route has an `ipFilter.allow` list that does not include it. Behind a proxy, the address is the `X-Forwarded-For` client only when the proxy is in `listen.trustedProxies`.",
+  ),
+  corsRefused: def(
+    'SLUICE-CORS-001',
+    403,
+    'CORS preflight refused',
+    "A CORS preflight (OPTIONS with `Access-Control-Request-Method`) asked for an origin, method or request header the route's `cors` does not allow. The answer carries no allow headers, so the browser does not send the request; the detail names what was refused. Only preflights are refused: other requests from a disallowed origin pass without CORS headers (the browser hides their response).",
+  ),
   internal: def(
     'SLUICE-GW-001',
     500,

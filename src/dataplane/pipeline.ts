@@ -243,13 +243,9 @@ function answer(
     return;
   }
   const route = g.route;
-  const headers = v.headers.concat(
-    'content-length',
-    String(v.body.length),
-    'x-request-id',
-    g.requestId,
-    ...g.ctx!.responseHeaders,
-  );
+  const headers = v.headers.concat('x-request-id', g.requestId, ...g.ctx!.responseHeaders);
+  // RFC 9110 §8.6: a 204 (a CORS preflight's answer) has no Content-Length; node:http sends it as given.
+  if (v.status !== 204) headers.push('content-length', String(v.body.length));
   if (gw.draining) headers.push('connection', 'close');
   res.writeHead(v.status, headers);
   res.end(req.method === 'HEAD' ? undefined : v.body);
