@@ -14,6 +14,8 @@ export interface TenantView {
   readonly region: string | null;
   readonly plan: string | null;
   readonly status: 'active' | 'suspended';
+  /** The tenant's labels (per-tenant overrides such as `quota.<name>.daily`); the snapshot's entry carries them. */
+  readonly labels?: Readonly<Record<string, string>>;
 }
 
 /** Who made the request, as far as the route's `auth` established it. */
