@@ -68,26 +68,33 @@ export function compileCors(c: RouteCorsConfig): Policy {
   const refused = (detail: string, reason: string): Denial => ({ def: Errors.corsRefused, detail, reason });
   const allowedNames = allowList?.join(', ') || 'none';
 
+  function allowOrigin(rh: string[], origin: string): void {
+    rh.push('access-control-allow-origin', origin);
+    for (let i = 0; i < perOrigin.length; i++) rh.push(perOrigin[i]!);
+  }
+
   function onRequest(ctx: RequestContext): RequestVerdict {
     const h = ctx.req.headers;
     const origin = h.origin;
     const rh = ctx.responseHeaders;
-    if (origins.any) for (let i = 0; i < constant.length; i++) rh.push(constant[i]!);
-    else rh.push('vary', 'Origin');
-    const acrm = ctx.req.method === 'OPTIONS' ? h['access-control-request-method'] : undefined;
-    if (origin === undefined) return undefined;
-    if (!origins.any) {
-      if (!origins.allows(origin)) {
-        // A browser blocks the response; other clients are not CORS's business (use auth or ipFilter).
-        return acrm === undefined
-          ? undefined
-          : refused(`origin ${origin} is not allowed on this route`, 'origin');
+    const acrm =
+      origin !== undefined && ctx.req.method === 'OPTIONS' ? h['access-control-request-method'] : undefined;
+    if (acrm === undefined) {
+      // A browser hides the response from a disallowed origin; other clients are not CORS's
+      // business (use auth or ipFilter), so the request goes on either way.
+      if (origins.any) for (let i = 0; i < constant.length; i++) rh.push(constant[i]!);
+      else {
+        rh.push('vary', 'Origin');
+        if (origin !== undefined && origins.allows(origin)) allowOrigin(rh, origin);
       }
-      rh.push('access-control-allow-origin', origin);
-      for (let i = 0; i < perOrigin.length; i++) rh.push(perOrigin[i]!);
+      return undefined;
     }
-    if (acrm === undefined) return undefined;
-    // A preflight: answered here, never forwarded.
+    // A preflight (it always has an Origin): answered here, never forwarded. A refused one carries
+    // no allow headers at all.
+    if (!origins.any) {
+      rh.push('vary', 'Origin');
+      if (!origins.allows(origin!)) return refused(`origin ${origin} is not allowed on this route`, 'origin');
+    }
     if (!methods.has(acrm))
       return refused(`method ${acrm} is not allowed (allowed: ${methodList.join(', ')})`, 'method');
     const acrh = h['access-control-request-headers'];
@@ -117,6 +124,8 @@ export function compileCors(c: RouteCorsConfig): Policy {
       }
     }
     reply ??= { reply: true, status: 204, headers: preflightBase, body: empty, note: preflightNote };
+    if (origins.any) for (let i = 0; i < constant.length; i++) rh.push(constant[i]!);
+    else allowOrigin(rh, origin!);
     if (privateNetwork && h['access-control-request-private-network'] === 'true')
       return { ...reply, headers: reply.headers.concat('access-control-allow-private-network', 'true') };
     return reply;

@@ -9,7 +9,8 @@ export interface Cidr {
 
 export function parseCidrStrict(raw: string): Cidr | undefined {
   const r = parse(raw);
-  return r !== undefined && r.network === r.address ? r : undefined;
+  if (r === undefined || r.network !== r.address) return undefined;
+  return { address: r.address, prefix: r.prefix, family: r.family };
 }
 
 /** Why `raw` is not a CIDR block, with the block it probably meant when only host bits are wrong. */
