@@ -269,6 +269,24 @@ export const Errors = {
     'CORS preflight refused',
     "A CORS preflight (OPTIONS with `Access-Control-Request-Method`) asked for an origin, method or request header the route's `cors` does not allow. The answer carries no allow headers, so the browser does not send the request; the detail names what was refused. Only preflights are refused: other requests from a disallowed origin pass without CORS headers (the browser hides their response).",
   ),
+  quotaExceeded: def(
+    'SLUICE-QUOTA-001',
+    429,
+    'Quota exceeded',
+    "The tenant has used its quota for the current UTC day or month (`quotas.define`, the tenant's plan, or its `quota.<name>.daily` / `.monthly` labels). `Retry-After` gives the seconds until the period resets; the detail names the quota and the period. Refused requests are not counted. See docs/quotas.md.",
+  ),
+  quotaUnavailable: def(
+    'SLUICE-QUOTA-002',
+    503,
+    'Quota counters unavailable',
+    'Redis, which holds the quota and budget counters shared by every replica, is unreachable and the quota (or `budgets`) is set to `onRedisError: closed`, so the request is refused rather than counted by this replica alone. It clears without a restart when Redis answers again.',
+  ),
+  budgetExhausted: def(
+    'SLUICE-BUDGET-001',
+    402,
+    'Cost budget exhausted',
+    "The tenant's spend with this provider this UTC month has reached its budget (`budgets`, the tenant's plan, or its `budget.<provider>` label) and the budget blocks (`action: block`). 402, not 429: waiting and retrying does not help until the month ends or the budget is raised, so clients that retry 429s automatically should not. `Retry-After` gives the seconds until the month ends. See docs/quotas.md.",
+  ),
   internal: def(
     'SLUICE-GW-001',
     500,

@@ -32,7 +32,41 @@ export interface AdminChangeEvent {
   after: unknown;
 }
 
-export type GatewayEvent = AuthFailedEvent | AdminChangeEvent;
+/** A tenant was refused by a quota: once per tenant, quota and period (across replicas with Redis). */
+export interface QuotaExceededEvent {
+  type: 'quota_exceeded';
+  at: string;
+  requestId: string;
+  route: string;
+  tenant: string;
+  quota: string;
+  period: 'day' | 'month';
+  /** The period's id, `2026-11-24` or `2026-11` (UTC). */
+  periodId: string;
+  limit: number;
+  used: number;
+  /** When the period resets (ISO 8601). */
+  resetsAt: string;
+}
+
+/** A tenant's spend with a provider reached its budget this month: once per tenant, provider and month. */
+export interface BudgetExceededEvent {
+  type: 'budget_exceeded';
+  at: string;
+  tenant: string;
+  provider: string;
+  /** `2026-11` (UTC month). */
+  periodId: string;
+  /** In currency units (`budgets.currency`). */
+  budget: number;
+  spent: number;
+  /** `block`: further requests are refused (402); `alert`: only this event and the metric. */
+  action: 'block' | 'alert';
+  route: string;
+  requestId: string;
+}
+
+export type GatewayEvent = AuthFailedEvent | AdminChangeEvent | QuotaExceededEvent | BudgetExceededEvent;
 
 export type EventListener = (e: GatewayEvent) => void;
 
