@@ -1,18 +1,9 @@
 /** `cors` config: which origins and patterns load, what is refused at load with file and line, and how patterns match. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { type ConfigError, ConfigInvalidError, loadConfigText } from '../../src/config/load.js';
+import { loadConfigText } from '../../src/config/load.js';
 import { compileOrigins, parseOrigin } from '../../src/policies/cors/origins.js';
-
-function errorsOf(text: string): ConfigError[] {
-  try {
-    loadConfigText(text, 'conf.yaml', {});
-  } catch (err) {
-    assert.ok(err instanceof ConfigInvalidError, String(err));
-    return err.errors;
-  }
-  assert.fail('expected the config to be rejected');
-}
+import { configErrors } from '../harness/config-errors.js';
 
 const withCors = (
   cors: string,
@@ -44,7 +35,7 @@ test('a full cors block loads', () => {
 });
 
 test('* with credentials is refused at load, at the line of credentials, with the reason', () => {
-  const errs = errorsOf(withCors(`      origins: ["*"]\n      credentials: true`));
+  const errs = configErrors(withCors(`      origins: ["*"]\n      credentials: true`));
   assert.equal(errs.length, 1);
   assert.equal(errs[0]!.path, '/routes/0/cors/credentials');
   assert.equal(errs[0]!.line, 10);
@@ -52,7 +43,7 @@ test('* with credentials is refused at load, at the line of credentials, with th
 });
 
 test('bad origins are refused one by one with their index and a hint', () => {
-  const errs = errorsOf(
+  const errs = configErrors(
     withCors(`      origins:
         - https://app.example.com/
         - app.example.com
@@ -77,7 +68,7 @@ test('bad origins are refused one by one with their index and a hint', () => {
 });
 
 test('a route with cors and match.methods must match OPTIONS', () => {
-  const errs = errorsOf(
+  const errs = configErrors(
     withCors('      origins: [https://a.example.com]', '{ path: { prefix: /api }, methods: [GET, POST] }'),
   );
   assert.equal(errs.length, 1);
@@ -91,7 +82,7 @@ test('a route with cors and match.methods must match OPTIONS', () => {
 });
 
 test('allowHeaders "*" and exposeHeaders "*" with credentials are refused', () => {
-  const errs = errorsOf(
+  const errs = configErrors(
     withCors(
       '      origins: [https://a.example.com]\n      credentials: true\n      allowHeaders: ["*"]\n      exposeHeaders: ["*"]',
     ),

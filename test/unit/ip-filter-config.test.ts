@@ -1,21 +1,12 @@
 /** `ipFilter` config and decisions: CIDR parsing (strict), errors at load, deny over allow, IPv4-mapped IPv6. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { type ConfigError, ConfigInvalidError, loadConfigText } from '../../src/config/load.js';
+import { loadConfigText } from '../../src/config/load.js';
 import { Errors } from '../../src/dataplane/errors.js';
 import { cidrProblem, parseCidrStrict } from '../../src/policies/ip-filter/cidr.js';
 import { compileIpFilter } from '../../src/policies/ip-filter/index.js';
 import type { Denial, RequestContext } from '../../src/policies/policy.js';
-
-function errorsOf(text: string): ConfigError[] {
-  try {
-    loadConfigText(text, 'conf.yaml', {});
-  } catch (err) {
-    assert.ok(err instanceof ConfigInvalidError, String(err));
-    return err.errors;
-  }
-  assert.fail('expected the config to be rejected');
-}
+import { configErrors } from '../harness/config-errors.js';
 
 const withFilter = (f: string) => `listen: { host: 127.0.0.1, port: 8080 }
 upstreams:
@@ -53,8 +44,17 @@ test('CIDR blocks: addresses, v4 and v6 blocks; host bits after the prefix are a
   assert.match(cidrProblem('nope'), /not an IP address or CIDR block/);
 });
 
+test('allow and deny lists of addresses and blocks, v4 and v6, load', () => {
+  const { config } = loadConfigText(
+    withFilter('      allow: [10.0.0.0/8, 192.0.2.7, "2001:db8::/32", "::1"]\n      deny: [10.6.6.0/24]'),
+    'conf.yaml',
+    {},
+  );
+  assert.deepEqual(config.routes[0]!.ipFilter!.deny, ['10.6.6.0/24']);
+});
+
 test('bad entries and an empty filter are refused at load with file, line and path', () => {
-  const errs = errorsOf(withFilter('      allow: [10.0.0.0/8, 10.0.0.1/8]\n      deny: [bogus]'));
+  const errs = configErrors(withFilter('      allow: [10.0.0.0/8, 10.0.0.1/8]\n      deny: [bogus]'));
   assert.deepEqual(
     errs.map((e) => [e.path, e.line]),
     [
@@ -62,7 +62,7 @@ test('bad entries and an empty filter are refused at load with file, line and pa
       ['/routes/0/ipFilter/deny/0', 10],
     ],
   );
-  const empty = errorsOf(withFilter('      {}'));
+  const empty = configErrors(withFilter('      {}'));
   assert.equal(empty[0]!.path, '/routes/0/ipFilter');
   assert.match(empty[0]!.message, /set `allow` and\/or `deny`/);
 });
