@@ -287,6 +287,18 @@ export const Errors = {
     'Cost budget exhausted',
     "The tenant's spend with this provider this UTC month has reached its budget (`budgets`, the tenant's plan, or its `budget.<provider>` label) and the budget blocks (`action: block`). 402, not 429: waiting and retrying does not help until the month ends or the budget is raised, so clients that retry 429s automatically should not. `Retry-After` gives the seconds until the month ends. See docs/quotas.md.",
   ),
+  rateLimited: def(
+    'SLUICE-LIMIT-001',
+    429,
+    'Rate limit exceeded',
+    "A rate limit of the route (`rateLimit`, its tenant's plan in `limits.plans`, or the tenant's `ratelimit.<name>` label) refused the request. `Retry-After` gives the seconds until it would pass, `RateLimit-Policy` and `RateLimit` the limits and what remains of each; the detail names the limit. A refused request consumes nothing. See docs/rate-limits.md.",
+  ),
+  rateLimitUnavailable: def(
+    'SLUICE-LIMIT-002',
+    503,
+    'Rate limit unavailable',
+    'Redis, which holds the rate-limit counters shared by every replica, is unreachable and a limit of the route is set to `onRedisError: closed`, so the request is refused rather than counted by this replica alone. It clears without a restart when Redis answers again (a breaker retries it every `redis.breaker.openFor`).',
+  ),
   internal: def(
     'SLUICE-GW-001',
     500,

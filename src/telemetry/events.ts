@@ -66,7 +66,34 @@ export interface BudgetExceededEvent {
   requestId: string;
 }
 
-export type GatewayEvent = AuthFailedEvent | AdminChangeEvent | QuotaExceededEvent | BudgetExceededEvent;
+/** A request refused by a rate limit (429 SLUICE-LIMIT-001): one event per refusal. */
+export interface LimitBreachedEvent {
+  type: 'limit_breached';
+  at: string;
+  requestId: string;
+  route: string;
+  /** The limit that refused (the one with the longest wait, when several did). */
+  limit: string;
+  /** The counter's key values, e.g. `{acme}|orders` (ids, addresses, values of headers named in config). */
+  key: string;
+  /** Requests per window of that limit, and the window in ms. */
+  quota: number;
+  windowMs: number;
+  /** When the request would be allowed, ms. */
+  retryAfterMs: number;
+  /** Decided by Redis, or by this process (no Redis, or the fallback while Redis is unavailable). */
+  source: 'redis' | 'local';
+  client: string;
+  principal?: string;
+  tenant?: string;
+}
+
+export type GatewayEvent =
+  | AuthFailedEvent
+  | AdminChangeEvent
+  | QuotaExceededEvent
+  | BudgetExceededEvent
+  | LimitBreachedEvent;
 
 export type EventListener = (e: GatewayEvent) => void;
 
