@@ -144,7 +144,14 @@ export class Gateway implements DataplaneState {
     }
     this.policyState.clear();
     await this.redis?.close();
-    await this.identity?.close().catch(() => {});
+    await this.identity
+      ?.close()
+      .catch((err: Error) => this.logger.warn({ err: err.message }, 'closing the store failed'));
+  }
+
+  /** A policy kind's gateway-lifetime state (the admin API reads quota usage through it). */
+  policyStateOf(kind: string): unknown {
+    return this.policyState.get(kind);
   }
 
   private async open(): Promise<void> {
@@ -393,9 +400,9 @@ export class Gateway implements DataplaneState {
     this.dns.closeAll();
     this.health.closeAll();
     await this.pools.closeAll();
-    await this.identity
-      ?.close()
-      .catch((err: Error) => this.logger.warn({ err: err.message }, 'closing the store failed'));
+    // Policy state (whose close may still write: the usage engine persists its last counts), then
+    // Redis and the store. Before, a stop closed only the store: policy state and Redis stayed open.
+    await this.closeShared();
     this.logger.info({ event: 'stopped' }, 'sluice stopped');
     this.logger.flush();
   }
