@@ -13,6 +13,7 @@ import { describeStore, openStore, storeOptionsFrom } from '../store/open.js';
 import type { Store } from '../store/store.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { snapshotDirectory } from '../tenancy/directory.js';
+import { KeyUseRecorder } from '../tenancy/key-use.js';
 import { TenancyRepository } from '../tenancy/repository.js';
 import { SnapshotSource } from '../tenancy/snapshot.js';
 
@@ -27,6 +28,8 @@ export class IdentityServices {
     readonly repository: TenancyRepository,
     readonly directory: IdentityDirectory,
     readonly where: string,
+    /** Last-use times of API keys, written in batches. */
+    readonly keyUse: KeyUseRecorder,
   ) {}
 
   static async open(
@@ -77,12 +80,20 @@ export class IdentityServices {
         },
         'store opened',
       );
+      const repository = new TenancyRepository(store);
+      const keyUse = new KeyUseRecorder(repository, 30_000, (err) =>
+        logger.warn(
+          { event: 'key_use_not_recorded', err: err.message },
+          'API key last-use times not written',
+        ),
+      );
       return new IdentityServices(
         store,
         snapshot,
-        new TenancyRepository(store),
-        snapshotDirectory(snapshot),
+        repository,
+        keyUse.wrap(snapshotDirectory(snapshot)),
         where,
+        keyUse,
       );
     } catch (err) {
       await store.close().catch(() => {});
@@ -91,6 +102,7 @@ export class IdentityServices {
   }
 
   async close(): Promise<void> {
+    await this.keyUse.close().catch(() => {});
     await this.snapshot.close();
     await this.store.close();
   }

@@ -191,6 +191,21 @@ for (const kind of STORE_KINDS) {
       );
     });
 
+    test('the last use of a key is written to the store in batches (lastUsedAt)', async () => {
+      const repo = g.gw.tenancy!;
+      const { key, plaintext } = await repo.createKey(who, 'acme', { name: 'used' });
+      await waitFor(() => g.gw.identity!.snapshot.current.keysById.has(key.id), 'the key');
+      assert.equal((await repo.getKey(key.id))?.lastUsedAt, null);
+      const before = Date.now();
+      assert.equal(
+        (await httpRequest(`${g.url}/keys/x`, { headers: { 'x-api-key': plaintext } })).status,
+        200,
+      );
+      await g.gw.identity!.keyUse.flush();
+      const used = (await repo.getKey(key.id))?.lastUsedAt;
+      assert.ok(used instanceof Date && used.getTime() >= before - 1000, `lastUsedAt ${used}`);
+    });
+
     test('every refusal is an auth_failed event, and no secret reaches events or logs', async () => {
       const failed = events.filter((e) => e.type === 'auth_failed');
       const codes = new Set(failed.map((e) => e.code));
