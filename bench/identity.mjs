@@ -490,7 +490,7 @@ async function measure(tmp, iss) {
   }
   out();
   out(
-    "CPU/req: Sluice's CPU time (all its threads, from its `process_cpu_seconds_total`) per request; the CPU/req ratio (plain's over the scenario's) is what the throughput ratio would be with Sluice's core all its own; of it, event loop: the main thread's share (the rest is mostly libuv's thread pool, where WebCrypto checks signatures, and which on a machine with more cores runs beside the event loop). " +
+    "CPU/req: Sluice's CPU time (all its threads, from its `process_cpu_seconds_total`) per request; the CPU/req ratio (plain's over the scenario's) is what the throughput ratio would be with Sluice's core all its own; of it, event loop: the main thread's share (the rest is other threads: GC and libuv; signatures are checked on the event loop with node:crypto since the strict verifier). " +
       "Sluice busy: the median share of its core Sluice used (below 100%, the load generator's core was the limit); max other CPU: the most that other processes took of Sluice's core in a measurement kept.",
   );
   out();
