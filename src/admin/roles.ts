@@ -19,11 +19,18 @@ export const PERMISSIONS = {
   'keys.read': 'List the API keys of a tenant: metadata only, never secrets or hashes.',
   'keys.write': 'Create API keys (the secret is shown once) and revoke them.',
   'changes.read': 'Read the admin change log (who changed what, before and after).',
+  'usage.read': "Read a tenant's quota usage and spend per provider.",
 } as const;
 export type Permission = keyof typeof PERMISSIONS;
 export type RoutePermission = Permission | 'public';
 
-const viewer: readonly Permission[] = ['config.read', 'health.read', 'tenants.read', 'keys.read'];
+const viewer: readonly Permission[] = [
+  'config.read',
+  'health.read',
+  'tenants.read',
+  'keys.read',
+  'usage.read',
+];
 
 /** The permission matrix. */
 export const ROLE_PERMISSIONS: Readonly<Record<Role, readonly Permission[]>> = {
@@ -35,7 +42,7 @@ export const ROLE_PERMISSIONS: Readonly<Record<Role, readonly Permission[]>> = {
 };
 
 export const ROLE_SUMMARY: Readonly<Record<Role, string>> = {
-  viewer: 'Reads config, version, health, tenants and key metadata.',
+  viewer: 'Reads config, version, health, tenants, key metadata and usage.',
   operator: 'Viewer, plus config reload and creating/updating tenants.',
   security:
     'Viewer, plus creating/revoking API keys, suspending/resuming tenants and reading the change log.',

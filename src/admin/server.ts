@@ -21,6 +21,7 @@ import { allows, isPermission, type RoutePermission } from './roles.js';
 import { registerChangeRoutes } from './routes/changes.js';
 import { registerSystemRoutes } from './routes/system.js';
 import { registerTenantRoutes } from './routes/tenants.js';
+import { registerUsageRoutes } from './routes/usage.js';
 import { requestValidatorCompiler, responseSerializerCompiler } from './validate.js';
 
 declare module 'fastify' {
@@ -40,6 +41,7 @@ const defaultRoutes: readonly RouteRegistrar[] = [
   registerSystemRoutes,
   registerTenantRoutes,
   registerChangeRoutes,
+  registerUsageRoutes,
 ];
 
 export interface AdminServerOptions {

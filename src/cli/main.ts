@@ -9,6 +9,7 @@ Usage:
   sluice migrate [--config FILE] [--store URL|DIR]   bring the store's schema up to date
   sluice tenants list|get|create|update|suspend|resume|delete   manage tenants (admin API)
   sluice keys list|create|revoke          manage API keys (admin API)
+  sluice usage TENANT                     a tenant's quotas and spend (admin API)
   sluice <command> --help                 help for one command
 
 Docs: docs/README.md`;
@@ -22,6 +23,7 @@ const commands: Record<string, () => Promise<Command>> = {
   migrate: async () => (await import('./migrate.js')).runMigrate,
   start: async () => (await import('./start.js')).runStart,
   tenants: async () => (await import('./tenants.js')).runTenants,
+  usage: async () => (await import('./usage.js')).runUsage,
   validate: async () => (await import('./validate.js')).runValidate,
 };
 

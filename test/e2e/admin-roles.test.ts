@@ -87,6 +87,7 @@ const EXPECTED: Case[] = [
     needs: 'key',
   },
   { method: 'GET', path: '/admin/v1/changes', roles: ['security', 'auditor', 'admin'], status: 200 },
+  { method: 'GET', path: '/admin/v1/tenants/:id/usage', roles: ALL, status: 200, needs: 'tenant' },
 ];
 
 /** Open to everyone, no credentials. */
