@@ -46,6 +46,8 @@ export function logAccess(
     if (ctx.tenant !== undefined) entry.tenant = ctx.tenant.id;
     else if (ctx.principal?.kind === 'apiKey') entry.tenant = ctx.principal.tenantId;
     if (ctx.principal !== undefined) entry.principal = ctx.principal.id;
+    // Behind trusted proxies, the address from X-Forwarded-For (what IP rules and limits used).
+    if (ctx.client !== entry.remote) entry.client = ctx.client;
   }
   if (error) entry.error = error;
   if (attempts !== undefined && attempts > 1) entry.attempts = attempts;
