@@ -245,7 +245,8 @@ function answer(
   const route = g.route;
   const headers = v.headers.concat('x-request-id', g.requestId, ...g.ctx!.responseHeaders);
   // RFC 9110 §8.6: a 204 (a CORS preflight's answer) has no Content-Length; node:http sends it as given.
-  if (v.status !== 204) headers.push('content-length', String(v.body.length));
+  // Nor does a 304 from the cache: its Content-Length could only be the full representation's.
+  if (v.status !== 204 && v.status !== 304) headers.push('content-length', String(v.body.length));
   if (gw.draining) headers.push('connection', 'close');
   res.writeHead(v.status, headers);
   res.end(req.method === 'HEAD' ? undefined : v.body);
