@@ -18,6 +18,11 @@ mapfile -t files < <(find test -name '*.test.ts' | sort)
 read -r pg_url pg_dir < <(node --import tsx test/harness/postgres.ts start)
 trap 'node --import tsx test/harness/postgres.ts stop "$pg_dir"' EXIT
 export SLUICE_TEST_PG_URL="$pg_url"
+# One Redis for the whole run too (test/harness/redis.ts): each test file takes a database of its
+# own on it (testRedisUrl); tests that stop Redis start a server of their own (startRedis).
+read -r redis_url redis_dir < <(node --import tsx test/harness/redis.ts start)
+trap 'node --import tsx test/harness/postgres.ts stop "$pg_dir"; node --import tsx test/harness/redis.ts stop "$redis_dir"' EXIT
+export SLUICE_TEST_REDIS_URL="$redis_url"
 
 # Files run in parallel processes; each test file starts its own gateways on free ports.
 node --import tsx --test --test-concurrency="${TEST_CONCURRENCY:-4}" --test-timeout=120000 "${files[@]}"

@@ -111,6 +111,26 @@ export class RedisConnection {
     });
   }
 
+  /**
+   * Resolves once the connection is ready (true) or after `timeoutMs` (false: Redis is down; the
+   * client keeps reconnecting). Without this wait, the first requests after a start find the
+   * connection still opening, fail (no offline queue) and are decided by each policy's fallback.
+   */
+  ready(timeoutMs: number): Promise<boolean> {
+    const c = this.client;
+    if (c.status === 'ready') return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        c.off('ready', onReady);
+        resolve(ok);
+      };
+      const onReady = () => done(true);
+      const timer = setTimeout(() => done(false), timeoutMs);
+      c.on('ready', onReady);
+    });
+  }
+
   /** True when commands would be sent now (not refused by the open breaker). */
   get available(): boolean {
     return this.admit(Date.now(), false);

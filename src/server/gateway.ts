@@ -156,8 +156,16 @@ export class Gateway implements DataplaneState {
 
   private async open(): Promise<void> {
     const loaded = loadConfigFile(this.file, this.opts.env);
-    if (loaded.config.redis !== undefined)
+    if (loaded.config.redis !== undefined) {
       this.redis = openRedis(loaded.config.redis, this.metrics, this.logger);
+      // Serve with the connection open (at most 2 s): the first requests otherwise fail over to
+      // the policies' local fallbacks. A Redis that is down does not stop the start.
+      if (!(await this.redis.ready(2000)))
+        this.logger.warn(
+          { event: 'redis_not_ready', redis: this.redis.where },
+          'redis not reachable at start',
+        );
+    }
     if (needsStore(loaded.config))
       this.identity = await IdentityServices.open(
         loaded.config,
