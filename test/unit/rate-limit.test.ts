@@ -1,0 +1,157 @@
+/**
+ * GCRA in memory and in the Redis script (on a real Redis): bursts, refill at exactly the emission
+ * interval, several limits committed all or nothing, refused requests consume nothing; the local
+ * store's sweep and bound; label overrides; and the key layout (hash tag, canonical order).
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { Redis } from 'ioredis';
+import type { Config, RouteConfig } from '../../src/config/schema.js';
+import type { RequestContext } from '../../src/policies/policy.js';
+import { fromScriptReply, GCRA_LUA, LocalGcraStore } from '../../src/policies/rate-limit/gcra.js';
+import { compileRateLimit, parseOverride, windowMs } from '../../src/policies/rate-limit/index.js';
+import type { PolicyDeps } from '../../src/policies/registry.js';
+import { emptyDirectory } from '../../src/policies/registry.js';
+import { EventBus } from '../../src/telemetry/events.js';
+import { testRedisUrl } from '../harness/redis.js';
+
+const S = 1_000_000; // µs
+const perSecond = (limit: number, burst = limit) => ({ interval: S / limit, tolerance: (S / limit) * burst });
+
+describe('GCRA in memory', () => {
+  test('a burst of `burst`, then one per interval exactly', () => {
+    const m = new LocalGcraStore(1000);
+    const l = [perSecond(10, 3)]; // one per 100 ms, 3 at once
+    const t0 = 1_000 * S;
+    const at = (t: number) => m.decide(['k'], l, t);
+    assert.deepEqual(
+      [at(t0), at(t0), at(t0)].map((d) => [d.allowed, d.remaining[0]]),
+      [
+        [true, 2],
+        [true, 1],
+        [true, 0],
+      ],
+    );
+    const refused = at(t0);
+    assert.equal(refused.allowed, false);
+    assert.equal(refused.retryAfter, 100_000);
+    assert.equal(at(t0 + 99_999).allowed, false);
+    assert.equal(at(t0 + 100_000).allowed, true);
+    assert.equal(at(t0 + 100_000).allowed, false);
+    // Idle for 300 ms: full again (3), never more.
+    assert.equal(at(t0 + 10 * S).remaining[0], 2);
+  });
+
+  test('several limits: all or nothing; a refused request consumes nothing', () => {
+    const m = new LocalGcraStore(1000);
+    const t = 5_000 * S;
+    const l = [perSecond(1, 1), perSecond(100)];
+    assert.equal(m.decide(['a', 'b'], l, t).allowed, true);
+    for (let i = 0; i < 50; i++) {
+      const d = m.decide(['a', 'b'], l, t);
+      assert.equal(d.allowed, false);
+      // `b` still reports 99 left: 50 refusals took nothing from it.
+      assert.deepEqual(d.remaining, [0, 99]);
+    }
+    const alone = m.decide(['b'], [perSecond(100)], t);
+    assert.equal(alone.remaining[0], 98);
+  });
+
+  test('sweep forgets full buckets; past maxKeys the oldest are dropped, not the new one', () => {
+    const m = new LocalGcraStore(1000);
+    const l = [perSecond(10)];
+    for (let i = 0; i < 1000; i++) m.decide([`k${i}`], l, S);
+    assert.equal(m.size, 1000);
+    m.decide(['new'], l, S);
+    assert.ok(m.size <= 1000);
+    assert.equal(m.decide(['new'], l, S).remaining[0], 8);
+    const kept = m.size;
+    assert.equal(m.sweep(100 * S), kept);
+    assert.equal(m.size, 0);
+  });
+});
+
+describe('GCRA in Redis (the script)', () => {
+  let r: Redis;
+  before(async () => {
+    r = new Redis(await testRedisUrl());
+  });
+  after(() => r?.disconnect());
+
+  const run = async (keys: string[], limits: { interval: number; tolerance: number }[]) =>
+    fromScriptReply(
+      (await r.eval(
+        GCRA_LUA,
+        keys.length,
+        ...keys,
+        ...limits.flatMap((l) => [String(l.interval), String(l.tolerance)]),
+      )) as number[],
+      keys.length,
+    );
+
+  test('the same meaning as in memory: burst, then refused with the wait; all or nothing', async () => {
+    const l = [perSecond(1, 2), perSecond(1, 1000)];
+    const keys = ['{u}a', '{u}b'];
+    assert.deepEqual((await run(keys, l)).remaining, [1, 999]);
+    assert.deepEqual((await run(keys, l)).remaining, [0, 998]);
+    const d = await run(keys, l);
+    assert.equal(d.allowed, false);
+    assert.ok(d.retryAfter > 990_000 && d.retryAfter <= S, `retry ${d.retryAfter}`);
+    assert.deepEqual(d.remaining, [0, 998]);
+    // Nothing was written for `b` by the refusal.
+    assert.equal((await run(['{u}b'], [l[1]!])).remaining[0], 997);
+    // Keys expire when their bucket is full again.
+    const ttl = await r.pttl('{u}a');
+    assert.ok(ttl > 1000 && ttl <= 2001, `pttl ${ttl}`);
+  });
+});
+
+describe('limits and keys', () => {
+  test('windows and label overrides', () => {
+    assert.equal(windowMs('1d'), 86_400_000);
+    assert.equal(windowMs('250ms'), 250);
+    assert.equal(windowMs(1500), 1500);
+    const base = { limit: 10, windowMs: 1000, burst: 20 };
+    assert.deepEqual(parseOverride('50', base), { limit: 50, windowMs: 1000, burst: 50 });
+    assert.deepEqual(parseOverride('50/1h', base), { limit: 50, windowMs: 3_600_000, burst: 50 });
+    for (const bad of ['', '0', '-1', '1.5', 'ten', ' 5', '5/', '5/1y'])
+      assert.equal(parseOverride(bad, base), undefined);
+  });
+
+  test('keys: prefix, name, the first dimension (tenant before route) as the hash tag; header values escaped', () => {
+    const route = {
+      name: 'orders',
+      rateLimit: [
+        { name: 'a', key: ['route', 'tenant'], limit: 1, window: '1s' },
+        { name: 'b', key: ['header:X-User', 'ip'], limit: 1, window: '1s' },
+      ],
+    } as unknown as RouteConfig;
+    const deps = { directory: emptyDirectory, events: new EventBus(), jwt: undefined } as PolicyDeps;
+    const p = compileRateLimit(route, { routes: [] } as unknown as Config, deps) as unknown as {
+      keysFor(ctx: RequestContext): string[];
+    };
+    const ctx = {
+      route: 'orders',
+      client: '::1',
+      tenant: { id: 'acme' },
+      principal: undefined,
+      req: { headers: { 'x-user': 'a|b}' } },
+    } as unknown as RequestContext;
+    assert.deepEqual(p.keysFor(ctx), ['sluice:rl:a:{acme}|orders', 'sluice:rl:b:{::1}|a%7Cb%7D']);
+  });
+
+  test('two limits with one name on a route are refused at compile', () => {
+    const route = {
+      name: 'r',
+      rateLimit: [
+        { name: 'x', key: ['ip'], limit: 1, window: '1s' },
+        { name: 'x', key: ['route'], limit: 1, window: '1m' },
+      ],
+    } as unknown as RouteConfig;
+    const deps = { directory: emptyDirectory, events: new EventBus(), jwt: undefined } as PolicyDeps;
+    assert.throws(
+      () => compileRateLimit(route, { routes: [] } as unknown as Config, deps),
+      /two limits are named "x"/,
+    );
+  });
+});
