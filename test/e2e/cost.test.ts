@@ -10,20 +10,18 @@ import type { BudgetExceededEvent, GatewayEvent } from '../../src/telemetry/even
 import { adminCall, roleTokensEnv } from '../harness/admin.js';
 import { httpRequest, waitFor } from '../harness/flow.js';
 import { startGateway, type TestGateway } from '../harness/gateway.js';
-import { type QuotaRedis, startQuotaRedis } from '../harness/quota-redis.js';
+import { testRedisUrl } from '../harness/redis.js';
 import { startUpstream, type TestUpstream } from '../harness/upstream.js';
 
 const who = { actor: 'test', role: 'admin' };
 const host = (t: string) => ({ host: `${t}.api.test` });
 
 describe('cost budgets', () => {
-  let redis: QuotaRedis;
   let up: TestUpstream;
   let g: TestGateway;
   const events: GatewayEvent[] = [];
 
   before(async () => {
-    redis = await startQuotaRedis();
     up = await startUpstream((req, res) => {
       const units = /units=(\d+)/.exec(req.url ?? '')?.[1];
       res.writeHead(200, units ? { 'x-units': units } : {});
@@ -32,7 +30,7 @@ describe('cost budgets', () => {
     g = await startGateway(
       {
         store: 'memory://',
-        redis: { url: redis.url, keyPrefix: 'cost:' },
+        redis: { url: await testRedisUrl(), keyPrefix: 'cost:' },
         identity: { hostTenant: '{tenant}.api.test' },
         upstreams: { llm: { targets: [{ url: up.url }] }, search: { targets: [{ url: up.url }] } },
         budgets: {
@@ -70,7 +68,6 @@ describe('cost budgets', () => {
   after(async () => {
     await g?.stop();
     await up?.close();
-    await redis?.destroy();
   });
 
   const exceeded = (tenant: string, provider: string) =>

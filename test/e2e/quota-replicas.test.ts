@@ -20,21 +20,21 @@ import { TenancyRepository } from '../../src/tenancy/repository.js';
 import { UsageRepository } from '../../src/tenancy/usage.js';
 import { type CliProcess, httpRequest, startCli } from '../harness/flow.js';
 import { testDatabase } from '../harness/postgres.js';
-import { type QuotaRedis, startQuotaRedis } from '../harness/quota-redis.js';
+import { testRedisUrl } from '../harness/redis.js';
 import { startUpstream, type TestUpstream } from '../harness/upstream.js';
 
 const LIMIT = 400;
 const PER_GATEWAY = 300; // 900 requests in all: 500 over the quota
 const CONCURRENCY_PER_GATEWAY = 10;
 
-let redis: QuotaRedis;
+let redisUrl: string;
 let up: TestUpstream;
 let db: { url: string; drop: () => Promise<void> };
 let store: Store;
 const procs: CliProcess[] = [];
 
 before(async () => {
-  [redis, up, db] = await Promise.all([startQuotaRedis(), startUpstream(), testDatabase()]);
+  [redisUrl, up, db] = await Promise.all([testRedisUrl(), startUpstream(), testDatabase()]);
   store = await openStore({ url: db.url });
   await migrate(store);
   await new TenancyRepository(store).createTenant(
@@ -46,7 +46,6 @@ after(async () => {
   for (const p of procs) p.kill();
   await store?.close();
   await up?.close();
-  await redis?.destroy();
   await db?.drop();
 });
 
@@ -59,7 +58,7 @@ test('three processes, one Redis: a daily quota of 400 under 900 concurrent requ
       listen: { host: '127.0.0.1', port: 0 },
       admin: { host: '127.0.0.1', port: 0 },
       store: db.url,
-      redis: { url: redis.url, keyPrefix: 'replicas:', timeout: '500ms' },
+      redis: { url: redisUrl, keyPrefix: 'replicas:', timeout: '500ms' },
       identity: { hostTenant: '{tenant}.api.test' },
       upstreams: { up: { targets: [{ url: up.url }] } },
       quotas: { define: { api: { plans: { default: { daily: LIMIT } } } } },
@@ -113,7 +112,7 @@ test('three processes, one Redis: a daily quota of 400 under 900 concurrent requ
   assert.equal(up.seen.length, allowed, 'the upstream saw exactly the allowed requests');
 
   const day = periodOf('day', Date.now());
-  const r = new Redis(redis.url);
+  const r = new Redis(redisUrl);
   try {
     assert.equal(
       Number(await r.get(`replicas:usage:{acme}:quota:api:${day.id}`)),

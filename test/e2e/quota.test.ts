@@ -17,7 +17,7 @@ import type { GatewayEvent } from '../../src/telemetry/events.js';
 import { adminCall, ROLE_TOKENS, roleTokensEnv } from '../harness/admin.js';
 import { eventually, httpRequest, waitFor } from '../harness/flow.js';
 import { startGateway, type TestGateway } from '../harness/gateway.js';
-import { type QuotaRedis, startQuotaRedis } from '../harness/quota-redis.js';
+import { type RedisServer, startRedis } from '../harness/redis.js';
 import { startUpstream, type TestUpstream } from '../harness/upstream.js';
 
 const who = { actor: 'test', role: 'admin' };
@@ -205,11 +205,11 @@ describe('quota usage survives a restart (persisted to the store)', () => {
 });
 
 describe('quotas with Redis: stopped and started again', () => {
-  let redis: QuotaRedis;
+  let redis: RedisServer;
   let up: TestUpstream;
   let g: TestGateway;
   before(async () => {
-    redis = await startQuotaRedis();
+    redis = await startRedis();
     up = await startUpstream();
     g = await startGateway(
       config(up.url, {

@@ -15,7 +15,7 @@ import { migrate } from '../../src/store/migrate.js';
 import { openStore } from '../../src/store/open.js';
 import type { Store } from '../../src/store/store.js';
 import { UsageRepository } from '../../src/tenancy/usage.js';
-import { type QuotaRedis, startQuotaRedis } from '../harness/quota-redis.js';
+import { type RedisServer, startRedis } from '../harness/redis.js';
 
 const logger = pino({ level: 'silent' });
 
@@ -55,13 +55,13 @@ test('UTC periods: ids, boundaries and Retry-After seconds', () => {
 
 for (const backend of ['memory', 'redis'] as const) {
   describe(`usage engine (${backend})`, () => {
-    let redis: QuotaRedis | undefined;
+    let redis: RedisServer | undefined;
     let store: Store;
     const conns: RedisConnection[] = [];
     const engines: UsageEngine[] = [];
 
     before(async () => {
-      if (backend === 'redis') redis = await startQuotaRedis();
+      if (backend === 'redis') redis = await startRedis();
       store = await openStore({ url: 'memory://' });
       await migrate(store);
     });
