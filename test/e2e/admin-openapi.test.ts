@@ -171,6 +171,12 @@ test('every response of every endpoint matches the document', async () => {
   await call('DELETE', KEY, `${T}/acme/keys/bad$id`, { role: 'security' }); // 400
   await call('DELETE', KEY, `${T}/acme/keys/${keyId}`, { role: 'operator' }); // 403
   await call('DELETE', KEY, `${T}/acme/keys/${keyId}`); // 401
+  // Usage
+  const U = `${TID}/usage`;
+  await call('GET', U, `${T}/acme/usage`, { role: 'viewer' });
+  await call('GET', U, `${T}/nobody/usage`, { role: 'viewer' }); // 404
+  await call('GET', U, `${T}/NOPE/usage`, { role: 'viewer' }); // 400
+  await call('GET', U, `${T}/acme/usage`); // 401
   // Change log
   const C = '/admin/v1/changes';
   const first = await call('GET', C, `${C}?limit=2`, { role: 'auditor' });

@@ -54,7 +54,7 @@ for (const kind of STORE_KINDS) {
       );
       assert.deepEqual(
         tables.map((r) => r.t),
-        ['admin_changes', 'api_keys', 'sluice_migrations', 'tenants'],
+        ['admin_changes', 'api_keys', 'sluice_migrations', 'tenants', 'usage_counters'],
       );
     });
 

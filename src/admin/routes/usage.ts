@@ -70,6 +70,7 @@ export function registerUsageRoutes(app: FastifyInstance, ctx: AdminContext): vo
         params: TenantParams,
         response: withAuthErrors({
           200: UsageView,
+          400: problemResponse('The tenant id does not match the schema (SLUICE-ADMIN-005).'),
           404: problemResponse('No such tenant (SLUICE-ADMIN-006).'),
           503: problemResponse('No store is configured (SLUICE-ADMIN-004).'),
         }),
