@@ -188,7 +188,9 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     const head = { status, headers: out };
     for (let i = 0; i < ps.length; i++) {
       const tap = ps[i]!.onResponse!(ctx, head);
-      if (tap !== undefined) (this.taps ??= []).push(tap);
+      if (tap === undefined) continue;
+      if (this.taps === undefined) this.taps = [tap];
+      else this.taps.push(tap);
     }
   }
 
