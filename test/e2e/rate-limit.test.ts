@@ -38,7 +38,9 @@ for (const backend of ['memory', 'redis'] as const) {
         ...(rateLimit ? { rateLimit } : {}),
       });
       g = await startGateway({
-        ...(backend === 'redis' ? { redis: { url: await testRedisUrl() } } : {}),
+        // A generous timeout: on a loaded machine the default 50 ms can pass, and a timed-out
+        // decision falls back to local counters (fail-open), which is not what these tests are about.
+        ...(backend === 'redis' ? { redis: { url: await testRedisUrl(), timeout: '2s' } } : {}),
         upstreams: { up: { targets: [{ url: up.url }] } },
         routes: [
           route('plain'),
