@@ -4,6 +4,7 @@ import { defaultDnsRefresh } from '../upstreams/dns.js';
 import type { Config, ListenTlsConfig, UpstreamConfig } from './schema.js';
 import { checkAccess } from './semantics-access.js';
 import { checkIdentity } from './semantics-identity.js';
+import { checkLimits } from './semantics-limits.js';
 import { certificateNames, readKeyPair, readPem, secureContext } from './tls-files.js';
 import { ms } from './units.js';
 
@@ -193,6 +194,7 @@ export function checkSemantics(c: Config): SemanticError[] {
       message: 'the admin listener must not share the public listener address',
     });
   checkIdentity(c, out);
+  checkLimits(c, out);
   checkAccess(c, out);
   return out;
 }

@@ -171,3 +171,29 @@ routes:
   // Each error points at its line in the file.
   assert.equal(errs.find((e) => e.path === '/routes/1/auth')?.line, 14);
 });
+
+test('traffic-policy cross-checks are refused at load with their path and line', () => {
+  const errs = errorsOf(`listen: { host: 127.0.0.1, port: 8080 }
+quotas:
+  define:
+    calls: { counts: requests, plans: { default: { daily: 10 } } }
+upstreams:
+  demo: { targets: [{ url: http://127.0.0.1:9000 }] }
+routes:
+  - name: a
+    match: { path: { prefix: /a } }
+    upstream: demo
+    quota: { use: [calls, tokens] }
+    cost: { perUnit: 0.5 }
+    cache: { statuses: [200, 206] }
+`);
+  const by = (p: string) => errs.find((e) => e.path === p);
+  assert.match(by('/routes/0/quota')?.message ?? '', /needs `auth` or `tenant`/);
+  assert.match(
+    by('/routes/0/quota/use/1')?.message ?? '',
+    /no quota "tokens" in quotas.define \(defined: calls\)/,
+  );
+  assert.match(by('/routes/0/cost/perUnit')?.message ?? '', /unitsHeader/);
+  assert.match(by('/routes/0/cache/statuses/1')?.message ?? '', /206 is never stored/);
+  assert.equal(by('/routes/0/quota/use/1')?.line, 11);
+});
