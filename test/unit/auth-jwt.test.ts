@@ -307,9 +307,11 @@ describe('verified-token cache', () => {
     );
     await short.ready;
     const t0 = Date.now();
-    ok(await short.verify(token, t0));
-    assert.ok(!(short.verify(token, t0 + 500) instanceof Promise), 'within the TTL: cached');
-    assert.ok(short.verify(token, t0 + 1500) instanceof Promise, 'past the TTL: verified again');
+    const fresh = await short.verify(token, t0);
+    ok(fresh);
+    // A cache hit returns the very result object it stored; a new verification makes a new one.
+    assert.equal(short.verify(token, t0 + 500), fresh, 'within the TTL: cached');
+    assert.notEqual(await short.verify(token, t0 + 1500), fresh, 'past the TTL: verified again');
     short.close();
   });
 
@@ -320,9 +322,14 @@ describe('verified-token cache', () => {
     );
     await small.ready;
     const [a, b, c] = await Promise.all([p.issueToken(), p.issueToken(), p.issueToken()]);
-    for (const t of [a!, b!, c!]) ok(await small.verify(t));
-    assert.ok(small.verify(a!) instanceof Promise, 'a was evicted');
-    assert.ok(!(small.verify(c!) instanceof Promise), 'c is cached');
+    const first = new Map<string, unknown>();
+    for (const t of [a!, b!, c!]) {
+      const r = await small.verify(t);
+      ok(r);
+      first.set(t, r);
+    }
+    assert.notEqual(await small.verify(a!), first.get(a!), 'a was evicted (verified again)');
+    assert.equal(small.verify(c!), first.get(c!), 'c is cached');
     small.close();
   });
 
