@@ -15,7 +15,7 @@ echo "== tests"
 mapfile -t files < <(find test -name '*.test.ts' | sort)
 # One PostgreSQL for the whole run (test/harness/postgres.ts); each test file creates its own
 # database on it. Stopped (by its data dir's postmaster.pid) when this script exits.
-read -r pg_url pg_dir < <(node --import tsx test/harness/postgres.ts start)
+read -r pg_url pg_dir < <(SLUICE_PG_OWNER=$$ node --import tsx test/harness/postgres.ts start)
 trap 'node --import tsx test/harness/postgres.ts stop "$pg_dir"' EXIT
 export SLUICE_TEST_PG_URL="$pg_url"
 # One Redis for the whole run too (test/harness/redis.ts): each test file takes a database of its

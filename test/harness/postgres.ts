@@ -20,9 +20,11 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   renameSync,
   rmSync,
+  writeFileSync,
 } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -122,11 +124,53 @@ function destroySync(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
 }
 
-export async function startPostgres(): Promise<PostgresServer> {
+/**
+ * Servers whose owning process is gone: a test process killed hard (SIGKILL, a `timeout`) never ran
+ * its exit hook. Each server dir records its owner's PID; one whose owner is dead is stopped and
+ * removed, so such servers do not pile up on a developer's machine.
+ */
+function reapOrphans(): void {
+  let names: string[];
+  try {
+    names = readdirSync(tmpdir()).filter((n) => n.startsWith('sluice-pg-'));
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const dir = join(tmpdir(), n);
+    let owner: number;
+    try {
+      owner = Number(readFileSync(join(dir, 'owner.pid'), 'utf8'));
+    } catch {
+      continue; // not ours to judge (no owner recorded)
+    }
+    if (!Number.isInteger(owner) || owner <= 0 || alive(owner)) continue;
+    destroySync(dir);
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+let reaped = false;
+
+/** `owner`: the process whose death makes the server an orphan (default: this one). */
+export async function startPostgres(owner: number = process.pid): Promise<PostgresServer> {
   if (!existsSync(join(PG_BIN, 'initdb'))) {
     throw new Error(`PostgreSQL not found in ${PG_BIN}: run scripts/install-test-deps.sh`);
   }
+  if (!reaped) {
+    reaped = true;
+    reapOrphans();
+  }
   const dir = mkdtempSync(join(tmpdir(), 'sluice-pg-'));
+  writeFileSync(join(dir, 'owner.pid'), String(owner));
   own(dir);
   const data = join(dir, 'data');
   mkdirSync(data, { mode: 0o700 });
@@ -226,7 +270,8 @@ export async function adminQuery<T = Record<string, unknown>>(
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const [cmd, arg] = process.argv.slice(2);
   if (cmd === 'start') {
-    const srv = await startPostgres();
+    // The server outlives this command: it belongs to the test run (scripts/test.sh passes its PID).
+    const srv = await startPostgres(Number(process.env.SLUICE_PG_OWNER) || process.ppid);
     process.stdout.write(`${srv.url} ${srv.dir}\n`);
   } else if (cmd === 'stop' && arg) {
     destroySync(arg);
