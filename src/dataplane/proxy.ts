@@ -181,17 +181,21 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
 
   /** Policies see (and may extend) the head; a tap returned sees the body. Rare: routes with policies. */
   private responsePhase(ctx: RequestContext, status: number, out: string[]): void {
+    // Response policies see the upstream's head (after the route's header rules) and nothing
+    // per-request: the cache stores exactly that, CORS edits only the upstream's own headers.
+    // The request's policy headers (CORS, RateLimit) are appended after all of them.
+    const ps = this.route.responsePolicies;
+    if (ps !== undefined) {
+      const head = { status, headers: out };
+      for (let i = 0; i < ps.length; i++) {
+        const tap = ps[i]!.onResponse!(ctx, head);
+        if (tap === undefined) continue;
+        if (this.taps === undefined) this.taps = [tap];
+        else this.taps.push(tap);
+      }
+    }
     const add = ctx.responseHeaders;
     for (let i = 0; i < add.length; i++) out.push(add[i]!);
-    const ps = this.route.responsePolicies;
-    if (ps === undefined) return;
-    const head = { status, headers: out };
-    for (let i = 0; i < ps.length; i++) {
-      const tap = ps[i]!.onResponse!(ctx, head);
-      if (tap === undefined) continue;
-      if (this.taps === undefined) this.taps = [tap];
-      else this.taps.push(tap);
-    }
   }
 
   private writePendingHead(): void {

@@ -107,7 +107,10 @@ export interface Policy {
   readonly name: string;
   /** Request phase. Return nothing to continue, a Denial to answer at once. Stay synchronous when you can. */
   onRequest?(ctx: RequestContext): RequestVerdict | Promise<RequestVerdict>;
-  /** The upstream's response head, before it is sent: add headers, or return a tap to see the body. */
+  /**
+   * The upstream's response head (after the route's header rules), before it is sent: edit it, or
+   * return a tap to see the body. `ctx.responseHeaders` are appended after every policy's phase.
+   */
   onResponse?(ctx: RequestContext, head: ResponseHead): BodyTap | undefined;
   onComplete?(ctx: RequestContext, outcome: Outcome): void;
 }

@@ -242,25 +242,6 @@ function notModifiedHead(e: Entry): string[] {
 
 const empty = Buffer.alloc(0);
 
-/**
- * The upstream's part of a response head: its entries minus those the request's policies added
- * through ctx.responseHeaders (CORS, RateLimit), which are appended after the upstream's (and may
- * have been moved by the CORS policy), so each is removed from the end. Those are set per request
- * and must not be stored.
- */
-function upstreamPart(hs: readonly string[], ours: readonly string[]): string[] {
-  const out = hs.slice();
-  for (let j = ours.length - 2; j >= 0; j -= 2) {
-    for (let i = out.length - 2; i >= 0; i -= 2) {
-      if (out[i] === ours[j] && out[i + 1] === ours[j + 1]) {
-        out.splice(i, 2);
-        break;
-      }
-    }
-  }
-  return out;
-}
-
 interface Children {
   hit: Counter.Internal;
   miss: Counter.Internal;
@@ -520,7 +501,8 @@ export class CachePolicy implements Policy {
     const rules = this.rules;
     const status = head.status;
     if (!rules.statuses.has(status)) return this.refuse(p, 'status');
-    const own = upstreamPart(head.headers, ctx.responseHeaders);
+    // The upstream's head only: the request's policy headers are appended after this phase.
+    const own = head.headers.slice();
     const f = responseFacts(own, own.length);
     const cc: CacheControl = parseCacheControl(f.cacheControl);
     if (cc.noStore) return this.refuse(p, 'no_store');

@@ -136,9 +136,9 @@ export function compileCors(c: RouteCorsConfig): Policy {
 
 /**
  * The upstream's response head: its own Access-Control-* headers are removed (they would contradict
- * or duplicate the route's), and the route's, added from `ctx.responseHeaders`, are put back.
+ * or duplicate the route's, which the proxy appends from `ctx.responseHeaders` after this phase).
  */
-function dropUpstreamCors(ctx: RequestContext, head: ResponseHead): undefined {
+function dropUpstreamCors(_ctx: RequestContext, head: ResponseHead): undefined {
   const hs = head.headers;
   let w = 0;
   for (let i = 0; i < hs.length; i += 2) {
@@ -149,10 +149,7 @@ function dropUpstreamCors(ctx: RequestContext, head: ResponseHead): undefined {
     }
     w += 2;
   }
-  if (w === hs.length) return undefined;
-  hs.length = w;
-  const ours = ctx.responseHeaders;
-  for (let i = 0; i < ours.length; i += 2) if (isAccessControl(ours[i]!)) hs.push(ours[i]!, ours[i + 1]!);
+  if (w !== hs.length) hs.length = w;
   return undefined;
 }
 
