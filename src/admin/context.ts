@@ -14,8 +14,8 @@ export interface AdminContext {
   gw: Gateway;
   /** The repository, or undefined when the gateway runs without a store (endpoints answer 503). */
   tenancy(): TenancyRepository | undefined;
-  /** Who makes this change, for the record: the principal and the role that granted `permission`. */
-  actor(req: FastifyRequest, permission: Permission): Actor;
+  /** Who makes this change, for the record: the principal and the least powerful of its roles that grants the route's `config.permission`. */
+  actor(req: FastifyRequest): Actor;
   /** Announce a change made through the admin API on the gateway's event bus. */
   changed(who: Actor, action: string, target: string, before: unknown, after: unknown): void;
 }
@@ -24,7 +24,9 @@ export function adminContext(gw: Gateway): AdminContext {
   return {
     gw,
     tenancy: () => gw.tenancy,
-    actor(req, permission) {
+    actor(req) {
+      // The permission the route declares (config.permission), checked before the handler ran.
+      const permission = req.routeOptions.config.permission as Permission;
       const p = req.principal;
       if (!p) throw new Error('admin route reached without a principal');
       // Several roles (OIDC) may hold it: record the least powerful one that grants it.

@@ -242,31 +242,12 @@ function answer(
     refuseRequest(gw, req, res, v.def, g.requestId, v.detail, g.path, started, g.route, v.headers);
     return;
   }
-  const route = g.route;
   const headers = v.headers.concat('x-request-id', g.requestId, ...g.ctx!.responseHeaders);
   // RFC 9110 §8.6: a 204 (a CORS preflight's answer) has no Content-Length; node:http sends it as given.
   // Nor does a 304 from the cache: its Content-Length could only be the full representation's.
   if (v.status !== 204 && v.status !== 304) headers.push('content-length', String(v.body.length));
-  if (gw.draining) headers.push('connection', 'close');
-  res.writeHead(v.status, headers);
-  res.end(req.method === 'HEAD' ? undefined : v.body);
-  const seconds = (performance.now() - started) / 1000;
-  route.metrics.requests[(v.status / 100) | 0]?.inc();
-  route.metrics.duration.observe(seconds);
-  logAccess(
-    gw,
-    req,
-    g.requestId,
-    g.path,
-    v.status,
-    seconds,
-    v.body.length,
-    route,
-    undefined,
-    v.note,
-    req.socket,
-  );
-  completePolicies(route, g.ctx!, v.status, seconds, undefined);
+  const seconds = sendStatic(gw, req, res, g, started, v.status, headers, v.body, v.note);
+  completePolicies(g.route, g.ctx!, v.status, seconds, undefined);
 }
 
 /** Concurrency limits, then on to a target. */
@@ -715,28 +696,35 @@ function sendFallback(
   started: number,
   fb: Extract<Fallback, { kind: 'static' }>,
 ): void {
-  const route = g.route;
   const headers = fb.headers.concat('content-length', String(fb.body.length), 'x-request-id', g.requestId);
   if (g.ctx !== undefined) headers.push(...g.ctx.responseHeaders);
+  sendStatic(gw, req, res, g, started, fb.status, headers, fb.body, 'fallback');
+}
+
+/**
+ * Answer with a complete response Sluice holds (a fallback, a policy's reply): head, body, route
+ * metrics and the access-log line (`note` in its error field). Returns the seconds it took.
+ */
+function sendStatic(
+  gw: DataplaneState,
+  req: IncomingMessage,
+  res: ServerResponse,
+  g: Guarded,
+  started: number,
+  status: number,
+  headers: string[],
+  body: Buffer,
+  note: string,
+): number {
+  const route = g.route;
   if (gw.draining) headers.push('connection', 'close');
-  res.writeHead(fb.status, headers);
-  res.end(req.method === 'HEAD' ? undefined : fb.body);
+  res.writeHead(status, headers);
+  res.end(req.method === 'HEAD' ? undefined : body);
   const seconds = (performance.now() - started) / 1000;
-  route.metrics.requests[(fb.status / 100) | 0]?.inc();
+  route.metrics.requests[(status / 100) | 0]?.inc();
   route.metrics.duration.observe(seconds);
-  logAccess(
-    gw,
-    req,
-    g.requestId,
-    g.path,
-    fb.status,
-    seconds,
-    fb.body.length,
-    route,
-    undefined,
-    'fallback',
-    req.socket,
-  );
+  logAccess(gw, req, g.requestId, g.path, status, seconds, body.length, route, undefined, note, req.socket);
+  return seconds;
 }
 
 /** The access-log line of a request whose client left before it was proxied (queued or uploading). */

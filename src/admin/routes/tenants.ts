@@ -107,7 +107,7 @@ export function registerTenantRoutes(app: FastifyInstance, ctx: AdminContext): v
     },
     async (req, reply) =>
       withRepo(reply, async (r) => {
-        const who = ctx.actor(req, 'tenants.write');
+        const who = ctx.actor(req);
         const t = await r.createTenant(who, req.body);
         ctx.changed(who, 'tenant.create', `tenant:${t.id}`, null, tenantView(t));
         reply.code(201).header('location', `/admin/v1/tenants/${t.id}`);
@@ -148,7 +148,7 @@ export function registerTenantRoutes(app: FastifyInstance, ctx: AdminContext): v
     },
     async (req, reply) =>
       withRepo(reply, async (r) => {
-        const who = ctx.actor(req, 'tenants.write');
+        const who = ctx.actor(req);
         const before = await r.getTenant(req.params.id);
         const t = await r.updateTenant(who, req.params.id, req.body);
         ctx.changed(who, 'tenant.update', `tenant:${t.id}`, before && tenantView(before), tenantView(t));
@@ -169,7 +169,7 @@ export function registerTenantRoutes(app: FastifyInstance, ctx: AdminContext): v
     },
     async (req, reply) =>
       withRepo(reply, async (r) => {
-        const who = ctx.actor(req, 'tenants.delete');
+        const who = ctx.actor(req);
         const before = await r.getTenant(req.params.id);
         await r.deleteTenant(who, req.params.id);
         ctx.changed(who, 'tenant.delete', `tenant:${req.params.id}`, before && tenantView(before), null);
@@ -194,7 +194,7 @@ export function registerTenantRoutes(app: FastifyInstance, ctx: AdminContext): v
       },
       async (req, reply) =>
         withRepo(reply, async (r) => {
-          const who = ctx.actor(req, 'tenants.suspend');
+          const who = ctx.actor(req);
           const before = await r.getTenant(req.params.id);
           const t =
             action === 'suspend'
@@ -245,7 +245,7 @@ export function registerTenantRoutes(app: FastifyInstance, ctx: AdminContext): v
     },
     async (req, reply) =>
       withRepo(reply, async (r) => {
-        const who = ctx.actor(req, 'keys.write');
+        const who = ctx.actor(req);
         const b = req.body;
         const expiresAt = b.expiresAt ? new Date(b.expiresAt) : null;
         if (expiresAt && expiresAt.getTime() <= Date.now())
@@ -275,7 +275,7 @@ export function registerTenantRoutes(app: FastifyInstance, ctx: AdminContext): v
     },
     async (req, reply) =>
       withRepo(reply, async (r) => {
-        const who = ctx.actor(req, 'keys.write');
+        const who = ctx.actor(req);
         const before = await r.getKey(req.params.keyId);
         // A key id under another tenant's path is not found here: paths name what they act on.
         if (!before || before.tenantId !== req.params.id)
