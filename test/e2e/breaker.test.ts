@@ -7,45 +7,13 @@
  * sluice_breaker_state gauge and the admin view follow.
  */
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
 import { test } from 'node:test';
 import { httpRequest, waitForLog } from '../harness/flow.js';
 import { startGateway, type TestGateway } from '../harness/gateway.js';
+import { startNode, type TestNode } from '../harness/nodes.js';
 
-interface Node {
-  name: string;
-  origin: string;
-  /** 'ok' → 200, 'fail' → 500, 'alternate' → 500 on every other request. */
-  mode: 'ok' | 'fail' | 'alternate';
-  hits: number;
-  close: () => Promise<void>;
-}
-
-async function node(name: string): Promise<Node> {
-  const sockets = new Set<Socket>();
-  const n: Node = { name, origin: '', mode: 'ok', hits: 0, close: async () => {} };
-  const server: Server = createServer((req, res) => {
-    req.resume();
-    n.hits++;
-    const fail = n.mode === 'fail' || (n.mode === 'alternate' && n.hits % 2 === 1);
-    res.statusCode = fail ? 500 : 200;
-    res.setHeader('x-upstream', name);
-    res.end(name);
-  });
-  server.on('connection', (s: Socket) => {
-    sockets.add(s);
-    s.once('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  n.origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  n.close = () =>
-    new Promise<void>((r) => {
-      for (const s of sockets) s.destroy();
-      server.close(() => r());
-    });
-  return n;
-}
+type Node = TestNode;
+const node = startNode;
 
 function logged(g: TestGateway, event: string, n: Node, from = 0) {
   return waitForLog(
@@ -83,7 +51,7 @@ test('consecutive failures open a target breaker; traffic avoids it; half-open t
   );
   t.after(async () => {
     await g.stop();
-    await Promise.all([a.close(), b.close()]);
+    await Promise.all([a.kill(), b.kill()]);
   });
 
   a.mode = 'fail';
@@ -162,7 +130,7 @@ test('error rate over the minimum volume opens the breaker; every target open is
   });
   t.after(async () => {
     await g.stop();
-    await a.close();
+    await a.kill();
   });
   a.mode = 'alternate';
   // Half of them fail, but below 10 exchanges the rate does not count.
@@ -209,7 +177,7 @@ test('fallback: a static answer, or another upstream group, while the circuit is
   });
   t.after(async () => {
     await g.stop();
-    await Promise.all([a.close(), spare.close()]);
+    await Promise.all([a.kill(), spare.kill()]);
   });
   a.mode = 'fail';
   assert.equal((await httpRequest(`${g.url}/s`)).status, 500);

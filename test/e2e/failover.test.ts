@@ -6,69 +6,12 @@
  * (upstream_failover / upstream_failback) and counted; the active group is a gauge.
  */
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
 import { test } from 'node:test';
 import { httpRequest, waitForLog } from '../harness/flow.js';
 import { startGateway, type TestGateway } from '../harness/gateway.js';
+import { startNode } from '../harness/nodes.js';
 
-interface Node {
-  name: string;
-  origin: string;
-  port: number;
-  /** /health answers 200 or 500; other paths 200, or 500 when `fail`. */
-  healthy: boolean;
-  fail: boolean;
-  hits: number;
-  kill: () => Promise<void>;
-  revive: () => Promise<void>;
-}
-
-async function node(name: string): Promise<Node> {
-  const sockets = new Set<Socket>();
-  let server: Server;
-  const n: Node = {
-    name,
-    origin: '',
-    port: 0,
-    healthy: true,
-    fail: false,
-    hits: 0,
-    kill: () =>
-      new Promise<void>((r) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => r());
-      }),
-    revive: () => listen(n.port),
-  };
-  const listen = (port: number) =>
-    new Promise<void>((resolve, reject) => {
-      server = createServer((req, res) => {
-        req.resume();
-        if (req.url === '/health') {
-          res.statusCode = n.healthy ? 200 : 500;
-          res.end();
-          return;
-        }
-        n.hits++;
-        res.statusCode = n.fail ? 500 : 200;
-        res.setHeader('x-upstream', name);
-        res.end(name);
-      });
-      server.on('connection', (s: Socket) => {
-        sockets.add(s);
-        s.once('close', () => sockets.delete(s));
-      });
-      server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => {
-        n.port = (server.address() as AddressInfo).port;
-        n.origin = `http://127.0.0.1:${n.port}`;
-        resolve();
-      });
-    });
-  await listen(0);
-  return n;
-}
+const node = startNode;
 
 // Probes tolerate a loaded machine: a target goes down after two timed-out probes in a row.
 const checks = {
@@ -167,19 +110,19 @@ test('a primary flapping quicker than failback.after does not take traffic back'
     await g.stop();
     await Promise.all([p.kill(), s.kill()]);
   });
-  p.healthy = false;
+  p.healthMode = 'fail';
   await switched(g, 'upstream_failover', 0);
   // Flap for well over the period, each time up for less than it: 150ms up, then down.
   const start = Date.now();
   let flaps = 0;
   while (Date.now() - start < 1800) {
     let from = g.logs.length;
-    p.healthy = true;
+    p.healthMode = 'ok';
     await waitForLog(g, (l) => l.event === 'target_healthy', 'up', 5000, from);
     await new Promise((r) => setTimeout(r, 150));
     assert.equal(await served(g), 's');
     from = g.logs.length;
-    p.healthy = false;
+    p.healthMode = 'fail';
     await waitForLog(g, (l) => l.event === 'target_unhealthy', 'down', 5000, from);
     flaps++;
   }
@@ -191,7 +134,7 @@ test('a primary flapping quicker than failback.after does not take traffic back'
   );
   // Stable again: back after the period.
   const from = g.logs.length;
-  p.healthy = true;
+  p.healthMode = 'ok';
   await switched(g, 'upstream_failback', from);
   assert.equal(await served(g), 'p');
 });
@@ -209,7 +152,7 @@ test('failover when every breaker of the primary is open', async (t) => {
     await g.stop();
     await Promise.all([p.kill(), s.kill()]);
   });
-  p.fail = true;
+  p.mode = 'fail';
   assert.equal((await httpRequest(`${g.url}/x`)).status, 500);
   assert.equal((await httpRequest(`${g.url}/x`)).status, 500);
   const over = await switched(g, 'upstream_failover', 0);

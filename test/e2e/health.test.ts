@@ -7,74 +7,14 @@
  * keeps the state of unchanged targets.
  */
 import assert from 'node:assert/strict';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
 import { test } from 'node:test';
 import { startDns } from '../harness/dns.js';
 import { httpRequest, waitFor, waitForLog } from '../harness/flow.js';
 import { startGateway, type TestGateway } from '../harness/gateway.js';
+import { startNode, type TestNode } from '../harness/nodes.js';
 
-type Mode = 'ok' | 'fail' | 'hang';
-
-/** An upstream answering its name; `healthMode` governs /health, `mode` everything else. */
-interface Node {
-  name: string;
-  origin: string;
-  port: number;
-  mode: Mode;
-  healthMode: Mode;
-  hits: number;
-  healthHits: number;
-  kill: () => Promise<void>;
-  revive: () => Promise<void>;
-}
-
-async function node(name: string): Promise<Node> {
-  const sockets = new Set<Socket>();
-  let server: Server;
-  const n: Node = {
-    name,
-    origin: '',
-    port: 0,
-    mode: 'ok',
-    healthMode: 'ok',
-    hits: 0,
-    healthHits: 0,
-    kill: () =>
-      new Promise<void>((r) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => r());
-      }),
-    revive: () => listenOn(n.port),
-  };
-  const handler = (req: IncomingMessage, res: ServerResponse) => {
-    req.resume();
-    const health = req.url === '/health';
-    if (health) n.healthHits++;
-    else n.hits++;
-    const mode = health ? n.healthMode : n.mode;
-    if (mode === 'hang') return;
-    res.statusCode = mode === 'fail' ? 500 : 200;
-    res.setHeader('x-upstream', name);
-    res.end(name);
-  };
-  const listenOn = (port: number) =>
-    new Promise<void>((resolve, reject) => {
-      server = createServer(handler);
-      server.on('connection', (s: Socket) => {
-        sockets.add(s);
-        s.once('close', () => sockets.delete(s));
-      });
-      server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => {
-        n.port = (server.address() as AddressInfo).port;
-        n.origin = `http://127.0.0.1:${n.port}`;
-        resolve();
-      });
-    });
-  await listenOn(0);
-  return n;
-}
+type Node = TestNode;
+const node = startNode;
 
 const fastChecks = {
   path: '/health',
