@@ -42,8 +42,11 @@ describe('cache on Redis: two replicas', () => {
       });
     });
     const url = await testRedisUrl();
-    a = await startGateway(config(up.url, { url, keyPrefix: 'replicas:' }));
-    b = await startGateway(config(up.url, { url, keyPrefix: 'replicas:' }));
+    // A generous command timeout: on a loaded machine a 50 ms stall would time a lock out, and the
+    // cache rightly steps aside (goes upstream); that path has its own test below.
+    const redis = { url, keyPrefix: 'replicas:', timeout: '5s' };
+    a = await startGateway(config(up.url, redis));
+    b = await startGateway(config(up.url, redis));
     await redisReady(a);
     await redisReady(b);
   });

@@ -408,11 +408,36 @@ export class CachePolicy implements Policy {
     // Across replicas: one fill lock per key; without it, wait for the replica that holds it.
     return (store as RedisStore).lock(p.key, this.rules.waitMs).then(
       (got) => {
-        if (got) {
-          lead.locked = true;
-          return this.miss();
-        }
-        return this.awaitRemote(ctx, p, rf, lead);
+        if (!got) return this.awaitRemote(ctx, p, rf, lead);
+        lead.locked = true;
+        return this.recheck(ctx, p, rf, lead, maxAge);
+      },
+      () => this.miss(),
+    );
+  }
+
+  /**
+   * Look again once the lock is ours: another replica may have stored the entry and released its
+   * lock between our first lookup and our lock, and filling again would be a second upstream
+   * request for one stampede. Costs one Redis round trip on a miss, never on a hit.
+   */
+  private recheck(
+    ctx: RequestContext,
+    p: Pending,
+    rf: RequestFacts,
+    lead: Fill,
+    maxAge: number,
+  ): Promise<RequestVerdict> {
+    return Promise.resolve(this.lookup(p.key, ctx.req.rawHeaders)).then(
+      (e) => {
+        if (e === undefined) return this.miss();
+        const age = ageOf(e, Date.now());
+        if (age >= e.lifetime || age > maxAge) return this.miss();
+        p.fill = undefined;
+        lead.settle(e);
+        this.c.hit.inc();
+        this.c.coalesced.inc();
+        return replyOf(e, rf, age);
       },
       () => this.miss(),
     );
