@@ -29,7 +29,7 @@ const WARMUP = int(env.WARMUP, 3); // seconds per target, once, at the highest c
 const CONNS = (env.CONNS ?? '64,1').split(',').map((c) => int(c, 0));
 const LOAD_CPU = env.LOAD_CPU ?? '0'; // wrk and the upstream
 const PROXY_CPU = env.PROXY_CPU ?? '1'; // the proxy under test
-const ALL = ['direct', 'nginx', 'fastify', 'sluice', 'sluice-log', 'sluice-res', 'bare'];
+const ALL = ['direct', 'nginx', 'fastify', 'sluice', 'sluice-log', 'sluice-res', 'sluice-ref', 'bare'];
 const TARGETS = (env.TARGETS ?? 'direct,nginx,fastify,sluice,sluice-log').split(',').map((t) => t.trim());
 for (const t of TARGETS) if (!ALL.includes(t)) fail(`unknown target "${t}" (known: ${ALL.join(', ')})`);
 if (!TARGETS.includes('direct')) TARGETS.unshift('direct');
@@ -41,6 +41,11 @@ const MAX_REPEATS = int(env.MAX_REPEATS, 6);
 const TICKS_PER_S = Number(env.CLK_TCK ?? 100); // USER_HZ: 100 on Linux
 // Another build of Sluice (e.g. a clean export of a commit while the tree is being edited).
 const SLUICE_MAIN = resolve(root, env.SLUICE_MAIN ?? 'dist/cli/main.js');
+// `sluice-ref`: a reference build run side by side with `sluice` (before/after a hot-path change):
+// SLUICE_REF_MAIN=/tmp/ref/dist/cli/main.js TARGETS=sluice,sluice-ref npm run bench
+const SLUICE_REF_MAIN = env.SLUICE_REF_MAIN ? resolve(root, env.SLUICE_REF_MAIN) : undefined;
+if (TARGETS.includes('sluice-ref') && SLUICE_REF_MAIN === undefined)
+  fail('the sluice-ref target needs SLUICE_REF_MAIN (the main.js of another build)');
 const NCPU = readFileSync('/proc/stat', 'utf8')
   .split('\n')
   .filter((l) => /^cpu\d/.test(l)).length;
@@ -52,6 +57,7 @@ const labels = {
   sluice: 'Sluice, access log off',
   'sluice-log': 'Sluice, access log on',
   'sluice-res': 'Sluice + resilience, not triggered',
+  'sluice-ref': 'Sluice, reference build (SLUICE_REF_MAIN)',
   bare: 'bare node:http + undici',
 };
 
@@ -282,7 +288,8 @@ async function main() {
     } else {
       const file = sluiceConf(name, port, upPort, name === 'sluice-log', name === 'sluice-res');
       // The access log goes to /dev/null: this measures producing the log lines, not disk I/O.
-      e = start(name, PROXY_CPU, node, [...prof, SLUICE_MAIN, 'start', '--config', file], {
+      const main = name === 'sluice-ref' ? SLUICE_REF_MAIN : SLUICE_MAIN;
+      e = start(name, PROXY_CPU, node, [...prof, main, 'start', '--config', file], {
         stdout: name === 'sluice-log' ? 'ignore' : undefined,
       });
     }
@@ -291,7 +298,7 @@ async function main() {
   for (const name of TARGETS) if (name !== 'direct') await waitReady(name, t[name].port);
 
   const nodeTargets = TARGETS.filter((n) =>
-    ['sluice', 'sluice-log', 'sluice-res', 'fastify', 'bare'].includes(n),
+    ['sluice', 'sluice-log', 'sluice-res', 'sluice-ref', 'fastify', 'bare'].includes(n),
   );
   const rss = {};
   await sleep(500);
@@ -424,27 +431,31 @@ async function main() {
     goals.push([s, 'RSS under load < 150 MB', peak / 1024, peak > 0 && peak < 150 * 1024, 'MB']);
   }
 
-  if (TARGETS.includes('sluice-res') && TARGETS.includes('sluice')) {
-    // Issue 4: the resilience features configured but not triggered cost at most 5% of throughput.
-    const hi = Math.max(...CONNS);
+  /** A variant of Sluice against plain Sluice, round by round (both ran interleaved). */
+  const versusSluice = (v) => {
     out();
-    out(`**${labels['sluice-res']} / Sluice, access log off (both access log off)**`);
+    out(`**${labels[v]} / Sluice, access log off**`);
     out();
     out('| connections | throughput (medians) | per round | CPU per request (medians) |');
     out('|---|---:|---|---:|');
     for (const c of CONNS) {
-      const rounds = results[c]['sluice-res']
-        .map((x, r) => fmtX(x.rps / results[c].sluice[r]?.rps))
-        .join(', ');
-      const perRound = median(results[c]['sluice-res'].map((x, r) => x.rps / results[c].sluice[r]?.rps));
+      const rounds = results[c][v].map((x, r) => fmtX(x.rps / results[c].sluice[r]?.rps)).join(', ');
+      const perRound = median(results[c][v].map((x, r) => x.rps / results[c].sluice[r]?.rps));
       out(
-        `| ${c} | ${fmtX(med[c]['sluice-res'].rps / med[c].sluice.rps)} (median per round ${fmtX(perRound)}) | ${rounds} | ` +
-          `${fmtX(med[c]['sluice-res'].cpuUs / med[c].sluice.cpuUs)} |`,
+        `| ${c} | ${fmtX(med[c][v].rps / med[c].sluice.rps)} (median per round ${fmtX(perRound)}) | ${rounds} | ` +
+          `${fmtX(med[c][v].cpuUs / med[c].sluice.cpuUs)} |`,
       );
     }
+  };
+  if (TARGETS.includes('sluice-res') && TARGETS.includes('sluice')) {
+    // Issue 4: the resilience features configured but not triggered cost at most 5% of throughput.
+    const hi = Math.max(...CONNS);
+    versusSluice('sluice-res');
     const tr = med[hi]['sluice-res'].rps / med[hi].sluice.rps;
     goals.push(['sluice-res', `throughput >= 0.95x Sluice without them (${hi}c)`, tr, tr >= 0.95]);
   }
+  // Read as "the reference build / this build": above 1x, this build is slower.
+  if (TARGETS.includes('sluice-ref') && TARGETS.includes('sluice')) versusSluice('sluice-ref');
 
   out();
   out('**Memory (VmRSS)**');

@@ -4,7 +4,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { Ajv, type ErrorObject } from 'ajv';
+import { Value } from '@sinclair/typebox/value';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 import { interpolate } from './interpolate.js';
 import { type Config, ConfigSchema } from './schema.js';
@@ -38,8 +39,27 @@ export interface LoadedConfig {
   source: string;
 }
 
-const ajv = new Ajv({ allErrors: true, strict: false, useDefaults: true });
-const validate = ajv.compile<Config>(ConfigSchema);
+/**
+ * Ajv's validator for the whole config is one generated function of about 440 KB of source. Having
+ * compiled and run it once in the gateway's process cost the request path about 15% of its
+ * throughput for the rest of the process's life (`SLUICE_REF_MAIN=… TARGETS=sluice,sluice-ref
+ * npm run bench`, bench/README.md "A config validator that slowed the hot path"). So a config is
+ * checked by TypeBox's interpreter (no generated code, about 0.1 ms), and Ajv is compiled only
+ * to describe a config TypeBox refuses, for its precise messages and paths.
+ */
+let ajvValidate: ValidateFunction<Config> | undefined;
+function describingValidator(): ValidateFunction<Config> {
+  ajvValidate ??= new Ajv({ allErrors: true, strict: false, useDefaults: true }).compile<Config>(
+    ConfigSchema,
+  );
+  return ajvValidate;
+}
+
+/** Defaults filled in (as Ajv's `useDefaults` does), then checked; true when valid. */
+function schemaValid(value: unknown): boolean {
+  Value.Default(ConfigSchema, value);
+  return Value.Check(ConfigSchema, value);
+}
 
 export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
   let source: string;
@@ -97,7 +117,10 @@ export function loadConfigText(
   const interpolated = walkInterpolate(data, [], env, at, fromEnv);
   if (errors.length > 0) throw new ConfigInvalidError(errors);
 
-  if (!validate(interpolated)) {
+  // Ajv stays the judge of a config TypeBox refuses: should the two ever disagree, the config is
+  // accepted or refused exactly as before.
+  const validate = schemaValid(interpolated) ? undefined : describingValidator();
+  if (validate !== undefined && !validate(interpolated)) {
     for (const e of dedupe(validate.errors ?? [])) {
       const path = e.instancePath.split('/').slice(1).map(unescapePointer);
       const { message, extra, key } = describe(e);
