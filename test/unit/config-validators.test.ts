@@ -104,7 +104,7 @@ test("a valid config gets the listeners' default hosts, as before", () => {
     admin: { port: 2 },
   };
   assert.equal(agree(minimal as Json, 'minimal'), true);
-  const filled = structuredClone(minimal) as Record<string, Record<string, unknown>>;
+  const filled = structuredClone(minimal) as unknown as Record<string, Record<string, unknown>>;
   Value.Default(ConfigSchema, filled);
   assert.equal(filled.listen!.host, '0.0.0.0');
   assert.equal(filled.admin!.host, '127.0.0.1');
