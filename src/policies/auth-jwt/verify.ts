@@ -25,6 +25,7 @@ import {
 import { type JwksCache, JwksPool, type KeyLookup } from './jwks.js';
 import type { JwtIssuersConfig } from './schema.js';
 import { checkSignature, decodeBase64url, decodeJsonObject, type PublicVerifyKey } from './signature.js';
+import { TokenCache } from './token-cache.js';
 /** Why a token was refused (401). Stable: the gateway maps each to a problem code. */
 export type TokenFailureReason =
   | 'missing'
@@ -147,24 +148,13 @@ export function createVerifier(issuersConfig: JwtIssuersConfig, options: Verifie
   const maxEntries = options.cacheMaxEntries ?? 10_000;
   const cacheTtl = options.cacheTtlMs ?? 300_000;
   const maxCacheBytes = options.cacheMaxBytes ?? 16 * 1024 * 1024;
-  const cache = new Map<string, CacheEntry>();
-  let cacheBytes = 0;
+  const cache = new TokenCache<CacheEntry>(maxEntries, maxCacheBytes);
   // Concurrent first sightings of one token share one verification.
   const pending = new Map<string, Promise<VerifyResult>>();
 
   const remember = (token: string, result: JwtSuccess, now: number) => {
-    if (maxEntries === 0) return;
     const until = Math.min(result.token.expiresAtMs, now + cacheTtl);
     if (until <= now) return;
-    const old = cache.get(token);
-    if (old !== undefined) cache.delete(token);
-    else cacheBytes += token.length;
-    // Oldest first out. Entries expire anyway, and a hit then costs no reordering.
-    while (cache.size >= maxEntries || (cacheBytes > maxCacheBytes && cache.size > 0)) {
-      const oldest = cache.keys().next().value as string;
-      cache.delete(oldest);
-      cacheBytes -= oldest.length;
-    }
     cache.set(token, { until, result });
   };
 
@@ -285,7 +275,6 @@ export function createVerifier(issuersConfig: JwtIssuersConfig, options: Verifie
       if (hit !== undefined) {
         if (hit.until > t) return hit.result;
         cache.delete(token);
-        cacheBytes -= token.length;
       }
       if (!COMPACT_JWS.test(token)) return fail('malformed', 'not a compact JWS (three base64url parts)');
       const inflight = pending.get(token);
@@ -315,7 +304,6 @@ export function createVerifier(issuersConfig: JwtIssuersConfig, options: Verifie
       for (const c of caches.values()) pool.release(c);
       caches.clear();
       cache.clear();
-      cacheBytes = 0;
       if (ownPool) pool.close();
     },
   };
