@@ -7,8 +7,9 @@ import { dirname } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import { describeInWorker } from './describe-worker.js';
 import { interpolate } from './interpolate.js';
-import { type Config, ConfigSchema } from './schema.js';
+import { type Config, ConfigSchema, jsonSchema } from './schema.js';
 import { checkSemantics } from './semantics.js';
 import { resolveFilePaths } from './tls-files.js';
 
@@ -55,13 +56,35 @@ function describingValidator(): ValidateFunction<Config> {
   return ajvValidate;
 }
 
+/**
+ * Ajv's errors for a config TypeBox refused (undefined: Ajv accepts it). `isolated`: in a worker
+ * thread, so that a gateway already serving keeps Ajv's function out of its isolate.
+ */
+function ajvErrors(value: unknown, isolated: boolean): ErrorObject[] | undefined {
+  if (isolated) return describeInWorker(jsonSchema(), value) ?? undefined;
+  const validate = describingValidator();
+  return validate(value) ? undefined : (validate.errors ?? []);
+}
+
+export interface LoadOptions {
+  /**
+   * Describe a refused config in a worker thread (see describe-worker.ts): for reloads of a
+   * gateway that is serving. Starting and `sluice validate` describe in-process.
+   */
+  isolateErrors?: boolean;
+}
+
 /** Defaults filled in (as Ajv's `useDefaults` does), then checked; true when valid. */
 function schemaValid(value: unknown): boolean {
   Value.Default(ConfigSchema, value);
   return Value.Check(ConfigSchema, value);
 }
 
-export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+export function loadConfigFile(
+  file: string,
+  env: NodeJS.ProcessEnv = process.env,
+  opts: LoadOptions = {},
+): LoadedConfig {
   let source: string;
   try {
     source = readFileSync(file, 'utf8');
@@ -76,13 +99,14 @@ export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.en
       },
     ]);
   }
-  return loadConfigText(source, file, env);
+  return loadConfigText(source, file, env, opts);
 }
 
 export function loadConfigText(
   source: string,
   file: string,
   env: NodeJS.ProcessEnv = process.env,
+  opts: LoadOptions = {},
 ): LoadedConfig {
   const lineCounter = new LineCounter();
   const doc = parseDocument(source, { lineCounter, prettyErrors: false, uniqueKeys: true });
@@ -119,9 +143,11 @@ export function loadConfigText(
 
   // Ajv stays the judge of a config TypeBox refuses: should the two ever disagree, the config is
   // accepted or refused exactly as before.
-  const validate = schemaValid(interpolated) ? undefined : describingValidator();
-  if (validate !== undefined && !validate(interpolated)) {
-    for (const e of dedupe(validate.errors ?? [])) {
+  const refusals = schemaValid(interpolated)
+    ? undefined
+    : ajvErrors(interpolated, opts.isolateErrors === true);
+  if (refusals !== undefined) {
+    for (const e of dedupe(refusals)) {
       const path = e.instancePath.split('/').slice(1).map(unescapePointer);
       const { message, extra, key } = describe(e);
       at(extra !== undefined ? [...path, extra] : path, message, key);

@@ -241,7 +241,7 @@ export class Gateway implements DataplaneState {
     const generation = this.pools.snapshotGeneration();
     let deps: ReturnType<Gateway['compileDeps']> | undefined;
     try {
-      const loaded = loadConfigFile(this.file, this.opts.env);
+      const loaded = loadConfigFile(this.file, this.opts.env, { isolateErrors: true });
       this.lastSourceHash = hash(loaded.source);
       if (this.identity === undefined && needsStore(loaded.config))
         throw new Error(

@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import { Value } from '@sinclair/typebox/value';
 import { Ajv } from 'ajv';
 import { parse } from 'yaml';
+import { ConfigInvalidError, formatConfigError, loadConfigText } from '../../src/config/load.js';
 import { ConfigSchema } from '../../src/config/schema.js';
 
 const ajv = new Ajv({ allErrors: true, strict: false, useDefaults: true }).compile(ConfigSchema);
@@ -109,3 +110,34 @@ test("a valid config gets the listeners' default hosts, as before", () => {
   assert.equal(filled.listen!.host, '0.0.0.0');
   assert.equal(filled.admin!.host, '127.0.0.1');
 });
+
+test('a reload describes a refused config in a worker thread, with exactly the in-process messages', () => {
+  const texts = [
+    'listen: { port: http }\nupstreams: {}\nroutes: []\n',
+    'listen: { port: 8080, extra: 1 }\nupstreams: { u: { targets: [] } }\nroutes: [{ name: r, match: { path: { prefix: 7 } }, upstream: u }]\n',
+    'upstreams: { u: { targets: [{ url: "http://127.0.0.1:1" }] } }\nroutes: [{ name: r, upstream: u }]\n',
+  ];
+  for (const text of texts) {
+    const inline = refusal(() => loadConfigText(text, 'conf.yaml', {}));
+    const isolated = refusal(() => loadConfigText(text, 'conf.yaml', {}, { isolateErrors: true }));
+    assert.ok(inline.length > 0, text);
+    assert.deepEqual(isolated, inline, text);
+  }
+  // A valid config never starts a worker: the same result either way.
+  const ok =
+    'listen: { port: 8080 }\nupstreams: { u: { targets: [{ url: "http://127.0.0.1:1" }] } }\nroutes: []\n';
+  assert.deepEqual(
+    loadConfigText(ok, 'conf.yaml', {}, { isolateErrors: true }).config,
+    loadConfigText(ok, 'conf.yaml', {}).config,
+  );
+});
+
+function refusal(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ConfigInvalidError) return err.errors.map(formatConfigError);
+    throw err;
+  }
+  assert.fail('the config was accepted');
+}
