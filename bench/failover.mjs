@@ -25,6 +25,7 @@ import {
   fmtMs,
   freePort,
   httpGet,
+  nginxArgs,
   nginxConf,
   runBenchmark,
   saveResults,
@@ -94,7 +95,7 @@ function assertRefused(name, port) {
 /** An nginx upstream answering `x-served-by: name`. */
 async function startUpstream(name, port) {
   const c = nginxConf(work, 'upstream', port, undefined, name);
-  start(name, LOAD_CPU, nginxBin, ['-p', c.dir, '-c', c.file, '-e', join(c.dir, 'logs', 'error.log')]);
+  start(name, LOAD_CPU, nginxBin, nginxArgs(c));
   await waitFor(name, port, (r) => r.headers['x-served-by'] === name);
 }
 

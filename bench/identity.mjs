@@ -24,6 +24,7 @@ import {
   freePort,
   httpGet,
   median,
+  nginxArgs,
   nginxConf,
   runBenchmark,
   saveResults,
@@ -348,14 +349,7 @@ async function measure(tmp, iss) {
 
   const upPort = await freePort();
   const up = nginxConf(work, 'upstream', upPort);
-  start('upstream', LOAD_CPU, nginxBin, [
-    '-p',
-    up.dir,
-    '-c',
-    up.file,
-    '-e',
-    join(up.dir, 'logs', 'error.log'),
-  ]);
+  start('upstream', LOAD_CPU, nginxBin, nginxArgs(up));
 
   const port = await freePort();
   const adminPort = await freePort();

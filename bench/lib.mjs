@@ -125,6 +125,11 @@ export const fmtMs = (n) => (Number.isFinite(n) ? `${n.toFixed(3)} ms` : 'n/a');
 export const fmtX = (n) => (Number.isFinite(n) ? `${n.toFixed(2)}x` : 'n/a');
 export const fmtMb = (kb) => (kb ? `${(kb / 1024).toFixed(1)} MB` : 'n/a');
 
+/** nginx's command line for a config made by `nginxConf`: its prefix, file and error log. */
+export function nginxArgs(c) {
+  return ['-p', c.dir, '-c', c.file, '-e', join(c.dir, 'logs', 'error.log')];
+}
+
 /**
  * An nginx config under `work`: `kind` "upstream" answers `return 200 "ok\n"`; anything else is a
  * reverse proxy to 127.0.0.1:upstreamPort with upstream keep-alive. One worker, access log off.

@@ -18,6 +18,7 @@ import {
   freePort,
   httpGet,
   median,
+  nginxArgs,
   nginxConf,
   runBenchmark,
   saveResults,
@@ -144,7 +145,7 @@ async function main() {
 
   const upPort = await freePort();
   const up = nginxConf(work, 'upstream', upPort);
-  start('upstream', LOAD_CPU, nginx, ['-p', up.dir, '-c', up.file, '-e', join(up.dir, 'logs', 'error.log')]);
+  start('upstream', LOAD_CPU, nginx, nginxArgs(up));
   const redisPort = await freePort();
   start('redis', REDIS_CPU, redisBin, [
     '--port',

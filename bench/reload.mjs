@@ -12,6 +12,7 @@ import {
   freePort,
   httpGet,
   median,
+  nginxArgs,
   nginxConf,
   runBenchmark,
   saveResults,
@@ -278,14 +279,7 @@ async function main() {
 
   const upPort = await freePort();
   const up = nginxConf(work, 'upstream', upPort);
-  start('upstream', LOAD_CPU, nginxBin, [
-    '-p',
-    up.dir,
-    '-c',
-    up.file,
-    '-e',
-    join(up.dir, 'logs', 'error.log'),
-  ]);
+  start('upstream', LOAD_CPU, nginxBin, nginxArgs(up));
   await waitReady('upstream', upPort);
 
   const port = await freePort();

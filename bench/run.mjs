@@ -11,6 +11,7 @@ import {
   fmtX,
   freePort,
   median,
+  nginxArgs,
   runBenchmark,
   saveResults,
   nginxConf as sharedNginxConf,
@@ -253,14 +254,7 @@ async function main() {
 
   const upPort = await freePort();
   const up = nginxConf('upstream', upPort);
-  const upstream = start('upstream', LOAD_CPU, nginxBin, [
-    '-p',
-    up.dir,
-    '-c',
-    up.file,
-    '-e',
-    join(up.dir, 'logs', 'error.log'),
-  ]);
+  const upstream = start('upstream', LOAD_CPU, nginxBin, nginxArgs(up));
   await waitReady('upstream', upPort);
 
   /** @type {Record<string, {port: number, pid?: number}>} */
@@ -273,14 +267,7 @@ async function main() {
     const prof = env.PROFILE === '1' ? ['--cpu-prof', '--cpu-prof-dir', join(work, 'profiles', name)] : [];
     if (name === 'nginx') {
       const c = nginxConf('proxy', port, upPort);
-      e = start('nginx', PROXY_CPU, nginxBin, [
-        '-p',
-        c.dir,
-        '-c',
-        c.file,
-        '-e',
-        join(c.dir, 'logs', 'error.log'),
-      ]);
+      e = start('nginx', PROXY_CPU, nginxBin, nginxArgs(c));
     } else if (name === 'fastify' || name === 'bare') {
       e = start(name, PROXY_CPU, node, [...prof, join('bench', `${name}-proxy.mjs`)], {
         env: { PORT: String(port), UPSTREAM: `http://127.0.0.1:${upPort}` },

@@ -20,6 +20,7 @@ import {
   fmtX,
   freePort,
   median,
+  nginxArgs,
   nginxConf,
   runBenchmark,
   saveResults,
@@ -186,14 +187,7 @@ async function main() {
 
   const upPort = await freePort();
   const up = nginxConf(work, 'upstream', upPort);
-  start('upstream', LOAD_CPU, nginxBin, [
-    '-p',
-    up.dir,
-    '-c',
-    up.file,
-    '-e',
-    join(up.dir, 'logs', 'error.log'),
-  ]);
+  start('upstream', LOAD_CPU, nginxBin, nginxArgs(up));
   await waitReady('upstream', upPort, false);
 
   // nginx as TLS + HTTP/2 reverse proxy: lib's proxy config, with the listener switched to TLS.
@@ -210,7 +204,7 @@ async function main() {
   );
   if (!ngText.includes('ssl http2')) fail('could not turn the nginx proxy config into a TLS one');
   writeFileSync(ng.file, ngText);
-  start('nginx', PROXY_CPU, nginxBin, ['-p', ng.dir, '-c', ng.file, '-e', join(ng.dir, 'logs', 'error.log')]);
+  start('nginx', PROXY_CPU, nginxBin, nginxArgs(ng));
   await waitReady('nginx', ngPort, true);
 
   const slPort = await freePort();
