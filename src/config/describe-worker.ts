@@ -8,17 +8,17 @@
  */
 import { createRequire } from 'node:module';
 import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
-import type { ErrorObject } from 'ajv';
+import type { ErrorObject, Options } from 'ajv';
 
 // CommonJS, evaluated in the worker: no loader hooks (tsx) needed, nothing of Sluice imported.
 const source = `
 const { workerData } = require('node:worker_threads');
-const { ajvPath, schema, data, port, flag } = workerData;
+const { ajvPath, options, schema, data, port, flag } = workerData;
 let out;
 try {
   const m = require(ajvPath);
   const Ajv = m.Ajv || m.default || m;
-  const validate = new Ajv({ allErrors: true, strict: false, useDefaults: true }).compile(schema);
+  const validate = new Ajv(options).compile(schema);
   out = validate(data) ? { valid: true } : { valid: false, errors: validate.errors };
 } catch (err) {
   out = { failed: String((err && err.message) || err) };
@@ -31,10 +31,11 @@ Atomics.notify(flag, 0);
 type Reply = { valid: true } | { valid: false; errors: ErrorObject[] } | { failed: string };
 
 /**
- * Ajv's errors for `data` against `schema` (a plain JSON Schema), or undefined when Ajv finds it
+ * Ajv's errors (with `options`) for `data` against `schema` (a plain JSON Schema), or undefined when Ajv finds it
  * valid. Throws when the worker fails or does not answer within `timeoutMs`.
  */
 export function describeInWorker(
+  options: Options,
   schema: object,
   data: unknown,
   timeoutMs = 30_000,
@@ -44,7 +45,14 @@ export function describeInWorker(
   const worker = new Worker(source, {
     eval: true,
     execArgv: [],
-    workerData: { ajvPath: createRequire(import.meta.url).resolve('ajv'), schema, data, port: port2, flag },
+    workerData: {
+      ajvPath: createRequire(import.meta.url).resolve('ajv'),
+      options,
+      schema,
+      data,
+      port: port2,
+      flag,
+    },
     transferList: [port2],
   });
   try {

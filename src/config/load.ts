@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { Ajv, type ErrorObject, type Options, type ValidateFunction } from 'ajv';
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 import { describeInWorker } from './describe-worker.js';
 import { interpolate } from './interpolate.js';
@@ -48,11 +48,10 @@ export interface LoadedConfig {
  * checked by TypeBox's interpreter (no generated code, about 0.1 ms), and Ajv is compiled only
  * to describe a config TypeBox refuses, for its precise messages and paths.
  */
+const ajvOptions: Options = { allErrors: true, strict: false, useDefaults: true };
 let ajvValidate: ValidateFunction<Config> | undefined;
 function describingValidator(): ValidateFunction<Config> {
-  ajvValidate ??= new Ajv({ allErrors: true, strict: false, useDefaults: true }).compile<Config>(
-    ConfigSchema,
-  );
+  ajvValidate ??= new Ajv(ajvOptions).compile<Config>(ConfigSchema);
   return ajvValidate;
 }
 
@@ -61,7 +60,7 @@ function describingValidator(): ValidateFunction<Config> {
  * thread, so that a gateway already serving keeps Ajv's function out of its isolate.
  */
 function ajvErrors(value: unknown, isolated: boolean): ErrorObject[] | undefined {
-  if (isolated) return describeInWorker(jsonSchema(), value) ?? undefined;
+  if (isolated) return describeInWorker(ajvOptions, jsonSchema(), value);
   const validate = describingValidator();
   return validate(value) ? undefined : (validate.errors ?? []);
 }

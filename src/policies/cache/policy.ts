@@ -433,14 +433,19 @@ export class CachePolicy implements Policy {
         if (e === undefined) return this.miss();
         const age = ageOf(e, Date.now());
         if (age >= e.lifetime || age > maxAge) return this.miss();
-        p.fill = undefined;
-        lead.settle(e);
-        this.c.hit.inc();
-        this.c.coalesced.inc();
-        return replyOf(e, rf, age);
+        return this.filledElsewhere(p, rf, lead, e, age);
       },
       () => this.miss(),
     );
+  }
+
+  /** Another replica stored the entry: answer from it, and so do this replica's waiters. */
+  private filledElsewhere(p: Pending, rf: RequestFacts, lead: Fill, e: Entry, age: number): RequestVerdict {
+    p.fill = undefined;
+    lead.settle(e);
+    this.c.hit.inc();
+    this.c.coalesced.inc();
+    return replyOf(e, rf, age);
   }
 
   private miss(): undefined {
@@ -464,13 +469,8 @@ export class CachePolicy implements Policy {
         // the lookup after it sees the entry (if one was stored).
         const locked = await store.locked(p.key);
         const e = await this.lookup(p.key, ctx.req.rawHeaders);
-        if (e !== undefined && ageOf(e, Date.now()) < e.lifetime) {
-          p.fill = undefined;
-          lead.settle(e);
-          this.c.hit.inc();
-          this.c.coalesced.inc();
-          return replyOf(e, rf, ageOf(e, Date.now()));
-        }
+        if (e !== undefined && ageOf(e, Date.now()) < e.lifetime)
+          return this.filledElsewhere(p, rf, lead, e, ageOf(e, Date.now()));
         if (!locked) break;
       }
     } catch {
