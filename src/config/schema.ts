@@ -4,7 +4,7 @@
  */
 
 import { type Static, Type as T, type TSchema } from '@sinclair/typebox';
-import { RedisSettings } from '../limits/schema.js';
+import { RedisSettings } from '../redis/schema.js';
 import { IdentitySettings, RouteAuth } from '../policies/auth/schema.js';
 import { JwtIssuers } from '../policies/auth-jwt/schema.js';
 import { CacheSettings, RouteCache } from '../policies/cache/schema.js';

@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Config, RouteConfig } from '../config/schema.js';
-import type { RedisConnection } from '../limits/redis.js';
+import type { RedisConnection } from '../redis/connection.js';
 import type { Store } from '../store/store.js';
 import type { EventBus } from '../telemetry/events.js';
 import { compileAuthPolicy, type JwtCheck } from './auth/index.js';

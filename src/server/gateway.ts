@@ -17,7 +17,7 @@ import { Errors } from '../dataplane/errors.js';
 import { handleRequest, refuseRequest } from '../dataplane/pipeline.js';
 import type { DataplaneState } from '../dataplane/state.js';
 import { handleUpgrade } from '../dataplane/websocket.js';
-import type { RedisConnection } from '../limits/redis.js';
+import type { RedisConnection } from '../redis/connection.js';
 import { jwtChecks } from '../policies/auth/jwt.js';
 import { JwksPool } from '../policies/auth-jwt/jwks.js';
 import { createVerifier } from '../policies/auth-jwt/verify.js';

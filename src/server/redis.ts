@@ -1,8 +1,8 @@
 /** The gateway's Redis connection from the top-level `redis` settings (defaults here). */
 import type { Logger } from 'pino';
 import { ms } from '../config/units.js';
-import { RedisConnection } from '../limits/redis.js';
-import type { RedisConfig } from '../limits/schema.js';
+import { RedisConnection } from '../redis/connection.js';
+import type { RedisConfig } from '../redis/schema.js';
 import type { Metrics } from '../telemetry/metrics.js';
 
 export function openRedis(c: RedisConfig, metrics: Metrics, logger: Logger): RedisConnection {

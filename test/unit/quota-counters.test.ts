@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
-import { RedisConnection } from '../../src/limits/redis.js';
+import { RedisConnection } from '../../src/redis/connection.js';
 import { type CounterItem, UsageEngine } from '../../src/policies/quota/counters.js';
 import { periodOf, secondsUntil } from '../../src/policies/quota/periods.js';
 import { migrate } from '../../src/store/migrate.js';

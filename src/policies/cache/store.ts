@@ -7,7 +7,7 @@
  * small marker with the Vary names, so a lookup is one read (two with Vary).
  */
 import { createHash } from 'node:crypto';
-import type { RedisConnection } from '../../limits/redis.js';
+import type { RedisConnection } from '../../redis/connection.js';
 
 export interface Entry {
   readonly kind: 1;

@@ -19,7 +19,7 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { type RedisConnection, RedisUnavailableError } from '../../limits/redis.js';
+import { type RedisConnection, RedisUnavailableError } from '../../redis/connection.js';
 import type { Store } from '../../store/store.js';
 import { UsageRepository, type UsageRow } from '../../tenancy/usage.js';
 import { type Period, PeriodClock, type PeriodKind, periodIdOf } from './periods.js';

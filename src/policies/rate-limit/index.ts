@@ -12,7 +12,7 @@ import type { Redis } from 'ioredis';
 import { Counter, type Registry } from 'prom-client';
 import type { Config, RouteConfig } from '../../config/schema.js';
 import { Errors } from '../../dataplane/errors.js';
-import type { RedisConnection } from '../../limits/redis.js';
+import type { RedisConnection } from '../../redis/connection.js';
 import type { EventBus } from '../../telemetry/events.js';
 import type { Denial, Policy, RequestContext, RequestVerdict, TenantView } from '../policy.js';
 import type { PolicyDeps, PolicyFactory } from '../registry.js';
