@@ -6,12 +6,8 @@
  * and releases into it, so after a reload the old limiter drains (its queue is still served by
  * the exchanges that finish there) while new requests use the new one.
  */
-import type { Counter, Gauge } from 'prom-client';
+import type { LimiterMetrics } from '../telemetry/metrics.js';
 
-export interface LimiterMetrics {
-  readonly rejections: Counter.Internal;
-  readonly queued: Gauge.Internal<string>;
-}
 
 /** A request waiting for a slot. */
 export interface Waiter {

@@ -4,10 +4,15 @@
  */
 
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import type { LimiterMetrics } from '../dataplane/concurrency.js';
 import type { JwksMetricsSink } from '../policies/auth-jwt/jwks.js';
 
 const classes = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
+
+/** A concurrency limiter's metric children (src/dataplane/concurrency.ts counts on them). */
+export interface LimiterMetrics {
+  readonly rejections: Counter.Internal;
+  readonly queued: Gauge.Internal<string>;
+}
 
 export interface RouteMetrics {
   /** Indexed by status / 100 (1..5). */
