@@ -1,7 +1,8 @@
 /** Checks the schema cannot express: references, uniqueness, URLs, regexes. */
 import { BlockList, isIP } from 'node:net';
 import { defaultDnsRefresh } from '../upstreams/dns.js';
-import type { Config, ListenTlsConfig, UpstreamConfig } from './schema.js';
+import type { UpstreamConfig } from '../upstreams/schema.js';
+import type { Config, ListenTlsConfig } from './schema.js';
 import { checkAccess } from './semantics-access.js';
 import { checkIdentity } from './semantics-identity.js';
 import { checkLimits } from './semantics-limits.js';

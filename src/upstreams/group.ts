@@ -1,6 +1,5 @@
 import type { IncomingMessage } from 'node:http';
 import type { BlockList } from 'node:net';
-import type { DnsTargetConfig, UpstreamConfig } from '../config/schema.js';
 import { ms } from '../config/units.js';
 import { Limiter } from '../dataplane/concurrency.js';
 import type { Metrics } from '../telemetry/metrics.js';
@@ -18,6 +17,7 @@ import {
   type TargetHealth,
 } from './health.js';
 import { type PoolOptions, type PoolRegistry, readUpstreamTls } from './pools.js';
+import type { DnsTargetConfig, UpstreamConfig } from './schema.js';
 import type { Target } from './target.js';
 
 export interface UpstreamTimeouts {

@@ -12,9 +12,9 @@
  * record changes (a rare event), so picking costs nothing extra per request.
  */
 import type { Logger } from 'pino';
-import type { BreakerConfig, HealthCheckConfig, OutlierConfig } from '../config/schema.js';
 import { ms } from '../config/units.js';
 import type { Metrics } from '../telemetry/metrics.js';
+import type { BreakerConfig, HealthCheckConfig, OutlierConfig } from './schema.js';
 import type { Target } from './target.js';
 
 export interface ActiveSettings {

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import { buildConnector, type Dispatcher, Pool } from 'undici';
-import type { UpstreamTlsConfig } from '../config/schema.js';
 import { readKeyPair, readPem } from '../config/tls-files.js';
+import type { UpstreamTlsConfig } from './schema.js';
 
 export interface PoolOptions {
   connections: number;

@@ -1,6 +1,6 @@
 /** The balancer an upstream's config names, compiled once into a factory over target lists. */
 import type { BlockList } from 'node:net';
-import type { BalancerConfig } from '../../config/schema.js';
+import type { BalancerConfig } from '../schema.js';
 import type { BalancerFactory, KeyExtractor } from './balancer.js';
 import { ConsistentHash } from './consistent-hash.js';
 import { clientIpKey, cookieKey, headerKey } from './hash-key.js';
