@@ -19,6 +19,7 @@ import {
   Router,
 } from '../dataplane/router.js';
 import type { Verifier } from '../policies/auth-jwt/verify.js';
+import { transientLifetime } from '../policies/lifetime.js';
 import type { Policy } from '../policies/policy.js';
 import {
   compileRoutePolicies,
@@ -152,7 +153,12 @@ export function compileRuntime(
 ): Runtime {
   const disposers: (() => void)[] = [];
   const policyDeps: PolicyDeps = {
-    ...(deps.policies ?? { directory: emptyDirectory, events: new EventBus(), jwt: undefined }),
+    ...(deps.policies ?? {
+      directory: emptyDirectory,
+      events: new EventBus(),
+      jwt: undefined,
+      lifetime: transientLifetime,
+    }),
     onDispose: (fn) => disposers.push(fn),
   };
   const upstreams = new Map<string, UpstreamGroup>();

@@ -8,7 +8,6 @@
  */
 import type { LimiterMetrics } from '../telemetry/metrics.js';
 
-
 /** A request waiting for a slot. */
 export interface Waiter {
   /** Called once with the slot taken on the waiter's behalf. */

@@ -17,6 +17,7 @@ import { corsPolicy } from './cors/index.js';
 import { costPolicy } from './cost/index.js';
 import type { IdentityDirectory } from './identity.js';
 import { ipFilterPolicy } from './ip-filter/index.js';
+import type { Lifetime } from './lifetime.js';
 import type { Policy } from './policy.js';
 import { quotaPolicy } from './quota/index.js';
 import { rateLimitPolicy } from './rate-limit/index.js';
@@ -28,10 +29,10 @@ export interface PolicyDeps {
   /** The gateway's Redis (top-level `redis`); undefined: keep counters in this process. */
   redis?: RedisConnection | undefined;
   /**
-   * Gateway-lifetime state by policy kind (local counters, cache entries, flush timers), kept
-   * across reloads so a reload does not reset a limit. Values with a `close()` are closed on stop.
+   * Gateway-lifetime state (local counters, cache entries, flush timers), kept across reloads so a
+   * reload does not reset a limit; typed by its keys. Values with a `close()` are closed on stop.
    */
-  state?: Map<string, unknown>;
+  lifetime: Lifetime;
   /** Where policies register their metrics (the gateway's Prometheus registry). */
   registry?: Registry;
   logger?: Logger;

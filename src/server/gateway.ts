@@ -17,11 +17,12 @@ import { Errors } from '../dataplane/errors.js';
 import { handleRequest, refuseRequest } from '../dataplane/pipeline.js';
 import type { DataplaneState } from '../dataplane/state.js';
 import { handleUpgrade } from '../dataplane/websocket.js';
-import type { RedisConnection } from '../redis/connection.js';
 import { jwtChecks } from '../policies/auth/jwt.js';
 import { JwksPool } from '../policies/auth-jwt/jwks.js';
 import { createVerifier } from '../policies/auth-jwt/verify.js';
+import { GatewayLifetime, type LifetimeKey } from '../policies/lifetime.js';
 import { emptyDirectory } from '../policies/registry.js';
+import type { RedisConnection } from '../redis/connection.js';
 import { EventBus } from '../telemetry/events.js';
 import { createLogger } from '../telemetry/logging.js';
 import { Metrics } from '../telemetry/metrics.js';
@@ -66,8 +67,8 @@ export class Gateway implements DataplaneState {
   identity: IdentityServices | undefined;
   /** Redis shared by replicas for limits and the cache (top-level `redis`); opened at start. */
   redis: RedisConnection | undefined;
-  /** Policies' gateway-lifetime state (counters, cache entries), kept across reloads. */
-  private readonly policyState = new Map<string, unknown>();
+  /** Policies' gateway-lifetime state (counters, cache entries, the usage engine), kept across reloads. */
+  private readonly lifetime = new GatewayLifetime();
 
   private readonly pools = new PoolRegistry();
   /** Issuers' key sets, shared by the runtimes of successive config versions (warm across reloads). */
@@ -138,20 +139,16 @@ export class Gateway implements DataplaneState {
 
   /** Policy state, Redis and the store: what outlives config versions. */
   private async closeShared(): Promise<void> {
-    for (const v of this.policyState.values()) {
-      const c = (v as { close?: () => unknown } | null)?.close;
-      if (typeof c === 'function') await Promise.resolve(c.call(v)).catch(() => {});
-    }
-    this.policyState.clear();
+    await this.lifetime.close();
     await this.redis?.close();
     await this.identity
       ?.close()
       .catch((err: Error) => this.logger.warn({ err: err.message }, 'closing the store failed'));
   }
 
-  /** A policy kind's gateway-lifetime state (the admin API reads quota usage through it). */
-  policyStateOf(kind: string): unknown {
-    return this.policyState.get(kind);
+  /** A gateway-lifetime value, if a policy made it (the admin API reads quota usage through it). */
+  lifetimeValue<T>(key: LifetimeKey<T>): T | undefined {
+    return this.lifetime.peek(key);
   }
 
   private async open(): Promise<void> {
@@ -308,7 +305,7 @@ export class Gateway implements DataplaneState {
         jwt: verifier ? jwtChecks(verifier) : undefined,
         verifier,
         redis: this.redis,
-        state: this.policyState,
+        lifetime: this.lifetime,
         registry: this.metrics.registry,
         logger: this.logger,
         store: this.identity?.store,

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { usageEngineKey } from '../../src/policies/quota/counters.js';
 import { periodOf, secondsUntil } from '../../src/policies/quota/periods.js';
 import type { GatewayEvent } from '../../src/telemetry/events.js';
 import { adminCall, ROLE_TOKENS, roleTokensEnv } from '../harness/admin.js';
@@ -275,7 +276,7 @@ describe('quotas with Redis: stopped and started again', () => {
     // Recovery without restart: once the breaker lets a trial through, the closed route serves again.
     await eventually(async () => (await get('/closed/3')) === 200, 'the closed route back', 10_000);
     // Redis lost the counter; the process's deltas reach the store on the next flush and raise it.
-    await (g.gw.policyStateOf('quota') as { flush(): Promise<void> }).flush();
+    await g.gw.lifetimeValue(usageEngineKey)!.flush();
     const u = await usage();
     assert.equal(u.source, 'redis');
     assert.equal(u.quotas.find((q) => q.name === 'open')!.day.used, 6);

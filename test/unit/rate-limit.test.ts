@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import type { Config, RouteConfig } from '../../src/config/schema.js';
+import { transientLifetime } from '../../src/policies/lifetime.js';
 import type { RequestContext } from '../../src/policies/policy.js';
 import { fromScriptReply, GCRA_LUA, LocalGcraStore } from '../../src/policies/rate-limit/gcra.js';
 import { compileRateLimit, parseOverride, windowMs } from '../../src/policies/rate-limit/index.js';
@@ -131,7 +132,12 @@ describe('limits and keys', () => {
         { name: 'b', key: ['header:X-User', 'ip'], limit: 1, window: '1s' },
       ],
     } as unknown as RouteConfig;
-    const deps = { directory: emptyDirectory, events: new EventBus(), jwt: undefined } as PolicyDeps;
+    const deps = {
+      directory: emptyDirectory,
+      events: new EventBus(),
+      jwt: undefined,
+      lifetime: transientLifetime,
+    } as PolicyDeps;
     const p = compileRateLimit(route, { routes: [] } as unknown as Config, deps) as unknown as {
       keysFor(ctx: RequestContext): string[];
     };
@@ -153,7 +159,12 @@ describe('limits and keys', () => {
         { name: 'x', key: ['route'], limit: 1, window: '1m' },
       ],
     } as unknown as RouteConfig;
-    const deps = { directory: emptyDirectory, events: new EventBus(), jwt: undefined } as PolicyDeps;
+    const deps = {
+      directory: emptyDirectory,
+      events: new EventBus(),
+      jwt: undefined,
+      lifetime: transientLifetime,
+    } as PolicyDeps;
     assert.throws(
       () => compileRateLimit(route, { routes: [] } as unknown as Config, deps),
       /two limits are named "x"/,

@@ -10,7 +10,7 @@ import { Errors } from '../../dataplane/errors.js';
 import { MICRO } from '../../policies/cost/budgets.js';
 import { budgetsOf } from '../../policies/cost/index.js';
 import type { TenantView } from '../../policies/policy.js';
-import { STATE_KEY, UsageEngine } from '../../policies/quota/counters.js';
+import { usageEngineKey } from '../../policies/quota/counters.js';
 import { quotasOf } from '../../policies/quota/index.js';
 import { limitsFor } from '../../policies/quota/limits.js';
 import { type Period, PeriodClock, periodIdOf } from '../../policies/quota/periods.js';
@@ -92,8 +92,7 @@ export function registerUsageRoutes(app: FastifyInstance, ctx: AdminContext): vo
       const budgets = budgetsOf(config);
       const providers = new Set(budgets.providers);
       for (const r of config.routes) if (r.cost !== undefined) providers.add(r.cost.provider ?? r.upstream);
-      const state = ctx.gw.policyStateOf(STATE_KEY);
-      const engine = state instanceof UsageEngine ? state : undefined;
+      const engine = ctx.gw.lifetimeValue(usageEngineKey);
       const clock = engine?.clock ?? new PeriodClock();
       const now = clock.now();
       const day = clock.current('day', now);

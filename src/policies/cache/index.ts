@@ -3,7 +3,9 @@
  * (top-level `cache.store`: memory in this process, or the shared Redis). The memory store, the
  * fills in progress and the metrics live as long as the gateway, across reloads.
  */
+import { Registry } from 'prom-client';
 import { bytes, ms } from '../../config/units.js';
+import { LifetimeKey } from '../lifetime.js';
 import type { PolicyFactory } from '../registry.js';
 import { cacheMetrics } from './metrics.js';
 import { CachePolicy, type CacheRules, type CacheState, type Fill } from './policy.js';
@@ -16,6 +18,8 @@ interface GatewayCache extends CacheState {
   memory: MemoryStore | undefined;
   close(): void;
 }
+
+const stateKey = new LifetimeKey<GatewayCache>('cache');
 
 function newGatewayCache(): GatewayCache {
   const g: GatewayCache = {
@@ -44,12 +48,8 @@ export const cachePolicy: PolicyFactory = {
         throw new Error(
           `route "${r.name}": cache.statuses cannot hold ${s} (partial and 304 responses are never stored)`,
         );
-    let state = deps.state?.get('cache') as GatewayCache | undefined;
-    if (state === undefined) {
-      state = newGatewayCache();
-      deps.state?.set('cache', state);
-    }
-    const metrics = cacheMetrics(deps.registry);
+    const state = deps.lifetime.get(stateKey, newGatewayCache);
+    const metrics = cacheMetrics(deps.registry ?? new Registry());
     let store: CacheStore;
     if (settings.store === 'redis' && deps.redis !== undefined) store = new RedisStore(deps.redis);
     else {

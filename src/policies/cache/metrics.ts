@@ -1,5 +1,6 @@
 /** The cache's Prometheus metrics, made once per registry (one per gateway). */
-import { Counter, Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { perRegistry } from '../../telemetry/per-registry.js';
 import type { MemoryStore } from './store.js';
 
 export interface CacheMetrics {
@@ -13,12 +14,7 @@ export interface CacheMetrics {
   memory: MemoryStore | undefined;
 }
 
-const byRegistry = new WeakMap<Registry, CacheMetrics>();
-
-export function cacheMetrics(registry: Registry | undefined): CacheMetrics {
-  const r = registry ?? new Registry();
-  let m = byRegistry.get(r);
-  if (m !== undefined) return m;
+export const cacheMetrics = perRegistry((r: Registry): CacheMetrics => {
   const metrics: CacheMetrics = {
     requests: new Counter({
       name: 'sluice_cache_requests_total',
@@ -64,7 +60,5 @@ export function cacheMetrics(registry: Registry | undefined): CacheMetrics {
       this.set(metrics.memory?.evictions ?? 0);
     },
   });
-  m = metrics;
-  byRegistry.set(r, m);
-  return m;
-}
+  return metrics;
+});

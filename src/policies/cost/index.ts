@@ -10,6 +10,7 @@ import { Counter, type Registry } from 'prom-client';
 import type { Config, RouteConfig } from '../../config/schema.js';
 import { Errors } from '../../dataplane/errors.js';
 import type { EventBus } from '../../telemetry/events.js';
+import { perRegistry } from '../../telemetry/per-registry.js';
 import type { RequestContext, RequestVerdict, ResponseHead } from '../policy.js';
 import { type CounterItem, type UsageEngine, usageEngine } from '../quota/counters.js';
 import { quotasOf, refusal, unitsFrom } from '../quota/index.js';
@@ -35,35 +36,28 @@ interface CostMetrics {
   refusals: Counter<'provider'>;
 }
 
-const metricsByRegistry = new WeakMap<Registry, CostMetrics>();
-
-function costMetrics(r: Registry): CostMetrics {
-  let m = metricsByRegistry.get(r);
-  if (m === undefined) {
-    m = {
-      spend: new Counter({
-        name: 'sluice_budget_spend_total',
-        help: 'Spend counted by routes with `cost`, in currency units, by provider (all tenants; per tenant: the admin API).',
-        labelNames: ['provider'],
-        registers: [r],
-      }),
-      exceeded: new Counter({
-        name: 'sluice_budget_exceeded_total',
-        help: 'Tenants whose monthly spend with a provider reached their budget (counted once per tenant, provider and month), by action.',
-        labelNames: ['provider', 'action'],
-        registers: [r],
-      }),
-      refusals: new Counter({
-        name: 'sluice_budget_refusals_total',
-        help: 'Requests refused with 402 because the tenant’s budget with the provider is exhausted (action: block).',
-        labelNames: ['provider'],
-        registers: [r],
-      }),
-    };
-    metricsByRegistry.set(r, m);
-  }
-  return m;
-}
+const costMetrics = perRegistry(
+  (r: Registry): CostMetrics => ({
+    spend: new Counter({
+      name: 'sluice_budget_spend_total',
+      help: 'Spend counted by routes with `cost`, in currency units, by provider (all tenants; per tenant: the admin API).',
+      labelNames: ['provider'],
+      registers: [r],
+    }),
+    exceeded: new Counter({
+      name: 'sluice_budget_exceeded_total',
+      help: 'Tenants whose monthly spend with a provider reached their budget (counted once per tenant, provider and month), by action.',
+      labelNames: ['provider', 'action'],
+      registers: [r],
+    }),
+    refusals: new Counter({
+      name: 'sluice_budget_refusals_total',
+      help: 'Requests refused with 402 because the tenant’s budget with the provider is exhausted (action: block).',
+      labelNames: ['provider'],
+      registers: [r],
+    }),
+  }),
+);
 
 const kAdmitted = Symbol('sluice.costAdmitted');
 type Marked = RequestContext & { [kAdmitted]?: TenantBudget };

@@ -1,5 +1,5 @@
 /**
- * The counters behind quotas and cost budgets: one engine per gateway (kept in the policies' state
+ * The counters behind quotas and cost budgets: one engine per gateway (kept in the gateway's lifetime state
  * across reloads), shared by the `quota` and `cost` policies.
  *
  * - With Redis, a decision is one Lua script: read every counter the request counts against, refuse
@@ -21,7 +21,9 @@ import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { type RedisConnection, RedisUnavailableError } from '../../redis/connection.js';
 import type { Store } from '../../store/store.js';
+import { perRegistry } from '../../telemetry/per-registry.js';
 import { UsageRepository, type UsageRow } from '../../tenancy/usage.js';
+import { type Lifetime, LifetimeKey } from '../lifetime.js';
 import { type Period, PeriodClock, type PeriodKind, periodIdOf } from './periods.js';
 
 /** One counter a request is checked against and counted on. */
@@ -112,35 +114,28 @@ interface EngineMetrics {
   fallback: Counter<'mode'>;
 }
 
-const metricsByRegistry = new WeakMap<Registry, EngineMetrics>();
-
-function engineMetrics(r: Registry): EngineMetrics {
-  let m = metricsByRegistry.get(r);
-  if (m === undefined) {
-    m = {
-      flushDuration: new Histogram({
-        name: 'sluice_usage_persist_duration_seconds',
-        help: 'Time to add the pending usage deltas (quotas, budgets) to the store, by result (ok, error).',
-        labelNames: ['result'],
-        buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
-        registers: [r],
-      }),
-      pending: new Gauge({
-        name: 'sluice_usage_pending_counters',
-        help: 'Usage counters with increments not yet persisted to the store (lost if this process crashes).',
-        registers: [r],
-      }),
-      fallback: new Counter({
-        name: 'sluice_usage_redis_fallback_total',
-        help: 'Quota and budget decisions made without Redis because it failed: counted in this process (open) or refused (closed).',
-        labelNames: ['mode'],
-        registers: [r],
-      }),
-    };
-    metricsByRegistry.set(r, m);
-  }
-  return m;
-}
+const engineMetrics = perRegistry(
+  (r: Registry): EngineMetrics => ({
+    flushDuration: new Histogram({
+      name: 'sluice_usage_persist_duration_seconds',
+      help: 'Time to add the pending usage deltas (quotas, budgets) to the store, by result (ok, error).',
+      labelNames: ['result'],
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+      registers: [r],
+    }),
+    pending: new Gauge({
+      name: 'sluice_usage_pending_counters',
+      help: 'Usage counters with increments not yet persisted to the store (lost if this process crashes).',
+      registers: [r],
+    }),
+    fallback: new Counter({
+      name: 'sluice_usage_redis_fallback_total',
+      help: 'Quota and budget decisions made without Redis because it failed: counted in this process (open) or refused (closed).',
+      labelNames: ['mode'],
+      registers: [r],
+    }),
+  }),
+);
 
 export class UsageEngine {
   readonly clock: PeriodClock;
@@ -497,10 +492,10 @@ function defineScripts(client: Redis): void {
   if (typeof c.sluiceUsageRaise !== 'function') client.defineCommand('sluiceUsageRaise', { lua: RAISE });
 }
 
-/** The gateway's engine, made on first use and kept across reloads in the policies' state. */
+/** The gateway's engine, made on first use and kept across reloads in the gateway's lifetime state. */
 export function usageEngine(
   deps: {
-    state?: Map<string, unknown> | undefined;
+    lifetime: Lifetime;
     redis?: RedisConnection | undefined;
     store?: Store | undefined;
     logger?: Logger | undefined;
@@ -508,21 +503,20 @@ export function usageEngine(
   },
   persistEvery: number,
 ): UsageEngine {
-  const existing = deps.state?.get(STATE_KEY);
-  if (existing instanceof UsageEngine) {
-    existing.configure(persistEvery);
-    return existing;
-  }
-  const e = new UsageEngine({
-    redis: deps.redis,
-    store: deps.store,
-    logger: deps.logger,
-    registry: deps.registry,
-    persistEvery,
+  let made = false;
+  const e = deps.lifetime.get(usageEngineKey, () => {
+    made = true;
+    return new UsageEngine({
+      redis: deps.redis,
+      store: deps.store,
+      logger: deps.logger,
+      registry: deps.registry,
+      persistEvery,
+    });
   });
-  deps.state?.set(STATE_KEY, e);
+  if (!made) e.configure(persistEvery);
   return e;
 }
 
-/** Where the engine sits in the gateway's policy state (the admin API reads usage through it). */
-export const STATE_KEY = 'quota';
+/** Where the engine sits in the gateway's lifetime state (the admin API reads usage through it). */
+export const usageEngineKey = new LifetimeKey<UsageEngine>('usage');

@@ -9,6 +9,7 @@ import { Counter, type Registry } from 'prom-client';
 import type { Config, RouteConfig } from '../../config/schema.js';
 import { type ErrorDef, Errors } from '../../dataplane/errors.js';
 import type { EventBus } from '../../telemetry/events.js';
+import { perRegistry } from '../../telemetry/per-registry.js';
 import type { Denial, Policy, RequestContext, RequestVerdict, ResponseHead } from '../policy.js';
 import type { PolicyDeps, PolicyFactory } from '../registry.js';
 import { type CounterItem, type TakeResult, type UsageEngine, usageEngine } from './counters.js';
@@ -32,29 +33,22 @@ interface QuotaMetrics {
   refusals: Counter<'quota' | 'period'>;
 }
 
-const metricsByRegistry = new WeakMap<Registry, QuotaMetrics>();
-
-function quotaMetrics(r: Registry): QuotaMetrics {
-  let m = metricsByRegistry.get(r);
-  if (m === undefined) {
-    m = {
-      decisions: new Counter({
-        name: 'sluice_quota_decisions_total',
-        help: 'Quota decisions on requests with a tenant, by result (allowed, refused, unavailable). Per-tenant usage is in the admin API, not in metrics (tenants are many).',
-        labelNames: ['result'],
-        registers: [r],
-      }),
-      refusals: new Counter({
-        name: 'sluice_quota_refusals_total',
-        help: 'Requests refused by a quota, by quota and period (day, month).',
-        labelNames: ['quota', 'period'],
-        registers: [r],
-      }),
-    };
-    metricsByRegistry.set(r, m);
-  }
-  return m;
-}
+const quotaMetrics = perRegistry(
+  (r: Registry): QuotaMetrics => ({
+    decisions: new Counter({
+      name: 'sluice_quota_decisions_total',
+      help: 'Quota decisions on requests with a tenant, by result (allowed, refused, unavailable). Per-tenant usage is in the admin API, not in metrics (tenants are many).',
+      labelNames: ['result'],
+      registers: [r],
+    }),
+    refusals: new Counter({
+      name: 'sluice_quota_refusals_total',
+      help: 'Requests refused by a quota, by quota and period (day, month).',
+      labelNames: ['quota', 'period'],
+      registers: [r],
+    }),
+  }),
+);
 
 /** Set on the request context when this policy admitted the request (its unit quotas then count). */
 const kAdmitted = Symbol('sluice.quotaAdmitted');

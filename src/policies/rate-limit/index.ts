@@ -9,11 +9,13 @@
  * breaker is open, the decision is taken at once (local fallback or 503), without a promise.
  */
 import type { Redis } from 'ioredis';
-import { Counter, type Registry } from 'prom-client';
+import { Counter, Registry } from 'prom-client';
 import type { Config, RouteConfig } from '../../config/schema.js';
 import { Errors } from '../../dataplane/errors.js';
 import type { RedisConnection } from '../../redis/connection.js';
 import type { EventBus } from '../../telemetry/events.js';
+import { perRegistry } from '../../telemetry/per-registry.js';
+import { LifetimeKey } from '../lifetime.js';
 import type { Denial, Policy, RequestContext, RequestVerdict, TenantView } from '../policy.js';
 import type { PolicyDeps, PolicyFactory } from '../registry.js';
 import {
@@ -30,7 +32,7 @@ const KIND = 'rate-limit';
 const SCRIPT = 'sluiceRateLimitGcra';
 const SWEEP_MS = 10_000;
 
-/** Gateway-lifetime state (deps.state): the local counters survive reloads. */
+/** Gateway-lifetime state (deps.lifetime): the local counters survive reloads. */
 export class RateLimitState {
   readonly local: LocalGcraStore;
   private timer: NodeJS.Timeout | undefined;
@@ -179,30 +181,22 @@ interface RateLimitMetrics {
   fallback: Counter<'route'>;
 }
 
-const metricsByRegistry = new WeakMap<Registry, RateLimitMetrics>();
-
-function rateLimitMetrics(r: Registry | undefined): RateLimitMetrics {
-  const reg = r ?? undefined;
-  let m = reg ? metricsByRegistry.get(reg) : undefined;
-  if (m === undefined) {
-    m = {
-      decisions: new Counter({
-        name: 'sluice_ratelimit_decisions_total',
-        help: 'Rate-limit decisions by route and result: allowed, limited (429), unavailable (503, Redis down and onRedisError: closed).',
-        labelNames: ['route', 'result'],
-        registers: reg ? [reg] : [],
-      }),
-      fallback: new Counter({
-        name: 'sluice_ratelimit_local_fallback_total',
-        help: 'Rate-limit decisions taken by this process’s own counters because Redis was unavailable (onRedisError: open).',
-        labelNames: ['route'],
-        registers: reg ? [reg] : [],
-      }),
-    };
-    if (reg) metricsByRegistry.set(reg, m);
-  }
-  return m;
-}
+const rateLimitMetrics = perRegistry(
+  (r: Registry): RateLimitMetrics => ({
+    decisions: new Counter({
+      name: 'sluice_ratelimit_decisions_total',
+      help: 'Rate-limit decisions by route and result: allowed, limited (429), unavailable (503, Redis down and onRedisError: closed).',
+      labelNames: ['route', 'result'],
+      registers: [r],
+    }),
+    fallback: new Counter({
+      name: 'sluice_ratelimit_local_fallback_total',
+      help: 'Rate-limit decisions taken by this process’s own counters because Redis was unavailable (onRedisError: open).',
+      labelNames: ['route'],
+      registers: [r],
+    }),
+  }),
+);
 
 // ---- the policy -------------------------------------------------------------------------------
 
@@ -391,13 +385,11 @@ function routeValues(c: RateLimitConfig): LimitValues {
   return { limit: c.limit, windowMs: windowMs(c.window), burst: c.burst ?? c.limit };
 }
 
+const stateKey = new LifetimeKey<RateLimitState>(KIND);
+
 function stateOf(deps: PolicyDeps, limits: LimitsConfig | undefined): RateLimitState {
   const maxKeys = limits?.localMaxKeys ?? 100_000;
-  const existing = deps.state?.get(KIND);
-  if (existing instanceof RateLimitState) return existing;
-  const s = new RateLimitState(maxKeys, deps.state !== undefined);
-  deps.state?.set(KIND, s);
-  return s;
+  return deps.lifetime.get(stateKey, () => new RateLimitState(maxKeys, deps.lifetime.kept));
 }
 
 export function compileRateLimit(r: RouteConfig, config: Config, deps: PolicyDeps): Policy | undefined {
@@ -455,7 +447,7 @@ export function compileRateLimit(r: RouteConfig, config: Config, deps: PolicyDep
     state,
     redis,
     deps.events,
-    rateLimitMetrics(deps.registry),
+    rateLimitMetrics(deps.registry ?? new Registry()),
     (msg, o) => logger?.warn({ ...o, route: r.name }, msg),
   );
 }
