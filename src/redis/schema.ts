@@ -1,9 +1,5 @@
 import { type Static, Type as T } from '@sinclair/typebox';
-
-const Duration = T.Union(
-  [T.Integer({ minimum: 0 }), T.String({ pattern: '^[0-9]+(\\.[0-9]+)?(ms|s|m|h)$' })],
-  { description: 'A duration: a number of milliseconds or a string such as `250ms`, `5s`, `2m`, `1h`.' },
-);
+import { Duration } from '../config/shared-schema.js';
 
 export const RedisSettings = T.Object(
   {

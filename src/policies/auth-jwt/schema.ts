@@ -5,18 +5,7 @@
  * `requirementErrors` (compile.ts).
  */
 import { type Static, Type as T } from '@sinclair/typebox';
-
-// Written out here instead of imported from src/config/schema.ts: that file imports this one, and an
-// ESM import cycle would read these constants before they exist.
-const Duration = T.Union(
-  [T.Integer({ minimum: 0 }), T.String({ pattern: '^[0-9]+(\\.[0-9]+)?(ms|s|m|h)$' })],
-  { description: 'A duration: a number of milliseconds or a string such as `250ms`, `5s`, `2m`, `1h`.' },
-);
-
-const HeaderName = T.String({
-  pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
-  description: 'An HTTP header name.',
-});
+import { Duration, HeaderName } from '../../config/shared-schema.js';
 
 /** JWS algorithms Sluice verifies. `none` is not among them: an unsigned token is never accepted. */
 export const JwtAlgorithm = T.Union(

@@ -1,4 +1,5 @@
 import { Type as T } from '@sinclair/typebox';
+import { TOKEN } from '../../config/shared-schema.js';
 import { JwtRequirement } from '../auth-jwt/schema.js';
 
 const Scope = T.String({ minLength: 1, pattern: '^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$' });
@@ -48,7 +49,7 @@ export const IdentitySettings = T.Object(
         {
           header: T.Optional(
             T.String({
-              pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
+              pattern: TOKEN,
               description:
                 'Header that carries an API key; default `x-api-key`. `Authorization: Bearer sk_...` is always read too.',
             }),
@@ -62,13 +63,13 @@ export const IdentitySettings = T.Object(
         {
           tenant: T.Optional(
             T.String({
-              pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
+              pattern: TOKEN,
               description: 'Header that tells the upstream the tenant id; default `x-sluice-tenant`.',
             }),
           ),
           principal: T.Optional(
             T.String({
-              pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
+              pattern: TOKEN,
               description:
                 'Header that tells the upstream who called (API key id, or `issuer:sub`); default `x-sluice-principal`.',
             }),

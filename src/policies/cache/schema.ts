@@ -1,17 +1,5 @@
 import { type Static, Type as T } from '@sinclair/typebox';
-
-// Local copies of the shared units (config/schema.ts imports this file, so it cannot be imported here).
-const Duration = T.Union(
-  [T.Integer({ minimum: 0 }), T.String({ pattern: '^[0-9]+(\\.[0-9]+)?(ms|s|m|h)$' })],
-  { description: 'A duration: a number of milliseconds or a string such as `250ms`, `5s`, `2m`, `1h`.' },
-);
-const Size = T.Union([T.Integer({ minimum: 0 }), T.String({ pattern: '^[0-9]+(b|kb|mb|gb)$' })], {
-  description: 'A size: a number of bytes or a string such as `512kb`, `10mb`.',
-});
-const HeaderName = T.String({
-  pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
-  description: 'An HTTP header name.',
-});
+import { Duration, HeaderName, Size } from '../../config/shared-schema.js';
 
 export const RouteCache = T.Object(
   {

@@ -1,6 +1,5 @@
 import { Type as T } from '@sinclair/typebox';
-
-const Token = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$";
+import { TOKEN as Token } from '../../config/shared-schema.js';
 
 export const RouteCors = T.Object(
   {

@@ -1,4 +1,5 @@
 import { type Static, Type as T } from '@sinclair/typebox';
+import { TOKEN } from '../../config/shared-schema.js';
 import { OnRedisError } from '../quota/schema.js';
 
 const ProviderName = T.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$' });
@@ -55,7 +56,7 @@ export const RouteCost = T.Object(
     ),
     unitsHeader: T.Optional(
       T.String({
-        pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
+        pattern: TOKEN,
         description:
           'Response header with the units a response used (e.g. `x-tokens-used`); needed with `perUnit`.',
       }),

@@ -1,12 +1,8 @@
 import { type Static, Type as T } from '@sinclair/typebox';
-
-const Duration = T.Union(
-  [T.Integer({ minimum: 0 }), T.String({ pattern: '^[0-9]+(\\.[0-9]+)?(ms|s|m|h)$' })],
-  { description: 'A duration: a number of milliseconds or a string such as `250ms`, `5s`, `2m`.' },
-);
+import { Duration, TOKEN } from '../../config/shared-schema.js';
 
 export const QUOTA_NAME = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$';
-const HeaderName = T.String({ pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", maxLength: 100 });
+const HeaderName = T.String({ pattern: TOKEN, maxLength: 100 });
 
 export const OnRedisError = T.Union([T.Literal('open'), T.Literal('closed')], {
   description:
