@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import type { BlockList } from 'node:net';
 import type { Logger } from 'pino';
 import { Limiter } from '../dataplane/concurrency.js';
-import { ReqHeader, requestHeaderActions } from '../dataplane/headers.js';
+import { guardHeaderActions, ReqHeader, requestHeaderActions } from '../dataplane/headers.js';
 import type { PathOptions } from '../dataplane/path.js';
 import { RetryPolicy } from '../dataplane/retry.js';
 import {
@@ -111,6 +111,11 @@ export interface Runtime {
   readonly upstreams: ReadonlyMap<string, UpstreamGroup>;
   readonly pathOptions: PathOptions;
   readonly trustedProxies: BlockList | undefined;
+  /**
+   * The guard's header table for this config (readRequestHead): the configured API-key header must
+   * be single, identity headers Sluice sets are dropped from every request on every route.
+   */
+  readonly headActions: ReadonlyMap<string, ReqHeader>;
   readonly maxBodyBytes: number;
   /** Longest gap between request body chunks from the client (ms, 0 = none). */
   readonly requestBodyIdle: number;
@@ -210,6 +215,10 @@ export function compileRuntime(
       mergeSlashes: config.listen.paths?.mergeSlashes ?? true,
     },
     trustedProxies,
+    headActions: guardHeaderActions(
+      [(config.identity?.apiKeys?.header ?? 'x-api-key').toLowerCase()],
+      config.routes.flatMap((r) => policyHeaderNames(r, config)),
+    ),
     verifier: policyDeps.verifier,
     disposers,
     maxBodyBytes: listenBody,

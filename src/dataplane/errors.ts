@@ -1,6 +1,6 @@
 /**
  * The one registry of stable error codes. Every refusal Sluice makes comes from here;
- * `docs/errors.md` is generated from this table (scripts/gen-docs.ts) and a test keeps them equal.
+ * `docs/errors.md` is generated from this table (scripts/render-generated.ts) and a test keeps them equal.
  * Codes are stable: never renumber, only add.
  */
 export interface ErrorDef {
@@ -63,6 +63,12 @@ export const Errors = {
     408,
     'Request body timeout',
     'The client stopped sending its request body for longer than `listen.timeouts.requestBody`. The upstream exchange is aborted; if the response had already started, the connection is reset instead.',
+  ),
+  repeatedHeader: def(
+    'SLUICE-REQ-009',
+    400,
+    'Repeated credential header',
+    'The request carried more than one `Authorization`, `Proxy-Authorization` or API-key header (`x-api-key`, or `identity.apiKeys.header`), in any letter case; an `Authorization` that holds more than one credential (`Bearer a, Bearer b`); or an API-key header holding a comma-separated list. Sluice would check one copy while an upstream that reads another (many frameworks keep the last) would see an identity nobody verified, so it refuses on every route, with or without `auth`, and nothing reaches the upstream. Send each credential once. See docs/security.md#headers-that-must-be-single.',
   ),
   noRoute: def(
     'SLUICE-ROUTE-001',
@@ -201,13 +207,13 @@ export const Errors = {
     'SLUICE-AUTH-002',
     401,
     'Invalid token',
-    'The bearer token is not a JWT Sluice accepts: malformed, larger than `maxTokenBytes`, from an issuer the route does not accept, signed with an algorithm the issuer does not allow (never `none`), with a key id the issuer does not publish, or with a signature that does not verify. Get a new token from the issuer.',
+    'The bearer token is not a JWT Sluice accepts: malformed (including a token without `exp` from an issuer that does not set `requireExp: false`), larger than `maxTokenBytes`, from an issuer the route does not accept, signed with an algorithm the issuer does not allow (never `none`), with a key id the issuer does not publish, or with a signature that does not verify. Get a new token from the issuer.',
   ),
   tokenExpired: def(
     'SLUICE-AUTH-003',
     401,
     'Token expired or not yet valid',
-    "The token is past its `exp`, or before its `nbf`, beyond the issuer's allowed clock skew. Get a new token; check the clocks if it keeps happening.",
+    "The token is past its `exp`, before its `nbf`, or issued in the future (`iat` later than now), beyond the issuer's allowed clock skew. Get a new token; check the clocks if it keeps happening.",
   ),
   tokenAudience: def(
     'SLUICE-AUTH-004',
@@ -309,8 +315,23 @@ export const Errors = {
 
 export type ErrorName = keyof typeof Errors;
 
-export const docsBase = 'https://github.com/sluice-gateway/sluice/blob/main/docs/errors.md';
+/**
+ * The problem `type` of each code is a URN, `urn:sluice:error:<area>-<nnn>` (SLUICE-AUTH-001 →
+ * `urn:sluice:error:auth-001`), not a URL. RFC 9457 §3.1.1 lets the type be a URI that is not
+ * dereferenced, and clients should not fetch it anyway: the project controls no domain, and a URL
+ * under a domain or organisation it does not own (as the old github.com/sluice-gateway links were)
+ * could be taken by someone else and serve whatever they like to anyone who follows it from an
+ * error. A URN cannot break or be taken over, and it stays the same across versions and forks.
+ * The human documentation of each type is its section of docs/errors.md (`docsAnchor`), which
+ * ships with every copy of Sluice and names the URN it documents.
+ */
+export const typePrefix = 'urn:sluice:error:';
 
+export function typeUri(e: ErrorDef): string {
+  return `${typePrefix}${e.code.slice('SLUICE-'.length).toLowerCase()}`;
+}
+
+/** The section of docs/errors.md (relative to docs/) that documents `e`. */
 export function docsAnchor(e: ErrorDef): string {
-  return `${docsBase}#${e.code.toLowerCase()}`;
+  return `errors.md#${e.code.toLowerCase()}`;
 }

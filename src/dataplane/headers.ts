@@ -20,6 +20,12 @@ export enum ReqHeader {
   Te = 11,
   /** `transfer_encoding` / `content_length`: refused, see readRequestHead. */
   FramingLookalike = 12,
+  /** Forwarded, but at most one, carrying one credential (see readRequestHead). */
+  Authorization = 13,
+  /** Forwarded, but at most one, holding no list (the API-key header). */
+  SingleCredential = 14,
+  /** Never forwarded, and at most one (a second copy means the client is ambiguous about who it is). */
+  ProxyAuthorization = 15,
 }
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) and those Sluice sets itself. `te: trailers` is kept. */
@@ -30,7 +36,15 @@ export const requestHeaderActions: ReadonlyMap<string, ReqHeader> = new Map([
   ['connection', ReqHeader.Connection],
   ['keep-alive', ReqHeader.Drop],
   ['proxy-connection', ReqHeader.Drop],
-  ['proxy-authorization', ReqHeader.Drop],
+  ['proxy-authorization', ReqHeader.ProxyAuthorization],
+  ['authorization', ReqHeader.Authorization],
+  // The default API-key header; a configured one is added by guardHeaderActions.
+  ['x-api-key', ReqHeader.SingleCredential],
+  // The default identity headers Sluice sets upstream (`identity.forward`): never taken from the
+  // client, on any route, so an upstream that trusts them on one route cannot be told a forged
+  // tenant or principal through another route (a route without `auth`) of the same upstream.
+  ['x-sluice-tenant', ReqHeader.Drop],
+  ['x-sluice-principal', ReqHeader.Drop],
   ['upgrade', ReqHeader.Drop],
   ['trailer', ReqHeader.Drop],
   ['expect', ReqHeader.Drop],
@@ -44,6 +58,31 @@ export const requestHeaderActions: ReadonlyMap<string, ReqHeader> = new Map([
   ['transfer_encoding', ReqHeader.FramingLookalike],
   ['content_length', ReqHeader.FramingLookalike],
 ]);
+
+/**
+ * The guard's table for one config version: the fixed table, plus the configured API-key header
+ * (single, like `x-api-key`) and every header Sluice sets from a verified identity (the
+ * `identity.forward` names and every route's `auth.jwt.forward` headers: dropped on every route,
+ * not only on the routes that set them). Built once per config, so the guard still does one Map
+ * lookup per header. Names must be lower case.
+ */
+export function guardHeaderActions(
+  keyHeaders: readonly string[],
+  identityHeaders: readonly string[],
+): ReadonlyMap<string, ReqHeader> {
+  let out: Map<string, ReqHeader> | undefined;
+  const set = (name: string, action: ReqHeader) => {
+    // Never weaken a header the fixed table already handles (host, framing, authorization, ...).
+    const fixed = requestHeaderActions.get(name);
+    if (fixed !== undefined && fixed !== ReqHeader.Drop && fixed !== ReqHeader.SingleCredential) return;
+    if (fixed === action) return;
+    out ??= new Map(requestHeaderActions);
+    out.set(name, action);
+  };
+  for (const n of keyHeaders) set(n, ReqHeader.SingleCredential);
+  for (const n of identityHeaders) set(n, ReqHeader.Drop);
+  return out ?? requestHeaderActions;
+}
 
 /** Response headers never passed to the client (Node frames the response itself). */
 export const responseHopByHop: ReadonlySet<string> = new Set([

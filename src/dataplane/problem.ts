@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { docsAnchor, type ErrorDef } from './errors.js';
+import { type ErrorDef, typeUri } from './errors.js';
 
 /** An RFC 9457 problem details object, with our stable `code` extension member. */
 export interface Problem {
@@ -14,7 +14,7 @@ export interface Problem {
 }
 
 export function problem(def: ErrorDef, detail?: string, extra?: Record<string, unknown>): Problem {
-  const p: Problem = { type: docsAnchor(def), title: def.title, status: def.status, code: def.code };
+  const p: Problem = { type: typeUri(def), title: def.title, status: def.status, code: def.code };
   if (detail !== undefined) p.detail = detail;
   if (extra) Object.assign(p, extra);
   return p;

@@ -7,8 +7,9 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { Ajv } from 'ajv';
 import { parse } from 'yaml';
-import { renderConfigReference, renderErrorsDoc, renderSchema } from '../../scripts/generated.js';
+import { renderConfigReference, renderErrorsDoc, renderSchema } from '../../scripts/render-generated.js';
 import { Errors } from '../../src/dataplane/errors.js';
+import { problem } from '../../src/dataplane/problem.js';
 
 const root = new URL('../../', import.meta.url);
 const read = (p: string) => readFileSync(new URL(p, root), 'utf8');
@@ -41,4 +42,23 @@ test('the bundled example config is valid against the published JSON Schema', ()
   const validate = new Ajv({ strict: false }).compile(schema);
   const example = parse(read('examples/sluice.yaml').replace(/\$\{DEMO_URL:-([^}]+)\}/, '$1'));
   assert.ok(validate(example), JSON.stringify(validate.errors));
+});
+
+test('problem types are URNs the project owns, one per code, each documented in docs/errors.md', () => {
+  // Spelled out: the type is part of the public contract, not whatever the helper returns today.
+  assert.equal(problem(Errors.authMissing).type, 'urn:sluice:error:auth-001');
+  assert.equal(problem(Errors.noRoute).type, 'urn:sluice:error:route-001');
+  assert.equal(problem(Errors.repeatedHeader).type, 'urn:sluice:error:req-009');
+  const doc = read('docs/errors.md');
+  const types = new Set<string>();
+  for (const e of Object.values(Errors)) {
+    const type = problem(e).type;
+    assert.match(type, /^urn:sluice:error:[a-z]+-\d{3}$/, e.code);
+    assert.equal(type, `urn:sluice:error:${e.code.slice(7).toLowerCase()}`);
+    types.add(type);
+    // The section a human lands on names the code (its anchor) and the type it documents.
+    assert.ok(doc.includes(`## ${e.code}\n\n**${e.status} ${e.title}** · type \`${type}\``), e.code);
+  }
+  assert.equal(types.size, Object.keys(Errors).length);
+  assert.doesNotMatch(doc, /github\.com\/sluice-gateway/);
 });

@@ -32,6 +32,8 @@ export interface ResolvedIssuer {
   /** HMAC issuer: the secret as bytes, no key set. */
   readonly secret: Uint8Array | undefined;
   readonly clockSkewSec: number;
+  /** Refuse tokens without `exp` (default); false for providers whose tokens never expire. */
+  readonly requireExp: boolean;
   readonly maxTokenBytes: number;
   /** Key-set source (asymmetric issuers). */
   readonly jwks: JwksSource | undefined;
@@ -166,6 +168,7 @@ export function resolveIssuers(issuers: JwtIssuersConfig): ResolvedIssuer[] {
       algorithms: new Set(algorithms),
       secret: hmac ? new TextEncoder().encode(c.secret) : undefined,
       clockSkewSec: ms(c.clockSkew, DEFAULT_CLOCK_SKEW_MS) / 1000,
+      requireExp: c.requireExp ?? true,
       maxTokenBytes: c.maxTokenBytes ?? DEFAULT_MAX_TOKEN_BYTES,
       jwks: hmac
         ? undefined

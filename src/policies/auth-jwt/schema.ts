@@ -108,8 +108,15 @@ export const JwtIssuer = T.Object(
     ),
     clockSkew: T.Optional({
       ...Duration,
-      description: 'Clock difference tolerated when checking `exp` and `nbf`; default 30s, at most 5m.',
+      description:
+        'Clock difference tolerated when checking `exp`, `nbf` and `iat` (a token issued further in the future is refused: 401 `issued-in-future`); default 30s, at most 5m.',
     }),
+    requireExp: T.Optional(
+      T.Boolean({
+        description:
+          "Refuse tokens without an `exp` claim (401 `malformed`); default true. Set false only for a provider that mints tokens that never expire: such a token, once leaked, is valid until the issuer's key is rotated. An `exp` that is present is always checked.",
+      }),
+    ),
     maxTokenBytes: T.Optional(
       T.Integer({
         minimum: 128,

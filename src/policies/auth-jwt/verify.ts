@@ -2,8 +2,8 @@
  * Bearer-token verification. The order of checks is the order of cost: size (before any parsing), shape,
  * header (a JSON object with a string `alg`; `crit` and `b64` refused), issuer (by `iss`), algorithm
  * allowlist of that issuer, key (by `kid` and `alg` from the cached key set, nothing else from the
- * header), the signature, then the claims (`iss`, `aud`, `exp` required, `nbf`, with the issuer's clock
- * skew). A verified token is cached by its exact string until it expires (or the cache TTL), so a
+ * header), the signature, then the claims (`iss`, `aud`, `exp` required unless the issuer sets
+ * `requireExp: false`, `nbf`, `iat` not in the future, with the issuer's clock skew). A verified token is cached by its exact string until it expires (or the cache TTL), so a
  * repeated token costs one Map lookup and one compare.
  *
  * The signature and the claims are checked here by hand, synchronously with `node:crypto`
@@ -37,6 +37,7 @@ export type TokenFailureReason =
   | 'bad-signature'
   | 'expired'
   | 'not-yet-valid'
+  | 'issued-in-future'
   | 'wrong-audience'
   | 'jwks-unavailable';
 
@@ -55,6 +56,7 @@ export const TOKEN_FAILURE_REASONS: readonly TokenFailureReason[] = [
   'bad-signature',
   'expired',
   'not-yet-valid',
+  'issued-in-future',
   'wrong-audience',
   'jwks-unavailable',
 ];
@@ -80,7 +82,7 @@ export interface VerifiedToken {
   readonly claims: Readonly<JWTPayload>;
   /** From `scope` (space-separated) and `scp` (a list or a string). */
   readonly scopes: ReadonlySet<string>;
-  /** `exp` in ms since the epoch. */
+  /** `exp` in ms since the epoch; Infinity for a token without `exp` (issuer with `requireExp: false`). */
   readonly expiresAtMs: number;
   readonly alg: string;
   readonly kid: string | undefined;
@@ -257,7 +259,7 @@ export function createVerifier(issuersConfig: JwtIssuersConfig, options: Verifie
         subject: typeof payload.sub === 'string' ? payload.sub : undefined,
         claims: payload,
         scopes: scopesOf(payload),
-        expiresAtMs: (payload.exp as number) * 1000,
+        expiresAtMs: typeof payload.exp === 'number' ? payload.exp * 1000 : Number.POSITIVE_INFINITY,
         alg,
         kid,
       },
@@ -320,17 +322,26 @@ function fail<R extends JwtFailureReason>(reason: R, detail: string, issuer?: st
  * malformed; iss mismatch → unknown-issuer; aud (a string, or a list holding one accepted audience) →
  * wrong-audience; iat, nbf and exp must be numbers (a non-number nbf was jose's nbf failure, so
  * not-yet-valid); nbf > now + skew → not-yet-valid; exp <= now - skew → expired.
+ *
+ * Two checks go beyond what jose did without options:
+ * - `iat > now + skew` → issued-in-future. A token minted "in the future" comes from an issuer
+ *   with a broken clock or was forged with a far-off `iat` to outlive key rotation or revocation
+ *   lists that cut off by issue time; either way nothing about it can be trusted to be current.
+ * - `exp` is required unless the issuer sets `requireExp: false` (providers that mint tokens that
+ *   never expire): a token without `exp` would otherwise be valid forever once leaked.
  */
 export function claimsFailure(
   payload: JWTPayload,
-  issuer: Pick<ResolvedIssuer, 'name' | 'issuer' | 'audiences' | 'clockSkewSec'>,
+  issuer: Pick<ResolvedIssuer, 'name' | 'issuer' | 'audiences' | 'clockSkewSec'> &
+    Partial<Pick<ResolvedIssuer, 'requireExp'>>,
   nowMs: number,
 ): JwtFailure<TokenFailureReason> | undefined {
   const name = issuer.name;
   if (!Object.hasOwn(payload, 'iss')) return fail('unknown-issuer', 'iss does not match the issuer', name);
   if (!Object.hasOwn(payload, 'aud'))
     return fail('wrong-audience', 'the token is not meant for this audience (aud)', name);
-  if (!Object.hasOwn(payload, 'exp')) return fail('malformed', 'claim exp: missing', name);
+  const hasExp = Object.hasOwn(payload, 'exp');
+  if (!hasExp && issuer.requireExp !== false) return fail('malformed', 'claim exp: missing', name);
   if (payload.iss !== issuer.issuer) return fail('unknown-issuer', 'iss does not match the issuer', name);
   const aud: unknown = payload.aud;
   const audOk =
@@ -345,6 +356,9 @@ export function claimsFailure(
   const nbf: unknown = payload.nbf;
   if (nbf !== undefined && (typeof nbf !== 'number' || nbf > now + skew))
     return fail('not-yet-valid', 'the token is not valid yet (nbf)', name);
+  if (payload.iat !== undefined && payload.iat > now + skew)
+    return fail('issued-in-future', 'the token was issued in the future (iat)', name);
+  if (!hasExp) return undefined;
   const exp: unknown = payload.exp;
   if (typeof exp !== 'number') return fail('malformed', 'claim exp: invalid', name);
   if (exp <= now - skew) return fail('expired', 'the token has expired (exp)', name);

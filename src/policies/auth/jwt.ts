@@ -28,6 +28,7 @@ const defs: Record<JwtFailureReason, ErrorDef> = {
   'bad-signature': Errors.tokenInvalid,
   expired: Errors.tokenExpired,
   'not-yet-valid': Errors.tokenExpired,
+  'issued-in-future': Errors.tokenExpired,
   'wrong-audience': Errors.tokenAudience,
   'jwks-unavailable': Errors.keysUnavailable,
   'insufficient-scope': Errors.insufficientScope,

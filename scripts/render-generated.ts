@@ -1,5 +1,10 @@
+/**
+ * The text of each generated file, from its source (pure functions: nothing is written here).
+ * write-generated.ts writes them (`npm run generate`); test/unit/generated.test.ts compares them
+ * with the committed files.
+ */
 import { jsonSchema } from '../src/config/schema.js';
-import { docsBase, Errors } from '../src/dataplane/errors.js';
+import { docsAnchor, Errors, typeUri } from '../src/dataplane/errors.js';
 
 export function renderSchema(): string {
   return `${JSON.stringify({ $schema: 'https://json-schema.org/draft/2020-12/schema', ...jsonSchema() }, null, 2)}\n`;
@@ -8,7 +13,7 @@ export function renderSchema(): string {
 export function renderErrorsDoc(): string {
   const rows = Object.values(Errors)
     .sort((a, b) => a.code.localeCompare(b.code))
-    .map((e) => `## ${e.code}\n\n**${e.status} ${e.title}**\n\n${e.help}\n`);
+    .map((e) => `## ${e.code}\n\n**${e.status} ${e.title}** · type \`${typeUri(e)}\`\n\n${e.help}\n`);
   return `<!-- Generated from src/dataplane/errors.ts by \`npm run generate\`; do not edit. -->
 # Error codes
 
@@ -16,7 +21,7 @@ Every refusal Sluice makes is an RFC 9457 \`application/problem+json\` body:
 
 \`\`\`json
 {
-  "type": "${docsBase}#sluice-route-001",
+  "type": "${typeUri(Errors.noRoute)}",
   "title": "No route",
   "status": 404,
   "code": "SLUICE-ROUTE-001",
@@ -26,6 +31,12 @@ Every refusal Sluice makes is an RFC 9457 \`application/problem+json\` body:
 
 \`code\` is stable: match on it, not on \`title\` or \`detail\`. \`instance\` carries the request id
 (also in the \`X-Request-Id\` response header and the access log).
+
+\`type\` is a URN, \`urn:sluice:error:<area>-<nnn>\`, one per code, as stable as the code. It is an
+identifier, not a link (RFC 9457 §3.1.1 allows a type that is not dereferenced): Sluice owns no
+domain whose pages could stay where a link points, and a link into a domain it does not own could
+be taken over. What a type means is documented here, in the section named after its code:
+\`${typeUri(Errors.noRoute)}\` is [${Errors.noRoute.code}](${docsAnchor(Errors.noRoute).replace('errors.md', '')}).
 
 | code | status | title |
 |---|---|---|
