@@ -9,8 +9,10 @@ const port = Number(process.env.PORT ?? 0);
 const upstream = process.env.UPSTREAM ?? 'http://127.0.0.1:8080';
 
 const app = Fastify();
-// The same route as Sluice's bench config: /public/* reaches the upstream unchanged.
-await app.register(proxy, { upstream, prefix: '/public', rewritePrefix: '/public' });
+// Its cheapest route, as for every target: the root, every path forwarded unchanged (no prefix
+// to match and strip, no `rewritePrefix` to put back). A `/public` prefix with
+// `rewritePrefix: '/public'` measured slower for the same forwarding.
+await app.register(proxy, { upstream });
 await app.listen({ host: '127.0.0.1', port });
 console.log(`fastify-proxy listening on ${app.server.address().port}`);
 for (const s of ['SIGTERM', 'SIGINT']) process.once(s, () => app.close().then(() => process.exit(0)));

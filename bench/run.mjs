@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -31,7 +31,9 @@ const CONNS = (env.CONNS ?? '64,1').split(',').map((c) => int(c, 0));
 const LOAD_CPU = env.LOAD_CPU ?? '0'; // wrk and the upstream
 const PROXY_CPU = env.PROXY_CPU ?? '1'; // the proxy under test
 const ALL = ['direct', 'nginx', 'fastify', 'sluice', 'sluice-log', 'sluice-res', 'sluice-ref', 'bare'];
-const TARGETS = (env.TARGETS ?? 'direct,nginx,fastify,sluice,sluice-log').split(',').map((t) => t.trim());
+const TARGETS = (env.TARGETS ?? 'direct,nginx,fastify,bare,sluice,sluice-log')
+  .split(',')
+  .map((t) => t.trim());
 for (const t of TARGETS) if (!ALL.includes(t)) fail(`unknown target "${t}" (known: ${ALL.join(', ')})`);
 if (!TARGETS.includes('direct')) TARGETS.unshift('direct');
 const PATH = '/public/bench';
@@ -56,7 +58,7 @@ const labels = {
   nginx: 'nginx, 1 worker',
   fastify: '@fastify/http-proxy',
   sluice: 'Sluice, access log off',
-  'sluice-log': 'Sluice, access log on',
+  'sluice-log': 'Sluice, access log on (to a file)',
   'sluice-res': 'Sluice + resilience, not triggered',
   'sluice-ref': 'Sluice, reference build (SLUICE_REF_MAIN)',
   bare: 'bare node:http + undici',
@@ -172,7 +174,7 @@ upstreams:
       - url: http://127.0.0.1:${upstreamPort}
 ${resilience ? `${resilientGroup}  backup:\n    targets:\n      - url: http://127.0.0.1:${upstreamPort}\n${resilientGroup}` : ''}routes:
   - name: bench
-    match: { path: { prefix: /public/ } }
+    match: { path: { prefix: / } }
     upstream: up
 ${resilience ? resilientRoute : ''}`,
   );
@@ -196,10 +198,38 @@ function serverTicks(pid) {
 }
 
 /**
+ * The access-log file of `sluice-log` after a measurement: how many lines it holds and how many of
+ * them are not one complete JSON object of type "access". Then it is emptied, so a long run does not
+ * fill the disk (the file is opened with O_APPEND, as `>>` would, so Sluice's next write lands at
+ * the new end instead of leaving a hole).
+ */
+function takeLog(file) {
+  const text = readFileSync(file, 'utf8');
+  truncateSync(file, 0);
+  let lines = 0;
+  let bad = 0;
+  let from = 0;
+  for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', from)) {
+    const line = text.slice(from, nl);
+    from = nl + 1;
+    lines++;
+    if (!line.includes('"type":"access"')) continue; // other log lines (startup) are not counted
+    try {
+      if (JSON.parse(line).type !== 'access') bad++;
+    } catch {
+      bad++;
+    }
+  }
+  if (from < text.length) bad++; // a line without its end
+  return { lines, bad };
+}
+
+/**
  * Run wrk against a target. Measures the CPU time the target's process used per request (robust
  * to other work on the machine, unlike requests/s) and samples its RSS while it runs if asked.
+ * With `logFile`, also counts the access-log lines written during the measurement.
  */
-function wrk(port, conns, seconds, pid, watchRss) {
+function wrk(port, conns, seconds, pid, watchRss, logFile) {
   return new Promise((res, rej) => {
     const e = start(
       'wrk',
@@ -229,7 +259,9 @@ function wrk(port, conns, seconds, pid, watchRss) {
       if (!Number.isFinite(r.rps) || !Number.isFinite(r.p50))
         return rej(new Error(`cannot parse wrk output:\n${out}`));
       const cpuUs = ((serverTicks(pid) - ticksBefore) * 1e6) / TICKS_PER_S / r.requests;
-      res({ ...r, cpuUs, foreign: foreignLoad(before, cpuSnapshot()), maxRssKb: maxRss || undefined });
+      const foreign = foreignLoad(before, cpuSnapshot());
+      const logged = logFile ? takeLog(logFile) : undefined;
+      res({ ...r, cpuUs, foreign, maxRssKb: maxRss || undefined, logged });
     });
   });
 }
@@ -274,11 +306,15 @@ async function main() {
       });
     } else {
       const file = sluiceConf(name, port, upPort, name === 'sluice-log', name === 'sluice-res');
-      // The access log goes to /dev/null: this measures producing the log lines, not disk I/O.
       const main = name === 'sluice-ref' ? SLUICE_REF_MAIN : SLUICE_MAIN;
-      e = start(name, PROXY_CPU, node, [...prof, main, 'start', '--config', file], {
-        stdout: name === 'sluice-log' ? 'ignore' : undefined,
-      });
+      // sluice-log: stdout (every log line, the access log included) to a file, as a user runs
+      // `sluice start >> access.log`; not /dev/null, which would measure producing the lines only.
+      const logFile = name === 'sluice-log' ? join(work, 'sluice-log.access.log') : undefined;
+      const fd = logFile ? openSync(logFile, 'a') : undefined;
+      e = start(name, PROXY_CPU, node, [...prof, main, 'start', '--config', file], { stdout: fd });
+      if (fd !== undefined) closeSync(fd); // the child holds its own copy
+      t[name] = { port, pid: e.pid, logFile };
+      continue;
     }
     t[name] = { port, pid: e.pid };
   }
@@ -293,7 +329,7 @@ async function main() {
 
   log(`== warm-up (${WARMUP}s each at ${Math.max(...CONNS)} connections)`);
   for (const name of TARGETS)
-    if (WARMUP > 0) await wrk(t[name].port, Math.max(...CONNS), WARMUP, t[name].pid);
+    if (WARMUP > 0) await wrk(t[name].port, Math.max(...CONNS), WARMUP, t[name].pid, false, t[name].logFile);
 
   /** results[conns][target] = [{rps,p50,p99,errors}] */
   const results = {};
@@ -304,11 +340,11 @@ async function main() {
     const order = TARGETS.map((_, i) => TARGETS[(i + r) % TARGETS.length]);
     for (const c of CONNS) {
       for (const name of order) {
-        let res = await wrk(t[name].port, c, DURATION, t[name].pid, name in rss);
+        let res = await wrk(t[name].port, c, DURATION, t[name].pid, name in rss, t[name].logFile);
         if (res.foreign > NOISE && repeats < MAX_REPEATS) {
           repeats++;
           log(`   (other processes took ${res.foreign.toFixed(0)}% of a core: measuring ${name} again)`);
-          res = await wrk(t[name].port, c, DURATION, t[name].pid, name in rss);
+          res = await wrk(t[name].port, c, DURATION, t[name].pid, name in rss, t[name].logFile);
         }
         results[c][name].push(res);
         if (rss[name] && res.maxRssKb) rss[name].load = Math.max(rss[name].load, res.maxRssKb);
@@ -316,6 +352,7 @@ async function main() {
           `   round ${r + 1}/${ROUNDS} c=${String(c).padStart(2)} ${name.padEnd(10)} ${fmtRps(res.rps).padStart(8)} req/s` +
             `  p50 ${fmtMs(res.p50)}  p99 ${fmtMs(res.p99)}  ${res.cpuUs.toFixed(1)} us CPU/req` +
             `  other CPU ${res.foreign.toFixed(0)}%` +
+            `${res.logged ? `  log lines ${res.logged.lines}${res.logged.bad ? ` (${res.logged.bad} not complete)` : ''}` : ''}` +
             `${res.errors ? `  ERRORS ${res.errors}` : ''}`,
         );
       }
@@ -440,6 +477,29 @@ async function main() {
     versusSluice('sluice-res');
     const tr = med[hi]['sluice-res'].rps / med[hi].sluice.rps;
     goals.push(['sluice-res', `throughput >= 0.95x Sluice without them (${hi}c)`, tr, tr >= 0.95]);
+  }
+  if (TARGETS.includes('sluice-log') && TARGETS.includes('sluice')) {
+    // Issue 10: the access log on, written to a file, costs at most 10% of throughput.
+    const hi = Math.max(...CONNS);
+    versusSluice('sluice-log');
+    const tl = med[hi]['sluice-log'].rps / med[hi].sluice.rps;
+    goals.push(['sluice-log', `throughput >= 0.90x Sluice with the access log off (${hi}c)`, tl, tl >= 0.9]);
+    // Every response has its line: wrk counts completed responses; the log may hold a few more
+    // (requests cut off when wrk stops, logged as the client leaving).
+    let lines = 0;
+    let bad = 0;
+    let responses = 0;
+    for (const c of CONNS)
+      for (const x of results[c]['sluice-log']) {
+        lines += x.logged?.lines ?? 0;
+        bad += x.logged?.bad ?? 0;
+        responses += x.requests;
+      }
+    out();
+    out(
+      `Access-log file of ${labels['sluice-log']}, over the measurements kept: ${lines.toLocaleString('en-US')} lines ` +
+        `for ${responses.toLocaleString('en-US')} responses counted by wrk; lines that are not one complete JSON access entry: ${bad}.`,
+    );
   }
   // Read as "the reference build / this build": above 1x, this build is slower.
   if (TARGETS.includes('sluice-ref') && TARGETS.includes('sluice')) versusSluice('sluice-ref');

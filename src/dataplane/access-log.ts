@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { CompiledRoute } from '../config/compile.js';
-import { redactHeaders } from '../telemetry/logging.js';
+import { infoLinesOf, redactHeaders } from '../telemetry/logging.js';
 import type { Target } from '../upstreams/target.js';
 import { requestContextOf } from './context.js';
 import type { DataplaneState } from './state.js';
@@ -9,6 +9,15 @@ import type { DataplaneState } from './state.js';
 /**
  * One JSON line per request (when enabled and sampled). The query string is left out (it often
  * carries tokens); headers only when asked for, with secrets redacted.
+ *
+ * The line is serialised here, field by field in a fixed order, instead of handing an object to
+ * pino (which walks its keys and types every time): what is fixed per route (its name and its
+ * upstream's) is serialised once per compiled route, and strings are quoted without
+ * `JSON.stringify` unless they hold a character JSON escapes. The fields and their order are
+ * those pino wrote before: type, requestId, method, path, status, durationMs, bytes, remote, route,
+ * upstream, target, tenant, principal, client, error, attempts, headers (absent ones left out).
+ * `InfoLines` puts the logger's level, time and bindings in front and writes it into the
+ * logger's destination (see src/telemetry/line-writer.ts for the writer).
  */
 export function logAccess(
   gw: DataplaneState,
@@ -28,29 +37,54 @@ export function logAccess(
 ): void {
   const al = gw.runtime.accessLog;
   if (!al.enabled || (al.sample < 1 && Math.random() >= al.sample)) return;
-  const entry: Record<string, unknown> = {
-    type: 'access',
-    requestId,
-    method: req.method,
-    path,
-    status,
-    durationMs: Math.round(seconds * 100_000) / 100,
-    bytes,
-    remote: (socket ?? req.socket)?.remoteAddress,
-    route: route?.name,
-    upstream: route?.upstream.name,
-    target: target?.origin,
-  };
+  const out = infoLinesOf(gw.logger);
+  if (!out.enabled) return;
+  const remote = (socket ?? req.socket)?.remoteAddress;
+  let line = `"type":"access","requestId":${str(requestId)}`;
+  if (req.method !== undefined) line += `,"method":${str(req.method)}`;
+  line += `,"path":${str(path)},"status":${num(status)},"durationMs":${num(Math.round(seconds * 100_000) / 100)},"bytes":${num(bytes)}`;
+  if (remote !== undefined) line += `,"remote":${str(remote)}`;
+  if (route !== undefined) line += routeFields(route);
+  if (target !== undefined) line += `,"target":${str(target.origin)}`;
   const ctx = requestContextOf(req);
   if (ctx !== undefined) {
-    if (ctx.tenant !== undefined) entry.tenant = ctx.tenant.id;
-    else if (ctx.principal?.kind === 'apiKey') entry.tenant = ctx.principal.tenantId;
-    if (ctx.principal !== undefined) entry.principal = ctx.principal.id;
+    const tenant =
+      ctx.tenant !== undefined
+        ? ctx.tenant.id
+        : ctx.principal?.kind === 'apiKey'
+          ? ctx.principal.tenantId
+          : undefined;
+    if (tenant !== undefined) line += `,"tenant":${str(tenant)}`;
+    if (ctx.principal?.id !== undefined) line += `,"principal":${str(ctx.principal.id)}`;
     // Behind trusted proxies, the address from X-Forwarded-For (what IP rules and limits used).
-    if (ctx.client !== entry.remote) entry.client = ctx.client;
+    if (ctx.client !== remote && ctx.client !== undefined) line += `,"client":${str(ctx.client)}`;
   }
-  if (error) entry.error = error;
-  if (attempts !== undefined && attempts > 1) entry.attempts = attempts;
-  if (al.headers) entry.headers = redactHeaders(req.headers, al.redact);
-  gw.logger.info(entry);
+  if (error) line += `,"error":${str(error)}`;
+  if (attempts !== undefined && attempts > 1) line += `,"attempts":${num(attempts)}`;
+  if (al.headers) line += `,"headers":${JSON.stringify(redactHeaders(req.headers, al.redact))}`;
+  out.write(line);
+}
+
+/** `,"route":…,"upstream":…` of a compiled route, serialised once (a reload compiles new routes). */
+const routeFieldsCache = new WeakMap<CompiledRoute, string>();
+function routeFields(route: CompiledRoute): string {
+  let s = routeFieldsCache.get(route);
+  if (s === undefined) {
+    s = `,"route":${str(route.name)},"upstream":${str(route.upstream.name)}`;
+    routeFieldsCache.set(route, s);
+  }
+  return s;
+}
+
+/** What JSON.stringify escapes in a string: `"`, `\`, control characters and lone surrogates. */
+const needsEscape = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+/** A string as JSON: quoted as is unless it holds a character JSON escapes (pino's own shortcut). */
+function str(s: string): string {
+  return needsEscape.test(s) ? JSON.stringify(s) : `"${s}"`;
+}
+
+/** A number as JSON (`null` for NaN and infinities, as JSON.stringify and pino write them). */
+function num(n: number): string {
+  return Number.isFinite(n) ? `${n}` : 'null';
 }

@@ -1,0 +1,106 @@
+/**
+ * The log writer of the gateway process: every line (the access log's and pino's) is appended to a
+ * string, and the string is written with one `writeSync` on the file descriptor per turn of the
+ * event loop (a `setImmediate` scheduled by the first line of the turn).
+ *
+ * Why not pino's async destination (sonic-boom, `sync: false`), which this replaced: on the bench
+ * machine (Sluice pinned to one core, stdout to a file) sonic-boom's `fs.write` hands each buffer to
+ * libuv's thread pool, whose thread then competes with the event loop for the same core and wakes it
+ * again with a completion callback; that round trip costs more than the write itself (a few KiB into
+ * the page cache). One synchronous write per turn costs a single syscall and nothing in between, and
+ * leaves nothing in flight: at exit the pending string is written synchronously and no line is lost
+ * or cut. bench/README.md ("Access log to a file") has the figures of both.
+ *
+ * The cost of being synchronous: a reader that stops reading a pipe (a stalled log shipper) makes
+ * the write wait. A non-blocking descriptor answers EAGAIN instead; the lines are kept, in order,
+ * and written again shortly, so nothing is lost while the process lives (memory grows meanwhile).
+ */
+import { writeSync } from 'node:fs';
+
+/** A turn's lines beyond this are written at once instead of at the end of the turn (bounds the string). */
+const flushAtChars = 1 << 20;
+/** After EAGAIN (pipe full, non-blocking): try again after this long. */
+const retryMs = 10;
+/** At exit, how long to keep trying a full non-blocking pipe before giving up. */
+const exitRetryMs = 5_000;
+
+export class LineWriter {
+  private pending = '';
+  private scheduled = false;
+  private retry: NodeJS.Timeout | undefined;
+  private failed = false;
+
+  constructor(readonly fd: number) {}
+
+  /** `chunk` is one or more complete lines, each ending with "\n". */
+  write(chunk: string): boolean {
+    if (this.failed) return true;
+    this.pending += chunk;
+    if (this.pending.length >= flushAtChars) this.flushSync();
+    else if (!this.scheduled && this.retry === undefined) {
+      this.scheduled = true;
+      setImmediate(this.onTurnEnd);
+    }
+    return true;
+  }
+
+  private readonly onTurnEnd = (): void => {
+    this.scheduled = false;
+    this.flushSync();
+  };
+
+  /** pino's `logger.flush(cb)` calls this. */
+  flush(cb?: (err?: Error) => void): void {
+    this.flushSync();
+    cb?.();
+  }
+
+  /**
+   * Write everything pending now. `atExit`: a full non-blocking pipe is waited for (up to 5 s)
+   * instead of retried later, since there is no later.
+   */
+  flushSync(atExit = false): void {
+    if (this.pending.length === 0 || this.failed) return;
+    if (this.retry !== undefined) {
+      clearTimeout(this.retry);
+      this.retry = undefined;
+    }
+    let buf = Buffer.from(this.pending, 'utf8');
+    this.pending = '';
+    let waitedUntil = 0;
+    while (buf.length > 0) {
+      try {
+        const n = writeSync(this.fd, buf, 0, buf.length);
+        buf = buf.subarray(n); // a pipe may take part of it
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') {
+          this.fail(err as Error);
+          return;
+        }
+        if (!atExit) {
+          // Keep the rest in front of what comes next, and try again shortly.
+          this.pending = buf.toString('utf8') + this.pending;
+          this.retry = setTimeout(() => {
+            this.retry = undefined;
+            this.flushSync();
+          }, retryMs);
+          return;
+        }
+        waitedUntil ||= Date.now() + exitRetryMs;
+        if (Date.now() > waitedUntil) return;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+      }
+    }
+  }
+
+  /** The descriptor is gone (EPIPE: the reader exited; EBADF): drop lines from now on, say so once. */
+  private fail(err: Error): void {
+    this.failed = true;
+    this.pending = '';
+    try {
+      writeSync(2, `sluice: log output failed, log lines are dropped from now on: ${err.message}\n`);
+    } catch {
+      // stderr is gone too
+    }
+  }
+}
