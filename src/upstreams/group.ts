@@ -5,17 +5,11 @@ import { Limiter } from '../dataplane/concurrency.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { Balancer, BalancerFactory } from './balancers/balancer.js';
 import { compileBalancer } from './balancers/index.js';
+import { breakerSettings, HALF_OPEN } from './breaker.js';
 import { type DnsRegistry, type DnsSubscription, defaultDnsRefresh } from './dns.js';
-import {
-  activeSettings,
-  breakerSettings,
-  type GroupHealth,
-  HALF_OPEN,
-  type HealthRegistry,
-  outlierSettings,
-  Prober,
-  type TargetHealth,
-} from './health.js';
+import type { GroupHealth, HealthRegistry, TargetHealth } from './health.js';
+import { activeSettings, Prober } from './health-check.js';
+import { outlierSettings } from './outlier.js';
 import { type PoolOptions, type PoolRegistry, readUpstreamTls } from './pools.js';
 import type { DnsTargetConfig, UpstreamConfig } from './schema.js';
 import type { Target } from './target.js';
@@ -59,7 +53,7 @@ interface DnsSource {
 
 /**
  * A named group of targets and the policy that picks one. The proxy asks the group, never a
- * target directly, so health, breakers and failover (issue 4) slot in behind `pick`.
+ * target directly, so health, breakers and failover slot in behind `pick`.
  *
  * The target list is the static targets, then the current addresses of each DNS target. A DNS
  * change replaces the list and the balancer (built by a factory compiled once with the config)
@@ -227,7 +221,7 @@ export class UpstreamGroup {
   pick(req: IncomingMessage): Target | undefined {
     const t = this.balancer.pick(req);
     // A half-open target takes a limited number of trial requests (one comparison otherwise).
-    if (t !== undefined && t.health !== undefined && t.health.breaker === HALF_OPEN) t.health.trial();
+    if (t !== undefined && t.health !== undefined && t.health.breaker.state === HALF_OPEN) t.health.trial();
     return t;
   }
 
@@ -332,7 +326,7 @@ export class UpstreamGroup {
     for (const t of all) if (t.health?.down) down++;
     this.available = down === 0 ? all : all.filter((t) => !t.health?.down);
     this.circuitOpen = this.available.length === 0 && all.some((t) => t.health?.breakerOut === true);
-    this.settled = this.available.some((t) => t.health === undefined || t.health.breaker !== HALF_OPEN);
+    this.settled = this.available.some((t) => t.health === undefined || t.health.breaker.state !== HALF_OPEN);
     this.balancer = this.makeBalancer(this.available);
     if (this.watchers.size > 0) this.notify();
   }

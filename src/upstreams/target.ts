@@ -8,7 +8,10 @@ export interface TargetState {
   inflight: number;
 }
 
-/** One upstream endpoint with its connection pool. Health and breaker state attach here (issue 4). */
+/**
+ * One upstream endpoint with its connection pool, and its health record (./health.ts) when its group
+ * has health settings.
+ */
 export interface Target {
   readonly id: string;
   /** `http://host:port` */

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { mock, test } from 'node:test';
 import { pino } from 'pino';
 import { UpstreamGroup } from '../../src/upstreams/group.js';
-import { HealthRegistry, outlierSettings } from '../../src/upstreams/health.js';
+import { HealthRegistry } from '../../src/upstreams/health.js';
+import { outlierSettings } from '../../src/upstreams/outlier.js';
 import { PoolRegistry } from '../../src/upstreams/pools.js';
 
 function group(n: number, percent: number) {
@@ -36,7 +37,7 @@ test('maxEjectedPercent is never exceeded: 3 targets at 50% lose one, at 67% two
   ] as const) {
     const { reg, records, fail } = group(3, percent);
     for (let i = 0; i < 3; i++) fail(i);
-    assert.equal(records.filter((r) => r.ejected).length, expected, `at ${percent}%`);
+    assert.equal(records.filter((r) => r.ejection.ejected).length, expected, `at ${percent}%`);
     reg.closeAll();
   }
 });
@@ -47,12 +48,12 @@ test('client-side outcomes neither count nor reset; a good response resets the c
   r.observe(500, undefined);
   r.observe(499, 'client_closed');
   r.observe(413, 'body_too_large');
-  assert.equal(r.failures, 1);
+  assert.equal(r.ejection.failures, 1);
   r.observe(404, undefined);
-  assert.equal(r.failures, 0);
+  assert.equal(r.ejection.failures, 0);
   r.observe(504, 'timeout_first_byte');
   r.observe(502, 'reset');
-  assert.equal(r.ejected, true);
+  assert.equal(r.ejection.ejected, true);
   reg.closeAll();
 });
 
@@ -64,18 +65,18 @@ test('ejection time grows base × n up to the cap, and starts over after maxEjec
     const durations: number[] = [];
     for (let k = 0; k < 4; k++) {
       fail(0);
-      assert.equal(r.ejected, true);
-      durations.push(r.ejectedUntil - Date.now());
+      assert.equal(r.ejection.ejected, true);
+      durations.push(r.ejection.ejectedUntil - Date.now());
       mock.timers.tick(durations[k]! - 1);
-      assert.equal(r.ejected, true, 'still out just before its time');
+      assert.equal(r.ejection.ejected, true, 'still out just before its time');
       mock.timers.tick(1);
-      assert.equal(r.ejected, false, 'back at its time');
+      assert.equal(r.ejection.ejected, false, 'back at its time');
     }
     assert.deepEqual(durations, [1000, 2000, 2500, 2500]);
     mock.timers.tick(2501); // longer than maxEjection in service: the multiplier starts over
     fail(0);
-    assert.equal(r.ejectedUntil - Date.now(), 1000);
-    assert.equal(r.ejections, 1);
+    assert.equal(r.ejection.ejectedUntil - Date.now(), 1000);
+    assert.equal(r.ejection.ejections, 1);
     reg.closeAll();
   } finally {
     mock.timers.reset();

@@ -207,18 +207,18 @@ function upstreamsView(gw: Gateway) {
           weight: t.weight,
           inflight: t.state.inflight,
           available: available.has(t),
-          healthy: h ? h.activeUp : true,
-          ejected: h ? h.ejected : false,
-          ...(h?.ejected ? { ejectedForMs: Math.max(0, h.ejectedUntil - now) } : {}),
-          ejections: h ? h.ejections : 0,
-          consecutiveFailures: h ? h.failures : 0,
-          ...(g.health?.breaker !== undefined && h ? { breaker: h.breakerState } : {}),
-          ...(h?.lastProbe
+          healthy: h ? h.active.up : true,
+          ejected: h ? h.ejection.ejected : false,
+          ...(h?.ejection.ejected ? { ejectedForMs: Math.max(0, h.ejection.ejectedUntil - now) } : {}),
+          ejections: h ? h.ejection.ejections : 0,
+          consecutiveFailures: h ? h.ejection.failures : 0,
+          ...(g.health?.breaker !== undefined && h ? { breaker: h.breaker.stateName } : {}),
+          ...(h?.active.lastProbe
             ? {
                 lastCheck: {
-                  at: new Date(h.lastProbe.at).toISOString(),
-                  ok: h.lastProbe.ok,
-                  detail: h.lastProbe.detail,
+                  at: new Date(h.active.lastProbe.at).toISOString(),
+                  ok: h.active.lastProbe.ok,
+                  detail: h.active.lastProbe.detail,
                 },
               }
             : {}),
