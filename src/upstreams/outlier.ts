@@ -65,6 +65,9 @@ export class Ejection {
 
   /** Back in: its time is up, or active checks found it healthy. */
   uneject(): void {
+    // Cleared, not just forgotten: when the checks end an ejection early, its timer would otherwise
+    // end the target's next ejection before that one's time.
+    clearTimeout(this.timer);
     this.timer = undefined;
     if (!this.ejected) return;
     this.ejected = false;

@@ -1,9 +1,10 @@
-/** Outlier ejection arithmetic: the share cap, the growing ejection time and its decay (fake clock). */
+/** Outlier ejection arithmetic: the share cap, the ejection time, its growth, decay and end (fake clock). */
 import assert from 'node:assert/strict';
 import { mock, test } from 'node:test';
 import { pino } from 'pino';
 import { UpstreamGroup } from '../../src/upstreams/group.js';
 import { HealthRegistry } from '../../src/upstreams/health.js';
+import { activeSettings } from '../../src/upstreams/health-check.js';
 import { outlierSettings } from '../../src/upstreams/outlier.js';
 import { PoolRegistry } from '../../src/upstreams/pools.js';
 
@@ -109,4 +110,38 @@ test('a group whose compile fails gives back the health records and listener it 
   assert.equal(g.records.get('http://127.0.0.1:1')?.refs, 1);
   ok.dispose();
   await pools.closeAll();
+});
+
+test('a target the active checks bring back and that is ejected again stays out its whole new ejection time', () => {
+  mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_000_000 });
+  try {
+    const reg = new HealthRegistry(pino({ level: 'silent' }));
+    const g = reg.group('up');
+    const active = activeSettings({ path: '/h', healthyThreshold: 1, unhealthyThreshold: 1 });
+    g.attach(
+      () => {},
+      active,
+      outlierSettings({
+        consecutiveFailures: 1,
+        baseEjection: 1000,
+        maxEjection: 10_000,
+        maxEjectedPercent: 100,
+      }),
+    );
+    const r = g.acquire('http://127.0.0.1:1000');
+    r.observe(502, 'connect'); // ejected for 1000 ms
+    r.probed(false, 'status 500', active); // down by the checks
+    mock.timers.tick(100);
+    r.probed(true, 'status 200', active); // back up: the ejection ends with it
+    assert.equal(r.ejection.ejected, false);
+    r.observe(502, 'connect'); // second ejection: 2000 ms from now
+    assert.equal(r.ejection.ejectedUntil - Date.now(), 2000);
+    mock.timers.tick(1000); // past where the first ejection would have ended
+    assert.equal(r.ejection.ejected, true, 'the first ejection’s timer must not end the second');
+    mock.timers.tick(1000);
+    assert.equal(r.ejection.ejected, false, 'back at its time');
+    reg.closeAll();
+  } finally {
+    mock.timers.reset();
+  }
 });
