@@ -1,4 +1,7 @@
-/** Durations and sizes as written in config, turned into numbers once at compile time. */
+/**
+ * Durations and sizes as written in config (the strings `Duration` and `Size` in ./shared-schema.ts
+ * admit), turned into numbers once at compile time.
+ */
 const durationUnits: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 const sizeUnits: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
 
