@@ -4,15 +4,13 @@
  */
 
 import { type Static, Type as T, type TSchema } from '@sinclair/typebox';
-import { IdentitySettings, RouteAuth } from '../policies/auth/schema.js';
+import { IdentitySettings } from '../policies/auth/schema.js';
 import { JwtIssuers } from '../policies/auth-jwt/schema.js';
-import { CacheSettings, RouteCache } from '../policies/cache/schema.js';
-import { RouteCors } from '../policies/cors/schema.js';
-import { BudgetsSettings, RouteCost } from '../policies/cost/schema.js';
-import { RouteIpFilter } from '../policies/ip-filter/schema.js';
-import { QuotasSettings, RouteQuota } from '../policies/quota/schema.js';
-import { LimitsSettings, RouteRateLimit } from '../policies/rate-limit/schema.js';
-import { RouteTenant } from '../policies/tenant/schema.js';
+import { CacheSettings } from '../policies/cache/schema.js';
+import { BudgetsSettings } from '../policies/cost/schema.js';
+import { QuotasSettings } from '../policies/quota/schema.js';
+import { LimitsSettings } from '../policies/rate-limit/schema.js';
+import { routePolicyProperties } from '../policies/registry.js';
 import { RedisSettings } from '../redis/schema.js';
 import { exchangeTimeouts, Upstream } from '../upstreams/schema.js';
 import { concurrency, Duration, HeaderName, PemFile, Size, TlsVersion } from './shared-schema.js';
@@ -508,14 +506,8 @@ const Route = T.Object(
       ),
     ),
     retry: T.Optional(Retry),
-    auth: T.Optional(RouteAuth),
-    tenant: T.Optional(RouteTenant),
-    ipFilter: T.Optional(RouteIpFilter),
-    cors: T.Optional(RouteCors),
-    rateLimit: T.Optional(RouteRateLimit),
-    quota: T.Optional(RouteQuota),
-    cost: T.Optional(RouteCost),
-    cache: T.Optional(RouteCache),
+    // Each policy kind's property (`auth`, `ipFilter`, `cache`, ...), from the policy registry.
+    ...routePolicyProperties(),
   },
   { additionalProperties: false },
 );

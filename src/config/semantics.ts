@@ -1,19 +1,15 @@
 /** Checks the schema cannot express: references, uniqueness, URLs, regexes. */
 import { BlockList, isIP } from 'node:net';
+import { type ConfigProblem, checkRoutePolicies } from '../policies/registry.js';
 import { defaultDnsRefresh } from '../upstreams/dns.js';
 import type { UpstreamConfig } from '../upstreams/schema.js';
 import type { Config, ListenTlsConfig } from './schema.js';
-import { checkAccess } from './semantics-access.js';
 import { checkIdentity } from './semantics-identity.js';
-import { checkLimits } from './semantics-limits.js';
 import { certificateNames, readKeyPair, readPem, secureContext } from './tls-files.js';
 import { ms } from './units.js';
 
-export interface SemanticError {
-  path: (string | number)[];
-  message: string;
-  key?: boolean;
-}
+/** A problem at an absolute path of the config; load.ts adds file, line and column. */
+export type SemanticError = ConfigProblem;
 
 export function checkSemantics(c: Config): SemanticError[] {
   const out: SemanticError[] = [];
@@ -195,8 +191,8 @@ export function checkSemantics(c: Config): SemanticError[] {
       message: 'the admin listener must not share the public listener address',
     });
   checkIdentity(c, out);
-  checkLimits(c, out);
-  checkAccess(c, out);
+  // Each route's policies check their own parts (the factories' `check`).
+  checkRoutePolicies(c, out);
   return out;
 }
 

@@ -4,11 +4,62 @@
  * token). API keys are checked synchronously against the in-memory snapshot; a token already
  * verified is a cache hit, also synchronous; only a new token's signature check may be async.
  */
+import type { Config } from '../../config/schema.js';
 import { Errors } from '../../dataplane/errors.js';
 import type { EventBus } from '../../telemetry/events.js';
-import type { IdentityDirectory } from '../identity.js';
+import { requirementErrors } from '../auth-jwt/compile.js';
+import type { PolicyFactory } from '../factory.js';
+import { defaultKeyHeader, defaultPrincipalHeader, type IdentityDirectory, identifies } from '../identity.js';
 import type { Denial, Policy, Principal, RequestContext, RequestVerdict } from '../policy.js';
 import { type ApiKeyRule, checkApiKey, isApiKeyShaped } from './api-key.js';
+import { RouteAuth } from './schema.js';
+
+export const authPolicy: PolicyFactory<'auth', typeof RouteAuth> = {
+  name: 'auth',
+  key: 'auth',
+  schema: RouteAuth,
+  order: 300,
+  check(r, at, config, out) {
+    const a = r.auth;
+    if (a === undefined) return;
+    if ((a.apiKey === undefined || a.apiKey === false) && a.jwt === undefined)
+      out.push({ path: [...at, 'auth'], message: 'accepts nothing: set `apiKey` and/or `jwt`' });
+    if (a.jwt !== undefined)
+      for (const e of requirementErrors(a.jwt, Object.keys(config.identity?.issuers ?? {})))
+        out.push({ path: [...at, 'auth', 'jwt', ...e.path], message: e.message });
+  },
+  usesIdentity: (r) => r.auth !== undefined,
+  headers(r, config) {
+    // On every route with identity, also one with `tenant` alone: the principal header is Sluice's.
+    if (!identifies(r)) return [];
+    const principal = config.identity?.forward?.principal ?? defaultPrincipalHeader;
+    return [principal, ...Object.values(r.auth?.jwt?.forward ?? {})].map((n) => n.toLowerCase());
+  },
+  compile(r, config, deps) {
+    const a = r.auth;
+    if (a === undefined) return undefined;
+    const id = config.identity;
+    if (a.jwt !== undefined && deps.jwt === undefined)
+      // check() reports this with file and line at load; this guards compile-only callers.
+      throw new Error(`route "${r.name}": auth.jwt needs identity.issuers`);
+    return compileAuthPolicy({
+      apiKey:
+        a.apiKey === undefined || a.apiKey === false
+          ? undefined
+          : { scopes: a.apiKey === true ? [] : (a.apiKey.scopes ?? []) },
+      jwt: a.jwt !== undefined ? deps.jwt!(r.name, a.jwt) : undefined,
+      optional: a.optional ?? false,
+      keyHeader: (id?.apiKeys?.header ?? defaultKeyHeader).toLowerCase(),
+      principalHeader: principalHeaderOf(config),
+      directory: deps.directory,
+      events: deps.events,
+    });
+  },
+};
+
+function principalHeaderOf(config: Config): string {
+  return (config.identity?.forward?.principal ?? defaultPrincipalHeader).toLowerCase();
+}
 
 /** A JWT principal plus the claim headers the route forwards (flat [name, value, ...]). */
 export interface JwtAccept {

@@ -5,10 +5,11 @@
  */
 import { Registry } from 'prom-client';
 import { bytes, ms } from '../../config/units.js';
+import type { PolicyFactory } from '../factory.js';
 import { LifetimeKey } from '../lifetime.js';
-import type { PolicyFactory } from '../registry.js';
 import { cacheMetrics } from './metrics.js';
 import { CachePolicy, type CacheRules, type CacheState, type Fill } from './policy.js';
+import { RouteCache } from './schema.js';
 import { type CacheStore, MemoryStore, RedisStore } from './store.js';
 
 export const defaultStatuses = [200, 203, 204, 300, 301, 308, 404, 410];
@@ -34,8 +35,23 @@ function newGatewayCache(): GatewayCache {
   return g;
 }
 
-export const cachePolicy: PolicyFactory = {
+export const cachePolicy: PolicyFactory<'cache', typeof RouteCache> = {
   name: 'cache',
+  key: 'cache',
+  schema: RouteCache,
+  order: 800,
+  check(r, at, config, out) {
+    if (r.cache === undefined || r.cache.enabled === false) return;
+    if (config.cache?.store === 'redis' && config.redis === undefined)
+      out.push({ path: ['cache', 'store'], message: '`redis` needs the top-level `redis` settings' });
+    r.cache.statuses?.forEach((s, j) => {
+      if (s === 206 || s === 304)
+        out.push({
+          path: [...at, 'cache', 'statuses', j],
+          message: `${s} is never stored (partial and 304 responses)`,
+        });
+    });
+  },
   compile(r, config, deps) {
     const rc = r.cache;
     if (rc === undefined || rc.enabled === false) return undefined;

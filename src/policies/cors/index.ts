@@ -11,10 +11,10 @@
 import type { RouteConfig } from '../../config/schema.js';
 import { ms } from '../../config/units.js';
 import { Errors } from '../../dataplane/errors.js';
+import type { ConfigProblem, PolicyFactory } from '../factory.js';
 import type { Denial, Policy, Reply, RequestContext, RequestVerdict, ResponseHead } from '../policy.js';
-import type { PolicyFactory } from '../registry.js';
-import { compileOrigins } from './origins.js';
-import type { RouteCorsConfig } from './schema.js';
+import { compileOrigins, parseOrigin } from './origins.js';
+import { RouteCors, type RouteCorsConfig } from './schema.js';
 
 export const defaultCorsMethods = ['GET', 'HEAD', 'PUT', 'PATCH', 'POST', 'DELETE'];
 
@@ -22,10 +22,70 @@ const empty = Buffer.alloc(0);
 /** A header list as browsers send it in Access-Control-Request-Headers: tokens and commas. */
 const headerListOk = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:[ \t]*,[ \t]*[!#$%&'*+.^_`|~0-9A-Za-z-]+)*$/;
 
-export const corsPolicy: PolicyFactory = {
+export const corsPolicy: PolicyFactory<'cors', typeof RouteCors> = {
   name: 'cors',
+  key: 'cors',
+  schema: RouteCors,
+  order: 200,
+  check: checkCors,
   compile: (r: RouteConfig) => (r.cors === undefined ? undefined : compileCors(r.cors)),
 };
+
+/** How a route's `cors` combines with itself and with the rest of the route. */
+function checkCors(
+  r: RouteConfig,
+  at: readonly (string | number)[],
+  _c: unknown,
+  out: ConfigProblem[],
+): void {
+  const cors = r.cors;
+  if (cors === undefined) return;
+  const p = [...at, 'cors'];
+  let any = -1;
+  cors.origins.forEach((o, j) => {
+    const rule = parseOrigin(o);
+    if ('error' in rule) out.push({ path: [...p, 'origins', j], message: rule.error });
+    else if (rule.kind === 'any') any = j;
+  });
+  if (any >= 0 && cors.origins.length > 1)
+    out.push({
+      path: [...p, 'origins', any],
+      message: '`*` allows every origin: list nothing else with it, or list only the origins you mean',
+    });
+  if (any >= 0 && cors.credentials === true)
+    out.push({
+      path: [...p, 'credentials'],
+      message:
+        'credentials cannot be allowed for every origin (`origins: ["*"]`): any site could act with your users\' cookies, and browsers refuse `*` with credentials. List the origins instead',
+    });
+  if (cors.credentials === true && cors.exposeHeaders?.includes('*'))
+    out.push({
+      path: [...p, 'exposeHeaders'],
+      message: 'with `credentials`, browsers read `*` as a header named "*": list the headers to expose',
+    });
+  const star = cors.allowHeaders?.indexOf('*') ?? -1;
+  if (star >= 0)
+    out.push({
+      path: [...p, 'allowHeaders', star],
+      message: 'leave `allowHeaders` out to allow whatever headers a preflight asks for, or list them',
+    });
+  const methods = r.match.methods;
+  if (methods !== undefined && !methods.includes('OPTIONS'))
+    out.push({
+      path: [...at, 'match', 'methods'],
+      message:
+        "a route with `cors` must match OPTIONS, or browsers' preflights never reach it (they would get 404): add OPTIONS",
+    });
+  const resp = r.headers?.response;
+  for (const op of ['set', 'add'] as const)
+    for (const n of Object.keys(resp?.[op] ?? {}))
+      if (n.toLowerCase().startsWith('access-control-'))
+        out.push({
+          path: [...at, 'headers', 'response', op, n],
+          message: 'the route has `cors`, which sets the Access-Control-* headers: configure them there',
+          key: true,
+        });
+}
 
 /** The 204 answer to an accepted preflight, for the access log. */
 const preflightNote = 'cors_preflight';
@@ -34,7 +94,7 @@ export function compileCors(c: RouteCorsConfig): Policy {
   const origins = compileOrigins(c.origins);
   const credentials = c.credentials === true;
   if (origins.any && credentials)
-    // semantics-access.ts reports this with file and line; this guards compile-only callers.
+    // checkCors reports this with file and line at load; this guards compile-only callers.
     throw new Error('cors: origins "*" cannot be combined with credentials');
   const methodList = (c.methods ?? defaultCorsMethods).map((m) => m.toUpperCase());
   const methods = new Set(methodList);

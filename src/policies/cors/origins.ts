@@ -99,7 +99,7 @@ export function compileOrigins(list: readonly string[]): OriginMatcher {
   let any = false;
   for (const raw of list) {
     const r = parseOrigin(raw);
-    // semantics-access.ts reports these with file and line; this guards compile-only callers.
+    // checkCors (index.ts) reports these with file and line at load; this guards compile-only callers.
     if ('error' in r) throw new Error(`cors.origins: ${r.error}`);
     if (r.kind === 'any') any = true;
     else if (r.kind === 'exact') exact.add(r.origin);

@@ -11,12 +11,14 @@ import type { Config, RouteConfig } from '../../config/schema.js';
 import { Errors } from '../../dataplane/errors.js';
 import type { EventBus } from '../../telemetry/events.js';
 import { perRegistry } from '../../telemetry/per-registry.js';
+import type { PolicyDeps, PolicyFactory } from '../factory.js';
+import { identifies } from '../identity.js';
 import type { RequestContext, RequestVerdict, ResponseHead } from '../policy.js';
 import { type CounterItem, type UsageEngine, usageEngine } from '../quota/counters.js';
 import { quotasOf, refusal, unitsFrom } from '../quota/index.js';
 import type { Period } from '../quota/periods.js';
-import type { PolicyDeps, PolicyFactory } from '../registry.js';
 import { type CompiledBudgets, compileBudgets, MICRO, type TenantBudget } from './budgets.js';
+import { RouteCost } from './schema.js';
 
 const compiledByConfig = new WeakMap<Config, CompiledBudgets>();
 
@@ -62,12 +64,32 @@ const costMetrics = perRegistry(
 const kAdmitted = Symbol('sluice.costAdmitted');
 type Marked = RequestContext & { [kAdmitted]?: TenantBudget };
 
-export const costPolicy: PolicyFactory = {
+export const costPolicy: PolicyFactory<'cost', typeof RouteCost> = {
   name: 'cost',
+  key: 'cost',
+  schema: RouteCost,
+  order: 700,
+  check(r, at, _config, out) {
+    const cost = r.cost;
+    if (cost === undefined) return;
+    if (!identifies(r))
+      out.push({
+        path: [...at, 'cost'],
+        message: 'cost is counted per tenant: the route needs `auth` or `tenant`',
+      });
+    if (cost.perUnit !== undefined && cost.unitsHeader === undefined)
+      out.push({
+        path: [...at, 'cost', 'perUnit'],
+        message: 'needs cost.unitsHeader (the response header with the units)',
+      });
+    if (cost.perRequest === undefined && cost.perUnit === undefined)
+      out.push({ path: [...at, 'cost'], message: 'needs perRequest, perUnit, or both' });
+  },
   compile(r: RouteConfig, config: Config, deps: PolicyDeps) {
     const c = r.cost;
     if (c === undefined) return undefined;
-    if (r.auth === undefined && r.tenant === undefined)
+    // check() reports these with file and line at load; they guard compile-only callers.
+    if (!identifies(r))
       throw new Error(
         `route "${r.name}": cost is counted per tenant and needs \`auth\` or \`tenant\` on the route`,
       );

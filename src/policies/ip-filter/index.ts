@@ -8,13 +8,27 @@
 import { BlockList } from 'node:net';
 import type { RouteConfig } from '../../config/schema.js';
 import { Errors } from '../../dataplane/errors.js';
+import type { PolicyFactory } from '../factory.js';
 import type { Denial, Policy, RequestContext } from '../policy.js';
-import type { PolicyFactory } from '../registry.js';
 import { cidrProblem, parseCidrStrict } from './cidr.js';
-import type { RouteIpFilterConfig } from './schema.js';
+import { RouteIpFilter, type RouteIpFilterConfig } from './schema.js';
 
-export const ipFilterPolicy: PolicyFactory = {
+export const ipFilterPolicy: PolicyFactory<'ipFilter', typeof RouteIpFilter> = {
   name: 'ip-filter',
+  key: 'ipFilter',
+  schema: RouteIpFilter,
+  order: 100,
+  check(r, at, _config, out) {
+    const f = r.ipFilter;
+    if (f === undefined) return;
+    if (f.allow === undefined && f.deny === undefined)
+      out.push({ path: [...at, 'ipFilter'], message: 'lists nothing: set `allow` and/or `deny`' });
+    for (const list of ['allow', 'deny'] as const)
+      f[list]?.forEach((s, j) => {
+        if (parseCidrStrict(s) === undefined)
+          out.push({ path: [...at, 'ipFilter', list, j], message: cidrProblem(s) });
+      });
+  },
   compile: (r: RouteConfig) => (r.ipFilter === undefined ? undefined : compileIpFilter(r.ipFilter)),
 };
 
@@ -57,7 +71,7 @@ function blockList(list: readonly string[] | undefined, what: string): BlockList
   const bl = new BlockList();
   for (const s of list) {
     const p = parseCidrStrict(s);
-    // semantics-access.ts reports these with file and line; this guards compile-only callers.
+    // check() above reports these with file and line at load; this guards compile-only callers.
     if (p === undefined) throw new Error(`ipFilter.${what}: ${cidrProblem(s)}`);
     bl.addSubnet(p.address, p.prefix, p.family);
   }

@@ -10,11 +10,13 @@ import type { Config, RouteConfig } from '../../config/schema.js';
 import { type ErrorDef, Errors } from '../../dataplane/errors.js';
 import type { EventBus } from '../../telemetry/events.js';
 import { perRegistry } from '../../telemetry/per-registry.js';
+import type { PolicyDeps, PolicyFactory } from '../factory.js';
+import { identifies } from '../identity.js';
 import type { Denial, Policy, RequestContext, RequestVerdict, ResponseHead } from '../policy.js';
-import type { PolicyDeps, PolicyFactory } from '../registry.js';
 import { type CounterItem, type TakeResult, type UsageEngine, usageEngine } from './counters.js';
 import { type CompiledQuota, type CompiledQuotas, compileQuotas, limitsFor } from './limits.js';
 import { type Period, secondsUntil } from './periods.js';
+import { RouteQuota } from './schema.js';
 
 const compiledByConfig = new WeakMap<Config, CompiledQuotas>();
 
@@ -54,11 +56,31 @@ const quotaMetrics = perRegistry(
 const kAdmitted = Symbol('sluice.quotaAdmitted');
 type Marked = RequestContext & { [kAdmitted]?: boolean };
 
-export const quotaPolicy: PolicyFactory = {
+export const quotaPolicy: PolicyFactory<'quota', typeof RouteQuota> = {
   name: 'quota',
+  key: 'quota',
+  schema: RouteQuota,
+  order: 600,
+  check(r, at, config, out) {
+    if (r.quota === undefined) return;
+    const quotas = config.quotas?.define ?? {};
+    if (!identifies(r))
+      out.push({
+        path: [...at, 'quota'],
+        message: 'quotas count per tenant: the route needs `auth` or `tenant`',
+      });
+    r.quota.use.forEach((name, j) => {
+      if (!Object.hasOwn(quotas, name))
+        out.push({
+          path: [...at, 'quota', 'use', j],
+          message: `no quota "${name}" in quotas.define (defined: ${Object.keys(quotas).join(', ') || 'none'})`,
+        });
+    });
+  },
   compile(r: RouteConfig, config: Config, deps: PolicyDeps): Policy | undefined {
     if (r.quota === undefined) return undefined;
-    if (r.auth === undefined && r.tenant === undefined)
+    // check() reports these with file and line at load; they guard compile-only callers.
+    if (!identifies(r))
       throw new Error(
         `route "${r.name}": quota counts per tenant and needs \`auth\` or \`tenant\` on the route`,
       );

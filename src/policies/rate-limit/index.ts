@@ -15,9 +15,9 @@ import { Errors } from '../../dataplane/errors.js';
 import type { RedisConnection } from '../../redis/connection.js';
 import type { EventBus } from '../../telemetry/events.js';
 import { perRegistry } from '../../telemetry/per-registry.js';
+import type { PolicyDeps, PolicyFactory } from '../factory.js';
 import { LifetimeKey } from '../lifetime.js';
 import type { Denial, Policy, RequestContext, RequestVerdict, TenantView } from '../policy.js';
-import type { PolicyDeps, PolicyFactory } from '../registry.js';
 import {
   fromScriptReply,
   GCRA_LUA,
@@ -26,7 +26,7 @@ import {
   LocalGcraStore,
   nowMicros,
 } from './gcra.js';
-import type { LimitsConfig, RateLimitConfig } from './schema.js';
+import { type LimitsConfig, type RateLimitConfig, RouteRateLimit } from './schema.js';
 
 const KIND = 'rate-limit';
 const SCRIPT = 'sluiceRateLimitGcra';
@@ -452,7 +452,19 @@ export function compileRateLimit(r: RouteConfig, config: Config, deps: PolicyDep
   );
 }
 
-export const rateLimitPolicy: PolicyFactory = {
+export const rateLimitPolicy: PolicyFactory<'rateLimit', typeof RouteRateLimit> = {
   name: KIND,
+  key: 'rateLimit',
+  schema: RouteRateLimit,
+  order: 500,
+  check(r, at, _config, out) {
+    const names = new Set<string>();
+    r.rateLimit?.forEach((l, j) => {
+      if (l.name === undefined) return;
+      if (names.has(l.name))
+        out.push({ path: [...at, 'rateLimit', j, 'name'], message: `two limits are named "${l.name}"` });
+      names.add(l.name);
+    });
+  },
   compile: compileRateLimit,
 };

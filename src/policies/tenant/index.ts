@@ -5,10 +5,51 @@
  */
 import { Errors } from '../../dataplane/errors.js';
 import type { EventBus } from '../../telemetry/events.js';
-import type { IdentityDirectory } from '../identity.js';
+import type { PolicyFactory } from '../factory.js';
+import { defaultTenantHeader, type IdentityDirectory, identifies } from '../identity.js';
 import type { Denial, Policy, RequestContext } from '../policy.js';
+import { RouteTenant } from './schema.js';
 
 export type TenantSourceName = 'apiKey' | 'jwt' | 'host';
+
+export const tenantPolicy: PolicyFactory<'tenant', typeof RouteTenant> = {
+  name: 'tenant',
+  key: 'tenant',
+  schema: RouteTenant,
+  order: 400,
+  check(r, at, config, out) {
+    const a = r.auth;
+    r.tenant?.from?.forEach((s, j) => {
+      const p = [...at, 'tenant', 'from', j];
+      if (s === 'host' && config.identity?.hostTenant === undefined)
+        out.push({
+          path: p,
+          message: '`host` needs `identity.hostTenant` (such as `{tenant}.api.example.com`)',
+        });
+      if (s === 'jwt' && a?.jwt?.tenantClaim === undefined)
+        out.push({ path: p, message: '`jwt` needs `auth.jwt.tenantClaim` on this route' });
+      if (s === 'apiKey' && (a?.apiKey === undefined || a.apiKey === false))
+        out.push({ path: p, message: '`apiKey` needs `auth.apiKey` on this route' });
+    });
+  },
+  usesIdentity: (r) => r.tenant !== undefined,
+  headers: (r, config) =>
+    identifies(r) ? [(config.identity?.forward?.tenant ?? defaultTenantHeader).toLowerCase()] : [],
+  compile(r, config, deps) {
+    // A route with auth always resolves the tenant its credentials name (and refuses a suspended
+    // one); `tenant` adds sources and makes it required.
+    if (!identifies(r)) return undefined;
+    const id = config.identity;
+    return compileTenantPolicy({
+      from: r.tenant?.from ?? ['apiKey', 'jwt'],
+      required: r.tenant === undefined ? false : (r.tenant.required ?? true),
+      hostPattern: splitHostPattern(id?.hostTenant),
+      tenantHeader: (id?.forward?.tenant ?? defaultTenantHeader).toLowerCase(),
+      directory: deps.directory,
+      events: deps.events,
+    });
+  },
+};
 
 export interface TenantPolicyOptions {
   from: readonly TenantSourceName[];
