@@ -30,7 +30,17 @@ const WARMUP = int(env.WARMUP, 3); // seconds per target, once, at the highest c
 const CONNS = (env.CONNS ?? '64,1').split(',').map((c) => int(c, 0));
 const LOAD_CPU = env.LOAD_CPU ?? '0'; // wrk and the upstream
 const PROXY_CPU = env.PROXY_CPU ?? '1'; // the proxy under test
-const ALL = ['direct', 'nginx', 'fastify', 'sluice', 'sluice-log', 'sluice-res', 'sluice-ref', 'bare'];
+const ALL = [
+  'direct',
+  'nginx',
+  'fastify',
+  'sluice',
+  'sluice-log',
+  'sluice-res',
+  'sluice-ref',
+  'sluice-ref-log',
+  'bare',
+];
 const TARGETS = (env.TARGETS ?? 'direct,nginx,fastify,bare,sluice,sluice-log')
   .split(',')
   .map((t) => t.trim());
@@ -47,8 +57,11 @@ const SLUICE_MAIN = resolve(root, env.SLUICE_MAIN ?? 'dist/cli/main.js');
 // `sluice-ref`: a reference build run side by side with `sluice` (before/after a hot-path change):
 // SLUICE_REF_MAIN=/tmp/ref/dist/cli/main.js TARGETS=sluice,sluice-ref npm run bench
 const SLUICE_REF_MAIN = env.SLUICE_REF_MAIN ? resolve(root, env.SLUICE_REF_MAIN) : undefined;
-if (TARGETS.includes('sluice-ref') && SLUICE_REF_MAIN === undefined)
-  fail('the sluice-ref target needs SLUICE_REF_MAIN (the main.js of another build)');
+// `sluice-ref-log`: the reference build with the access log on, to its own file (a change to the log).
+if ((TARGETS.includes('sluice-ref') || TARGETS.includes('sluice-ref-log')) && SLUICE_REF_MAIN === undefined)
+  fail('the sluice-ref targets need SLUICE_REF_MAIN (the main.js of another build)');
+/** The Sluice targets with the access log on, each to its own file. */
+const LOGGED = ['sluice-log', 'sluice-ref-log'];
 const NCPU = readFileSync('/proc/stat', 'utf8')
   .split('\n')
   .filter((l) => /^cpu\d/.test(l)).length;
@@ -61,6 +74,7 @@ const labels = {
   'sluice-log': 'Sluice, access log on (to a file)',
   'sluice-res': 'Sluice + resilience, not triggered',
   'sluice-ref': 'Sluice, reference build (SLUICE_REF_MAIN)',
+  'sluice-ref-log': 'Sluice, reference build, access log on (to a file)',
   bare: 'bare node:http + undici',
 };
 
@@ -305,11 +319,11 @@ async function main() {
         env: { PORT: String(port), UPSTREAM: `http://127.0.0.1:${upPort}` },
       });
     } else {
-      const file = sluiceConf(name, port, upPort, name === 'sluice-log', name === 'sluice-res');
-      const main = name === 'sluice-ref' ? SLUICE_REF_MAIN : SLUICE_MAIN;
+      const file = sluiceConf(name, port, upPort, LOGGED.includes(name), name === 'sluice-res');
+      const main = name.startsWith('sluice-ref') ? SLUICE_REF_MAIN : SLUICE_MAIN;
       // sluice-log: stdout (every log line, the access log included) to a file, as a user runs
       // `sluice start >> access.log`; not /dev/null, which would measure producing the lines only.
-      const logFile = name === 'sluice-log' ? join(work, 'sluice-log.access.log') : undefined;
+      const logFile = LOGGED.includes(name) ? join(work, `${name}.access.log`) : undefined;
       const fd = logFile ? openSync(logFile, 'a') : undefined;
       e = start(name, PROXY_CPU, node, [...prof, main, 'start', '--config', file], { stdout: fd });
       if (fd !== undefined) closeSync(fd); // the child holds its own copy
@@ -321,7 +335,7 @@ async function main() {
   for (const name of TARGETS) if (name !== 'direct') await waitReady(name, t[name].port);
 
   const nodeTargets = TARGETS.filter((n) =>
-    ['sluice', 'sluice-log', 'sluice-res', 'sluice-ref', 'fastify', 'bare'].includes(n),
+    ['sluice', 'sluice-log', 'sluice-res', 'sluice-ref', 'sluice-ref-log', 'fastify', 'bare'].includes(n),
   );
   const rss = {};
   await sleep(500);
@@ -455,19 +469,19 @@ async function main() {
     goals.push([s, 'RSS under load < 150 MB', peak / 1024, peak > 0 && peak < 150 * 1024, 'MB']);
   }
 
-  /** A variant of Sluice against plain Sluice, round by round (both ran interleaved). */
-  const versusSluice = (v) => {
+  /** A variant of Sluice against plain Sluice (or `base`), round by round (both ran interleaved). */
+  const versusSluice = (v, base = 'sluice') => {
     out();
-    out(`**${labels[v]} / Sluice, access log off**`);
+    out(`**${labels[v]} / ${labels[base]}**`);
     out();
     out('| connections | throughput (medians) | per round | CPU per request (medians) |');
     out('|---|---:|---|---:|');
     for (const c of CONNS) {
-      const rounds = results[c][v].map((x, r) => fmtX(x.rps / results[c].sluice[r]?.rps)).join(', ');
-      const perRound = median(results[c][v].map((x, r) => x.rps / results[c].sluice[r]?.rps));
+      const rounds = results[c][v].map((x, r) => fmtX(x.rps / results[c][base][r]?.rps)).join(', ');
+      const perRound = median(results[c][v].map((x, r) => x.rps / results[c][base][r]?.rps));
       out(
-        `| ${c} | ${fmtX(med[c][v].rps / med[c].sluice.rps)} (median per round ${fmtX(perRound)}) | ${rounds} | ` +
-          `${fmtX(med[c][v].cpuUs / med[c].sluice.cpuUs)} |`,
+        `| ${c} | ${fmtX(med[c][v].rps / med[c][base].rps)} (median per round ${fmtX(perRound)}) | ${rounds} | ` +
+          `${fmtX(med[c][v].cpuUs / med[c][base].cpuUs)} |`,
       );
     }
   };
@@ -486,18 +500,22 @@ async function main() {
     goals.push(['sluice-log', `throughput >= 0.90x Sluice with the access log off (${hi}c)`, tl, tl >= 0.9]);
     // Every response has its line: wrk counts completed responses; the log may hold a few more
     // (requests cut off when wrk stops, logged as the client leaving).
+  }
+  if (TARGETS.includes('sluice-ref-log') && TARGETS.includes('sluice-ref'))
+    versusSluice('sluice-ref-log', 'sluice-ref');
+  for (const n of LOGGED.filter((x) => TARGETS.includes(x))) {
     let lines = 0;
     let bad = 0;
     let responses = 0;
     for (const c of CONNS)
-      for (const x of results[c]['sluice-log']) {
+      for (const x of results[c][n]) {
         lines += x.logged?.lines ?? 0;
         bad += x.logged?.bad ?? 0;
         responses += x.requests;
       }
     out();
     out(
-      `Access-log file of ${labels['sluice-log']}, over the measurements kept: ${lines.toLocaleString('en-US')} lines ` +
+      `Access-log file of ${labels[n]}, over the measurements kept: ${lines.toLocaleString('en-US')} lines ` +
         `for ${responses.toLocaleString('en-US')} responses counted by wrk; lines that are not one complete JSON access entry: ${bad}.`,
     );
   }
