@@ -28,13 +28,13 @@ export class LineWriter {
   private pending = '';
   private scheduled = false;
   private retry: NodeJS.Timeout | undefined;
-  private failed = false;
+  /** Error codes already reported on stderr (each once). */
+  private readonly reported = new Set<string>();
 
   constructor(readonly fd: number) {}
 
   /** `chunk` is one or more complete lines, each ending with "\n". */
   write(chunk: string): boolean {
-    if (this.failed) return true;
     this.pending += chunk;
     if (this.pending.length >= flushAtChars) this.flushSync();
     else if (!this.scheduled && this.retry === undefined) {
@@ -60,7 +60,7 @@ export class LineWriter {
    * instead of retried later, since there is no later.
    */
   flushSync(atExit = false): void {
-    if (this.pending.length === 0 || this.failed) return;
+    if (this.pending.length === 0) return;
     if (this.retry !== undefined) {
       clearTimeout(this.retry);
       this.retry = undefined;
@@ -74,7 +74,7 @@ export class LineWriter {
         buf = buf.subarray(n); // a pipe may take part of it
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') {
-          this.fail(err as Error);
+          this.fail(err as NodeJS.ErrnoException);
           return;
         }
         if (!atExit) {
@@ -93,12 +93,17 @@ export class LineWriter {
     }
   }
 
-  /** The descriptor is gone (EPIPE: the reader exited; EBADF): drop lines from now on, say so once. */
-  private fail(err: Error): void {
-    this.failed = true;
-    this.pending = '';
+  /**
+   * The write failed for good (EPIPE: the reader exited; ENOSPC: the disk is full): the lines of
+   * this write are dropped, the process goes on serving, and later turns try again (a full disk may
+   * get space back; a closed pipe fails fast each time). Each kind of failure is said once on stderr.
+   */
+  private fail(err: NodeJS.ErrnoException): void {
+    const code = err.code ?? err.message;
+    if (this.reported.has(code)) return;
+    this.reported.add(code);
     try {
-      writeSync(2, `sluice: log output failed, log lines are dropped from now on: ${err.message}\n`);
+      writeSync(2, `sluice: log output failed, log lines are dropped while it fails: ${err.message}\n`);
     } catch {
       // stderr is gone too
     }

@@ -61,7 +61,7 @@ test('lines logged right before process.exit() are all in the file, whole and in
   });
 });
 
-test('a reader that goes away (EPIPE): the process keeps running, says so once on stderr', async () => {
+test('a reader that goes away (EPIPE): the process keeps running and says so once on stderr', async () => {
   // One line per turn, 3,000 turns: far more than a pipe holds once nobody reads it.
   const { child, exited } = run(
     `const lines = infoLinesOf(createLogger('info'));
