@@ -5,7 +5,9 @@
  * down fails at once instead of waiting), a command timeout, and a breaker: after consecutive
  * failures, commands are refused without touching the network for `openFor`, then one trial
  * command decides. A dead Redis therefore costs no latency; each policy chooses what a refused
- * command means (fail open with a local fallback, or fail closed).
+ * command means (fail open with a local fallback, or fail closed). A reconnection (ioredis's
+ * `ready`: Redis answered its ready check) closes the breaker at once: while it stays open, every
+ * replica decides from its own counters, so each moment of it after Redis is back over-admits.
  */
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -78,7 +80,12 @@ export class RedisConnection {
   private consecutive = 0;
   private openedAt = 0;
   private trialInFlight = false;
+  /** Called once when the half-open trial settles or a reconnection closes the breaker. */
+  private afterTrialCallbacks: (() => void)[] = [];
   private readonly m: RedisMetrics;
+  private readonly okDuration: ReturnType<Histogram<'result'>['labels']>;
+  private readonly errorDuration: ReturnType<Histogram<'result'>['labels']>;
+  private readonly refused: ReturnType<Counter<'kind'>['labels']>;
   readonly where: string;
 
   constructor(
@@ -89,6 +96,9 @@ export class RedisConnection {
     this.keyPrefix = opts.keyPrefix;
     this.where = redactUrl(opts.url);
     this.m = redisMetrics(registry);
+    this.okDuration = this.m.duration.labels('ok');
+    this.errorDuration = this.m.duration.labels('error');
+    this.refused = this.m.errors.labels('breaker_open');
     this.client = new Redis(opts.url, {
       enableAutoPipelining: true,
       enableOfflineQueue: false,
@@ -96,8 +106,10 @@ export class RedisConnection {
       commandTimeout: opts.commandTimeout,
       connectTimeout: Math.max(1000, opts.commandTimeout * 4),
       lazyConnect: false,
-      // Reconnect forever, backing off to 2 s: recovery needs no restart.
-      retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+      // Reconnect forever, backing off to 500 ms: recovery needs no restart, and a Redis that is
+      // back is found within half a second (until then every replica decides on its own counters).
+      // A refused connection to a stopped Redis costs next to nothing at that rate.
+      retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 4), 500),
     });
     let down = false;
     this.client.on('error', (err: Error) => {
@@ -108,6 +120,8 @@ export class RedisConnection {
     this.client.on('ready', () => {
       if (down) this.logger.info({ event: 'redis_ready', redis: this.where }, 'redis connection back');
       down = false;
+      // Redis answers again: back to the shared counters now, not after `openFor` and a trial.
+      if (this.state !== CLOSED) this.close_('reconnected');
     });
   }
 
@@ -136,6 +150,27 @@ export class RedisConnection {
     return this.admit(Date.now(), false);
   }
 
+  /**
+   * True while the half-open trial command is in flight: a caller that can wait (the rate limiter's
+   * batch) waits for it (`afterTrial`) rather than deciding without Redis, which would over-admit
+   * for the length of the trial.
+   */
+  get trialPending(): boolean {
+    return this.state === HALF_OPEN && this.trialInFlight;
+  }
+
+  /** `fn` runs once, when the pending trial settles (or a reconnection closes the breaker). */
+  afterTrial(fn: () => void): void {
+    this.afterTrialCallbacks.push(fn);
+  }
+
+  private trialSettled(): void {
+    const fns = this.afterTrialCallbacks;
+    if (fns.length === 0) return;
+    this.afterTrialCallbacks = [];
+    for (const fn of fns) fn();
+  }
+
   get breakerState(): 'closed' | 'open' | 'half-open' {
     return this.state === CLOSED ? 'closed' : this.state === OPEN ? 'open' : 'half-open';
   }
@@ -157,11 +192,7 @@ export class RedisConnection {
    * breaker is open, or with the command's error (which counts towards opening it).
    */
   run<T>(fn: (r: Redis) => Promise<T>): Promise<T> {
-    const now = Date.now();
-    if (!this.admit(now, true)) {
-      this.m.errors.labels('breaker_open').inc();
-      return Promise.reject(new RedisUnavailableError('redis breaker open'));
-    }
+    if (!this.acquire()) return Promise.reject(new RedisUnavailableError('redis breaker open'));
     const t0 = performance.now();
     let p: Promise<T>;
     try {
@@ -171,26 +202,51 @@ export class RedisConnection {
     }
     return p.then(
       (v) => {
-        this.m.duration.labels('ok').observe((performance.now() - t0) / 1000);
-        this.succeeded();
+        this.settle(t0, undefined);
         return v;
       },
       (err: unknown) => {
-        this.m.duration.labels('error').observe((performance.now() - t0) / 1000);
-        this.failed(err);
+        this.settle(t0, err);
         throw err;
       },
     );
   }
 
+  /**
+   * For a caller that sends its own command with a callback (the rate limiter's batch, one command
+   * per tick): take a place through the breaker. False: refused without a round trip (counted).
+   * After a true, `settle` must follow once, when the command's reply or error arrives.
+   */
+  acquire(): boolean {
+    if (this.admit(Date.now(), true)) return true;
+    this.refused.inc();
+    return false;
+  }
+
+  /** A command sent after `acquire` ended: `t0` is its `performance.now()` at send, `err` undefined on success. */
+  settle(t0: number, err: unknown): void {
+    const s = (performance.now() - t0) / 1000;
+    if (err === undefined) {
+      this.okDuration.observe(s);
+      this.succeeded();
+    } else {
+      this.errorDuration.observe(s);
+      this.failed(err);
+    }
+  }
+
   private succeeded(): void {
     this.consecutive = 0;
-    if (this.state !== CLOSED) {
-      this.state = CLOSED;
-      this.trialInFlight = false;
-      this.m.breaker.set(0);
-      this.logger.info({ event: 'redis_breaker_closed', redis: this.where }, 'redis breaker closed');
-    }
+    if (this.state !== CLOSED) this.close_('trial');
+  }
+
+  private close_(why: 'trial' | 'reconnected'): void {
+    this.state = CLOSED;
+    this.consecutive = 0;
+    this.trialInFlight = false;
+    this.m.breaker.set(0);
+    this.logger.info({ event: 'redis_breaker_closed', redis: this.where, why }, 'redis breaker closed');
+    this.trialSettled();
   }
 
   private failed(err: unknown): void {
@@ -206,6 +262,7 @@ export class RedisConnection {
         { event: 'redis_breaker_open', redis: this.where, err: msg, openForMs: this.opts.openFor },
         'redis breaker open',
       );
+      this.trialSettled();
     }
   }
 

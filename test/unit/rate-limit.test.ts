@@ -79,16 +79,29 @@ describe('GCRA in Redis (the script)', () => {
   });
   after(() => r?.disconnect());
 
-  const run = async (keys: string[], limits: { interval: number; tolerance: number }[]) =>
-    fromScriptReply(
-      (await r.eval(
-        GCRA_LUA,
-        keys.length,
-        ...keys,
-        ...limits.flatMap((l) => [String(l.interval), String(l.tolerance)]),
-      )) as number[],
+  type Limits = { interval: number; tolerance: number }[];
+  const argv = (limits: Limits) => [
+    String(limits.length),
+    ...limits.flatMap((l) => [String(l.interval), String(l.tolerance)]),
+  ];
+  /** Several requests in one script call, as a tick's batch sends them. */
+  const batch = async (reqs: { keys: string[]; limits: Limits }[]) => {
+    const keys = reqs.flatMap((q) => q.keys);
+    const reply = (await r.eval(
+      GCRA_LUA,
       keys.length,
-    );
+      ...keys,
+      reqs.length,
+      ...reqs.flatMap((q) => argv(q.limits)),
+    )) as number[];
+    let at = 0;
+    return reqs.map((q) => {
+      const d = fromScriptReply(reply, at, q.keys.length);
+      at += 2 + 2 * q.keys.length;
+      return d;
+    });
+  };
+  const run = async (keys: string[], limits: Limits) => (await batch([{ keys, limits }]))[0]!;
 
   test('the same meaning as in memory: burst, then refused with the wait; all or nothing', async () => {
     const l = [perSecond(1, 2), perSecond(1, 1000)];
@@ -109,6 +122,35 @@ describe('GCRA in Redis (the script)', () => {
     const ttl = await r.pttl('{u}a');
     const sinceMs = performance.now() - t0;
     assert.ok(ttl >= 2000 - sinceMs - 1 && ttl <= 2001, `pttl ${ttl} after ${sinceMs} ms`);
+  });
+
+  test('one call, several requests: each decided in order as if alone, a refusal in the middle consumes nothing', async () => {
+    // A bucket of 3 (one per second) shared by five requests of one call, and a second key used by
+    // some of them with a limit of 1: request 3 is refused by `{v}one` alone and must not take from
+    // `{v}shared`; request 5 finds `{v}shared` empty.
+    const shared = perSecond(1, 3);
+    const one = perSecond(1, 1);
+    const ds = await batch([
+      { keys: ['{v}shared'], limits: [shared] },
+      { keys: ['{v}shared', '{v}one'], limits: [shared, one] },
+      { keys: ['{v}shared', '{v}one'], limits: [shared, one] },
+      { keys: ['{v}shared'], limits: [shared] },
+      { keys: ['{v}shared'], limits: [shared] },
+    ]);
+    assert.deepEqual(
+      ds.map((d) => [d.allowed, ...d.remaining]),
+      [
+        [true, 2],
+        [true, 1, 0],
+        [false, 1, 0],
+        [true, 0],
+        [false, 0],
+      ],
+    );
+    // What the call wrote is what five separate calls would have: `shared` empty, `one` empty.
+    assert.deepEqual((await run(['{v}shared', '{v}one'], [shared, one])).remaining, [0, 0]);
+    const ttl = await r.pttl('{v}shared');
+    assert.ok(ttl > 2000 && ttl <= 3001, `pttl ${ttl}: three intervals were taken`);
   });
 });
 

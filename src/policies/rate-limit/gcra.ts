@@ -9,8 +9,8 @@
  * and only if every one allows the request are the new TATs written, so a refused request consumes
  * nothing.
  *
- * The same arithmetic runs in `decideLocal` (a Map) and in `GCRA_LUA` (Redis, atomically, on the
- * server's clock): only the clock and the store differ.
+ * The same arithmetic runs in `LocalGcraStore.decide` (a Map) and in `GCRA_LUA` (Redis, atomically,
+ * on the server's clock, several requests per call): only the clock and the store differ.
  */
 
 /** One limit of a request: its key and parameters (microseconds). */
@@ -37,67 +37,106 @@ export interface GcraDecision {
 const EPS = 1e-6;
 
 /**
- * Keys: the limits' keys. ARGV: interval, tolerance of each limit, in order. Returns
- * `{allowed, retryAfterUs, remaining1, resetUs1, remaining2, resetUs2, ...}`. Redis's TIME is the
- * clock: every replica decides on one clock, however theirs drift (scripts may call TIME since
- * Redis 5 with effect replication, the default from Redis 7).
+ * The decisions of several requests in one call (the requests of one tick, rate-limit/batch.ts), in
+ * order, as if each were its own call: one round trip and one command to encode per tick instead of
+ * one per request. KEYS: every request's keys, request after request. ARGV: the number of requests,
+ * then per request its number of limits n and the interval and tolerance of each (µs). Returns, per
+ * request, `allowed, retryAfterUs, remaining1, resetUs1, ..., remainingN, resetUsN`, concatenated.
+ *
+ * Each request is decided on its own (all of its limits or none are committed; a refusal writes
+ * nothing), seeing what the requests before it in the call committed: the TATs read or written are
+ * kept in a table, so a key shared by the call's requests is read once and written once, at the end.
+ * Redis's TIME is the clock, read once per call: every replica decides on one clock, however theirs
+ * drift (scripts may call TIME since Redis 5 with effect replication, the default from Redis 7).
+ * Keys of one request share a hash tag, those of different requests need not: a call spans slots,
+ * which a single Redis (the only kind the connection opens) allows and Redis Cluster would not.
  */
 export const GCRA_LUA = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local n = #KEYS
 local tats = {}
-local out = {1, 0}
-local ok = true
-local retry = 0
-for i = 1, n do
-  local interval = tonumber(ARGV[2 * i - 1])
-  local tol = tonumber(ARGV[2 * i])
-  local tat = tonumber(redis.call('GET', KEYS[i]) or '0') or 0
-  if tat < now then tat = now end
-  local nt = tat + interval
-  local wait = nt - tol - now
-  if wait > 0 then
-    ok = false
-    if wait > retry then retry = wait end
-    out[1 + 2 * i] = 0
-    out[2 + 2 * i] = math.ceil(wait)
-    tats[i] = false
-  else
-    tats[i] = nt
-    out[1 + 2 * i] = math.floor((tol - (nt - now)) / interval + ${EPS})
-    out[2 + 2 * i] = math.ceil(nt - now)
-  end
-end
-if ok then
+local seen = {}
+local written = {}
+local nwritten = 0
+local out = {}
+local nt = {}
+local k = 0
+local a = 2
+local o = 0
+for r = 1, tonumber(ARGV[1]) do
+  local n = tonumber(ARGV[a])
+  local ok = true
+  local retry = 0
   for i = 1, n do
-    redis.call('SET', KEYS[i], string.format('%.0f', tats[i]), 'PX', math.ceil((tats[i] - now) / 1000) + 1)
+    local key = KEYS[k + i]
+    local interval = tonumber(ARGV[a + 2 * i - 1])
+    local tol = tonumber(ARGV[a + 2 * i])
+    local tat = tats[key]
+    if tat == nil then
+      tat = tonumber(redis.call('GET', key) or '0') or 0
+      tats[key] = tat
+    end
+    if tat < now then tat = now end
+    local next = tat + interval
+    local wait = next - tol - now
+    if wait > 0 then
+      ok = false
+      if wait > retry then retry = wait end
+      out[o + 1 + 2 * i] = 0
+      out[o + 2 + 2 * i] = math.ceil(wait)
+      nt[i] = false
+    else
+      nt[i] = next
+      out[o + 1 + 2 * i] = math.floor((tol - (next - now)) / interval + ${EPS})
+      out[o + 2 + 2 * i] = math.ceil(next - now)
+    end
   end
-  return out
+  if ok then
+    out[o + 1] = 1
+    out[o + 2] = 0
+    for i = 1, n do
+      local key = KEYS[k + i]
+      if not seen[key] then
+        seen[key] = true
+        nwritten = nwritten + 1
+        written[nwritten] = key
+      end
+      tats[key] = nt[i]
+    end
+  else
+    out[o + 1] = 0
+    out[o + 2] = math.ceil(retry)
+    for i = 1, n do
+      if nt[i] then
+        local interval = tonumber(ARGV[a + 2 * i - 1])
+        local tol = tonumber(ARGV[a + 2 * i])
+        local tat = nt[i] - interval
+        out[o + 1 + 2 * i] = math.floor((tol - (tat - now)) / interval + ${EPS})
+        out[o + 2 + 2 * i] = math.ceil(tat - now)
+      end
+    end
+  end
+  k = k + n
+  a = a + 1 + 2 * n
+  o = o + 2 + 2 * n
 end
-out[1] = 0
-out[2] = math.ceil(retry)
-for i = 1, n do
-  if tats[i] then
-    local interval = tonumber(ARGV[2 * i - 1])
-    local tol = tonumber(ARGV[2 * i])
-    local tat = tats[i] - interval
-    out[1 + 2 * i] = math.floor((tol - (tat - now)) / interval + ${EPS})
-    out[2 + 2 * i] = math.ceil(tat - now)
-  end
+for i = 1, nwritten do
+  local key = written[i]
+  local tat = tats[key]
+  redis.call('SET', key, string.format('%.0f', tat), 'PX', math.ceil((tat - now) / 1000) + 1)
 end
 return out
 `;
 
-/** Reads the script's reply into a decision. */
-export function fromScriptReply(reply: readonly number[], n: number): GcraDecision {
+/** Reads one request's decision (`n` limits) from the script's reply, starting at `at`. */
+export function fromScriptReply(reply: readonly number[], at: number, n: number): GcraDecision {
   const remaining = new Array<number>(n);
   const reset = new Array<number>(n);
   for (let i = 0; i < n; i++) {
-    remaining[i] = reply[2 + 2 * i]!;
-    reset[i] = reply[3 + 2 * i]!;
+    remaining[i] = reply[at + 2 + 2 * i]!;
+    reset[i] = reply[at + 3 + 2 * i]!;
   }
-  return { allowed: reply[0] === 1, retryAfter: reply[1]!, remaining, reset };
+  return { allowed: reply[at] === 1, retryAfter: reply[at + 1]!, remaining, reset };
 }
 
 /** Microseconds since the epoch, below the millisecond (limits above 1000/s need it). */

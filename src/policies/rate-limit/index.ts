@@ -1,14 +1,14 @@
 /**
  * `rateLimit`: a route's limits, decided by GCRA (gcra.ts) in this process or, with a top-level
  * `redis`, by one Lua script that checks every limit of the request and commits them only if all
- * allow it, in one round trip. docs/rate-limits.md describes keys, plans, overrides and failures.
+ * allow it; the requests of one tick share one script call (batch.ts), one round trip.
+ * docs/rate-limits.md describes keys, plans, overrides and failures.
  *
  * Hot path: the limits (per plan, and per tenant with label overrides, cached on the tenant's
  * snapshot entry) and the `RateLimit-Policy` value are made before traffic; a request builds its
  * counter keys once and one `RateLimit` value. The in-memory path is synchronous. While the Redis
  * breaker is open, the decision is taken at once (local fallback or 503), without a promise.
  */
-import type { Redis } from 'ioredis';
 import { Counter, Registry } from 'prom-client';
 import type { Config, RouteConfig } from '../../config/schema.js';
 import { Errors } from '../../dataplane/errors.js';
@@ -18,26 +18,19 @@ import { perRegistry } from '../../telemetry/per-registry.js';
 import type { PolicyDeps, PolicyFactory } from '../factory.js';
 import { LifetimeKey } from '../lifetime.js';
 import type { Denial, Policy, RequestContext, RequestVerdict, TenantView } from '../policy.js';
-import {
-  fromScriptReply,
-  GCRA_LUA,
-  type GcraDecision,
-  type GcraLimit,
-  LocalGcraStore,
-  nowMicros,
-} from './gcra.js';
+import { type BatchOwner, GcraBatcher } from './batch.js';
+import { fromScriptReply, type GcraDecision, type GcraLimit, LocalGcraStore, nowMicros } from './gcra.js';
 import { type LimitsConfig, type RateLimitConfig, RouteRateLimit } from './schema.js';
 
 const KIND = 'rate-limit';
-const SCRIPT = 'sluiceRateLimitGcra';
 const SWEEP_MS = 10_000;
 
 /** Gateway-lifetime state (deps.lifetime): the local counters survive reloads. */
 export class RateLimitState {
   readonly local: LocalGcraStore;
   private timer: NodeJS.Timeout | undefined;
-  /** Redis clients the script is defined on. */
-  readonly scripted = new WeakSet<object>();
+  /** The decisions' batches, one per Redis connection. */
+  private readonly batchers = new WeakMap<RedisConnection, GcraBatcher>();
 
   constructor(maxKeys: number, sweep: boolean) {
     this.local = new LocalGcraStore(maxKeys);
@@ -45,6 +38,15 @@ export class RateLimitState {
       this.timer = setInterval(() => this.local.sweep(nowMicros()), SWEEP_MS);
       this.timer.unref();
     }
+  }
+
+  batcherFor(redis: RedisConnection): GcraBatcher {
+    let b = this.batchers.get(redis);
+    if (b === undefined) {
+      b = new GcraBatcher(redis);
+      this.batchers.set(redis, b);
+    }
+    return b;
   }
 
   close(): void {
@@ -125,8 +127,8 @@ interface LimitValues {
 interface LimitSet {
   readonly values: readonly LimitValues[];
   readonly gcra: readonly GcraLimit[];
-  /** ARGV of the script: interval and tolerance of each limit (µs), as strings. */
-  readonly argv: readonly string[];
+  /** This request's part of the script's ARGV: the number of limits, then interval and tolerance of each (µs). */
+  readonly batchArgv: readonly string[];
   readonly policyHeader: string;
 }
 
@@ -158,7 +160,7 @@ export function parseOverride(v: string, base: LimitValues): LimitValues | undef
 
 function makeSet(defs: readonly LimitDef[], values: readonly LimitValues[]): LimitSet {
   const gcra: GcraLimit[] = [];
-  const argv: string[] = [];
+  const argv: string[] = [String(values.length)];
   const policy: string[] = [];
   for (let i = 0; i < values.length; i++) {
     const v = values[i]!;
@@ -171,7 +173,7 @@ function makeSet(defs: readonly LimitDef[], values: readonly LimitValues[]): Lim
     const q = v.windowMs % 1000 === 0 ? v.limit : Math.round((v.limit * w * 1000) / v.windowMs);
     policy.push(`"${defs[i]!.name}";q=${q};w=${w}`);
   }
-  return { values, gcra, argv, policyHeader: policy.join(', ') };
+  return { values, gcra, batchArgv: argv, policyHeader: policy.join(', ') };
 }
 
 // ---- metrics ----------------------------------------------------------------------------------
@@ -201,9 +203,7 @@ const rateLimitMetrics = perRegistry(
 // ---- the policy -------------------------------------------------------------------------------
 
 type Child = ReturnType<Counter['labels']>;
-type ScriptClient = Redis & { [SCRIPT](...args: (string | number)[]): Promise<number[]> };
-
-class RateLimitPolicy implements Policy {
+class RateLimitPolicy implements Policy, BatchOwner {
   readonly name = KIND;
   private readonly byTenant = new WeakMap<TenantView, LimitSet>();
   private readonly allowed: Child;
@@ -219,7 +219,7 @@ class RateLimitPolicy implements Policy {
     private readonly base: LimitSet,
     private readonly plans: ReadonlyMap<string, LimitSet>,
     private readonly state: RateLimitState,
-    private readonly redis: RedisConnection | undefined,
+    private readonly batch: GcraBatcher | undefined,
     private readonly events: EventBus,
     metrics: RateLimitMetrics,
     private readonly warn: (msg: string, o: object) => void,
@@ -286,34 +286,27 @@ class RateLimitPolicy implements Policy {
   onRequest(ctx: RequestContext): RequestVerdict | Promise<RequestVerdict> {
     const set = this.limitsFor(ctx.tenant);
     const keys = this.keysFor(ctx);
-    const redis = this.redis;
-    if (redis !== undefined) {
+    const batch = this.batch;
+    if (batch !== undefined) {
       // Breaker open: decide now, no promise, no round trip.
-      if (redis.available) return this.remote(redis, ctx, set, keys);
+      if (batch.accepting) return batch.decide(this, ctx, set, keys);
       return this.withoutRedis(ctx, set, keys);
     }
     return this.finish(ctx, set, keys, this.state.local.decide(keys, set.gcra, nowMicros()), 'local');
   }
 
-  private async remote(
-    redis: RedisConnection,
+  /** Redis's answer for this request (batch.ts), at `at` in the batch's reply. */
+  decided(
     ctx: RequestContext,
     set: LimitSet,
     keys: string[],
-  ): Promise<RequestVerdict> {
-    const args: (string | number)[] = [keys.length];
-    for (let i = 0; i < keys.length; i++) args.push(keys[i]!);
-    for (let i = 0; i < set.argv.length; i++) args.push(set.argv[i]!);
-    let reply: number[];
-    try {
-      reply = await redis.run((r) => (r as ScriptClient)[SCRIPT](...args));
-    } catch {
-      return this.withoutRedis(ctx, set, keys);
-    }
-    return this.finish(ctx, set, keys, fromScriptReply(reply, keys.length), 'redis');
+    reply: readonly number[],
+    at: number,
+  ): RequestVerdict {
+    return this.finish(ctx, set, keys, fromScriptReply(reply, at, keys.length), 'redis');
   }
 
-  private withoutRedis(ctx: RequestContext, set: LimitSet, keys: string[]): RequestVerdict {
+  withoutRedis(ctx: RequestContext, set: LimitSet, keys: string[]): RequestVerdict {
     if (this.anyClosed) {
       this.unavailable.inc();
       return this.unavailableDenial;
@@ -434,10 +427,6 @@ export function compileRateLimit(r: RouteConfig, config: Config, deps: PolicyDep
   }
   const state = stateOf(deps, limits);
   const redis = deps.redis;
-  if (redis !== undefined && !state.scripted.has(redis.client)) {
-    redis.client.defineCommand(SCRIPT, { lua: GCRA_LUA });
-    state.scripted.add(redis.client);
-  }
   const logger = deps.logger;
   return new RateLimitPolicy(
     r.name,
@@ -445,7 +434,7 @@ export function compileRateLimit(r: RouteConfig, config: Config, deps: PolicyDep
     base,
     plans,
     state,
-    redis,
+    redis !== undefined ? state.batcherFor(redis) : undefined,
     deps.events,
     rateLimitMetrics(deps.registry ?? new Registry()),
     (msg, o) => logger?.warn({ ...o, route: r.name }, msg),
