@@ -8,8 +8,8 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Config, RouteConfig } from '../config/schema.js';
 import type { RedisConnection } from '../redis/connection.js';
-import type { Store } from '../store/store.js';
 import type { EventBus } from '../telemetry/events.js';
+import type { UsageLedger } from '../usage/ledger.js';
 import type { JwtCheck } from './auth/index.js';
 import type { JwtRequirementConfig } from './auth-jwt/schema.js';
 import type { Verifier } from './auth-jwt/verify.js';
@@ -17,7 +17,7 @@ import type { IdentityDirectory } from './identity.js';
 import type { Lifetime } from './lifetime.js';
 import type { Policy } from './policy.js';
 
-/** What compiling a route's policies may use: the gateway's shared services. */
+/** What compiling a route's policies may use: the gateway's shared services, never the store. */
 export interface PolicyDeps {
   directory: IdentityDirectory;
   events: EventBus;
@@ -31,8 +31,8 @@ export interface PolicyDeps {
   /** Where policies register their metrics (the gateway's Prometheus registry). */
   registry?: Registry;
   logger?: Logger;
-  /** The store, when open (quota persistence, usage), never on the request path. */
-  store?: Store | undefined;
+  /** Where the usage engine persists quota and budget counters (the store's rows, when one is open). */
+  usage?: UsageLedger | undefined;
   /** Work to undo when the runtime compiled with these deps is replaced (timers of this version). */
   onDispose?: (fn: () => void) => void;
   /** Builds a route's token check from its `auth.jwt`; undefined when no issuer is configured. */

@@ -27,6 +27,7 @@ import { EventBus } from '../telemetry/events.js';
 import { createLogger } from '../telemetry/logging.js';
 import { Metrics } from '../telemetry/metrics.js';
 import type { TenancyRepository } from '../tenancy/repository.js';
+import { UsageRepository } from '../tenancy/usage.js';
 import { DnsRegistry, type DnsResolver, defaultResolver } from '../upstreams/dns.js';
 import { HealthRegistry } from '../upstreams/health.js';
 import { PoolRegistry } from '../upstreams/pools.js';
@@ -308,7 +309,7 @@ export class Gateway implements DataplaneState {
         lifetime: this.lifetime,
         registry: this.metrics.registry,
         logger: this.logger,
-        store: this.identity?.store,
+        usage: this.identity ? new UsageRepository(this.identity.store) : undefined,
       },
     };
   }

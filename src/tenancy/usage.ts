@@ -4,17 +4,11 @@
  * increments (never on the request path), read at start and after each flush to seed counters, and
  * by the admin API. Amounts are integers (requests, units, or cost in millionths).
  */
-import type { PeriodKind } from '../policies/quota/periods.js';
 import type { Queryable } from '../store/store.js';
+import type { UsageLedger, UsageRow } from '../usage/ledger.js';
+import type { PeriodKind } from '../usage/periods.js';
 
-export interface UsageRow {
-  tenantId: string;
-  metric: string;
-  period: PeriodKind;
-  /** First day of the period, `YYYY-MM-DD`. */
-  starts: string;
-  used: number;
-}
+export type { UsageRow } from '../usage/ledger.js';
 
 interface RawRow {
   tenant_id: string;
@@ -35,7 +29,8 @@ const toRow = (r: RawRow): UsageRow => ({
   used: Number(r.used),
 });
 
-export class UsageRepository {
+/** The usage engine's ledger over the store (src/usage/ledger.ts), and the admin API's reads. */
+export class UsageRepository implements UsageLedger {
   constructor(private readonly db: Queryable) {}
 
   /**

@@ -5,8 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { periodOf, secondsUntil } from '../../src/policies/quota/periods.js';
 import type { BudgetExceededEvent, GatewayEvent } from '../../src/telemetry/events.js';
+import { periodOf, secondsUntil } from '../../src/usage/periods.js';
 import { adminCall, roleTokensEnv } from '../harness/admin.js';
 import { httpRequest, waitFor } from '../harness/flow.js';
 import { startGateway, type TestGateway } from '../harness/gateway.js';

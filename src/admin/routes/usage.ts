@@ -10,11 +10,11 @@ import { Errors } from '../../dataplane/errors.js';
 import { MICRO } from '../../policies/cost/budgets.js';
 import { budgetsOf } from '../../policies/cost/index.js';
 import type { TenantView } from '../../policies/policy.js';
-import { usageEngineKey } from '../../policies/quota/counters.js';
 import { quotasOf } from '../../policies/quota/index.js';
 import { limitsFor } from '../../policies/quota/limits.js';
-import { type Period, PeriodClock, periodIdOf } from '../../policies/quota/periods.js';
+import { usageEngineKey } from '../../policies/quota/usage.js';
 import { UsageRepository } from '../../tenancy/usage.js';
+import { type Period, PeriodClock, periodIdOf } from '../../usage/periods.js';
 import { type AdminContext, sendProblem, sendTenancyError } from '../context.js';
 import { problemResponse, TenantParams, type TenantParamsT, withAuthErrors } from '../schemas.js';
 

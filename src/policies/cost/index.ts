@@ -11,12 +11,13 @@ import type { Config, RouteConfig } from '../../config/schema.js';
 import { Errors } from '../../dataplane/errors.js';
 import type { EventBus } from '../../telemetry/events.js';
 import { perRegistry } from '../../telemetry/per-registry.js';
+import type { CounterItem, UsageEngine } from '../../usage/engine.js';
+import type { Period } from '../../usage/periods.js';
 import type { PolicyDeps, PolicyFactory } from '../factory.js';
 import { identifies } from '../identity.js';
 import type { RequestContext, RequestVerdict, ResponseHead } from '../policy.js';
-import { type CounterItem, type UsageEngine, usageEngine } from '../quota/counters.js';
 import { quotasOf, refusal, unitsFrom } from '../quota/index.js';
-import type { Period } from '../quota/periods.js';
+import { usageEngine } from '../quota/usage.js';
 import { type CompiledBudgets, compileBudgets, MICRO, type TenantBudget } from './budgets.js';
 import { RouteCost } from './schema.js';
 

@@ -1,5 +1,5 @@
 /**
- * `quota`: per tenant, per UTC day and month, on the counters of the usage engine (counters.ts).
+ * `quota`: per tenant, per UTC day and month, on the counters of the usage engine (src/usage/).
  * Request quotas are checked and counted in one atomic step before the request goes upstream; unit
  * quotas admit a request while usage is below the limit and add the units of the response header
  * afterwards. A refused request is not counted. Requests without a tenant are not counted.
@@ -10,13 +10,14 @@ import type { Config, RouteConfig } from '../../config/schema.js';
 import { type ErrorDef, Errors } from '../../dataplane/errors.js';
 import type { EventBus } from '../../telemetry/events.js';
 import { perRegistry } from '../../telemetry/per-registry.js';
+import type { CounterItem, TakeResult, UsageEngine } from '../../usage/engine.js';
+import { type Period, secondsUntil } from '../../usage/periods.js';
 import type { PolicyDeps, PolicyFactory } from '../factory.js';
 import { identifies } from '../identity.js';
 import type { Denial, Policy, RequestContext, RequestVerdict, ResponseHead } from '../policy.js';
-import { type CounterItem, type TakeResult, type UsageEngine, usageEngine } from './counters.js';
 import { type CompiledQuota, type CompiledQuotas, compileQuotas, limitsFor } from './limits.js';
-import { type Period, secondsUntil } from './periods.js';
 import { RouteQuota } from './schema.js';
+import { usageEngine } from './usage.js';
 
 const compiledByConfig = new WeakMap<Config, CompiledQuotas>();
 

@@ -1,5 +1,5 @@
 /**
- * Quota periods are UTC calendar periods: a day runs from 00:00:00 UTC to the next midnight, a month
+ * Usage periods (of quotas and budgets) are UTC calendar periods: a day runs from 00:00:00 UTC to the next midnight, a month
  * from the 1st 00:00 UTC to the 1st of the next month. Every replica computes the same period for
  * the same instant without talking to the others, whatever its local time zone.
  */

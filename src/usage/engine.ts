@@ -1,54 +1,34 @@
 /**
- * The counters behind quotas and cost budgets: one engine per gateway (kept in the gateway's lifetime state
- * across reloads), shared by the `quota` and `cost` policies.
+ * The usage engine: the counters behind quotas and cost budgets, one per gateway (kept in the
+ * gateway's lifetime state across reloads), shared by the `quota` and `cost` policies and read by
+ * the admin API.
  *
- * - With Redis, a decision is one Lua script: read every counter the request counts against, refuse
- *   if any would pass its limit, otherwise increment them all. Atomic, so concurrent requests on any
- *   number of replicas can never overrun a limit, and a refused request consumes nothing. A counter
- *   Redis does not have (a new period, or Redis lost its data) is created from its seed: the total
- *   persisted in the store.
- * - Without Redis, the same check-and-increment runs on a Map in this process (same keys, periods
- *   and seeds): exact for one process.
+ * - With Redis (redis-counters.ts), a decision is one atomic script across replicas.
+ * - Without Redis (local-counters.ts), the same check-and-increment runs on a Map in this process
+ *   (same keys, periods and seeds): exact for one process. It is also the fallback while Redis fails.
  * - Every increment this process makes is also added to a pending delta; every `persistEvery`
- *   (default 5 s) and on stop the deltas are added to the store's rows (`used = used + delta`), never
- *   on the request path. After a flush the rows' totals are a floor for the live counters (Redis is
- *   raised to them where it has less, which repairs a Redis that lost its data).
+ *   (default 5 s) and on stop the deltas are added to the ledger's rows (`used = used + delta`),
+ *   never on the request path. After a flush the rows' totals are a floor for the live counters
+ *   (Redis is raised to them where it has less, which repairs a Redis that lost its data).
  *
  * Amounts are integers: requests, units, or cost in millionths of the currency.
  */
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { type RedisConnection, RedisUnavailableError } from '../../redis/connection.js';
-import type { Store } from '../../store/store.js';
-import { perRegistry } from '../../telemetry/per-registry.js';
-import { UsageRepository, type UsageRow } from '../../tenancy/usage.js';
-import { type Lifetime, LifetimeKey } from '../lifetime.js';
+import { type RedisConnection, RedisUnavailableError } from '../redis/connection.js';
+import { perRegistry } from '../telemetry/per-registry.js';
+import { type CounterItem, localKey, type TakeResult } from './counters.js';
+import type { UsageLedger, UsageRow } from './ledger.js';
+import { LocalCounters } from './local-counters.js';
 import { type Period, PeriodClock, type PeriodKind, periodIdOf } from './periods.js';
+import { RedisCounters, ttlOf } from './redis-counters.js';
 
-/** One counter a request is checked against and counted on. */
-export interface CounterItem {
-  /** `quota:<name>` or `cost:<provider>`. */
-  readonly metric: string;
-  readonly period: Period;
-  /** The most the counter may reach; -1 for none (counted only). */
-  readonly limit: number;
-  /** What must still fit: allowed when used + need <= limit (1 for "used < limit" before units are known). */
-  readonly need: number;
-  /** What to add when every counter fits (0 for a check only). */
-  readonly inc: number;
-}
-
-export type TakeResult =
-  | { readonly ok: true; readonly values: readonly number[] }
-  /** Refused: `index` is the item over its limit, `used` its value. */
-  | { readonly ok: false; readonly index: number; readonly used: number }
-  /** Redis failed and the caller chose to fail closed. */
-  | { readonly ok: false; readonly index: -1; readonly used: 0; readonly unavailable: true };
+export type { CounterItem, TakeResult } from './counters.js';
 
 export interface EngineOptions {
   redis?: RedisConnection | undefined;
-  store?: Store | undefined;
+  /** Where counts are persisted (the store's usage rows); none: counted in memory only. */
+  ledger?: UsageLedger | undefined;
   logger?: Logger | undefined;
   registry?: Registry | undefined;
   /** The clock (tests move it across a period's end). */
@@ -58,47 +38,6 @@ export interface EngineOptions {
   /** Longest wait for the seeds at start before counting from what Redis has (default 3000 ms). */
   seedTimeout?: number;
 }
-
-/** Read every counter; refuse with the first over its limit; else create missing ones from their seed and add. */
-const TAKE = `
-local n = #KEYS
-local cur = {}
-for i = 1, n do
-  local b = (i - 1) * 5
-  local v = redis.call('GET', KEYS[i])
-  local used
-  if v then used = tonumber(v); cur[i] = used else used = tonumber(ARGV[b + 4]); cur[i] = false end
-  local limit = tonumber(ARGV[b + 1])
-  if limit >= 0 and used + tonumber(ARGV[b + 2]) > limit then return {0, i, used} end
-end
-local out = {1}
-for i = 1, n do
-  local b = (i - 1) * 5
-  if cur[i] == false then redis.call('SET', KEYS[i], ARGV[b + 4], 'EX', ARGV[b + 5]) end
-  if ARGV[b + 3] ~= '0' then out[i + 1] = redis.call('INCRBY', KEYS[i], ARGV[b + 3])
-  else out[i + 1] = cur[i] or tonumber(ARGV[b + 4]) end
-end
-return out`;
-
-/** Raise each counter to at least its floor (the persisted total); create it if missing. */
-const RAISE = `
-for i = 1, #KEYS do
-  local f = ARGV[i * 2 - 1]
-  local v = redis.call('GET', KEYS[i])
-  if not v then redis.call('SET', KEYS[i], f, 'EX', ARGV[i * 2])
-  elseif tonumber(v) < tonumber(f) then redis.call('SET', KEYS[i], f, 'KEEPTTL') end
-end
-return 1`;
-
-interface ScriptClient {
-  sluiceUsageTake(numKeys: number, ...args: (string | number)[]): Promise<number[]>;
-  sluiceUsageRaise(numKeys: number, ...args: (string | number)[]): Promise<number>;
-}
-
-const scripts = (c: Redis) => c as unknown as ScriptClient;
-
-/** Counters outlive their period by this much in Redis (a late admin read, clock skew between replicas). */
-const GRACE_SECONDS = 2 * 86_400;
 
 interface Pending {
   tenantId: string;
@@ -139,16 +78,17 @@ const engineMetrics = perRegistry(
 
 export class UsageEngine {
   readonly clock: PeriodClock;
-  /** Memory counters (no Redis), else the last value Redis gave: the fallback while Redis fails. */
-  private readonly local = new Map<string, number>();
-  /** Totals persisted in the store: the starting value of a counter nobody has yet. */
+  /** Totals persisted in the ledger: the starting value of a counter nobody has yet. */
   private readonly seeds = new Map<string, number>();
+  /** Memory counters (no Redis), else the last value Redis gave: the fallback while Redis fails. */
+  private readonly local = new LocalCounters((k) => this.seeds.get(k));
   private pending = new Map<string, Pending>();
   private readonly alerted = new Set<string>();
-  private readonly repo: UsageRepository | undefined;
-  private readonly redis: RedisConnection | undefined;
+  private readonly ledger: UsageLedger | undefined;
+  private readonly redis: RedisCounters | undefined;
   private readonly logger: Logger | undefined;
   private readonly m: EngineMetrics | undefined;
+  private readonly counted = (k: string, tenant: string, it: CounterItem) => this.addPending(k, tenant, it);
   private readAt: string | undefined;
   private timer: NodeJS.Timeout | undefined;
   private persistEvery: number;
@@ -160,15 +100,14 @@ export class UsageEngine {
 
   constructor(opts: EngineOptions) {
     this.clock = new PeriodClock(opts.now);
-    this.redis = opts.redis;
+    this.redis = opts.redis ? new RedisCounters(opts.redis) : undefined;
     this.logger = opts.logger;
-    this.repo = opts.store ? new UsageRepository(opts.store) : undefined;
+    this.ledger = opts.ledger;
     this.m = opts.registry ? engineMetrics(opts.registry) : undefined;
     this.persistEvery = opts.persistEvery ?? 5000;
-    if (this.redis !== undefined) defineScripts(this.redis.client);
-    const client = this.redis?.client;
+    const client = opts.redis?.client;
     const connecting = client !== undefined && client.status !== 'ready';
-    if (this.repo === undefined && !connecting) {
+    if (this.ledger === undefined && !connecting) {
       this.ready = true;
       this.whenReady = Promise.resolve();
     } else {
@@ -183,7 +122,7 @@ export class UsageEngine {
         connected.then(() => this.refresh()),
         new Promise<void>((r) => setTimeout(r, timeout).unref()),
       ]).then(() => {
-        if (this.repo !== undefined && this.readAt === undefined)
+        if (this.ledger !== undefined && this.readAt === undefined)
           this.logger?.warn(
             { event: 'usage_seed_late' },
             'usage totals not read from the store in time: counting from what Redis (or this process) has',
@@ -210,7 +149,7 @@ export class UsageEngine {
   }
 
   private schedule(): void {
-    if (this.repo === undefined || this.closed) return;
+    if (this.ledger === undefined || this.closed) return;
     this.timer = setInterval(() => void this.flush(), this.persistEvery);
     this.timer.unref();
   }
@@ -223,45 +162,34 @@ export class UsageEngine {
   take(tenant: string, items: readonly CounterItem[], failClosed: boolean): TakeResult | Promise<TakeResult> {
     if (!this.ready) return this.whenReady.then(() => this.take(tenant, items, failClosed));
     const r = this.redis;
-    if (r === undefined) return this.takeLocal(tenant, items);
+    if (r === undefined) return this.local.take(tenant, items, this.counted);
     if (!r.available) return this.fallback(tenant, items, failClosed);
-    const args: (string | number)[] = [];
-    for (let i = 0; i < items.length; i++) args.push(this.redisKey(tenant, items[i]!));
-    const now = this.clock.now();
+    const seeds: number[] = new Array(items.length);
     for (let i = 0; i < items.length; i++) {
       const it = items[i]!;
-      const k = localKey(tenant, it.metric, it.period.id);
-      args.push(
-        it.limit,
-        it.need,
-        it.inc,
-        this.seeds.get(k) ?? 0,
-        Math.ceil((it.period.endsAt - now) / 1000) + GRACE_SECONDS,
-      );
+      seeds[i] = this.seeds.get(localKey(tenant, it.metric, it.period.id)) ?? 0;
     }
-    return r
-      .run((c) => scripts(c).sluiceUsageTake(items.length, ...args))
-      .then(
-        (out) => {
-          if (out[0] !== 1) return { ok: false, index: out[1]! - 1, used: out[2]! } as TakeResult;
-          const values = out.slice(1);
-          for (let i = 0; i < items.length; i++) {
-            const it = items[i]!;
-            const k = localKey(tenant, it.metric, it.period.id);
-            this.local.set(k, values[i]!);
-            if (it.inc > 0) this.addPending(k, tenant, it);
-          }
-          return { ok: true, values } as TakeResult;
-        },
-        (err: unknown) => {
-          if (!(err instanceof RedisUnavailableError))
-            this.logger?.debug(
-              { event: 'usage_redis_failed', err: (err as Error).message },
-              'usage: redis failed',
-            );
-          return this.fallback(tenant, items, failClosed);
-        },
-      );
+    return r.take(tenant, items, seeds, this.clock.now()).then(
+      (out) => {
+        if (out[0] !== 1) return { ok: false, index: out[1]! - 1, used: out[2]! } as TakeResult;
+        const values = out.slice(1);
+        for (let i = 0; i < items.length; i++) {
+          const it = items[i]!;
+          const k = localKey(tenant, it.metric, it.period.id);
+          this.local.set(k, values[i]!);
+          if (it.inc > 0) this.addPending(k, tenant, it);
+        }
+        return { ok: true, values } as TakeResult;
+      },
+      (err: unknown) => {
+        if (!(err instanceof RedisUnavailableError))
+          this.logger?.debug(
+            { event: 'usage_redis_failed', err: (err as Error).message },
+            'usage: redis failed',
+          );
+        return this.fallback(tenant, items, failClosed);
+      },
+    );
   }
 
   /** Add amounts known after the response (units): never refused, counted locally if Redis fails. */
@@ -274,27 +202,7 @@ export class UsageEngine {
   private fallback(tenant: string, items: readonly CounterItem[], failClosed: boolean): TakeResult {
     this.m?.fallback.labels(failClosed ? 'closed' : 'open').inc();
     if (failClosed) return { ok: false, index: -1, used: 0, unavailable: true };
-    return this.takeLocal(tenant, items);
-  }
-
-  private takeLocal(tenant: string, items: readonly CounterItem[]): TakeResult {
-    const values: number[] = new Array(items.length);
-    for (let i = 0; i < items.length; i++) {
-      const it = items[i]!;
-      const k = localKey(tenant, it.metric, it.period.id);
-      const used = this.local.get(k) ?? this.seeds.get(k) ?? 0;
-      if (it.limit >= 0 && used + it.need > it.limit) return { ok: false, index: i, used };
-      values[i] = used;
-    }
-    for (let i = 0; i < items.length; i++) {
-      const it = items[i]!;
-      if (it.inc === 0) continue;
-      const k = localKey(tenant, it.metric, it.period.id);
-      values[i] = values[i]! + it.inc;
-      this.local.set(k, values[i]!);
-      this.addPending(k, tenant, it);
-    }
-    return { ok: true, values };
+    return this.local.take(tenant, items, this.counted);
   }
 
   private addPending(k: string, tenant: string, it: CounterItem): void {
@@ -317,11 +225,11 @@ export class UsageEngine {
   ): Promise<{ values: number[]; source: 'redis' | 'memory' }> {
     await this.whenReady;
     const keys = refs.map((r) => localKey(tenant, r.metric, r.period.id));
-    const mem = () => keys.map((k) => this.local.get(k) ?? this.seeds.get(k) ?? 0);
+    const mem = () => keys.map((k) => this.local.value(k));
     const r = this.redis;
     if (r === undefined || refs.length === 0) return { values: mem(), source: 'memory' };
     try {
-      const got = await r.run((c) => c.mget(...refs.map((x) => this.redisKey(tenant, x))));
+      const got = await r.read(tenant, refs);
       return {
         values: got.map((v, i) => (v === null ? (this.seeds.get(keys[i]!) ?? 0) : Number(v))),
         source: 'redis',
@@ -343,23 +251,14 @@ export class UsageEngine {
     this.alerted.add(k);
     const r = this.redis;
     if (r === undefined) return true;
-    const ttl = Math.ceil((period.endsAt - this.clock.now()) / 1000) + GRACE_SECONDS;
     try {
-      const set = await r.run((c) =>
-        c.set(`${r.keyPrefix}usage:{${tenant}}:once:${name}:${period.id}`, '1', 'EX', ttl, 'NX'),
-      );
-      return set === 'OK';
+      return await r.once(tenant, name, period, this.clock.now());
     } catch {
       return true; // Redis down: better a repeated alert than none
     }
   }
 
-  private redisKey(tenant: string, it: { metric: string; period: Period }): string {
-    // {tenant}: every counter of one tenant hashes to one Cluster slot, so one script may touch them all.
-    return `${this.redis!.keyPrefix}usage:{${tenant}}:${it.metric}:${it.period.id}`;
-  }
-
-  /** Persist the pending deltas, then take the store's totals as floors. Never rejects. */
+  /** Persist the pending deltas, then take the ledger's totals as floors. Never rejects. */
   flush(): Promise<void> {
     this.flushing ??= this.doFlush().finally(() => {
       this.flushing = undefined;
@@ -368,15 +267,15 @@ export class UsageEngine {
   }
 
   private async doFlush(): Promise<void> {
-    const repo = this.repo;
-    if (repo === undefined) return;
+    const ledger = this.ledger;
+    if (ledger === undefined) return;
     const batch = this.pending;
     if (batch.size > 0) {
       this.pending = new Map();
       const t0 = performance.now();
       let totals: UsageRow[];
       try {
-        totals = await repo.add([...batch.values()]);
+        totals = await ledger.add([...batch.values()]);
         this.m?.flushDuration.labels('ok').observe((performance.now() - t0) / 1000);
       } catch (err) {
         this.m?.flushDuration.labels('error').observe((performance.now() - t0) / 1000);
@@ -400,18 +299,18 @@ export class UsageEngine {
     this.prune();
   }
 
-  /** Read the store's totals of the current periods (those changed since the last read) as seeds. */
+  /** Read the ledger's totals of the current periods (those changed since the last read) as seeds. */
   private async refresh(): Promise<void> {
-    const repo = this.repo;
-    if (repo === undefined || this.closed) return;
+    const ledger = this.ledger;
+    if (ledger === undefined || this.closed) return;
     const now = this.clock.now();
     try {
-      const r = await repo.current(
+      const r = await ledger.current(
         this.clock.current('day', now).starts,
         this.clock.current('month', now).starts,
         this.readAt,
       );
-      // The first read also repairs Redis where it has less than the store (it lost its data).
+      // The first read also repairs Redis where it has less than the ledger (it lost its data).
       await this.applyFloors(r.rows, this.readAt === undefined);
       this.readAt = r.readAt;
     } catch (err) {
@@ -419,7 +318,7 @@ export class UsageEngine {
     }
   }
 
-  /** Totals from the store: seeds for missing counters, floors for memory counters and (raise) for Redis. */
+  /** Totals from the ledger: seeds for missing counters, floors for memory counters and (raise) for Redis. */
   private async applyFloors(rows: readonly UsageRow[], raiseRedis: boolean): Promise<void> {
     const byTenant = new Map<string, (string | number)[][]>();
     const now = this.clock.now();
@@ -432,7 +331,7 @@ export class UsageEngine {
       // What this process counted since (not yet in the row) is on top of the total.
       const floor = row.used + (this.pending.get(k)?.used ?? 0);
       if (this.redis === undefined) {
-        if ((this.local.get(k) ?? 0) < floor) this.local.set(k, floor);
+        if ((this.local.raw(k) ?? 0) < floor) this.local.set(k, floor);
         continue;
       }
       if (!raiseRedis) continue;
@@ -443,16 +342,12 @@ export class UsageEngine {
         list = [[], []];
         byTenant.set(row.tenantId, list);
       }
-      list[0]!.push(this.redisKey(row.tenantId, { metric: row.metric, period }));
-      list[1]!.push(floor, Math.ceil((period.endsAt - now) / 1000) + GRACE_SECONDS);
+      list[0]!.push(this.redis.key(row.tenantId, { metric: row.metric, period }));
+      list[1]!.push(floor, ttlOf(period, now));
     }
     const r = this.redis;
     if (r === undefined || byTenant.size === 0) return;
-    await Promise.all(
-      [...byTenant.values()].map(([keys, args]) =>
-        r.run((c) => scripts(c).sluiceUsageRaise(keys!.length, ...keys!, ...args!)).catch(() => {}),
-      ),
-    );
+    await Promise.all([...byTenant.values()].map(([keys, args]) => r.raise(keys as string[], args!)));
   }
 
   /** Forget counters of past periods. */
@@ -461,7 +356,7 @@ export class UsageEngine {
     const day = `${this.clock.current('day', now).id}\n`;
     const month = `${this.clock.current('month', now).id}\n`;
     const old = (k: string) => !k.startsWith(day) && !k.startsWith(month);
-    for (const k of this.local.keys()) if (old(k)) this.local.delete(k);
+    this.local.prune(old);
     for (const k of this.seeds.keys()) if (old(k)) this.seeds.delete(k);
     for (const k of this.alerted) if (old(k)) this.alerted.delete(k);
   }
@@ -471,7 +366,7 @@ export class UsageEngine {
     if (this.closed) return;
     clearInterval(this.timer);
     this.timer = undefined;
-    this.closed = true; // no more timers or store reads: only the last flush
+    this.closed = true; // no more timers or ledger reads: only the last flush
     await this.flushing;
     await this.flush();
     if (this.pending.size > 0)
@@ -481,42 +376,3 @@ export class UsageEngine {
       );
   }
 }
-
-function localKey(tenant: string, metric: string, periodId: string): string {
-  return `${periodId}\n${tenant}\n${metric}`;
-}
-
-function defineScripts(client: Redis): void {
-  const c = client as unknown as Partial<ScriptClient>;
-  if (typeof c.sluiceUsageTake !== 'function') client.defineCommand('sluiceUsageTake', { lua: TAKE });
-  if (typeof c.sluiceUsageRaise !== 'function') client.defineCommand('sluiceUsageRaise', { lua: RAISE });
-}
-
-/** The gateway's engine, made on first use and kept across reloads in the gateway's lifetime state. */
-export function usageEngine(
-  deps: {
-    lifetime: Lifetime;
-    redis?: RedisConnection | undefined;
-    store?: Store | undefined;
-    logger?: Logger | undefined;
-    registry?: Registry | undefined;
-  },
-  persistEvery: number,
-): UsageEngine {
-  let made = false;
-  const e = deps.lifetime.get(usageEngineKey, () => {
-    made = true;
-    return new UsageEngine({
-      redis: deps.redis,
-      store: deps.store,
-      logger: deps.logger,
-      registry: deps.registry,
-      persistEvery,
-    });
-  });
-  if (!made) e.configure(persistEvery);
-  return e;
-}
-
-/** Where the engine sits in the gateway's lifetime state (the admin API reads usage through it). */
-export const usageEngineKey = new LifetimeKey<UsageEngine>('usage');

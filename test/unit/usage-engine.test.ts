@@ -9,12 +9,12 @@ import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { RedisConnection } from '../../src/redis/connection.js';
-import { type CounterItem, UsageEngine } from '../../src/policies/quota/counters.js';
-import { periodOf, secondsUntil } from '../../src/policies/quota/periods.js';
 import { migrate } from '../../src/store/migrate.js';
 import { openStore } from '../../src/store/open.js';
 import type { Store } from '../../src/store/store.js';
 import { UsageRepository } from '../../src/tenancy/usage.js';
+import { type CounterItem, UsageEngine } from '../../src/usage/engine.js';
+import { periodOf, secondsUntil } from '../../src/usage/periods.js';
 import { type RedisServer, startRedis } from '../harness/redis.js';
 
 const logger = pino({ level: 'silent' });
@@ -94,7 +94,7 @@ for (const backend of ['memory', 'redis'] as const) {
       }
       const e = new UsageEngine({
         redis: conn,
-        store: opts.store === false ? undefined : (opts.store ?? store),
+        ledger: opts.store === false ? undefined : new UsageRepository(opts.store ?? store),
         logger,
         registry: new Registry(),
         now: opts.now,
