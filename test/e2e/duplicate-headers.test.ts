@@ -49,6 +49,7 @@ function config(upstreamUrl: string, extra: { identity?: object; listen?: object
       { name: 'open', match: { path: { prefix: '/open' } }, upstream: 'up' },
       { name: 'keys', match: { path: { prefix: '/keys' } }, upstream: 'up', auth: { apiKey: true } },
       { name: 'jwt', match: { path: { prefix: '/jwt' } }, upstream: 'up', auth: { jwt: {} } },
+      { name: 'both', match: { path: { prefix: '/both' } }, upstream: 'up', auth: { apiKey: true, jwt: {} } },
     ],
   };
 }
@@ -166,6 +167,25 @@ describe('headers that must be single', () => {
     // One key alone still works.
     const ok = await get(g.port, '/keys/x', [`x-api-key: ${key}`]);
     assert.equal(ok.status, 200);
+  });
+
+  test('a key header and a Bearer credential Sluice could check: two credentials, 400', async () => {
+    const before = up.seen.length;
+    const two = [
+      ['/both/x', [`x-api-key: ${key}`, `Authorization: Bearer ${token('admin')}`]],
+      ['/keys/x', [`x-api-key: ${key}`, `Authorization: Bearer ${otherKey}`]],
+      ['/both/x', [`x-api-key: ${key}`, `Authorization: Bearer ${otherKey}`]],
+    ] as const;
+    for (const [path, lines] of two) {
+      const r = await get(g.port, path, lines);
+      assertRefused(r, `${path} ${lines.join(' | ')}`);
+    }
+    assert.equal(up.seen.length, before);
+    // On a key-only route a token is not Sluice's to check: the upstream's own, passed on as sent.
+    const upstreamToken = 'opaque-upstream-token';
+    const r = await get(g.port, '/keys/x', [`x-api-key: ${key}`, `Authorization: Bearer ${upstreamToken}`]);
+    assert.equal(r.status, 200);
+    assert.equal(up.seen.at(-1)!.headers.authorization, `Bearer ${upstreamToken}`);
   });
 
   test('the configured API-key header (identity.apiKeys.header) is single too, on every route', async () => {

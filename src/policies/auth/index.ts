@@ -125,6 +125,20 @@ export function compileAuthPolicy(o: AuthPolicyOptions): Policy {
           });
       }
       const headerKey = headers[keyHeader];
+      // A key header and a Bearer credential Sluice could also check (a token on a route that
+      // takes tokens, or a second key): Sluice would verify one and forward the other, which the
+      // upstream may read as the caller. One credential per request. (On a key-only route a
+      // non-key Bearer is not Sluice's to check: it is the upstream's, passed on as sent.)
+      if (
+        typeof headerKey === 'string' &&
+        bearer !== undefined &&
+        (jwt !== undefined || isApiKeyShaped(bearer))
+      )
+        return fail(ctx, {
+          def: Errors.repeatedHeader,
+          detail: `the request carries two credentials (${keyHeader} and Authorization: Bearer): send one`,
+          reason: 'two-credentials',
+        });
       const key =
         typeof headerKey === 'string'
           ? headerKey
