@@ -68,7 +68,7 @@ export const Errors = {
     'SLUICE-REQ-009',
     400,
     'Repeated credential header',
-    'The request carried more than one `Authorization`, `Proxy-Authorization` or API-key header (`x-api-key`, or `identity.apiKeys.header`), in any letter case; an `Authorization` that holds more than one credential (`Bearer a, Bearer b`); or an API-key header holding a comma-separated list. Sluice would check one copy while an upstream that reads another (many frameworks keep the last) would see an identity nobody verified, so it refuses on every route, with or without `auth`, and nothing reaches the upstream. Send each credential once. See docs/security.md#headers-that-must-be-single.',
+    'The request carried more than one `Authorization`, `Proxy-Authorization` or API-key header (`x-api-key`, or `identity.apiKeys.header`), in any letter case; an `Authorization` that holds more than one credential (`Bearer a, Bearer b`); an API-key header holding a comma-separated list; or, on a route with `auth`, both an API-key header and a Bearer credential Sluice could check. Sluice would check one copy while an upstream that reads another (many frameworks keep the last) would see an identity nobody verified, so it refuses on every route, with or without `auth`, and nothing reaches the upstream. Send each credential once. See docs/security.md#headers-that-must-be-single.',
   ),
   noRoute: def(
     'SLUICE-ROUTE-001',
