@@ -13,7 +13,7 @@ import {
   responseFacts,
   varyNames,
 } from '../../src/policies/cache/http.js';
-import { varyKeyOf } from '../../src/policies/cache/policy.js';
+import { varyKeyOf } from '../../src/policies/cache/key.js';
 import { decodeItem, type Entry, encodeItem, MemoryStore } from '../../src/policies/cache/store.js';
 
 describe('Cache-Control', () => {

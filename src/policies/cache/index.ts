@@ -7,8 +7,9 @@ import { Registry } from 'prom-client';
 import { bytes, ms } from '../../config/units.js';
 import type { PolicyFactory } from '../factory.js';
 import { LifetimeKey } from '../lifetime.js';
+import type { CacheState, Fill } from './fill.js';
 import { cacheMetrics } from './metrics.js';
-import { CachePolicy, type CacheRules, type CacheState, type Fill } from './policy.js';
+import { CachePolicy, type CacheRules } from './policy.js';
 import { RouteCache } from './schema.js';
 import { type CacheStore, MemoryStore, RedisStore } from './store.js';
 

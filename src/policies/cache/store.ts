@@ -40,8 +40,24 @@ export type Item = Entry | VaryMarker;
 
 export type MaybePromise<T> = T | Promise<T>;
 
+/**
+ * The fill lock of a store that replicas share: one replica fills a key from its upstream, the
+ * others wait for its entry instead of each sending the same request (one request per stampede).
+ */
+export interface FillLock {
+  /** Take the key's fill lock for `ms`: true when this replica fills it. */
+  lock(primary: string, ms: number): Promise<boolean>;
+  unlock(primary: string): Promise<void>;
+  /** Whether some replica still holds the key's fill lock. */
+  locked(primary: string): Promise<boolean>;
+}
+
 export interface CacheStore {
-  readonly kind: 'memory' | 'redis';
+  /**
+   * The lock across replicas; undefined for a store only this process sees (memory), where the
+   * gateway's own map of fills in progress already lets one request fill a key.
+   */
+  readonly fillLock: FillLock | undefined;
   get(primary: string, variant: string | undefined): MaybePromise<Item | undefined>;
   set(primary: string, variant: string | undefined, item: Item, ttlMs: number): MaybePromise<void>;
   /** Remove the entry (or Vary marker) of a primary key: its variants become unreachable. */
@@ -71,7 +87,7 @@ interface Slot {
 }
 
 export class MemoryStore implements CacheStore {
-  readonly kind = 'memory' as const;
+  readonly fillLock = undefined;
   private readonly map = new Map<string, Slot>();
   private bytesNow = 0;
   evictions = 0;
@@ -214,8 +230,8 @@ function digest(s: string): string {
   return createHash('sha1').update(s).digest('base64url');
 }
 
-export class RedisStore implements CacheStore {
-  readonly kind = 'redis' as const;
+export class RedisStore implements CacheStore, FillLock {
+  readonly fillLock: FillLock = this;
 
   constructor(private readonly redis: RedisConnection) {}
 
