@@ -424,7 +424,9 @@ describe('claims', () => {
     const strict = verifier(ALL, { clockSkew: 0 });
     await strict.ready;
     const z = (payload: Record<string, unknown>) =>
-      Promise.resolve(strict.verify(token('RS256', claims({ iat: T, ...payload })), T * 1000 + 500)).then(result);
+      Promise.resolve(strict.verify(token('RS256', claims({ iat: T, ...payload })), T * 1000 + 500)).then(
+        result,
+      );
     assert.equal(await z({ exp: T }), 'expired');
     assert.equal(await z({ exp: T + 1 }), 'ok');
     assert.equal(await z({ nbf: T }), 'ok');
