@@ -1,40 +1,35 @@
 /**
  * The per-request context policies read and write. Only routes with policies make one, so the
- * plain proxy path allocates nothing for it. It rides on the request under a symbol so that the
- * access log (and later phases) can find the principal and tenant without another argument.
+ * plain proxy path allocates nothing for it. It also rides on the request under a symbol, so the
+ * access log finds the principal and tenant without another argument.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { BlockList } from 'node:net';
+import type { IncomingMessage } from 'node:http';
 import type { RequestContext } from '../policies/policy.js';
+import type { Exchange } from './exchange.js';
 import { clientAddress, peerAddress } from './headers.js';
-import type { Guarded } from './pipeline.js';
 
 const kContext = Symbol('sluice.requestContext');
 type WithContext = IncomingMessage & { [kContext]?: RequestContext };
 
-export function newRequestContext(
-  req: IncomingMessage,
-  res: ServerResponse,
-  g: Guarded,
-  trusted: BlockList | undefined,
-): RequestContext {
-  return {
+/** The context of a routed exchange (the guard and the route stage have run). */
+export function newRequestContext(x: Exchange): RequestContext {
+  const req = x.req;
+  const ctx: RequestContext = {
     req,
-    res,
-    requestId: g.requestId,
-    route: g.route.name,
-    path: g.path,
-    host: g.head.host,
-    client: clientAddress(peerAddress(req.socket?.remoteAddress), g.head.xff, trusted),
+    res: x.res,
+    upgrade: x.res === undefined,
+    requestId: x.requestId,
+    route: x.routed.name,
+    path: x.path,
+    host: x.head.host,
+    client: clientAddress(peerAddress(req.socket?.remoteAddress), x.head.xff, x.gw.runtime.trustedProxies),
     upstreamHeaders: [],
     responseHeaders: [],
     principal: undefined,
     tenant: undefined,
   };
-}
-
-export function setRequestContext(req: IncomingMessage, ctx: RequestContext): void {
   (req as WithContext)[kContext] = ctx;
+  return ctx;
 }
 
 export function requestContextOf(req: IncomingMessage): RequestContext | undefined {
@@ -43,10 +38,10 @@ export function requestContextOf(req: IncomingMessage): RequestContext | undefin
 
 /** `headers` plus what the request's policies add to every answer (refusals and errors too). */
 export function withPolicyHeaders(
-  req: IncomingMessage,
+  ctx: RequestContext | undefined,
   headers: Readonly<Record<string, string>> | undefined,
 ): Readonly<Record<string, string>> | undefined {
-  const add = (req as WithContext)[kContext]?.responseHeaders;
+  const add = ctx?.responseHeaders;
   if (add === undefined || add.length === 0) return headers;
   const out: Record<string, string> = { ...headers };
   for (let i = 0; i < add.length; i += 2) out[add[i]!] = add[i + 1]!;

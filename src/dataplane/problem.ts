@@ -54,6 +54,7 @@ export function writeProblemToSocket(
   def: ErrorDef,
   detail?: string,
   requestId?: string,
+  extraHeaders?: Readonly<Record<string, string>>,
 ): void {
   if (!socket.writable) {
     socket.destroy();
@@ -68,6 +69,15 @@ export function writeProblemToSocket(
     `content-length: ${Buffer.byteLength(body)}\r\n` +
     'cache-control: no-store\r\n' +
     (requestId ? `x-request-id: ${requestId}\r\n` : '') +
+    extraHeaderLines(extraHeaders) +
     'connection: close\r\n\r\n';
   socket.end(head + body);
+}
+
+/** Header lines for a raw answer; `connection` is always `close` there, so it is skipped. */
+function extraHeaderLines(headers: Readonly<Record<string, string>> | undefined): string {
+  if (headers === undefined) return '';
+  let out = '';
+  for (const name in headers) if (name !== 'connection') out += `${name}: ${headers[name]}\r\n`;
+  return out;
 }

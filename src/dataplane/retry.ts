@@ -2,9 +2,12 @@
  * Retry policy of a route (compiled once) and its retry budget. The proxy consults it only on
  * routes with `retry.attempts > 1`; other routes carry `undefined` and pay one comparison.
  */
+import type { IncomingMessage } from 'node:http';
 import type { Counter } from 'prom-client';
+import type { CompiledRoute } from '../config/compile.js';
 import type { RetryConfig } from '../config/schema.js';
 import { bytes, ms } from '../config/units.js';
+import type { Target } from '../upstreams/target.js';
 
 const idempotent = ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'];
 const defaultOn: RetryConfig['on'] = ['connect', 'reset', 502, 503, 504];
@@ -118,6 +121,17 @@ export class RetryPolicy {
     if (this.budget.tryRetry()) return true;
     this.metrics.exhausted.labels(this.route).inc();
     return false;
+  }
+
+  /**
+   * The target of the next try: another one when there is one (a few picks: balancers rotate or
+   * randomise), from the group the route's requests go to now (failover).
+   */
+  nextTarget(route: CompiledRoute, req: IncomingMessage, failed: Target): Target | undefined {
+    const group = route.failover?.active ?? route.upstream;
+    let next = group.pick(req);
+    for (let i = 0; i < 3 && next === failed; i++) next = group.pick(req);
+    return next;
   }
 
   counted(reason: string): void {

@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Runtime } from '../config/compile.js';
 import type { Metrics } from '../telemetry/metrics.js';
@@ -11,6 +12,8 @@ export interface DataplaneState {
   /** Set when draining: responses carry `Connection: close`. */
   draining: boolean;
   inflight: number;
+  /** Open WebSocket tunnels (client sockets): a drain waits for them, then closes them. */
+  readonly upgraded: Set<Duplex>;
   /** Called when `inflight` reaches zero while draining. */
   onIdle: (() => void) | undefined;
 }

@@ -40,7 +40,10 @@ export type Principal =
 
 export interface RequestContext {
   readonly req: IncomingMessage;
-  readonly res: ServerResponse;
+  /** The response; undefined for a WebSocket upgrade, which is answered on its socket. */
+  readonly res: ServerResponse | undefined;
+  /** A WebSocket upgrade: it passes the same policies, but nothing may answer it from a cache. */
+  readonly upgrade: boolean;
   readonly requestId: string;
   readonly route: string;
   /** Normalised path, as matched and (before rewrite) forwarded. */

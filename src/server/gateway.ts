@@ -2,7 +2,7 @@
  * A Gateway is built from a config file and runs the public and admin listeners. No module-level
  * state: tests run several gateways in one process. Lifecycle: start → (reload)* → drain → stop.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { type FSWatcher, readFileSync, watch } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { basename, dirname, resolve } from 'node:path';
@@ -14,9 +14,8 @@ import { type ConfigError, ConfigInvalidError, formatConfigError, loadConfigFile
 import type { Config } from '../config/schema.js';
 import { ms } from '../config/units.js';
 import { Errors } from '../dataplane/errors.js';
-import { handleRequest, refuseRequest } from '../dataplane/pipeline.js';
+import { handleRequest, handleUpgrade, refuseUnread } from '../dataplane/pipeline.js';
 import type { DataplaneState } from '../dataplane/state.js';
-import { handleUpgrade } from '../dataplane/websocket.js';
 import { jwtChecks } from '../policies/auth/jwt.js';
 import { JwksPool } from '../policies/auth-jwt/jwks.js';
 import { createVerifier } from '../policies/auth-jwt/verify.js';
@@ -77,7 +76,7 @@ export class Gateway implements DataplaneState {
   private readonly dns: DnsRegistry;
   /** Target health (checks, ejections), outside the Runtime so that it survives reloads. */
   readonly health: HealthRegistry;
-  private readonly upgraded = new Set<Duplex>();
+  readonly upgraded = new Set<Duplex>();
   private readonly file: string;
   private listener: PublicListener | undefined;
   private admin: AdminServer | undefined;
@@ -186,7 +185,7 @@ export class Gateway implements DataplaneState {
       cfg,
       {
         request: (req, res) => handleRequest(this, req, res),
-        upgrade: (req, socket, head) => handleUpgrade(this, this.upgraded, req, socket, head),
+        upgrade: (req, socket, head) => handleUpgrade(this, req, socket, head),
         clientError: (err, socket) =>
           onClientError(err, socket, (def) => this.metrics.refusals.labels(def.code).inc()),
         connection: (socket) => {
@@ -194,16 +193,7 @@ export class Gateway implements DataplaneState {
           socket.once('close', () => this.metrics.connections.dec());
         },
         headersTooLarge: (req, res) =>
-          refuseRequest(
-            this,
-            req,
-            res,
-            Errors.headersTooLarge,
-            randomUUID(),
-            'the request headers exceed listen.maxHeaderBytes',
-            '',
-            performance.now(),
-          ),
+          refuseUnread(this, req, res, Errors.headersTooLarge, 'the request headers exceed listen.maxHeaderBytes'),
       },
       this.logger,
       this.opts.watch !== false,

@@ -98,7 +98,8 @@ export class CachePolicy implements Policy, FillSink<Pending> {
     const req = ctx.req;
     const m = req.method;
     const isGet = m === 'GET';
-    if (isGet ? !rules.get : m !== 'HEAD' || !rules.head) return undefined;
+    // A WebSocket upgrade is a GET that must reach the upstream: never answered from the cache.
+    if (ctx.upgrade || (isGet ? !rules.get : m !== 'HEAD' || !rules.head)) return undefined;
     const rf = requestFacts(req.rawHeaders);
     const p = new Pending(this.keyOf(ctx), rf.authorization || ctx.principal !== undefined);
     (ctx as WithPending)[kPending] = p;
@@ -262,7 +263,7 @@ export class CachePolicy implements Policy, FillSink<Pending> {
   ): Promise<RequestVerdict> {
     const deadline = Date.now() + this.rules.waitMs;
     try {
-      while (Date.now() < deadline && !ctx.res.destroyed) {
+      while (Date.now() < deadline && ctx.res?.destroyed !== true) {
         await new Promise((r) => setTimeout(r, pollMs));
         // The lock first: the filler writes the entry before it unlocks, so once the lock is gone
         // the lookup after it sees the entry (if one was stored).

@@ -1,0 +1,172 @@
+/**
+ * The end of an upgrade's path: after the same guard, routing, policies, admission and target
+ * selection as any request, the upgrade is sent to the target; on 101 the two sockets are piped
+ * byte for byte (frames and close codes pass untouched) and the exchange holds its slots until
+ * either side closes. An upstream that answers without upgrading has its answer passed on. The
+ * outcome feeds the target's health like any request's, when the upgrade is answered (not when a
+ * long-lived tunnel closes).
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import { Errors } from '../errors.js';
+import type { Exchange } from '../exchange.js';
+import { responseHopByHop } from '../headers.js';
+import { rawHeadersOf } from '../proxy.js';
+import { classifyUpstreamError } from '../upstream-errors.js';
+import { upstreamHeaders, upstreamPath } from './dispatch.js';
+import { refuse } from './reply.js';
+
+type Controller = Dispatcher.DispatchController;
+
+/** Refuse what is not a WebSocket upgrade on a route that allows them. True when it may go on. */
+export function upgradeAllowed(x: Exchange): boolean {
+  const route = x.routed;
+  if (route.websocket && (x.req.headers.upgrade ?? '').toLowerCase() === 'websocket') return true;
+  refuse(
+    x,
+    Errors.upgradeNotAllowed,
+    route.websocket ? 'only websocket upgrades are proxied' : `route "${route.name}" does not allow upgrades`,
+  );
+  return false;
+}
+
+/** Send the upgrade to `x.target`. */
+export function dispatchUpgrade(x: Exchange): void {
+  const target = x.target!;
+  // Counted in flight while the handshake is under way, so a drain waits for it.
+  x.hold();
+  // A WebSocket occupies its target until it closes: least-request counts it like a request.
+  target.state.inflight++;
+  target.dispatcher.dispatch(
+    {
+      path: upstreamPath(x),
+      method: 'GET',
+      headers: upstreamHeaders(x, target.hostHeader),
+      upgrade: 'websocket',
+      headersTimeout: x.routed.timeouts.firstByte,
+    },
+    new UpgradeExchange(x),
+  );
+}
+
+class UpgradeExchange implements Dispatcher.DispatchHandler {
+  /** The upstream's status when it answered without upgrading. */
+  private refusedStatus = 0;
+  private bytes = 0;
+  private counted = true;
+  private readonly client: Duplex;
+
+  constructor(private readonly x: Exchange) {
+    this.client = x.upgradeSocket!;
+  }
+
+  /** The target's share of the exchange is over: its in-flight count, and its health once. */
+  private release(status: number, error: string | undefined): void {
+    if (!this.counted) return;
+    this.counted = false;
+    const t = this.x.target!;
+    t.state.inflight--;
+    if (t.health !== undefined) t.health.observe(status, error);
+  }
+
+  onRequestStart(controller: Controller): void {
+    this.client.once('close', () => controller.abort(new Error('client closed')));
+  }
+
+  onRequestUpgrade(_c: Controller, statusCode: number, headers: IncomingHttpHeaders, upstream: Duplex): void {
+    const x = this.x;
+    const client = this.client;
+    const raw = rawHeadersOf(_c, headers);
+    let headText = `HTTP/1.1 ${statusCode} Switching Protocols\r\nconnection: Upgrade\r\nupgrade: websocket\r\n`;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!.toString();
+      if (responseHopByHop.has(name.toLowerCase())) continue;
+      headText += `${name}: ${raw[i + 1]!.toString()}\r\n`;
+    }
+    headText += `x-request-id: ${x.requestId}\r\n\r\n`;
+    client.write(headText);
+    const head = x.upgradeHead;
+    if (head !== undefined && head.length > 0) upstream.write(head);
+    // The upgrade succeeded: the target answered. Its in-flight count stays until the tunnel closes.
+    const t = x.target!;
+    if (t.health !== undefined) t.health.observe(101, undefined);
+    const gw = x.gw;
+    gw.upgraded.add(client);
+    x.release();
+    gw.metrics.websockets.inc();
+    let closed = false;
+    const close = () => {
+      if (closed) return;
+      closed = true;
+      if (this.counted) {
+        this.counted = false;
+        t.state.inflight--;
+      }
+      gw.upgraded.delete(client);
+      gw.metrics.websockets.dec();
+      client.destroy();
+      upstream.destroy();
+      x.finish(101, 0, undefined);
+    };
+    upstream.on('error', close).on('close', close);
+    client.on('error', close).on('close', close);
+    upstream.pipe(client);
+    client.pipe(upstream);
+  }
+
+  // The upstream answered without upgrading (e.g. 401 or 400): pass its answer on, then close.
+  onResponseStart(
+    controller: Controller,
+    statusCode: number,
+    headers: IncomingHttpHeaders,
+    statusText?: string,
+  ): void {
+    if (statusCode < 200) return;
+    this.refusedStatus = statusCode;
+    const client = this.client;
+    client.on('drain', () => controller.resume());
+    const raw = rawHeadersOf(controller, headers);
+    let headText = `HTTP/1.1 ${statusCode} ${statusText || ''}\r\n`;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!.toString('latin1');
+      const l = name.toLowerCase();
+      if (responseHopByHop.has(l) || l === 'content-length') continue;
+      headText += `${name}: ${raw[i + 1]!.toString('latin1')}\r\n`;
+    }
+    client.write(`${headText}x-request-id: ${this.x.requestId}\r\nconnection: close\r\n\r\n`);
+  }
+
+  onResponseData(controller: Controller, chunk: Buffer): void {
+    this.bytes += chunk.length;
+    if (!this.client.write(chunk)) controller.pause();
+  }
+
+  onResponseEnd(): void {
+    const status = this.refusedStatus;
+    this.release(status, undefined);
+    this.client.end();
+    // Logged and counted with the status the client got (the upstream's), not a 502 of our own.
+    this.x.finish(status, this.bytes, 'upgrade_refused');
+  }
+
+  onResponseError(_c: Controller, err: Error): void {
+    const x = this.x;
+    const { def, kind } = classifyUpstreamError(err);
+    if (this.client.destroyed) {
+      this.release(499, 'client_closed');
+      x.finish(499, this.bytes, 'client_closed');
+      return;
+    }
+    this.release(def.status, kind);
+    if (this.refusedStatus !== 0) {
+      // The upstream's refusal was already being passed on: cut it rather than append a problem.
+      this.client.destroy();
+      x.finish(this.refusedStatus, this.bytes, kind);
+      return;
+    }
+    const upstream = x.routed.upstream.name;
+    x.gw.metrics.upstreamErrors.labels(upstream, kind).inc();
+    refuse(x, def, `upstream "${upstream}"`);
+  }
+}
