@@ -1,17 +1,18 @@
 /**
- * What admin routes share: the gateway, its tenancy repository (when a store is configured), the
- * event bus admin changes are announced on, and the problem+json reply.
+ * What admin routes share: the gateway (seen as the AdminHost it implements), its tenancy
+ * repository (when a store is configured), the event bus admin changes are announced on, and the
+ * problem+json reply.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ErrorDef } from '../dataplane/errors.js';
 import { Errors } from '../dataplane/errors.js';
 import { problem, problemContentType } from '../dataplane/problem.js';
-import type { Gateway } from '../server/gateway.js';
 import { type Actor, TenancyError, type TenancyRepository } from '../tenancy/repository.js';
+import type { AdminHost } from './host.js';
 import { allows, type Permission, ROLES } from './roles.js';
 
 export interface AdminContext {
-  gw: Gateway;
+  gw: AdminHost;
   /** The repository, or undefined when the gateway runs without a store (endpoints answer 503). */
   tenancy(): TenancyRepository | undefined;
   /** Who makes this change, for the record: the principal and the least powerful of its roles that grants the route's `config.permission`. */
@@ -20,7 +21,7 @@ export interface AdminContext {
   changed(who: Actor, action: string, target: string, before: unknown, after: unknown): void;
 }
 
-export function adminContext(gw: Gateway): AdminContext {
+export function adminContext(gw: AdminHost): AdminContext {
   return {
     gw,
     tenancy: () => gw.tenancy,

@@ -11,8 +11,8 @@
 import { claimGetter } from '../policies/auth-jwt/compile.js';
 import type { JwtIssuerConfig } from '../policies/auth-jwt/schema.js';
 import { createVerifier, type Verifier } from '../policies/auth-jwt/verify.js';
-import type { Gateway } from '../server/gateway.js';
 import type { Principal } from './auth.js';
+import type { AdminHost } from './host.js';
 import { isRole, type Role } from './roles.js';
 
 export const DEFAULT_ROLES_CLAIM = 'sluice_roles';
@@ -40,7 +40,7 @@ export interface AdminAuthSettings {
 }
 
 /** `admin.auth` and `identity.issuers` of the running config; undefined without `admin.auth`. */
-export function authFromConfig(gw: Gateway): AdminAuthSettings | undefined {
+export function authFromConfig(gw: AdminHost): AdminAuthSettings | undefined {
   const config = gw.runtime.config as unknown as {
     admin?: { auth?: AdminAuthConfig };
     identity?: { issuers?: Record<string, JwtIssuerConfig> };

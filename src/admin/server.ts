@@ -13,9 +13,9 @@ import swagger from '@fastify/swagger';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { Errors } from '../dataplane/errors.js';
 import { bearerToken } from '../policies/auth-jwt/verify.js';
-import type { Gateway } from '../server/gateway.js';
 import { BootstrapTokens, type Principal } from './auth.js';
 import { type AdminContext, adminContext, sendProblem } from './context.js';
+import type { AdminHost } from './host.js';
 import { type AdminAuthSettings, type AdminOidc, adminOidc, authFromConfig } from './oidc.js';
 import { allows, isPermission, type RoutePermission } from './roles.js';
 import { registerChangeRoutes } from './routes/changes.js';
@@ -55,7 +55,7 @@ export class AdminServer {
   private readonly app: FastifyInstance;
   private readonly oidc: AdminOidc | undefined;
 
-  constructor(gw: Gateway, env: NodeJS.ProcessEnv, opts: AdminServerOptions = {}) {
+  constructor(gw: AdminHost, env: NodeJS.ProcessEnv, opts: AdminServerOptions = {}) {
     const routes = opts.routes ?? defaultRoutes;
     const tokens = BootstrapTokens.fromEnv(env);
     this.oidc = adminOidc(opts.auth ?? authFromConfig(gw));

@@ -8,9 +8,10 @@ import type { AddressInfo } from 'node:net';
 import { basename, dirname, resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
+import type { AdminHost, ReloadResult } from '../admin/host.js';
 import { AdminServer } from '../admin/server.js';
 import { compileRuntime, disposeRuntime, type Runtime } from '../config/compile.js';
-import { type ConfigError, ConfigInvalidError, formatConfigError, loadConfigFile } from '../config/load.js';
+import { ConfigInvalidError, formatConfigError, loadConfigFile } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { ms } from '../config/units.js';
 import { Errors } from '../dataplane/errors.js';
@@ -46,12 +47,7 @@ export interface GatewayOptions {
   resolver?: DnsResolver;
 }
 
-export type ReloadResult =
-  | { result: 'applied'; version: string; previous: string }
-  | { result: 'unchanged'; version: string }
-  | { result: 'rejected'; errors: ConfigError[] };
-
-export class Gateway implements DataplaneState {
+export class Gateway implements DataplaneState, AdminHost {
   runtime!: Runtime;
   readonly metrics = new Metrics();
   readonly logger: Logger;
@@ -307,6 +303,11 @@ export class Gateway implements DataplaneState {
   /** The tenants and keys the admin API manages; undefined when no store is open. */
   get tenancy(): TenancyRepository | undefined {
     return this.identity?.repository;
+  }
+
+  /** The store's usage rows (the admin API shows a tenant's usage); undefined without a store. */
+  usageRows(): UsageRepository | undefined {
+    return this.identity && new UsageRepository(this.identity.store);
   }
 
   private watchFile(): void {

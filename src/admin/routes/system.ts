@@ -5,8 +5,8 @@ import { readFileSync } from 'node:fs';
 import { Type as T } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { Errors } from '../../dataplane/errors.js';
-import type { Gateway } from '../../server/gateway.js';
 import { type AdminContext, sendProblem } from '../context.js';
+import type { AdminHost } from '../host.js';
 import {
   ConfigView,
   Health,
@@ -189,7 +189,7 @@ export function registerSystemRoutes(app: FastifyInstance, { gw }: AdminContext)
 }
 
 /** Each group of the running config: its targets, their health, ejection state and in-flight count. */
-function upstreamsView(gw: Gateway) {
+function upstreamsView(gw: AdminHost) {
   const now = Date.now();
   return [...gw.runtime.upstreams.values()].map((g) => {
     const available = new Set(g.available);

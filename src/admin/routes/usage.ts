@@ -13,7 +13,6 @@ import type { TenantView } from '../../policies/policy.js';
 import { quotasOf } from '../../policies/quota/index.js';
 import { limitsFor } from '../../policies/quota/limits.js';
 import { usageEngineKey } from '../../policies/quota/usage.js';
-import { UsageRepository } from '../../tenancy/usage.js';
 import { type Period, PeriodClock, periodIdOf } from '../../usage/periods.js';
 import { type AdminContext, sendProblem, sendTenancyError } from '../context.js';
 import { problemResponse, TenantParams, type TenantParamsT, withAuthErrors } from '../schemas.js';
@@ -78,8 +77,8 @@ export function registerUsageRoutes(app: FastifyInstance, ctx: AdminContext): vo
     },
     async (req, reply) => {
       const repo = ctx.tenancy();
-      const store = ctx.gw.identity?.store;
-      if (!repo || !store) return sendProblem(reply, Errors.adminNoStore);
+      const usageRows = ctx.gw.usageRows();
+      if (!repo || !usageRows) return sendProblem(reply, Errors.adminNoStore);
       let tenant: TenantView | undefined;
       try {
         tenant = await repo.getTenant(req.params.id);
@@ -102,7 +101,7 @@ export function registerUsageRoutes(app: FastifyInstance, ctx: AdminContext): vo
       for (const q of quotas)
         refs.push({ metric: q.metric, period: day }, { metric: q.metric, period: month });
       for (const p of providers) refs.push({ metric: `cost:${p}`, period: month });
-      const rows = await new UsageRepository(store).forTenant(tenant.id, day.starts, month.starts);
+      const rows = await usageRows.forTenant(tenant.id, day.starts, month.starts);
       const persisted = new Map(rows.map((r) => [`${r.metric}\n${periodIdOf(r.period, r.starts)}`, r.used]));
       const stored = (metric: string, p: Period) => persisted.get(`${metric}\n${p.id}`) ?? 0;
       let values: number[];
