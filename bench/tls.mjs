@@ -13,6 +13,7 @@ import { request as httpsRequest } from 'node:https';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
+  childrenOf,
   createProcesses,
   findBin,
   fmtMs,
@@ -40,6 +41,20 @@ const LOAD_CPU = env.LOAD_CPU ?? '0';
 const PROXY_CPU = env.PROXY_CPU ?? '1';
 const PATH = '/public/bench';
 const SLUICE_MAIN = resolve(root, env.SLUICE_MAIN ?? 'dist/cli/main.js');
+// SLUICE_REF_MAIN: another build (main.js) measured in the same rounds as `sluice-ref`.
+const SLUICE_REF_MAIN = env.SLUICE_REF_MAIN ? resolve(root, env.SLUICE_REF_MAIN) : undefined;
+const PROXIES = ['sluice', 'nginx', ...(SLUICE_REF_MAIN ? ['sluice-ref'] : [])];
+// PROFILE=1: a V8 CPU profile of Sluice, written when it stops (bench/profile-summary.mjs reads
+// it). PROTOCOLS=h2 (or h1) measures one protocol only, so the profile holds that path alone.
+const PROFILE = env.PROFILE === '1';
+const PROTOCOLS = (env.PROTOCOLS ?? 'h2,h1').split(',').filter(Boolean);
+if (PROTOCOLS.length === 0 || PROTOCOLS.some((p) => p !== 'h2' && p !== 'h1'))
+  fail(`PROTOCOLS must list h2 and/or h1: ${env.PROTOCOLS}`);
+
+const TICKS_PER_S = int(env.CLK_TCK, 100); // USER_HZ: 100 on Linux
+const NCPU = readFileSync('/proc/stat', 'utf8')
+  .split('\n')
+  .filter((l) => /^cpu\d/.test(l)).length;
 
 const procs = createProcesses('bench:tls', { work, root, env });
 const { running, start } = procs;
@@ -116,9 +131,46 @@ function parseH2load(out) {
 
 let h2loadBin;
 
-function h2load(port, proto, seconds) {
+/** utime + stime (+ reaped children's) of a process, in clock ticks. */
+function cpuTicks(pid, withChildren) {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    const own = Number(f[11]) + Number(f[12]);
+    return withChildren ? own + Number(f[13]) + Number(f[14]) : own;
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU ticks of a proxy and its children (nginx's worker). */
+const serverTicks = (pid) => childrenOf(pid).reduce((a, k) => a + cpuTicks(k, false), cpuTicks(pid, false));
+
+/**
+ * Machine CPU and the benchmark's own (this process with the h2load runs it reaped, every server
+ * and its workers), in clock ticks: the difference is what other processes took meanwhile.
+ */
+function cpuSnapshot() {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const [user, nice, system, , , , , steal] = f;
+  let ours = cpuTicks(process.pid, true);
+  for (const e of running.values()) if (!e.exited && e.name !== 'h2load') ours += serverTicks(e.pid);
+  return { total: f.reduce((a, b) => a + b, 0), busy: user + nice + system, steal, ours };
+}
+
+/** Share of one core (in %) that processes outside the benchmark (and the hypervisor) took. */
+function foreignLoad(a, b) {
+  const perCore = (b.total - a.total) / NCPU;
+  if (perCore <= 0) return 0;
+  return Math.max(0, (100 * (b.busy - a.busy - (b.ours - a.ours) + (b.steal - a.steal))) / perCore);
+}
+
+/** One h2load run against a proxy (`pid`): its figures, the proxy's CPU per request, the others' load. */
+function h2load(port, pid, proto, seconds) {
   const args = proto === 'h2' ? [`-c${CLIENTS}`, `-m${STREAMS}`] : ['--h1', `-c${CLIENTS}`, '-m1']; // HTTPS/1.1: no pipelining, one request per connection at a time
   return new Promise((res, rej) => {
+    const ticks = serverTicks(pid);
+    const before = cpuSnapshot();
     const e = start(
       'h2load',
       LOAD_CPU,
@@ -136,7 +188,8 @@ function h2load(port, proto, seconds) {
       const r = parseH2load(out);
       if (code !== 0 || !r || !Number.isFinite(r.rps))
         return rej(new Error(`h2load exited ${code}; cannot use its output:\n${out}`));
-      res(r);
+      const cpuUs = ((serverTicks(pid) - ticks) * 1e6) / TICKS_PER_S / Math.max(1, r.done);
+      res({ ...r, cpuUs, foreign: foreignLoad(before, cpuSnapshot()) });
     });
   });
 }
@@ -181,7 +234,7 @@ async function main() {
   const ngv = spawnSync(nginxBin, ['-v'], { encoding: 'utf8' }).stderr.trim();
   log(`== HTTPS and HTTP/2: Sluice and nginx, ${started.toISOString()}`);
   log(
-    `   ${ROUNDS} rounds x 2 protocols x 2 proxies x ${DURATION}s; h2load -c${CLIENTS} (-m${STREAMS} for h2) -t1; ` +
+    `   ${ROUNDS} rounds x ${PROTOCOLS.length} protocol(s) x ${PROXIES.length} proxies x ${DURATION}s; h2load -c${CLIENTS} (-m${STREAMS} for h2) -t1; ` +
       `h2load + upstream on CPU ${LOAD_CPU}, proxies on CPU ${PROXY_CPU}; node ${process.version}; ${h2v}; load ${load}`,
   );
 
@@ -204,21 +257,25 @@ async function main() {
   );
   if (!ngText.includes('ssl http2')) fail('could not turn the nginx proxy config into a TLS one');
   writeFileSync(ng.file, ngText);
-  start('nginx', PROXY_CPU, nginxBin, nginxArgs(ng));
+  const nginx = start('nginx', PROXY_CPU, nginxBin, nginxArgs(ng));
   await waitReady('nginx', ngPort, true);
 
-  const slPort = await freePort();
-  const slFile = join(work, 'sluice.yaml');
-  writeFileSync(
-    slFile,
-    `# generated by bench/tls.mjs
+  const targets = { nginx: { port: ngPort, pid: nginx.pid } };
+  for (const name of PROXIES) {
+    if (name === 'nginx') continue;
+    const port = await freePort();
+    const file = join(work, `${name}.yaml`);
+    writeFileSync(
+      file,
+      `# generated by bench/tls.mjs
 listen:
   host: 127.0.0.1
-  port: ${slPort}
+  port: ${port}
   tls:
     certificates:
       - cert: ${cert}
         key: ${key}
+admin: { host: 127.0.0.1, port: 0 }
 logging:
   level: info
   accessLog: { enabled: false }
@@ -231,26 +288,31 @@ routes:
     match: { path: { prefix: /public/ } }
     upstream: up
 `,
-  );
-  start('sluice', PROXY_CPU, process.execPath, [SLUICE_MAIN, 'start', '--config', slFile]);
-  await waitReady('sluice', slPort, true);
-
-  const targets = { sluice: slPort, nginx: ngPort };
+    );
+    const prof = PROFILE ? ['--cpu-prof', '--cpu-prof-dir', join(work, 'profiles', name)] : [];
+    const main = name === 'sluice-ref' ? SLUICE_REF_MAIN : SLUICE_MAIN;
+    const e = start(name, PROXY_CPU, process.execPath, [...prof, main, 'start', '--config', file]);
+    await waitReady(name, port, true);
+    targets[name] = { port, pid: e.pid };
+  }
   if (WARMUP > 0) {
     log(`== warm-up (${WARMUP}s each)`);
-    for (const p of Object.values(targets)) for (const proto of ['h2', 'h1']) await h2load(p, proto, WARMUP);
+    for (const t of Object.values(targets))
+      for (const proto of PROTOCOLS) await h2load(t.port, t.pid, proto, WARMUP);
   }
   /** results[proto][proxy] = [round results] */
-  const results = { h2: { sluice: [], nginx: [] }, h1: { sluice: [], nginx: [] } };
+  const results = { h2: {}, h1: {} };
+  for (const proto of PROTOCOLS) for (const name of PROXIES) results[proto][name] = [];
   for (let r = 0; r < ROUNDS; r++) {
-    const order = r % 2 === 0 ? ['sluice', 'nginx'] : ['nginx', 'sluice'];
-    for (const proto of ['h2', 'h1']) {
+    const order = r % 2 === 0 ? PROXIES : [...PROXIES].reverse();
+    for (const proto of PROTOCOLS) {
       for (const name of order) {
-        const x = await h2load(targets[name], proto, DURATION);
+        const x = await h2load(targets[name].port, targets[name].pid, proto, DURATION);
         results[proto][name].push(x);
         log(
           `   round ${r + 1}/${ROUNDS} ${proto === 'h2' ? 'HTTP/2   ' : 'HTTPS/1.1'} ${name.padEnd(6)} (${x.protocol}) ` +
-            `${fmtRps(x.rps).padStart(7)} req/s  mean ${fmtMs(x.mean)}  sd ${fmtMs(x.sd)}  max ${fmtMs(x.max)}  ` +
+            `${fmtRps(x.rps).padStart(7)} req/s  ${x.cpuUs.toFixed(1)} us CPU/req  other CPU ${x.foreign.toFixed(0)}%  ` +
+            `mean ${fmtMs(x.mean)}  sd ${fmtMs(x.sd)}  max ${fmtMs(x.max)}  ` +
             `non-2xx ${x.non2xx}  failed ${x.failed}  errored ${x.errored}  timeout ${x.timeout}`,
         );
       }
@@ -266,39 +328,70 @@ routes:
       `(h2load's "time for request" mean, sd and max: it reports no percentiles); errors are totals. Load average at start: ${load}.`,
   );
   out();
-  out('| protocol | proxy | req/s | mean | sd | max | non-2xx | failed+errored+timeout | req/s per round |');
-  out('|---|---|---:|---:|---:|---:|---:|---:|---|');
+  out(
+    '| protocol | proxy | req/s | CPU/req | other CPU | mean | sd | max | non-2xx | failed+errored+timeout | req/s per round |',
+  );
+  out('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|');
   const med = {};
-  for (const proto of ['h2', 'h1']) {
+  for (const proto of PROTOCOLS) {
     med[proto] = {};
-    for (const name of ['sluice', 'nginx']) {
+    for (const name of PROXIES) {
       const rs = results[proto][name];
       const m = {
         rps: median(rs.map((x) => x.rps)),
         mean: median(rs.map((x) => x.mean)),
         sd: median(rs.map((x) => x.sd)),
         max: median(rs.map((x) => x.max)),
+        cpuUs: median(rs.map((x) => x.cpuUs)),
+        foreign: Math.max(...rs.map((x) => x.foreign)),
         non2xx: rs.reduce((a, x) => a + x.non2xx, 0),
         errors: rs.reduce((a, x) => a + x.failed + x.errored + x.timeout, 0),
       };
       med[proto][name] = m;
       out(
-        `| ${proto === 'h2' ? 'HTTP/2' : 'HTTPS/1.1'} | ${name} | ${fmtRps(m.rps)} | ${fmtMs(m.mean)} | ${fmtMs(m.sd)} | ` +
+        `| ${proto === 'h2' ? 'HTTP/2' : 'HTTPS/1.1'} | ${name} | ${fmtRps(m.rps)} | ${m.cpuUs.toFixed(1)} us | ` +
+          `${m.foreign.toFixed(0)}% | ${fmtMs(m.mean)} | ${fmtMs(m.sd)} | ` +
           `${fmtMs(m.max)} | ${m.non2xx} | ${m.errors} | ${rs.map((x) => Math.round(x.rps)).join(', ')} |`,
       );
     }
   }
-  out();
-  out('| Sluice / nginx | req/s | mean latency | per round (req/s) |');
-  out('|---|---:|---:|---|');
-  for (const proto of ['h2', 'h1']) {
-    const s = med[proto].sluice;
-    const n = med[proto].nginx;
-    const per = results[proto].sluice.map((x, i) => fmtX(x.rps / results[proto].nginx[i].rps)).join(', ');
-    out(
-      `| ${proto === 'h2' ? 'HTTP/2' : 'HTTPS/1.1'} | ${fmtX(s.rps / n.rps)} | ${fmtX(s.mean / n.mean)} | ${per} |`,
+  const label = (proto) => (proto === 'h2' ? 'HTTP/2' : 'HTTPS/1.1');
+  /** A ratio of two measurements of the same run: medians, and round by round. */
+  const ratios = (title, pairs) => {
+    out();
+    out(`| ${title} | req/s | CPU/req | mean latency | per round (req/s) |`);
+    out('|---|---:|---:|---:|---|');
+    for (const [what, [p1, a], [p2, b]] of pairs) {
+      const x = med[p1][a];
+      const y = med[p2][b];
+      const per = results[p1][a].map((r, i) => fmtX(r.rps / results[p2][b][i].rps)).join(', ');
+      out(
+        `| ${what} | ${fmtX(x.rps / y.rps)} | ${fmtX(x.cpuUs / y.cpuUs)} | ${fmtX(x.mean / y.mean)} | ${per} |`,
+      );
+    }
+  };
+  const sluices = PROXIES.filter((n) => n !== 'nginx');
+  ratios(
+    'ratio',
+    PROTOCOLS.flatMap((p) => sluices.map((n) => [`${label(p)}: ${n} / nginx`, [p, n], [p, 'nginx']])),
+  );
+  if (PROTOCOLS.length === 2) {
+    // The issue's other goal: Sluice's HTTP/2 at least its own HTTPS/1.1, round by round.
+    ratios(
+      'ratio',
+      sluices.map((n) => [`${n}: HTTP/2 / HTTPS/1.1`, ['h2', n], ['h1', n]]),
     );
   }
+  if (SLUICE_REF_MAIN)
+    ratios(
+      'ratio',
+      PROTOCOLS.map((p) => [`${label(p)}: sluice / sluice-ref`, [p, 'sluice'], [p, 'sluice-ref']]),
+    );
+  out();
+  out(
+    'CPU/req: CPU time the proxy process (nginx: with its worker) used per completed request, median over rounds; ' +
+      'other CPU: the most, over rounds, that processes outside the benchmark took of one core.',
+  );
   saveResults('tls-latest', lines.join('\n'), {
     started,
     ROUNDS,
@@ -309,6 +402,8 @@ routes:
     results,
     medians: med,
   });
+  if (PROFILE)
+    log(`== CPU profile of Sluice (written as it stops): node bench/profile-summary.mjs ${profDir}`);
 }
 
 await runBenchmark('bench:tls', main, procs);

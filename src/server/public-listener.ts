@@ -1,18 +1,25 @@
 /**
  * The public listener: node:http for plain HTTP/1.1, or with `listen.tls` node:http2's secure
  * server offering HTTP/2 and HTTP/1.1 by ALPN (`allowHTTP1`). Both hand the same data plane the
- * same request and response shapes (see h2-compat.ts), so routing, the guard and the policies
- * are one code path; the plain listener's HTTP/1.1 path is exactly what it was without TLS.
+ * same request and response shapes (HTTP/2 streams through the light objects of h2-compat.ts),
+ * so routing, the guard and the policies are one code path; the plain listener's HTTP/1.1 path is
+ * exactly what it was without TLS.
  */
 import { createServer, type IncomingMessage, Server, type ServerResponse } from 'node:http';
-import { createSecureServer, type Http2SecureServer, type Http2Session } from 'node:http2';
+import {
+  createSecureServer,
+  type Http2SecureServer,
+  type Http2Session,
+  type IncomingHttpHeaders,
+  type ServerHttp2Stream,
+} from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { defaultMaxHeaderBytes } from '../config/compile.js';
 import type { Config } from '../config/schema.js';
 import { bytes, ms } from '../config/units.js';
-import { H2Request, H2Response } from './h2-compat.js';
+import { notePeer, openStream } from './h2-compat.js';
 import { ListenerCertificates } from './tls.js';
 
 export interface ListenerHandlers {
@@ -35,13 +42,8 @@ export interface PublicListener {
   closeAll(): void;
 }
 
-/** The TLS listener, with the HTTP/2 request and response classes of h2-compat.ts. */
-export type SecureServer = Http2SecureServer<
-  typeof IncomingMessage,
-  typeof ServerResponse,
-  typeof H2Request,
-  typeof H2Response
->;
+/** The TLS listener; its HTTP/2 streams are served from the `stream` event (h2-compat.ts). */
+export type SecureServer = Http2SecureServer;
 
 /** Concurrent streams a client may open on one HTTP/2 connection (nginx's default is 128 too). */
 const maxConcurrentStreams = 128;
@@ -82,8 +84,6 @@ export function createPublicListener(
     ...certificates.serverOptions(),
     allowHTTP1: true,
     noDelay: true,
-    Http2ServerRequest: H2Request,
-    Http2ServerResponse: H2Response,
     // nghttp2 resets streams over the advertised header list size (ENHANCE_YOUR_CALM); Sluice
     // measures HTTP/2 heads itself and answers 431 like HTTP/1.1, so it advertises more.
     settings: { maxConcurrentStreams, maxHeaderListSize: Math.max(65_535, maxHeaderSize * 2) },
@@ -98,21 +98,33 @@ export function createPublicListener(
     keepAliveTimeout,
     requireHostHeader: false,
   });
+  // node:http2 installs its compatibility layer (an Http2ServerRequest/Response for every stream)
+  // when the first `request` listener is added; the HTTP/1.1 connections need that listener, the
+  // HTTP/2 streams are served from `stream` below instead, so the installer is removed first.
+  for (const l of server.listeners('newListener'))
+    if (l.name === 'setupCompat') server.removeListener('newListener', l as (...a: unknown[]) => void);
+  wire(server, handlers);
   // node:http refuses an oversized HTTP/1.1 head itself (431); node:http2 does not hold requests
-  // to the advertised header list size, so HTTP/2 requests are measured here. HTTP/1.1 requests
-  // on this listener pay one comparison.
+  // to the advertised header list size, so HTTP/2 requests are measured here.
   const { request, headersTooLarge } = handlers;
-  wire(server, {
-    ...handlers,
-    request: (req, res) => {
-      if (req.httpVersionMajor === 2 && (req as unknown as H2Request).headBytes > maxHeaderSize)
-        headersTooLarge(req, res);
+  server.on(
+    'stream',
+    (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, raw: string[]) => {
+      const x = openStream(stream, headers, raw);
+      if (x === undefined) return;
+      const req = x.req as unknown as IncomingMessage;
+      const res = x.res as unknown as ServerResponse;
+      if (x.req.headBytes > maxHeaderSize) headersTooLarge(req, res);
       else request(req, res);
     },
-  });
+  );
+  // One `stream` listener: ours. A second (node's compatibility layer, if a later Node installs
+  // it another way) would answer every stream twice.
+  if (server.listenerCount('stream') !== 1) throw new Error('node:http2 compatibility layer still installed');
   const sessions = new Set<Http2Session>();
   server.on('session', (session: Http2Session) => {
     sessions.add(session);
+    notePeer(session);
     session.once('close', () => sessions.delete(session));
     // An idle connection is closed after the keep-alive time, with GOAWAY: streams still open
     // (a quiet event stream) finish; the client opens a new connection for its next request.
@@ -144,7 +156,7 @@ export function createPublicListener(
 }
 
 function wire(server: Server | SecureServer, h: ListenerHandlers): void {
-  // HTTP/2 requests arrive as H2Request/H2Response, which stand in for IncomingMessage/ServerResponse.
+  // HTTP/1.1 requests (on the TLS listener too: HTTP/2 streams come through `stream`).
   server.on('request', h.request as (req: unknown, res: unknown) => void);
   server.on('upgrade', h.upgrade);
   server.on('clientError', h.clientError);
