@@ -67,7 +67,7 @@ const jwks = createServer((_req, res) => {
 await new Promise((r) => jwks.once('listening', r));
 const jwksUri = `http://127.0.0.1:${jwks.address().port}/jwks`;
 
-const { createVerifier } = await import('../src/policies/auth-jwt/verify.ts');
+const { createVerifier } = await import('../src/identity/jwt/verify.ts');
 const v = createVerifier(
   { bench: { issuer: ISS, audiences: [AUD], algorithms: ['RS256', 'ES256'], jwksUri } },
   CACHE ? {} : { cacheMaxEntries: 0 },

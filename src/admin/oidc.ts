@@ -2,15 +2,15 @@
  * OIDC bearer tokens for the admin API. Config (read at start; a change needs a restart, like the
  * rest of `admin`):
  *   admin.auth: { issuer: <name in identity.issuers>, audience?: string, rolesClaim?: string }
- * The token is verified with the gateway's JWT verifier (src/policies/auth-jwt) against that one
+ * The token is verified with the gateway's JWT verifier (src/identity/jwt) against that one
  * issuer; `audience`, when given, replaces the issuer's audiences (the admin API usually has its own).
  * Roles come from `rolesClaim` (default `sluice_roles`: a list or a space-separated string, a dotted
  * path reaches nested claims); names that are not admin roles are ignored. The principal's name is
  * the token's `sub` (or `client_id` when it has no `sub`).
  */
-import { claimGetter } from '../policies/auth-jwt/compile.js';
-import type { JwtIssuerConfig } from '../policies/auth-jwt/schema.js';
-import { createVerifier, type Verifier } from '../policies/auth-jwt/verify.js';
+import { claimGetter } from '../identity/jwt/compile.js';
+import type { JwtIssuerConfig } from '../identity/jwt/schema.js';
+import { createVerifier, type Verifier } from '../identity/jwt/verify.js';
 import type { Principal } from './auth.js';
 import type { AdminHost } from './host.js';
 import { isRole, type Role } from './roles.js';

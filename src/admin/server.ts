@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { Errors } from '../dataplane/errors.js';
-import { bearerToken } from '../policies/auth-jwt/verify.js';
+import { bearerToken } from '../identity/jwt/verify.js';
 import { BootstrapTokens, type Principal } from './auth.js';
 import { type AdminContext, adminContext, sendProblem } from './context.js';
 import type { AdminHost } from './host.js';

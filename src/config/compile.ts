@@ -18,7 +18,7 @@ import {
   type Params,
   Router,
 } from '../dataplane/router.js';
-import type { Verifier } from '../policies/auth-jwt/verify.js';
+import type { Verifier } from '../identity/jwt/verify.js';
 import { transientLifetime } from '../policies/lifetime.js';
 import type { Policy } from '../policies/policy.js';
 import {

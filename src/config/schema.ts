@@ -4,8 +4,8 @@
  */
 
 import { type Static, Type as T, type TSchema } from '@sinclair/typebox';
+import { JwtIssuers } from '../identity/jwt/schema.js';
 import { IdentitySettings } from '../policies/auth/schema.js';
-import { JwtIssuers } from '../policies/auth-jwt/schema.js';
 import { CacheSettings } from '../policies/cache/schema.js';
 import { BudgetsSettings } from '../policies/cost/schema.js';
 import { QuotasSettings } from '../policies/quota/schema.js';

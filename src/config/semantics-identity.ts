@@ -1,5 +1,5 @@
 /** Cross-checks of `identity` and `store` (the routes' `auth` and `tenant` check themselves: their factories' `check`). */
-import { issuerConfigErrors } from '../policies/auth-jwt/compile.js';
+import { issuerConfigErrors } from '../identity/jwt/compile.js';
 import type { Config } from './schema.js';
 import type { SemanticError } from './semantics.js';
 

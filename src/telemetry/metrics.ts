@@ -4,7 +4,7 @@
  */
 
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import type { JwksMetricsSink } from '../policies/auth-jwt/jwks.js';
+import type { JwksMetricsSink } from '../identity/jwt/jwks.js';
 
 const classes = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 

@@ -16,8 +16,8 @@ import {
   JwksPool,
   type JwksState,
   type UnknownKidOutcome,
-} from '../../src/policies/auth-jwt/jwks.js';
-import { createVerifier, type Verifier } from '../../src/policies/auth-jwt/verify.js';
+} from '../../src/identity/jwt/jwks.js';
+import { createVerifier, type Verifier } from '../../src/identity/jwt/verify.js';
 import { DEFAULT_AUDIENCE, type OidcProvider, startOidcProvider } from '../harness/oidc.js';
 
 const nowSec = () => Math.floor(Date.now() / 1000);

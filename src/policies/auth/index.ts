@@ -6,8 +6,8 @@
  */
 import type { Config } from '../../config/schema.js';
 import { Errors } from '../../dataplane/errors.js';
+import { requirementErrors } from '../../identity/jwt/compile.js';
 import type { EventBus } from '../../telemetry/events.js';
-import { requirementErrors } from '../auth-jwt/compile.js';
 import type { PolicyFactory } from '../factory.js';
 import { defaultKeyHeader, defaultPrincipalHeader, type IdentityDirectory, identifies } from '../identity.js';
 import type { Denial, Policy, Principal, RequestContext, RequestVerdict } from '../policy.js';

@@ -1,6 +1,6 @@
 import { Type as T } from '@sinclair/typebox';
 import { TOKEN } from '../../config/shared-schema.js';
-import { JwtRequirement } from '../auth-jwt/schema.js';
+import { JwtRequirement } from '../../identity/jwt/schema.js';
 
 const Scope = T.String({ minLength: 1, pattern: '^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$' });
 

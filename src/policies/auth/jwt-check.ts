@@ -14,7 +14,7 @@ import {
   type Verifier,
   type VerifyResult,
   wwwAuthenticate,
-} from '../auth-jwt/index.js';
+} from '../../identity/jwt/index.js';
 import type { Denial } from '../policy.js';
 import type { JwtAccept, JwtCheck } from './index.js';
 

@@ -1,4 +1,8 @@
-/** Bearer-token (JWT/OIDC) verification: what the auth policy wires into the request pipeline. */
+/**
+ * Bearer-token (JWT/OIDC) verification: issuers and their key sets (JWKS), signatures, claims and
+ * the verified-token cache. Not a policy: the route's `auth` policy (src/policies/auth/jwt-check.ts)
+ * and the admin API's OIDC login (src/admin/oidc.ts) both verify through it.
+ */
 export {
   type ClaimGetter,
   type CompiledForward,
