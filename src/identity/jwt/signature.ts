@@ -1,6 +1,6 @@
 /**
  * JWS signature checks and strict compact-JWS decoding, written by hand on `node:crypto` instead of
- * jose's `jwtVerify`. Why (issue 5, measured on the 2-core benchmark VM with Node 20.20 / OpenSSL 3.0,
+ * jose's `jwtVerify`. Why (measured on the 2-core benchmark VM with Node 20.20 / OpenSSL 3.0,
  * see bench/README.md, identity section): jose 6 verifies through WebCrypto, which costs 48–87 µs per
  * RS256 token (WebIDL argument handling, a crypto job, a hop through libuv's thread pool and back),
  * against 25–30 µs for a synchronous `crypto.verify` with a `KeyObject`. Plain proxying costs about

@@ -1,7 +1,7 @@
 /**
  * The HTTP caching rules the cache applies (RFC 9111 as a shared cache, RFC 9110 conditionals):
  * Cache-Control parsing, freshness lifetime, whether a response may be stored, ETag comparison.
- * Pure functions over header values, so they are tested on their own (test/unit/cache-http.test.ts).
+ * Pure functions over header values, so they are tested on their own (test/unit/cache.test.ts).
  */
 
 export interface CacheControl {
