@@ -50,9 +50,12 @@ async function startSluice(stdout: number | 'pipe', upstreamUrl: string): Promis
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('exit', (code, signal) => resolve({ code, signal })),
   );
-  cleanups.push(() => {
+  const kill = () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
+  };
+  cleanups.push(kill);
+  // Also when this test process is ended without its after hooks (a runner's timeout).
+  process.once('exit', kill);
   // Starting node with tsx takes seconds on a loaded machine.
   await Promise.race([
     eventually(
