@@ -189,7 +189,13 @@ export class Gateway implements DataplaneState, AdminHost {
           socket.once('close', () => this.metrics.connections.dec());
         },
         headersTooLarge: (req, res) =>
-          refuseUnread(this, req, res, Errors.headersTooLarge, 'the request headers exceed listen.maxHeaderBytes'),
+          refuseUnread(
+            this,
+            req,
+            res,
+            Errors.headersTooLarge,
+            'the request headers exceed listen.maxHeaderBytes',
+          ),
       },
       this.logger,
       this.opts.watch !== false,
