@@ -4,7 +4,7 @@
  * with the committed files.
  */
 import { jsonSchema } from '../src/config/schema.js';
-import { docsAnchor, Errors, typeUri } from '../src/dataplane/errors.js';
+import { docsAnchor, Errors, typeUri } from '../src/errors/codes.js';
 
 export function renderSchema(): string {
   return `${JSON.stringify({ $schema: 'https://json-schema.org/draft/2020-12/schema', ...jsonSchema() }, null, 2)}\n`;
@@ -14,7 +14,7 @@ export function renderErrorsDoc(): string {
   const rows = Object.values(Errors)
     .sort((a, b) => a.code.localeCompare(b.code))
     .map((e) => `## ${e.code}\n\n**${e.status} ${e.title}** · type \`${typeUri(e)}\`\n\n${e.help}\n`);
-  return `<!-- Generated from src/dataplane/errors.ts by \`npm run generate\`; do not edit. -->
+  return `<!-- Generated from src/errors/codes.ts by \`npm run generate\`; do not edit. -->
 # Error codes
 
 Every refusal Sluice makes is an RFC 9457 \`application/problem+json\` body:

@@ -4,9 +4,9 @@
  * problem+json reply.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { ErrorDef } from '../dataplane/errors.js';
-import { Errors } from '../dataplane/errors.js';
-import { problem, problemContentType } from '../dataplane/problem.js';
+import type { ErrorDef } from '../errors/codes.js';
+import { Errors } from '../errors/codes.js';
+import { problem, problemContentType } from '../errors/problem.js';
 import { type Actor, TenancyError, type TenancyRepository } from '../tenancy/repository.js';
 import type { AdminHost } from './host.js';
 import { allows, type Permission, ROLES } from './roles.js';

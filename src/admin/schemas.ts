@@ -6,7 +6,7 @@
  * response fail instead of leaking.
  */
 import { type Static, Type as T, type TSchema } from '@sinclair/typebox';
-import { problemContentType } from '../dataplane/problem.js';
+import { problemContentType } from '../errors/problem.js';
 
 const closed = { additionalProperties: false } as const;
 

@@ -11,7 +11,7 @@
 import type { AddressInfo } from 'node:net';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
-import { Errors } from '../dataplane/errors.js';
+import { Errors } from '../errors/codes.js';
 import { bearerToken } from '../identity/jwt/verify.js';
 import { BootstrapTokens, type Principal } from './auth.js';
 import { type AdminContext, adminContext, sendProblem } from './context.js';

@@ -15,7 +15,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { ErrorDef } from './errors.js';
+import type { ErrorDef } from '../errors/codes.js';
 import { Exchange } from './exchange.js';
 import { admitRoute, admitTarget } from './stages/admit.js';
 import { dispatch } from './stages/dispatch.js';

@@ -13,7 +13,7 @@ import type { Target } from '../upstreams/target.js';
 import { withPolicyHeaders } from './context.js';
 import type { Exchange } from './exchange.js';
 import { connectionTokens, responseHopByHop } from './headers.js';
-import { sendProblem } from './problem.js';
+import { sendProblem } from '../errors/problem.js';
 import { type RetryPolicy, retryAfterMs } from './retry.js';
 import { forwardTrailers } from './trailers.js';
 import {

@@ -4,7 +4,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { CompiledRoute } from '../config/compile.js';
-import { type ErrorDef, Errors } from './errors.js';
+import { type ErrorDef, Errors } from '../errors/codes.js';
 import { connectionTokens, ReqHeader, requestHeaderActions } from './headers.js';
 
 export interface RequestHead {

@@ -1,5 +1,5 @@
 /** Map an upstream failure to its problem code and metric kind. */
-import { type ErrorDef, Errors } from './errors.js';
+import { type ErrorDef, Errors } from '../errors/codes.js';
 
 export class TotalTimeoutError extends Error {
   readonly code = 'SLUICE_TOTAL_TIMEOUT';

@@ -4,7 +4,7 @@
  * a route without policies has `policies === undefined` and pays one comparison per request.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ErrorDef } from '../dataplane/errors.js';
+import type { ErrorDef } from '../errors/codes.js';
 
 /** The tenant a request belongs to, as the route resolved it (from the tenancy snapshot). */
 export interface TenantView {

@@ -1,7 +1,7 @@
 /** Parser-level refusals (Node's llhttp, strict mode) answered as problem+json instead of a bare 400. */
 import type { Duplex } from 'node:stream';
-import { type ErrorDef, Errors } from '../dataplane/errors.js';
-import { writeProblemToSocket } from '../dataplane/problem.js';
+import { type ErrorDef, Errors } from '../errors/codes.js';
+import { writeProblemToSocket } from '../errors/problem.js';
 
 export function clientErrorProblem(code: string | undefined, reason?: string): ErrorDef {
   switch (code) {

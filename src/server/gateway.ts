@@ -14,7 +14,7 @@ import { compileRuntime, disposeRuntime, type Runtime } from '../config/compile.
 import { ConfigInvalidError, formatConfigError, loadConfigFile } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { ms } from '../config/units.js';
-import { Errors } from '../dataplane/errors.js';
+import { Errors } from '../errors/codes.js';
 import { handleRequest, handleUpgrade, refuseUnread } from '../dataplane/pipeline.js';
 import type { DataplaneState } from '../dataplane/state.js';
 import { JwksPool } from '../identity/jwt/jwks.js';

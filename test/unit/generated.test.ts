@@ -8,8 +8,8 @@ import { test } from 'node:test';
 import { Ajv } from 'ajv';
 import { parse } from 'yaml';
 import { renderConfigReference, renderErrorsDoc, renderSchema } from '../../scripts/render-generated.js';
-import { Errors } from '../../src/dataplane/errors.js';
-import { problem } from '../../src/dataplane/problem.js';
+import { Errors } from '../../src/errors/codes.js';
+import { problem } from '../../src/errors/problem.js';
 
 const root = new URL('../../', import.meta.url);
 const read = (p: string) => readFileSync(new URL(p, root), 'utf8');

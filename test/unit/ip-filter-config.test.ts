@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { loadConfigText } from '../../src/config/load.js';
-import { Errors } from '../../src/dataplane/errors.js';
+import { Errors } from '../../src/errors/codes.js';
 import { cidrProblem, parseCidrStrict } from '../../src/policies/ip-filter/cidr.js';
 import { compileIpFilter } from '../../src/policies/ip-filter/index.js';
 import type { Denial, RequestContext } from '../../src/policies/policy.js';

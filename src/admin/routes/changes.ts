@@ -1,6 +1,6 @@
 /** The admin change log: who changed what, before and after, newest first, in pages. */
 import type { FastifyInstance } from 'fastify';
-import { Errors } from '../../dataplane/errors.js';
+import { Errors } from '../../errors/codes.js';
 import type { AdminChange, TenancyRepository } from '../../tenancy/repository.js';
 import { type AdminContext, sendProblem } from '../context.js';
 import {

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { Type as T } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { Errors } from '../../dataplane/errors.js';
+import { Errors } from '../../errors/codes.js';
 import { type AdminContext, sendProblem } from '../context.js';
 import type { AdminHost } from '../host.js';
 import {

@@ -5,7 +5,7 @@
  */
 import { Type as T } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { Errors } from '../../dataplane/errors.js';
+import { Errors } from '../../errors/codes.js';
 import type { ApiKeyInfo, TenancyRepository, Tenant } from '../../tenancy/repository.js';
 import { type AdminContext, sendProblem, sendTenancyError } from '../context.js';
 import {

@@ -6,7 +6,7 @@
  */
 import { Type as T } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { Errors } from '../../dataplane/errors.js';
+import { Errors } from '../../errors/codes.js';
 import { MICRO } from '../../policies/cost/budgets.js';
 import { budgetsOf } from '../../policies/cost/index.js';
 import type { TenantView } from '../../policies/policy.js';

@@ -8,7 +8,7 @@
  * one comparison.
  */
 import type { Limiter } from '../concurrency.js';
-import { type ErrorDef, Errors } from '../errors.js';
+import { type ErrorDef, Errors } from '../../errors/codes.js';
 import type { Exchange } from '../exchange.js';
 import { refuse, retryAfterOne } from './reply.js';
 

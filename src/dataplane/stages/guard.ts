@@ -5,7 +5,7 @@
  * request id is taken (when acceptable) or made.
  */
 import { randomUUID } from 'node:crypto';
-import { Errors } from '../errors.js';
+import { Errors } from '../../errors/codes.js';
 import type { Exchange } from '../exchange.js';
 import { acceptableRequestId } from '../headers.js';
 import { normalizePath, splitTarget } from '../path.js';

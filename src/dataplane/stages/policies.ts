@@ -6,7 +6,7 @@
  */
 import type { RequestVerdict } from '../../policies/policy.js';
 import { newRequestContext } from '../context.js';
-import { Errors } from '../errors.js';
+import { Errors } from '../../errors/codes.js';
 import type { Exchange } from '../exchange.js';
 import { runRequestPolicies } from '../policy-chain.js';
 import { answer, refuse } from './reply.js';

@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
-import { Errors } from '../errors.js';
+import { Errors } from '../../errors/codes.js';
 import type { Exchange } from '../exchange.js';
 import { BodyTooLargeError } from '../upstream-errors.js';
 import { closeHeaders, refuse } from './reply.js';

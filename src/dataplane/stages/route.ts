@@ -2,7 +2,7 @@
  * Routing: the compiled route table (router.ts) picks the route for the guarded host, method and
  * normalised path. Nothing about the config is parsed or looked up by name here.
  */
-import { Errors } from '../errors.js';
+import { Errors } from '../../errors/codes.js';
 import type { Exchange } from '../exchange.js';
 import { refuse } from './reply.js';
 

@@ -5,7 +5,7 @@
  * target. Release selection (stable or candidate version) belongs in a stage of its own, before
  * this one.
  */
-import { Errors } from '../errors.js';
+import { Errors } from '../../errors/codes.js';
 import type { Exchange } from '../exchange.js';
 import { refuse, sendFallback } from './reply.js';
 

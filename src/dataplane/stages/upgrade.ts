@@ -9,7 +9,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { Errors } from '../errors.js';
+import { Errors } from '../../errors/codes.js';
 import type { Exchange } from '../exchange.js';
 import { responseHopByHop } from '../headers.js';
 import { rawHeadersOf } from '../proxy.js';

@@ -2,7 +2,7 @@
  * The API-key half of `auth`: the key is looked up in the in-memory tenancy snapshot (a map read
  * and one constant-time digest compare; no KDF, keys carry 190+ bits of entropy).
  */
-import { Errors } from '../../dataplane/errors.js';
+import { Errors } from '../../errors/codes.js';
 import type { IdentityDirectory } from '../identity.js';
 import type { Denial, Principal } from '../policy.js';
 

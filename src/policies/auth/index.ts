@@ -5,7 +5,7 @@
  * verified is a cache hit, also synchronous; only a new token's signature check may be async.
  */
 import type { Config } from '../../config/schema.js';
-import { Errors } from '../../dataplane/errors.js';
+import { Errors } from '../../errors/codes.js';
 import { requirementErrors } from '../../identity/jwt/compile.js';
 import type { EventBus } from '../../telemetry/events.js';
 import type { PolicyFactory } from '../factory.js';

@@ -2,7 +2,7 @@
  * The JWT half of `auth`: the route's requirement compiled once, then per request the verifier
  * (a cache hit is synchronous), the requirement check, and the claim headers for the upstream.
  */
-import { type ErrorDef, Errors } from '../../dataplane/errors.js';
+import { type ErrorDef, Errors } from '../../errors/codes.js';
 import {
   checkRequirements,
   compileRequirement,

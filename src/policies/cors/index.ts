@@ -10,7 +10,7 @@
  */
 import type { RouteConfig } from '../../config/schema.js';
 import { ms } from '../../config/units.js';
-import { Errors } from '../../dataplane/errors.js';
+import { Errors } from '../../errors/codes.js';
 import type { ConfigProblem, PolicyFactory } from '../factory.js';
 import type { Denial, Policy, Reply, RequestContext, RequestVerdict, ResponseHead } from '../policy.js';
 import { compileOrigins, parseOrigin } from './origins.js';

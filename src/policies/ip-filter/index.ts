@@ -7,7 +7,7 @@
  */
 import { BlockList } from 'node:net';
 import type { RouteConfig } from '../../config/schema.js';
-import { Errors } from '../../dataplane/errors.js';
+import { Errors } from '../../errors/codes.js';
 import type { PolicyFactory } from '../factory.js';
 import type { Denial, Policy, RequestContext } from '../policy.js';
 import { cidrProblem, parseCidrStrict } from './cidr.js';

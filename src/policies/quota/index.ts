@@ -7,7 +7,7 @@
 
 import { Counter, type Registry } from 'prom-client';
 import type { Config, RouteConfig } from '../../config/schema.js';
-import { type ErrorDef, Errors } from '../../dataplane/errors.js';
+import { type ErrorDef, Errors } from '../../errors/codes.js';
 import type { EventBus } from '../../telemetry/events.js';
 import { perRegistry } from '../../telemetry/per-registry.js';
 import type { CounterItem, TakeResult, UsageEngine } from '../../usage/engine.js';

@@ -11,7 +11,7 @@
  */
 import { Counter, Registry } from 'prom-client';
 import type { Config, RouteConfig } from '../../config/schema.js';
-import { Errors } from '../../dataplane/errors.js';
+import { Errors } from '../../errors/codes.js';
 import type { RedisConnection } from '../../redis/connection.js';
 import type { EventBus } from '../../telemetry/events.js';
 import { perRegistry } from '../../telemetry/per-registry.js';

@@ -3,7 +3,7 @@
  * tenants, and tell the upstream who it is. Runs after `auth`. Every source that names a tenant
  * must name the same one: a key of tenant A on tenant B's host is refused, not re-attributed.
  */
-import { Errors } from '../../dataplane/errors.js';
+import { Errors } from '../../errors/codes.js';
 import type { EventBus } from '../../telemetry/events.js';
 import type { PolicyFactory } from '../factory.js';
 import { defaultTenantHeader, type IdentityDirectory, identifies } from '../identity.js';

@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { type ErrorDef, typeUri } from './errors.js';
+import { type ErrorDef, typeUri } from './codes.js';
 
 /** An RFC 9457 problem details object, with our stable `code` extension member. */
 export interface Problem {
