@@ -7,12 +7,12 @@ import type { IncomingMessage } from 'node:http';
 import { BlockList } from 'node:net';
 import { test } from 'node:test';
 import type { Dispatcher } from 'undici';
-import { ConsistentHash, hash32, pointCounts } from '../../src/upstreams/balancers/consistent-hash.js';
-import { clientIpKey, cookieKey, cookieValue, headerKey } from '../../src/upstreams/balancers/hash-key.js';
-import { LeastRequest } from '../../src/upstreams/balancers/least-request.js';
-import { RoundRobin } from '../../src/upstreams/balancers/round-robin.js';
-import { SmoothWeighted } from '../../src/upstreams/balancers/weighted.js';
-import type { Target } from '../../src/upstreams/target.js';
+import { ConsistentHash, hash32, pointCounts } from '../../../src/upstreams/balancers/consistent-hash.js';
+import { clientIpKey, cookieKey, cookieValue, headerKey } from '../../../src/upstreams/balancers/hash-key.js';
+import { LeastRequest } from '../../../src/upstreams/balancers/least-request.js';
+import { RoundRobin } from '../../../src/upstreams/balancers/round-robin.js';
+import { SmoothWeighted } from '../../../src/upstreams/balancers/weighted.js';
+import type { Target } from '../../../src/upstreams/target.js';
 
 function target(name: string, weight = 1): Target {
   const origin = `http://${name}:80`;

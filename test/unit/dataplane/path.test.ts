@@ -1,8 +1,8 @@
 /** normalizePath and splitTarget on their own: the rules of docs/routing.md#path-normalisation. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { normalizePath, type PathOptions, splitTarget } from '../../src/dataplane/path.js';
-import { validHost } from '../../src/dataplane/request-head.js';
+import { normalizePath, type PathOptions, splitTarget } from '../../../src/dataplane/path.js';
+import { validHost } from '../../../src/dataplane/request-head.js';
 
 const reject: PathOptions = { rejectEncodedSlashes: true, mergeSlashes: true, rejectMatrixParams: true };
 const keep: PathOptions = { rejectEncodedSlashes: false, mergeSlashes: false, rejectMatrixParams: false };

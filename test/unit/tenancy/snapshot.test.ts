@@ -6,12 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { migrate } from '../../src/store/migrate.js';
-import type { Store } from '../../src/store/store.js';
-import { snapshotDirectory } from '../../src/tenancy/directory.js';
-import { TenancyError, TenancyRepository } from '../../src/tenancy/repository.js';
-import { lookupKey, SnapshotSource } from '../../src/tenancy/snapshot.js';
-import { adminQuery, STORE_KINDS, type TestStores, testStores } from '../harness/postgres.js';
+import { migrate } from '../../../src/store/migrate.js';
+import type { Store } from '../../../src/store/store.js';
+import { snapshotDirectory } from '../../../src/tenancy/directory.js';
+import { TenancyError, TenancyRepository } from '../../../src/tenancy/repository.js';
+import { lookupKey, SnapshotSource } from '../../../src/tenancy/snapshot.js';
+import { adminQuery, STORE_KINDS, type TestStores, testStores } from '../../harness/postgres.js';
 
 const admin = { actor: 'alice@example.com', role: 'admin' };
 

@@ -12,9 +12,9 @@ import {
   parseCacheControl,
   responseFacts,
   varyNames,
-} from '../../src/policies/cache/http.js';
-import { varyKeyOf } from '../../src/policies/cache/key.js';
-import { decodeItem, type Entry, encodeItem, MemoryStore } from '../../src/policies/cache/store.js';
+} from '../../../src/policies/cache/http.js';
+import { varyKeyOf } from '../../../src/policies/cache/key.js';
+import { decodeItem, type Entry, encodeItem, MemoryStore } from '../../../src/policies/cache/store.js';
 
 describe('Cache-Control', () => {
   test('directives, case-insensitive, with quoted values holding commas', () => {

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { TokenCache } from '../../src/identity/jwt/token-cache.js';
+import { TokenCache } from '../../../../src/identity/jwt/token-cache.js';
 
 test('full by count: the oldest inserted goes first; a hit does not reorder', () => {
   const c = new TokenCache<number>(3, 1_000);

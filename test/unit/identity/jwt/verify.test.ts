@@ -10,7 +10,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { exportJWK, generateKeyPair, type JWTPayload, SignJWT } from 'jose';
-import { compileForward, compileRequirement } from '../../src/identity/jwt/compile.js';
+import { compileForward, compileRequirement } from '../../../../src/identity/jwt/compile.js';
 import {
   bearerToken,
   checkRequirements,
@@ -19,8 +19,8 @@ import {
   type Verifier,
   type VerifyResult,
   wwwAuthenticate,
-} from '../../src/identity/jwt/verify.js';
-import { DEFAULT_AUDIENCE, type OidcProvider, startOidcProvider } from '../harness/oidc.js';
+} from '../../../../src/identity/jwt/verify.js';
+import { DEFAULT_AUDIENCE, type OidcProvider, startOidcProvider } from '../../../harness/oidc.js';
 
 const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
 const nowSec = () => Math.floor(Date.now() / 1000);

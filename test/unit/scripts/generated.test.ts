@@ -7,11 +7,11 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { Ajv } from 'ajv';
 import { parse } from 'yaml';
-import { renderConfigReference, renderErrorsDoc, renderSchema } from '../../scripts/render-generated.js';
-import { Errors } from '../../src/errors/codes.js';
-import { problem } from '../../src/errors/problem.js';
+import { renderConfigReference, renderErrorsDoc, renderSchema } from '../../../scripts/render-generated.js';
+import { Errors } from '../../../src/errors/codes.js';
+import { problem } from '../../../src/errors/problem.js';
 
-const root = new URL('../../', import.meta.url);
+const root = new URL('../../../', import.meta.url);
 const read = (p: string) => readFileSync(new URL(p, root), 'utf8');
 
 test('schema/sluice.schema.json is exactly what the TypeBox schema generates', () => {

@@ -1,7 +1,7 @@
 /** Upstream balancer and DNS target settings: the forms accepted and the mistakes refused, with positions. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ConfigInvalidError, formatConfigError, loadConfigText } from '../../src/config/load.js';
+import { ConfigInvalidError, formatConfigError, loadConfigText } from '../../../src/config/load.js';
 
 function config(upstream: string): string {
   return `listen: { host: 127.0.0.1, port: 8080 }

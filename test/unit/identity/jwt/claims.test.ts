@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { describe, test } from 'node:test';
-import { createVerifier, type VerifyResult } from '../../src/identity/jwt/verify.js';
+import { createVerifier, type VerifyResult } from '../../../../src/identity/jwt/verify.js';
 
 const ISS = 'https://issuer.claims.test';
 const AUD = 'https://api.claims.test';

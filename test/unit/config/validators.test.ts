@@ -9,11 +9,11 @@ import { test } from 'node:test';
 import { Value } from '@sinclair/typebox/value';
 import { Ajv } from 'ajv';
 import { parse } from 'yaml';
-import { ConfigInvalidError, formatConfigError, loadConfigText } from '../../src/config/load.js';
-import { ConfigSchema } from '../../src/config/schema.js';
+import { ConfigInvalidError, formatConfigError, loadConfigText } from '../../../src/config/load.js';
+import { ConfigSchema } from '../../../src/config/schema.js';
 
 const ajv = new Ajv({ allErrors: true, strict: false, useDefaults: true }).compile(ConfigSchema);
-const example = parse(readFileSync(new URL('../../examples/sluice.yaml', import.meta.url), 'utf8')) as object;
+const example = parse(readFileSync(new URL('../../../examples/sluice.yaml', import.meta.url), 'utf8')) as object;
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 

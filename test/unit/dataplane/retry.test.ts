@@ -1,7 +1,7 @@
 /** The retry budget on a fake clock: the ratio, the per-second floor, and the 10 s sliding window. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { RetryBudget, retryAfterMs } from '../../src/dataplane/retry.js';
+import { RetryBudget, retryAfterMs } from '../../../src/dataplane/retry.js';
 
 test('ratio: one retry per five requests, none beyond', () => {
   let now = 0;

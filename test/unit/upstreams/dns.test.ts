@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { pino } from 'pino';
-import { type DnsRecord, DnsRegistry, type DnsResolver } from '../../src/upstreams/dns.js';
+import { type DnsRecord, DnsRegistry, type DnsResolver } from '../../../src/upstreams/dns.js';
 
 const silent = pino({ level: 'silent' });
 

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { credentialListProblem } from '../../src/dataplane/request-head.js';
+import { credentialListProblem } from '../../../src/dataplane/request-head.js';
 
 test('one credential: token68, or one scheme with a parameter list (commas inside quotes too)', () => {
   for (const v of [

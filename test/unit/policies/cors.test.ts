@@ -1,9 +1,9 @@
 /** `cors` config: which origins and patterns load, what is refused at load with file and line, and how patterns match. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { loadConfigText } from '../../src/config/load.js';
-import { compileOrigins, parseOrigin } from '../../src/policies/cors/origins.js';
-import { configErrors } from '../harness/config-errors.js';
+import { loadConfigText } from '../../../src/config/load.js';
+import { compileOrigins, parseOrigin } from '../../../src/policies/cors/origins.js';
+import { configErrors } from '../../harness/config-errors.js';
 
 const withCors = (
   cors: string,

@@ -1,7 +1,7 @@
 /** Config checks of breakers, fallback and failover: names that must exist, durations, misuse. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ConfigInvalidError, formatConfigError, loadConfigText } from '../../src/config/load.js';
+import { ConfigInvalidError, formatConfigError, loadConfigText } from '../../../src/config/load.js';
 
 function errorsOf(text: string): string {
   try {

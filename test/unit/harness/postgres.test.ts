@@ -5,10 +5,10 @@ import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { startPostgres } from '../harness/postgres.js';
+import { startPostgres } from '../../harness/postgres.js';
 
 test('a server whose test process was SIGKILLed is stopped and removed by the next harness start', async () => {
-  const script = `import { startPostgres } from ${JSON.stringify(new URL('../harness/postgres.ts', import.meta.url).href)};
+  const script = `import { startPostgres } from ${JSON.stringify(new URL('../../harness/postgres.ts', import.meta.url).href)};
 const s = await startPostgres(); console.log(s.dir); setInterval(() => {}, 1000);`;
   const child = spawn(
     process.execPath,

@@ -19,15 +19,15 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import type { JwksMetricsSink, UnknownKidOutcome } from '../../src/identity/jwt/jwks.js';
-import { JwksPool } from '../../src/identity/jwt/jwks.js';
+import type { JwksMetricsSink, UnknownKidOutcome } from '../../../../src/identity/jwt/jwks.js';
+import { JwksPool } from '../../../../src/identity/jwt/jwks.js';
 import {
   canonicalBase64url,
   checkSignature,
   decodeBase64url,
   publicKeyFor,
-} from '../../src/identity/jwt/signature.js';
-import { createVerifier, type Verifier, type VerifyResult } from '../../src/identity/jwt/verify.js';
+} from '../../../../src/identity/jwt/signature.js';
+import { createVerifier, type Verifier, type VerifyResult } from '../../../../src/identity/jwt/verify.js';
 
 const ISS = 'https://issuer.strict.test';
 const AUD = 'https://api.strict.test';

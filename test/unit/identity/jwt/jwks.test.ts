@@ -16,9 +16,9 @@ import {
   JwksPool,
   type JwksState,
   type UnknownKidOutcome,
-} from '../../src/identity/jwt/jwks.js';
-import { createVerifier, type Verifier } from '../../src/identity/jwt/verify.js';
-import { DEFAULT_AUDIENCE, type OidcProvider, startOidcProvider } from '../harness/oidc.js';
+} from '../../../../src/identity/jwt/jwks.js';
+import { createVerifier, type Verifier } from '../../../../src/identity/jwt/verify.js';
+import { DEFAULT_AUDIENCE, type OidcProvider, startOidcProvider } from '../../../harness/oidc.js';
 
 const nowSec = () => Math.floor(Date.now() / 1000);
 

@@ -2,11 +2,11 @@
 import assert from 'node:assert/strict';
 import { mock, test } from 'node:test';
 import { pino } from 'pino';
-import { UpstreamGroup } from '../../src/upstreams/group.js';
-import { HealthRegistry } from '../../src/upstreams/health.js';
-import { activeSettings } from '../../src/upstreams/health-check.js';
-import { outlierSettings } from '../../src/upstreams/outlier.js';
-import { PoolRegistry } from '../../src/upstreams/pools.js';
+import { UpstreamGroup } from '../../../src/upstreams/group.js';
+import { HealthRegistry } from '../../../src/upstreams/health.js';
+import { activeSettings } from '../../../src/upstreams/health-check.js';
+import { outlierSettings } from '../../../src/upstreams/outlier.js';
+import { PoolRegistry } from '../../../src/upstreams/pools.js';
 
 function group(n: number, percent: number) {
   const reg = new HealthRegistry(pino({ level: 'silent' }));

@@ -8,14 +8,14 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
-import { RedisConnection } from '../../src/redis/connection.js';
-import { migrate } from '../../src/store/migrate.js';
-import { openStore } from '../../src/store/open.js';
-import type { Store } from '../../src/store/store.js';
-import { UsageRepository } from '../../src/tenancy/usage.js';
-import { type CounterItem, UsageEngine } from '../../src/usage/engine.js';
-import { periodOf, secondsUntil } from '../../src/usage/periods.js';
-import { type RedisServer, startRedis } from '../harness/redis.js';
+import { RedisConnection } from '../../../src/redis/connection.js';
+import { migrate } from '../../../src/store/migrate.js';
+import { openStore } from '../../../src/store/open.js';
+import type { Store } from '../../../src/store/store.js';
+import { UsageRepository } from '../../../src/tenancy/usage.js';
+import { type CounterItem, UsageEngine } from '../../../src/usage/engine.js';
+import { periodOf, secondsUntil } from '../../../src/usage/periods.js';
+import { type RedisServer, startRedis } from '../../harness/redis.js';
 
 const logger = pino({ level: 'silent' });
 

@@ -2,13 +2,13 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { test } from 'node:test';
-import { generateKey, KEY_LENGTH, parseKey, verifySecret } from '../../src/tenancy/api-keys.js';
+import { generateKey, KEY_LENGTH, parseKey, verifySecret } from '../../../src/tenancy/api-keys.js';
 import {
   type KeyEntry,
   lookupKey,
   type TenancySnapshot,
   type TenantEntry,
-} from '../../src/tenancy/snapshot.js';
+} from '../../../src/tenancy/snapshot.js';
 
 test('generated keys: sk_<12 base32>_<43 base62>, the prefix is the public part, the hash is SHA-256 of the secret', () => {
   const k = generateKey();

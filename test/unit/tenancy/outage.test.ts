@@ -5,12 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { migrate } from '../../src/store/migrate.js';
-import { openStore } from '../../src/store/open.js';
-import type { Store } from '../../src/store/store.js';
-import { TenancyRepository } from '../../src/tenancy/repository.js';
-import { lookupKey, SnapshotSource } from '../../src/tenancy/snapshot.js';
-import { type PostgresServer, startPostgres } from '../harness/postgres.js';
+import { migrate } from '../../../src/store/migrate.js';
+import { openStore } from '../../../src/store/open.js';
+import type { Store } from '../../../src/store/store.js';
+import { TenancyRepository } from '../../../src/tenancy/repository.js';
+import { lookupKey, SnapshotSource } from '../../../src/tenancy/snapshot.js';
+import { type PostgresServer, startPostgres } from '../../harness/postgres.js';
 
 const admin = { actor: 'ops', role: 'admin' };
 let server: PostgresServer;

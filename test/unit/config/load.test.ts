@@ -6,7 +6,7 @@ import {
   ConfigInvalidError,
   formatConfigError,
   loadConfigText,
-} from '../../src/config/load.js';
+} from '../../../src/config/load.js';
 
 function errorsOf(text: string, env: NodeJS.ProcessEnv = {}): ConfigError[] {
   try {

@@ -1,12 +1,12 @@
 /** `ipFilter` config and decisions: CIDR parsing (strict), errors at load, deny over allow, IPv4-mapped IPv6. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { loadConfigText } from '../../src/config/load.js';
-import { Errors } from '../../src/errors/codes.js';
-import { cidrProblem, parseCidrStrict } from '../../src/policies/ip-filter/cidr.js';
-import { compileIpFilter } from '../../src/policies/ip-filter/index.js';
-import type { Denial, RequestContext } from '../../src/policies/policy.js';
-import { configErrors } from '../harness/config-errors.js';
+import { loadConfigText } from '../../../src/config/load.js';
+import { Errors } from '../../../src/errors/codes.js';
+import { cidrProblem, parseCidrStrict } from '../../../src/policies/ip-filter/cidr.js';
+import { compileIpFilter } from '../../../src/policies/ip-filter/index.js';
+import type { Denial, RequestContext } from '../../../src/policies/policy.js';
+import { configErrors } from '../../harness/config-errors.js';
 
 const withFilter = (f: string) => `listen: { host: 127.0.0.1, port: 8080 }
 upstreams:
