@@ -1,12 +1,11 @@
 /**
  * Small helpers for whole-gateway tests that wait on events: deferred signals, waiting for a log
- * line or a condition, reading a response to its end (or to its abort), free ports, and the real
- * CLI as a child process.
+ * line or a condition, reading a response to its end (or to its abort), and the real CLI as a
+ * child process. Ports: ./ports.ts.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { type ClientRequest, type IncomingMessage, request } from 'node:http';
-import { type AddressInfo, createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { TestGateway } from './gateway.js';
 
@@ -150,17 +149,8 @@ export function startRequest(
   return { req, response };
 }
 
-/** A port that was free a moment ago (listen on 0, read it, close). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+/** Kept for the files that import it from here; see ./ports.ts (freePort, refusedOrigin). */
+export { freePort } from './ports.js';
 
 const cliMain = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 

@@ -26,7 +26,6 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,6 +34,7 @@ import pg from 'pg';
 import { openStore } from '../../src/store/open.js';
 import type { PostgresStoreOptions } from '../../src/store/postgres.js';
 import type { Store } from '../../src/store/store.js';
+import { freePort } from './ports.js';
 
 const run = promisify(execFile);
 const PG_BIN = process.env.SLUICE_PG_BIN ?? '/usr/lib/postgresql/15/bin';
@@ -66,17 +66,6 @@ async function pgTool(bin: string, args: string[]): Promise<void> {
     const e = err as Error & { stderr?: string };
     throw new Error(`${bin} ${args.join(' ')} failed: ${e.stderr || e.message}`);
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (addr && typeof addr === 'object' ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 function own(path: string): void {
