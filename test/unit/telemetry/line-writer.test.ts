@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-const logging = fileURLToPath(new URL('../../src/telemetry/logging.ts', import.meta.url));
+const logging = fileURLToPath(new URL('../../../src/telemetry/logging.ts', import.meta.url));
 
 /** Run `body` (ES module code, with `createLogger` and `infoLinesOf` in scope) in a child process. */
 function run(body: string, stdout: number | 'pipe') {
