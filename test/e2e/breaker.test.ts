@@ -10,29 +10,41 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { httpRequest, waitForLog } from '../harness/flow.js';
 import { startGateway, type TestGateway } from '../harness/gateway.js';
+import { metric, scrape } from '../harness/metrics.js';
 import { startNode, type TestNode } from '../harness/nodes.js';
 
 type Node = TestNode;
 const node = startNode;
 
+// Generous: a wait for half-open lasts openFor, and a loaded machine adds seconds of its own.
 function logged(g: TestGateway, event: string, n: Node, from = 0) {
   return waitForLog(
     g,
     (l) => l.event === event && l.target === n.origin,
     `${event} for ${n.name}`,
-    5000,
+    15_000,
     from,
   );
 }
 
 const get = (g: TestGateway) => httpRequest(`${g.url}/x`);
 
-function breakerGauge(text: string, n: Node): string | undefined {
-  return text
-    .split('\n')
-    .find((l) => l.startsWith(`sluice_breaker_state{upstream="up",target="${n.origin}"}`))
-    ?.split(' ')
-    .pop();
+const breakerGauge = (text: string, n: Node) =>
+  metric(text, `sluice_breaker_state{upstream="up",target="${n.origin}"}`);
+
+/** The breaker of `n` is still open: the gauge says so, and no half-open was logged since `from`. */
+async function stillOpen(g: TestGateway, n: Node, from: number, what: string): Promise<void> {
+  const halfOpen = g.logs.slice(from).find((l) => l.event === 'breaker_half_open' && l.target === n.origin);
+  assert.equal(
+    halfOpen,
+    undefined,
+    `the breaker of ${n.name} half-opened before ${what}: openFor too short here`,
+  );
+  assert.equal(
+    breakerGauge(await scrape(g.adminUrl), n),
+    1,
+    `the breaker of ${n.name} is open after ${what}`,
+  );
 }
 
 test('consecutive failures open a target breaker; traffic avoids it; half-open trial closes it on success and reopens it on failure', async (t) => {
@@ -42,7 +54,9 @@ test('consecutive failures open a target breaker; traffic avoids it; half-open t
       upstreams: {
         up: {
           targets: [{ url: a.origin }, { url: b.origin }],
-          breaker: { consecutiveFailures: 3, minRequests: 1000, openFor: '300ms', halfOpenRequests: 1 },
+          // openFor long enough that the requests made while open cannot outlast it, even on a loaded
+          // machine (stillOpen() checks it); the half-open transition is waited for by its log line.
+          breaker: { consecutiveFailures: 3, minRequests: 1000, openFor: '2s', halfOpenRequests: 1 },
         },
       },
       routes: [{ name: 'all', match: { path: { prefix: '/' } }, upstream: 'up' }],
@@ -56,6 +70,7 @@ test('consecutive failures open a target breaker; traffic avoids it; half-open t
 
   a.mode = 'fail';
   // Round robin: a gets every other request; its third 500 in a row opens its breaker.
+  const from = g.logs.length;
   let fails = 0;
   for (let i = 0; i < 6; i++) if ((await get(g)).status === 500) fails++;
   assert.equal(fails, 3);
@@ -64,9 +79,9 @@ test('consecutive failures open a target breaker; traffic avoids it; half-open t
   assert.equal(open.consecutiveFailures, 3);
   assert.equal(open.available, false);
 
-  let metrics = (await httpRequest(`${g.adminUrl}/metrics`)).text;
-  assert.equal(breakerGauge(metrics, a), '1');
-  assert.equal(breakerGauge(metrics, b), '0');
+  let metrics = await scrape(g.adminUrl);
+  assert.equal(breakerGauge(metrics, a), 1);
+  assert.equal(breakerGauge(metrics, b), 0);
   const view = await httpRequest(`${g.adminUrl}/admin/v1/upstreams`, {
     headers: { authorization: 'Bearer t0ken' },
   });
@@ -83,20 +98,19 @@ test('consecutive failures open a target breaker; traffic avoids it; half-open t
   // While open, a gets nothing (the requests are answered by b, all 200), even if it has recovered.
   a.mode = 'ok';
   const hitsA = a.hits;
-  const from = g.logs.length;
   for (let i = 0; i < 4; i++) assert.equal((await get(g)).headers['x-upstream'], 'b');
   assert.equal(a.hits, hitsA);
+  await stillOpen(g, a, from, 'the four requests made while open');
 
   // After openFor: half-open; a trial request reaches a, succeeds, the breaker closes.
   await logged(g, 'breaker_half_open', a, from);
-  metrics = (await httpRequest(`${g.adminUrl}/metrics`)).text;
-  assert.equal(breakerGauge(metrics, a), '2');
+  metrics = await scrape(g.adminUrl);
+  assert.equal(breakerGauge(metrics, a), 2);
   const seen = new Set<string>();
   for (let i = 0; i < 4; i++) seen.add(String((await get(g)).headers['x-upstream']));
   await logged(g, 'breaker_closed', a, from);
   assert.ok(seen.has('a'));
-  metrics = (await httpRequest(`${g.adminUrl}/metrics`)).text;
-  assert.equal(breakerGauge(metrics, a), '0');
+  assert.equal(breakerGauge(await scrape(g.adminUrl), a), 0);
 
   // Again, but the trial fails: open again at once.
   const from2 = g.logs.length;
@@ -104,6 +118,7 @@ test('consecutive failures open a target breaker; traffic avoids it; half-open t
   for (let i = 0; i < 6; i++) await get(g);
   await logged(g, 'breaker_open', a, from2);
   await logged(g, 'breaker_half_open', a, from2);
+  const from3 = g.logs.length;
   const hits = a.hits;
   for (let i = 0; i < 3; i++) await get(g);
   assert.equal(a.hits, hits + 1, 'exactly one trial request reaches a half-open target');
@@ -115,6 +130,8 @@ test('consecutive failures open a target breaker; traffic avoids it; half-open t
     from2,
   );
   assert.equal(reopened.level, 'warn');
+  // The one hit above is the trial, not a second half-open period letting more through.
+  await stillOpen(g, a, from3, 'the three requests after the failed trial');
 });
 
 test('error rate over the minimum volume opens the breaker; every target open is 503 SLUICE-UPSTREAM-011 with retry-after', async (t) => {
@@ -123,7 +140,8 @@ test('error rate over the minimum volume opens the breaker; every target open is
     upstreams: {
       up: {
         targets: [{ url: a.origin }],
-        breaker: { errorRate: 0.5, minRequests: 10, window: '10s', consecutiveFailures: 100, openFor: '2s' },
+        // openFor far longer than the test: the 503 below is answered while the breaker is open.
+        breaker: { errorRate: 0.5, minRequests: 10, window: '10s', consecutiveFailures: 100, openFor: '60s' },
       },
     },
     routes: [{ name: 'all', match: { path: { prefix: '/' } }, upstream: 'up' }],
@@ -150,7 +168,7 @@ test('error rate over the minimum volume opens the breaker; every target open is
   assert.equal(r.status, 503);
   assert.equal(r.json().code, 'SLUICE-UPSTREAM-011');
   assert.equal(r.json().title, 'Circuit open');
-  assert.equal(r.headers['retry-after'], '2');
+  assert.equal(r.headers['retry-after'], '60');
   assert.equal(a.hits, 10, 'an open circuit sends nothing upstream');
 });
 
