@@ -7,8 +7,9 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { httpRequest, waitForLog } from '../harness/flow.js';
+import { httpRequest, waitFor, waitForLog } from '../harness/flow.js';
 import { startGateway, type TestGateway } from '../harness/gateway.js';
+import { metric, scrape } from '../harness/metrics.js';
 import { startNode } from '../harness/nodes.js';
 
 const node = startNode;
@@ -25,17 +26,15 @@ const checks = {
 
 const served = async (g: TestGateway) => String((await httpRequest(`${g.url}/x`)).headers['x-upstream']);
 
+// Generous: a failback comes failback.after after the primary is back, plus a loaded machine's delays.
 function switched(g: TestGateway, event: string, from: number) {
-  return waitForLog(g, (l) => l.event === event, event, 5000, from);
+  return waitForLog(g, (l) => l.event === event, event, 15_000, from);
 }
 
-function metric(text: string, prefix: string): string | undefined {
-  return text
-    .split('\n')
-    .find((l) => l.startsWith(prefix))
-    ?.split(' ')
-    .pop();
-}
+const switches = (g: TestGateway) =>
+  g.logs
+    .filter((l) => l.event === 'upstream_failback' || l.event === 'upstream_failover')
+    .map((l) => l.event);
 
 test('the primary dies: traffic fails over at once, and fails back only after the primary stayed up for failback.after', async (t) => {
   const [p, s] = await Promise.all([node('p'), node('s')]);
@@ -50,7 +49,8 @@ test('the primary dies: traffic fails over at once, and fails back only after th
         match: { path: { prefix: '/' } },
         upstream: 'primary',
         failover: ['secondary'],
-        failback: { after: '500ms' },
+        // Long enough that the request just after the primary is back surely comes before it.
+        failback: { after: '2s' },
       },
     ],
   });
@@ -76,17 +76,19 @@ test('the primary dies: traffic fails over at once, and fails back only after th
   const back = await switched(g, 'upstream_failback', from);
   assert.equal(back.from, 'secondary');
   assert.equal(back.to, 'primary');
+  // A lower bound only (a slow machine makes it later, never earlier); a few ms of slack because the
+  // log line's time and the failover's own clock reading are not the same instant.
   assert.ok(
-    Number(back.time) - Number(healthy.time) >= 450,
+    Number(back.time) - Number(healthy.time) >= 1950,
     `failback ${Number(back.time) - Number(healthy.time)}ms after the primary came back`,
   );
   assert.equal(await served(g), 'p');
 
-  const m = (await httpRequest(`${g.adminUrl}/metrics`)).text;
-  assert.equal(metric(m, 'sluice_failover_total{route="r",from="primary",to="secondary"}'), '1');
-  assert.equal(metric(m, 'sluice_failover_total{route="r",from="secondary",to="primary"}'), '1');
-  assert.equal(metric(m, 'sluice_route_active_upstream{route="r",upstream="primary"}'), '1');
-  assert.equal(metric(m, 'sluice_route_active_upstream{route="r",upstream="secondary"}'), '0');
+  const m = await scrape(g.adminUrl);
+  assert.equal(metric(m, 'sluice_failover_total{route="r",from="primary",to="secondary"}'), 1);
+  assert.equal(metric(m, 'sluice_failover_total{route="r",from="secondary",to="primary"}'), 1);
+  assert.equal(metric(m, 'sluice_route_active_upstream{route="r",upstream="primary"}'), 1);
+  assert.equal(metric(m, 'sluice_route_active_upstream{route="r",upstream="secondary"}'), 0);
 });
 
 test('a primary flapping quicker than failback.after does not take traffic back', async (t) => {
@@ -102,7 +104,7 @@ test('a primary flapping quicker than failback.after does not take traffic back'
         match: { path: { prefix: '/' } },
         upstream: 'primary',
         failover: ['secondary'],
-        failback: { after: '600ms' },
+        failback: { after: '3s' },
       },
     ],
   });
@@ -112,26 +114,30 @@ test('a primary flapping quicker than failback.after does not take traffic back'
   });
   p.healthMode = 'fail';
   await switched(g, 'upstream_failover', 0);
-  // Flap for well over the period, each time up for less than it: 150ms up, then down.
-  const start = Date.now();
+  // Flap: each time up only until the checks see it fail again (a few probes, far less than the
+  // 3 s), but for longer than failback.after in all, so a failback that did not restart its clock
+  // at every break would have come. How long each up lasted is read from the log lines' times.
+  let firstUp = 0;
+  let lastDown = 0;
   let flaps = 0;
-  while (Date.now() - start < 1800) {
+  while (flaps < 3 || lastDown - firstUp < 3500) {
     let from = g.logs.length;
     p.healthMode = 'ok';
-    await waitForLog(g, (l) => l.event === 'target_healthy', 'up', 5000, from);
-    await new Promise((r) => setTimeout(r, 150));
-    assert.equal(await served(g), 's');
+    const up = await waitForLog(g, (l) => l.event === 'target_healthy', 'up', 5000, from);
+    assert.equal(await served(g), 's', 'up again, but not for failback.after: traffic stays');
     from = g.logs.length;
     p.healthMode = 'fail';
-    await waitForLog(g, (l) => l.event === 'target_unhealthy', 'down', 5000, from);
+    const down = await waitForLog(g, (l) => l.event === 'target_unhealthy', 'down', 5000, from);
+    const upFor = Number(down.time) - Number(up.time);
+    assert.ok(
+      upFor < 3000,
+      `one flap was up for ${upFor} ms, not shorter than failback.after: shows nothing`,
+    );
+    firstUp ||= Number(up.time);
+    lastDown = Number(down.time);
     flaps++;
   }
-  assert.ok(flaps >= 3);
-  assert.equal(
-    g.logs.filter((l) => l.event === 'upstream_failback' || l.event === 'upstream_failover').length,
-    1,
-    'one switch only',
-  );
+  assert.deepEqual(switches(g), ['upstream_failover'], 'one switch only');
   // Stable again: back after the period.
   const from = g.logs.length;
   p.healthMode = 'ok';
@@ -199,12 +205,18 @@ test('a primary down for longer than the breaker’s openFor fails back once, wi
   const from = g.logs.length;
   await p.revive();
   await switched(g, 'upstream_failback', from);
+  // Back on a settled primary: its breaker closed (not on a half-open trial that could bounce).
+  const breaker = `sluice_breaker_state{upstream="primary",target="${p.origin}"}`;
+  assert.equal(metric(await scrape(g.adminUrl), breaker), 0);
   // Keep traffic flowing past the failback: it must stay on the primary.
   for (let i = 0; i < 20; i++) assert.equal(await served(g), 'p');
-  await new Promise((r) => setTimeout(r, 400)); // a bounce would have failed back again by now
-  const switches = g.logs.filter((l) => l.event === 'upstream_failback' || l.event === 'upstream_failover');
-  assert.deepEqual(
-    switches.map((l) => l.event),
-    ['upstream_failover', 'upstream_failback'],
-  );
+  // What could move the route again is a probe or a request: three more probes answered, then one
+  // more request still on the primary, and the two switches are the only ones.
+  const probes = p.healthHits;
+  await waitFor(() => p.healthHits >= probes + 3, 'three more probes of the primary', 10_000);
+  assert.equal(await served(g), 'p');
+  const m = await scrape(g.adminUrl);
+  assert.equal(metric(m, breaker), 0);
+  assert.equal(metric(m, 'sluice_route_active_upstream{route="r",upstream="primary"}'), 1);
+  assert.deepEqual(switches(g), ['upstream_failover', 'upstream_failback']);
 });
