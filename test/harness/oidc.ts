@@ -52,7 +52,8 @@ export interface OidcProvider {
 }
 
 export const DEFAULT_AUDIENCE = 'https://api.sluice.test';
-const CLIENT_ID = 'sluice-tests';
+/** The provider's one client: the `sub` of its client_credentials tokens. */
+export const CLIENT_ID = 'sluice-tests';
 const CLIENT_SECRET = 'a-client-secret-that-is-long-enough-for-tests-0123456789';
 
 interface KeyPairs {
