@@ -59,6 +59,24 @@ export async function eventually<T>(
   }
 }
 
+/**
+ * `promise`, or a rejection saying what did not happen within `timeoutMs`: a generous bound on
+ * something that must end (a graceful stop), so a hang fails with a message instead of at the
+ * test's own timeout. Not a measure of speed: give it seconds where the thing takes milliseconds.
+ */
+export async function within<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<never>((_, reject) => {
+    // The bound itself: the one timer here, cleared as soon as the promise settles.
+    timer = setTimeout(() => reject(new Error(`${what}: not done after ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([promise, bound]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Wait for a captured log line of the gateway, e.g. `{ event: 'config_applied' }`. */
 export function waitForLog(
   gw: Pick<TestGateway, 'logs'>,
