@@ -4,53 +4,42 @@
  * and no retry once the response has started reaching the client.
  */
 import assert from 'node:assert/strict';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { type AddressInfo, connect, type Socket } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { connect } from 'node:net';
 import { after, before, test } from 'node:test';
 import { Pool } from 'undici';
-import { deferred, freePort, waitFor } from '../harness/flow.js';
+import { deferred, waitFor } from '../harness/flow.js';
 import { startGateway, type TestGateway } from '../harness/gateway.js';
+import { metricSum, scrape } from '../harness/metrics.js';
+import { type RefusedOrigin, refusedOrigin } from '../harness/ports.js';
+import { readBody, startUpstream, type TestUpstream } from '../harness/upstream.js';
 
 /** An upstream that reads the whole body, records it, then answers with `answer`. */
 interface Up {
   url: string;
-  hits: number;
+  /** Requests that reached it (counted on arrival, before the body). */
+  readonly hits: number;
   bodies: string[];
-  server: Server;
   close: () => Promise<void>;
 }
 
 async function upstream(
   answer: (req: IncomingMessage, res: ServerResponse, body: string) => void,
 ): Promise<Up> {
-  const sockets = new Set<Socket>();
-  const u: Up = {
-    url: '',
-    hits: 0,
-    bodies: [],
-    server: createServer((req, res) => {
-      u.hits++;
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const body = Buffer.concat(chunks).toString();
-        u.bodies.push(body);
-        answer(req, res, body);
-      });
-    }),
-    close: () =>
-      new Promise<void>((r) => {
-        for (const s of sockets) s.destroy();
-        u.server.close(() => r());
-      }),
-  };
-  u.server.on('connection', (s: Socket) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
+  const bodies: string[] = [];
+  const u: TestUpstream = await startUpstream(async (req, res) => {
+    const body = (await readBody(req)).toString();
+    bodies.push(body);
+    answer(req, res, body);
   });
-  await new Promise<void>((r) => u.server.listen(0, '127.0.0.1', r));
-  u.url = `http://127.0.0.1:${(u.server.address() as AddressInfo).port}`;
-  return u;
+  return {
+    url: u.url,
+    get hits() {
+      return u.seen.length;
+    },
+    bodies,
+    close: u.close,
+  };
 }
 
 const ok = (_req: IncomingMessage, res: ServerResponse, body: string) => res.end(`ok:${body}`);
@@ -71,6 +60,7 @@ let all503b: Up;
 let slow503: Up;
 let partial: Up;
 let hang: Up;
+let dead: RefusedOrigin;
 let partialRes: ServerResponse | undefined;
 const partialArrived = deferred();
 const ups: Up[] = [];
@@ -92,7 +82,7 @@ before(async () => {
   });
   hang = await upstream(() => {}); // reads the request, never answers
   ups.push(live, bad503, bad502, all503a, all503b, slow503, partial, hang);
-  const dead = `http://127.0.0.1:${await freePort()}`; // nothing listens: connection refused
+  dead = refusedOrigin(); // held bound, never listening: every connect is refused
   const r = (name: string, upstream: string, retry: object) => ({
     name,
     match: { path: { prefix: `/${name}` } },
@@ -100,11 +90,13 @@ before(async () => {
     retry,
   });
   gw = await startGateway({
-    listen: { host: '127.0.0.1', port: 0, timeouts: { requestBody: '300ms' } },
+    // requestBody: what the stalled client below waits for; long enough that no other test's body,
+    // sent whole at once, could be cut by it on a loaded machine.
+    listen: { host: '127.0.0.1', port: 0, timeouts: { requestBody: '1s' } },
     admin: { host: '127.0.0.1', port: 0 },
     logging: { accessLog: { enabled: true } },
     upstreams: {
-      refused: { targets: [{ url: dead }, { url: live.url }] },
+      refused: { targets: [{ url: dead.origin }, { url: live.url }] },
       unavailable: { targets: [{ url: bad503.url }, { url: live.url }] },
       badgw: { targets: [{ url: bad502.url }, { url: live.url }] },
       down: { targets: [{ url: all503a.url }, { url: all503b.url }] },
@@ -130,6 +122,7 @@ after(async () => {
   await client.close();
   await gw.stop();
   await Promise.all(ups.map((u) => u.close()));
+  dead.close();
 });
 
 async function call(path: string, method = 'GET', body?: string) {
@@ -137,12 +130,7 @@ async function call(path: string, method = 'GET', body?: string) {
   return { status: r.statusCode, headers: r.headers, text: await r.body.text() };
 }
 
-async function metric(name: string): Promise<number> {
-  const text = await (await fetch(`${gw.adminUrl}/metrics`)).text();
-  let sum = 0;
-  for (const line of text.split('\n')) if (line.startsWith(name)) sum += Number(line.split(' ').pop());
-  return sum;
-}
+const metric = async (prefix: string) => metricSum(await scrape(gw.adminUrl), prefix);
 
 test('a refused target: every GET succeeds on the other target, counted and logged with attempts', async () => {
   const before = live.hits;

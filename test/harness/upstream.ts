@@ -36,6 +36,16 @@ export const echo: Handler = (req, res) => {
   });
 };
 
+/** A request's whole body. */
+export function readBody(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
 export async function startUpstream(handler: Handler = echo): Promise<TestUpstream> {
   const seen: SeenRequest[] = [];
   const sockets = new Set<Socket>();
