@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { GatewayEvent } from '../../src/telemetry/events.js';
-import { eventually, httpRequest, waitFor } from '../harness/flow.js';
+import { eventually, httpRequest, waitFor, waitForLog } from '../harness/flow.js';
 import { startGateway, type TestGateway } from '../harness/gateway.js';
 import { STORE_KINDS, testDatabase } from '../harness/postgres.js';
 import { startUpstream, type TestUpstream } from '../harness/upstream.js';
@@ -147,25 +147,32 @@ for (const kind of STORE_KINDS) {
 
     test('suspending a tenant refuses its keys (403 SLUICE-TENANT-002) until it is resumed', async () => {
       const repo = g.gw.tenancy!;
-      await repo.suspendTenant(who, 'globex');
+      // A tenant of its own: the suspension cannot leak into another test's tenant.
+      await repo.createTenant(who, { id: 'hooli', name: 'Hooli' });
+      const { key, plaintext } = await repo.createKey(who, 'hooli', { name: 'main' });
+      await waitFor(() => g.gw.identity!.snapshot.current.keysById.has(key.id), 'the key in the snapshot');
+      const status = async () =>
+        (await httpRequest(`${g.url}/keys/x`, { headers: { 'x-api-key': plaintext } })).status;
+      assert.equal(await status(), 200);
+      await repo.suspendTenant(who, 'hooli');
+      // The change travels by notification (there is no poll): it arrives, or never. The bound is
+      // generous for a loaded machine; docs/store.md's "within a second" is not timed here.
+      let last: unknown;
       const refused = await eventually(
         async () => {
-          const r = await httpRequest(`${g.url}/keys/x`, { headers: { 'x-api-key': keyB } });
+          const r = await httpRequest(`${g.url}/keys/x`, { headers: { 'x-api-key': plaintext } });
+          last = `${r.status} ${r.text}`;
           return r.status === 403 ? r : undefined;
         },
         'the suspension to reach the gateway',
-        1000,
-      );
+        15_000,
+      ).catch((err: Error) => assert.fail(`${err.message}; last answer: ${last}`));
       assert.equal(refused.json().code, 'SLUICE-TENANT-002');
-      await repo.resumeTenant(who, 'globex');
-      await eventually(
-        async () => (await httpRequest(`${g.url}/keys/x`, { headers: { 'x-api-key': keyB } })).status === 200,
-        'the resumption to reach the gateway',
-        1000,
-      );
+      await repo.resumeTenant(who, 'hooli');
+      await eventually(async () => (await status()) === 200, 'the resumption to reach the gateway', 15_000);
     });
 
-    test('revoked and expired keys are 401 SLUICE-AUTH-007, within a second of the change', async () => {
+    test('a revoked key is 401 SLUICE-AUTH-007 once the revocation reaches the snapshot', async () => {
       const repo = g.gw.tenancy!;
       const { key, plaintext } = await repo.createKey(who, 'acme', { name: 'temp' });
       await waitFor(() => g.gw.identity!.snapshot.current.keysById.has(key.id), 'the new key');
@@ -173,21 +180,53 @@ for (const kind of STORE_KINDS) {
         (await httpRequest(`${g.url}/keys/x`, { headers: { 'x-api-key': plaintext } })).status,
         200,
       );
-      const t0 = Date.now();
       await repo.revokeKey(who, key.id);
-      await waitFor(() => g.gw.identity!.snapshot.current.keysById.get(key.id)?.revoked, 'the revocation');
-      assert.ok(Date.now() - t0 < 1000, `revocation took ${Date.now() - t0} ms`);
+      // By notification, no poll: without one it would never arrive. Bounded generously, not timed.
+      await waitFor(
+        () => g.gw.identity!.snapshot.current.keysById.get(key.id)?.revoked,
+        'the revocation in the snapshot',
+        15_000,
+      );
       const r = await httpRequest(`${g.url}/keys/x`, { headers: { 'x-api-key': plaintext } });
       assert.equal(r.status, 401);
       assert.equal(r.json().code, 'SLUICE-AUTH-007');
+    });
 
-      const soon = await repo.createKey(who, 'acme', { name: 'soon', expiresAt: new Date(Date.now() + 300) });
+    test('an expired key is 401 SLUICE-AUTH-007; a key expires at its time with no change to the store', async () => {
+      const repo = g.gw.tenancy!;
+      // Already expired when created (the repository allows it; the admin API does not): refused.
+      const past = await repo.createKey(who, 'acme', {
+        name: 'past',
+        expiresAt: new Date(Date.now() - 60_000),
+      });
+      await waitFor(() => g.gw.identity!.snapshot.current.keysById.has(past.key.id), 'the expired key');
+      const r = await httpRequest(`${g.url}/keys/x`, { headers: { 'x-api-key': past.plaintext } });
+      assert.equal(r.status, 401, r.text);
+      assert.equal(r.json().code, 'SLUICE-AUTH-007');
+
+      // One that expires while the gateway runs. Each answer is checked against the clock at which
+      // it was asked: received before the expiry it must be a 200, asked after it a 401 -007
+      // (an answer that straddles the instant may be either). No assumption about how fast this runs.
+      const expiresAt = Date.now() + 1500;
+      const soon = await repo.createKey(who, 'acme', { name: 'soon', expiresAt: new Date(expiresAt) });
       await waitFor(() => g.gw.identity!.snapshot.current.keysById.has(soon.key.id), 'the expiring key');
+      const seen: string[] = [];
       await eventually(
-        async () =>
-          (await httpRequest(`${g.url}/keys/x`, { headers: { 'x-api-key': soon.plaintext } })).status === 401,
+        async () => {
+          const sent = Date.now();
+          const x = await httpRequest(`${g.url}/keys/x`, { headers: { 'x-api-key': soon.plaintext } });
+          const received = Date.now();
+          const code = x.status === 200 ? '' : String(x.json().code);
+          seen.push(`${sent - expiresAt}..${received - expiresAt} ms: ${x.status} ${code}`);
+          if (received < expiresAt) assert.equal(x.status, 200, `before the expiry: ${seen.join('; ')}`);
+          if (sent >= expiresAt) {
+            assert.equal(x.status, 401, `after the expiry: ${seen.join('; ')}`);
+            assert.equal(code, 'SLUICE-AUTH-007');
+          }
+          return x.status === 401 && sent >= expiresAt;
+        },
         'the key to expire',
-        2000,
+        15_000,
       );
     });
 
@@ -207,24 +246,45 @@ for (const kind of STORE_KINDS) {
     });
 
     test('every refusal is an auth_failed event, and no secret reaches events or logs', async () => {
-      const failed = events.filter((e) => e.type === 'auth_failed');
-      const codes = new Set(failed.map((e) => e.code));
-      for (const c of [
-        'SLUICE-AUTH-001',
-        'SLUICE-AUTH-006',
-        'SLUICE-AUTH-007',
-        'SLUICE-AUTH-008',
-        'SLUICE-TENANT-001',
-      ])
-        assert.ok(codes.has(c), `an event for ${c}`);
+      // Its own refusals, each matched to its event by the request id the problem answer carries.
+      const repo = g.gw.tenancy!;
+      const expired = await repo.createKey(who, 'acme', {
+        name: 'expired-for-events',
+        expiresAt: new Date(Date.now() - 60_000),
+      });
+      await waitFor(() => g.gw.identity!.snapshot.current.keysById.has(expired.key.id), 'the expired key');
+      const wrong = `${keyA.slice(0, -4)}${keyA.endsWith('AAAA') ? 'BBBB' : 'AAAA'}`;
+      const cases: [code: string, path: string, headers: Record<string, string>][] = [
+        ['SLUICE-AUTH-001', '/keys/x', {}],
+        ['SLUICE-AUTH-006', '/keys/x', { 'x-api-key': wrong }],
+        ['SLUICE-AUTH-007', '/keys/x', { 'x-api-key': expired.plaintext }],
+        ['SLUICE-AUTH-008', '/write/x', { 'x-api-key': keyReadOnly }],
+        ['SLUICE-TENANT-001', '/hosted/x', { host: 'acme.api.test', 'x-api-key': keyB }],
+      ];
+      for (const [code, path, headers] of cases) {
+        const r = await httpRequest(`${g.url}${path}`, { headers });
+        assert.equal(r.json().code, code, r.text);
+        const id = String(r.headers['x-request-id']);
+        const e = events.find((x) => x.type === 'auth_failed' && x.requestId === id);
+        assert.ok(e && e.type === 'auth_failed', `an auth_failed event for ${code} (request ${id})`);
+        assert.equal(e.code, code);
+      }
+      // The access log attributes a request to its tenant and key.
+      const ok = await httpRequest(`${g.url}/keys/x`, { headers: { 'x-api-key': keyA } });
+      assert.equal(ok.status, 200);
+      const requestId = ok.json<{ headers: Record<string, string> }>().headers['x-request-id'];
+      assert.ok(requestId, 'the upstream was given a request id');
+      const line = await waitForLog(
+        g,
+        (l) => l.type === 'access' && l.requestId === requestId,
+        'its access line',
+      );
+      assert.equal(line.tenant, 'acme');
+      assert.equal(line.principal, keyA.split('_')[1]);
       const secretOf = (k: string) => k.split('_').slice(2).join('_');
       const text = JSON.stringify(events) + g.logText();
-      for (const k of [keyA, keyB, keyReadOnly])
+      for (const k of [keyA, keyB, keyReadOnly, expired.plaintext, wrong])
         assert.ok(!text.includes(secretOf(k)), 'a key secret leaked');
-      // The access log attributes requests to their tenant and key.
-      const line = g.logs.find((l) => l.type === 'access' && l.route === 'keys' && l.status === 200);
-      assert.equal(line?.tenant !== undefined, true);
-      assert.equal(typeof line?.principal, 'string');
     });
   });
 }
