@@ -7,8 +7,9 @@ import assert from 'node:assert/strict';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { freePort, httpRequest, readAll, startRequest, waitForLog } from '../harness/flow.js';
+import { httpRequest, readAll, startRequest, waitFor, waitForLog } from '../harness/flow.js';
 import { startGateway, type TestGateway } from '../harness/gateway.js';
+import { type RefusedOrigin, refusedOrigin } from '../harness/ports.js';
 import { startUpstream, type TestUpstream } from '../harness/upstream.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -18,6 +19,7 @@ let up: TestUpstream;
 let blackhole: Server;
 const blackholeSockets = new Set<Socket>();
 let blackholeAccepted = 0;
+let refused: RefusedOrigin;
 let gw: TestGateway;
 
 before(async () => {
@@ -34,7 +36,7 @@ before(async () => {
     s.on('close', () => blackholeSockets.delete(s));
   });
   await new Promise<void>((r) => blackhole.listen(0, '127.0.0.1', r));
-  const refused = await freePort();
+  refused = refusedOrigin(); // held bound, never listening: every connect is refused
   gw = await startGateway({
     upstreams: {
       up: { targets: [{ url: up.url }], timeouts: { firstByte: '300ms', idle: '300ms' } },
@@ -42,7 +44,7 @@ before(async () => {
         targets: [{ url: `https://127.0.0.1:${(blackhole.address() as AddressInfo).port}` }],
         timeouts: { connect: '300ms', firstByte: '10s' },
       },
-      refused: { targets: [{ url: `http://127.0.0.1:${refused}` }] },
+      refused: { targets: [{ url: refused.origin }] },
     },
     routes: [
       { name: 'connect', match: { path: { prefix: '/connect' } }, upstream: 'tls' },
@@ -51,7 +53,7 @@ before(async () => {
         name: 'patient',
         match: { path: { prefix: '/patient/' } },
         upstream: 'up',
-        timeouts: { firstByte: '5s', idle: '5s' },
+        timeouts: { firstByte: '20s', idle: '20s' },
         rewrite: { stripPrefix: true },
       },
       {
@@ -71,9 +73,13 @@ after(async () => {
   await up.close();
   for (const s of blackholeSockets) s.destroy();
   await new Promise((r) => blackhole.close(r));
+  refused.close();
 });
 
-/** Run fn after ms unless the test file ends first. */
+/**
+ * Run fn after ms unless the test file ends first. Not a wait of the test: the upstream's own
+ * pace (the trickling body below), which is what a total timeout is tested against.
+ */
 function later(ms: number, fn: () => void): void {
   const t = setTimeout(() => {
     timers.delete(t);
@@ -82,7 +88,11 @@ function later(ms: number, fn: () => void): void {
   timers.add(t);
 }
 
-/** Send a request, expect a problem; returns its code and how long it took. */
+/**
+ * Send a request, expect a problem; returns its code and how long it took. Only lower bounds are
+ * asserted on that time (a timeout must not fire early; a loaded machine makes it late): which
+ * timeout fired is told by the problem code and the access log's error.
+ */
 async function problemOf(path: string): Promise<{ status: number; code: string; ms: number }> {
   const t0 = performance.now();
   const r = await httpRequest(`${gw.url}${path}`);
@@ -104,8 +114,8 @@ describe('upstream timeouts and failures', { concurrency: true }, () => {
     const r = await problemOf('/connect');
     assert.equal(r.status, 504);
     assert.equal(r.code, 'SLUICE-UPSTREAM-003');
-    // It is the 300 ms connect timeout that fired, not the 10 s first-byte one.
-    assert.ok(r.ms >= 250 && r.ms < 5000, `took ${r.ms} ms`);
+    // It is the 300 ms connect timeout that fired (the code and the log say so), not early.
+    assert.ok(r.ms >= 250, `took ${r.ms} ms`);
     // TCP was accepted: what timed out is the TLS handshake, which undici's connect timeout covers.
     assert.ok(blackholeAccepted >= 1, 'the TCP connection was accepted');
     assert.equal((await accessLine('/connect')).error, 'timeout_connect');
@@ -131,7 +141,7 @@ describe('upstream timeouts and failures', { concurrency: true }, () => {
     const r = await problemOf('/silent');
     assert.equal(r.status, 504);
     assert.equal(r.code, 'SLUICE-UPSTREAM-004');
-    assert.ok(r.ms >= 250 && r.ms < 5000, `took ${r.ms} ms`);
+    assert.ok(r.ms >= 250, `took ${r.ms} ms`);
     assert.equal((await accessLine('/silent')).error, 'timeout_first_byte');
   });
 
@@ -174,7 +184,7 @@ describe('upstream timeouts and failures', { concurrency: true }, () => {
     const r = await problemOf('/total/never');
     assert.equal(r.status, 504);
     assert.equal(r.code, 'SLUICE-UPSTREAM-005');
-    assert.ok(r.ms >= 350 && r.ms < 5000, `took ${r.ms} ms`);
+    assert.ok(r.ms >= 350, `took ${r.ms} ms`);
     assert.equal((await accessLine('/total/never')).error, 'timeout_total');
   });
 
@@ -195,27 +205,31 @@ describe('upstream timeouts and failures', { concurrency: true }, () => {
     assert.equal(res.statusCode, 200);
     const r = await readAll(res);
     assert.equal(r.complete, false);
-    assert.ok(r.body.length >= 2, 'some of the body arrived before the cut');
+    assert.ok(r.body.length >= 1, 'some of the body arrived before the cut');
     assert.equal((await accessLine('/total/trickle')).error, 'timeout_total');
   });
 
-  test("route timeouts override the upstream's, in both directions", opts, async () => {
-    // undici checks first-byte and idle timeouts on a coarse clock (about half a second), so the
-    // upstream answers well past the 300 ms first-byte timeout of its upstream config.
-    handlers.set('/slow', (_req, res) => later(1500, () => res.end('finally')));
-    const [strict, patient, total] = await Promise.all([
+  test("route timeouts override the upstream's, in both directions", { timeout: 30_000 }, async () => {
+    // The upstream holds the three requests and answers only once the two that must time out have
+    // (no race between its answer and undici's coarse timeout clock on a loaded machine).
+    const held: ServerResponse[] = [];
+    handlers.set('/slow', (_req, res) => held.push(res));
+    const [strictP, patientP, totalP] = [
       // The upstream's own first-byte timeout refuses the slow answer on a route without overrides...
       problemOf('/slow'),
-      // ...while the route that allows 5 s gets it...
+      // ...while the route that allows 20 s gets it...
       httpRequest(`${gw.url}/patient/slow`),
       // ...and a route's shorter total timeout applies on an upstream that has none.
       problemOf('/total/slow'),
-    ]);
+    ];
+    const [strict, total] = await Promise.all([strictP, totalP]);
     assert.equal(strict.status, 504);
     assert.equal(strict.code, 'SLUICE-UPSTREAM-004');
+    assert.equal(total.code, 'SLUICE-UPSTREAM-005');
+    await waitFor(() => held.length === 3, 'the three requests at the upstream');
+    for (const res of held) if (!res.destroyed) res.end('finally');
+    const patient = await patientP;
     assert.equal(patient.status, 200);
     assert.equal(patient.text, 'finally');
-    // (Had the 400 ms total not fired, the upstream's answer at 1.5 s would have come through.)
-    assert.equal(total.code, 'SLUICE-UPSTREAM-005');
   });
 });
