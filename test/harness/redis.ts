@@ -34,6 +34,11 @@ export interface RedisServer {
   start(): Promise<void>;
   /** Stops the server and removes its dir. */
   destroy(): Promise<void>;
+  /**
+   * Sends a signal to the running server: SIGSTOP plays a hung Redis (the port and its
+   * connections stay open, nothing is answered), SIGCONT lets it go on.
+   */
+  signal(sig: NodeJS.Signals): void;
 }
 
 function args(port: number, dir: string): string[] {
@@ -60,6 +65,7 @@ export function redisCommand(port: number, line: string, timeoutMs = 2000): Prom
   return new Promise((resolve, reject) => {
     const s = connect({ host: '127.0.0.1', port });
     let buf = '';
+    // A bound: a server that never answers fails the command instead of hanging the test.
     const timer = setTimeout(() => s.destroy(new Error(`redis ${line}: timeout`)), timeoutMs);
     s.on('connect', () => s.write(`${line}\r\n`));
     s.on('data', (c: Buffer) => {
@@ -88,6 +94,7 @@ async function waitReady(port: number, exited: () => string | undefined): Promis
       // not listening yet
     }
     if (Date.now() > deadline) throw new Error(`redis-server on port ${port} did not answer PING`);
+    // A child process's readiness has no event here: poll PING until it answers (bounded above).
     await new Promise((r) => setTimeout(r, 20));
   }
 }
@@ -154,7 +161,13 @@ export async function startRedis(): Promise<RedisServer> {
       if (child !== undefined) return;
       await launch();
     },
+    signal(sig) {
+      if (child === undefined) throw new Error('redis-server is not running');
+      child.kill(sig);
+    },
     async destroy() {
+      // A stopped (SIGSTOP) server would never act on SIGTERM.
+      child?.kill('SIGCONT');
       await kill();
       process.off('exit', atExit);
       rmSync(dir, { recursive: true, force: true });
