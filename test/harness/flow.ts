@@ -40,6 +40,7 @@ export async function waitFor<T>(
     const v = check();
     if (v !== undefined && v !== false && v !== null) return v;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    // The poll interval of a condition with no event of its own; the wait ends on the condition.
     await new Promise((r) => setTimeout(r, 5));
   }
 }
@@ -55,6 +56,7 @@ export async function eventually<T>(
     const v = await check();
     if (v !== undefined && v !== false && v !== null) return v;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    // Between two tries of the check: a poll interval, not a wait for anything.
     await new Promise((r) => setTimeout(r, 10));
   }
 }

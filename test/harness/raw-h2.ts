@@ -65,6 +65,7 @@ export function rawH2Request(
       s.destroy();
       resolve(out);
     };
+    // A bound on the read (the stream's end or reset ends it first), as in raw.ts.
     const timer = setTimeout(done, timeoutMs);
     s.on('secureConnect', () => {
       if (s.alpnProtocol !== 'h2') {
