@@ -16,6 +16,7 @@ import {
   type Role,
 } from '../../src/admin/roles.js';
 import { type AdminGateway, startAdminGateway } from '../harness/admin.js';
+import { STORE_KINDS, testDatabase } from '../harness/postgres.js';
 
 const ALL: Role[] = ['viewer', 'operator', 'security', 'auditor', 'admin'];
 
@@ -95,103 +96,120 @@ const PUBLIC = ['/health/live', '/health/ready', '/metrics', '/openapi.json'];
 
 const openapiPath = (p: string) => p.replace(/:([A-Za-z]+)/g, '{$1}');
 
-describe('admin API role matrix', () => {
-  let a: AdminGateway;
-  before(async () => {
-    a = await startAdminGateway();
-  });
-  after(() => a?.stop());
+// On both stores: what an allowed call does (and answers) comes from the store.
+for (const kind of STORE_KINDS)
+  describe(`admin API role matrix (${kind})`, () => {
+    let a: AdminGateway;
+    let drop: (() => Promise<void>) | undefined;
+    before(async () => {
+      let store = 'memory://';
+      if (kind === 'postgres') {
+        const db = await testDatabase();
+        store = db.url;
+        drop = db.drop;
+      }
+      a = await startAdminGateway({ store });
+    });
+    after(async () => {
+      await a?.stop();
+      await drop?.();
+    });
 
-  async function fixture(c: Case): Promise<string> {
-    if (!c.needs) return c.path;
-    const id = `fx-${++seq}`;
-    const t = await a.call('POST', '/admin/v1/tenants', { role: 'admin', body: { id, name: 'Fixture' } });
-    assert.equal(t.status, 201, t.text);
-    let path = c.path.replace(':id', id);
-    if (c.needs === 'key') {
-      const k = await a.call('POST', `/admin/v1/tenants/${id}/keys`, { role: 'admin', body: { name: 'k' } });
-      assert.equal(k.status, 201, k.text);
-      path = path.replace(':keyId', (k.body as { key: { id: string } }).key.id);
+    async function fixture(c: Case): Promise<string> {
+      if (!c.needs) return c.path;
+      const id = `fx-${++seq}`;
+      const t = await a.call('POST', '/admin/v1/tenants', { role: 'admin', body: { id, name: 'Fixture' } });
+      assert.equal(t.status, 201, t.text);
+      let path = c.path.replace(':id', id);
+      if (c.needs === 'key') {
+        const k = await a.call('POST', `/admin/v1/tenants/${id}/keys`, {
+          role: 'admin',
+          body: { name: 'k' },
+        });
+        assert.equal(k.status, 201, k.text);
+        path = path.replace(':keyId', (k.body as { key: { id: string } }).key.id);
+      }
+      return path;
     }
-    return path;
-  }
 
-  test('every role against every endpoint: allowed calls succeed, the rest get 403 SLUICE-ADMIN-003', async () => {
-    for (const c of EXPECTED) {
-      for (const role of ROLES) {
-        const path = await fixture(c);
-        const r = await a.call(c.method, path, { role, body: c.body?.() });
-        const what = `${role} ${c.method} ${c.path}`;
-        if (c.roles.includes(role)) {
-          assert.equal(r.status, c.status, `${what}: ${r.text}`);
-        } else {
-          assert.equal(r.status, 403, `${what}: ${r.text}`);
-          assert.equal(r.contentType, 'application/problem+json', what);
-          const p = r.body as { code: string; permission: string };
-          assert.equal(p.code, 'SLUICE-ADMIN-003', what);
-          assert.ok(p.permission in PERMISSIONS, what);
-          // A refused change changed nothing.
-          if (c.needs) {
-            const id = path.split('/')[4]!;
-            const t = await a.call('GET', `/admin/v1/tenants/${id}`, { role: 'admin' });
-            assert.equal(t.status, 200, `${what}: the tenant is still there`);
-            assert.equal((t.body as { status: string }).status, 'active', what);
-            assert.equal((t.body as { plan: unknown }).plan, null, what);
+    test('every role against every endpoint: allowed calls succeed, the rest get 403 SLUICE-ADMIN-003', async () => {
+      for (const c of EXPECTED) {
+        for (const role of ROLES) {
+          const path = await fixture(c);
+          const r = await a.call(c.method, path, { role, body: c.body?.() });
+          const what = `${role} ${c.method} ${c.path}`;
+          if (c.roles.includes(role)) {
+            assert.equal(r.status, c.status, `${what}: ${r.text}`);
+          } else {
+            assert.equal(r.status, 403, `${what}: ${r.text}`);
+            assert.equal(r.contentType, 'application/problem+json', what);
+            const p = r.body as { code: string; permission: string };
+            assert.equal(p.code, 'SLUICE-ADMIN-003', what);
+            assert.ok(p.permission in PERMISSIONS, what);
+            // A refused change changed nothing.
+            if (c.needs) {
+              const id = path.split('/')[4]!;
+              const t = await a.call('GET', `/admin/v1/tenants/${id}`, { role: 'admin' });
+              assert.equal(t.status, 200, `${what}: the tenant is still there`);
+              assert.equal((t.body as { status: string }).status, 'active', what);
+              assert.equal((t.body as { plan: unknown }).plan, null, what);
+            }
           }
         }
       }
-    }
-    // Only the roles that may change things appear in the change log, each under its own name.
-    const log = await a.call('GET', '/admin/v1/changes?limit=500', { role: 'auditor' });
-    assert.equal(log.status, 200);
-    const actors = new Set(
-      (log.body as { changes: { actor: string; role: string }[] }).changes.map((c) => c.actor),
-    );
-    assert.deepEqual([...actors].sort(), ['admin-user', 'operator-user', 'security-user']);
-  });
-
-  test('the matrix in roles.ts and the permissions in /openapi.json agree with the table above, endpoint by endpoint', async () => {
-    const doc = (await a.call('GET', '/openapi.json')).body as {
-      paths: Record<string, Record<string, { 'x-sluice-permission'?: string }>>;
-    };
-    const documented: string[] = [];
-    for (const [path, ops] of Object.entries(doc.paths))
-      for (const [method, op] of Object.entries(ops)) {
-        const permission = op['x-sluice-permission'];
-        if (permission === undefined) {
-          assert.ok(PUBLIC.includes(path), `${method} ${path} has no permission but is not public`);
-          continue;
-        }
-        documented.push(`${method.toUpperCase()} ${path}`);
-        const c = EXPECTED.find((e) => e.method === method.toUpperCase() && openapiPath(e.path) === path);
-        assert.ok(c, `${method.toUpperCase()} ${path} is missing from the expectation table`);
-        const derived = ROLES.filter((r) => (ROLE_PERMISSIONS[r] as readonly string[]).includes(permission));
-        assert.deepEqual(derived, c.roles, `${method.toUpperCase()} ${path} (${permission})`);
-      }
-    assert.deepEqual(
-      documented.sort(),
-      EXPECTED.map((e) => `${e.method} ${openapiPath(e.path)}`).sort(),
-      'every endpoint of the table is in the document',
-    );
-  });
-
-  test('health, metrics and the OpenAPI document need no credentials', async () => {
-    for (const p of PUBLIC) {
-      const r = await a.call('GET', p);
-      assert.equal(r.status, 200, `${p}: ${r.text}`);
-    }
-  });
-
-  test('docs/admin-api.md shows the matrix of roles.ts and documents every endpoint', () => {
-    const doc = readFileSync(new URL('../../docs/admin-api.md', import.meta.url), 'utf8');
-    const m = /<!-- permission-matrix:start -->\n([\s\S]*?)\n<!-- permission-matrix:end -->/.exec(doc);
-    assert.ok(m, 'matrix markers');
-    assert.equal(m[1], permissionMatrixMarkdown());
-    for (const c of EXPECTED) {
-      assert.ok(
-        doc.includes(`| \`${c.method} ${openapiPath(c.path)}`),
-        `${c.method} ${c.path} is not in the endpoint table`,
+      // Only the roles that may change things appear in the change log, each under its own name.
+      const log = await a.call('GET', '/admin/v1/changes?limit=500', { role: 'auditor' });
+      assert.equal(log.status, 200);
+      const actors = new Set(
+        (log.body as { changes: { actor: string; role: string }[] }).changes.map((c) => c.actor),
       );
-    }
+      assert.deepEqual([...actors].sort(), ['admin-user', 'operator-user', 'security-user']);
+    });
+
+    test('the matrix in roles.ts and the permissions in /openapi.json agree with the table above, endpoint by endpoint', async () => {
+      const doc = (await a.call('GET', '/openapi.json')).body as {
+        paths: Record<string, Record<string, { 'x-sluice-permission'?: string }>>;
+      };
+      const documented: string[] = [];
+      for (const [path, ops] of Object.entries(doc.paths))
+        for (const [method, op] of Object.entries(ops)) {
+          const permission = op['x-sluice-permission'];
+          if (permission === undefined) {
+            assert.ok(PUBLIC.includes(path), `${method} ${path} has no permission but is not public`);
+            continue;
+          }
+          documented.push(`${method.toUpperCase()} ${path}`);
+          const c = EXPECTED.find((e) => e.method === method.toUpperCase() && openapiPath(e.path) === path);
+          assert.ok(c, `${method.toUpperCase()} ${path} is missing from the expectation table`);
+          const derived = ROLES.filter((r) =>
+            (ROLE_PERMISSIONS[r] as readonly string[]).includes(permission),
+          );
+          assert.deepEqual(derived, c.roles, `${method.toUpperCase()} ${path} (${permission})`);
+        }
+      assert.deepEqual(
+        documented.sort(),
+        EXPECTED.map((e) => `${e.method} ${openapiPath(e.path)}`).sort(),
+        'every endpoint of the table is in the document',
+      );
+    });
+
+    test('health, metrics and the OpenAPI document need no credentials', async () => {
+      for (const p of PUBLIC) {
+        const r = await a.call('GET', p);
+        assert.equal(r.status, 200, `${p}: ${r.text}`);
+      }
+    });
+
+    test('docs/admin-api.md shows the matrix of roles.ts and documents every endpoint', () => {
+      const doc = readFileSync(new URL('../../docs/admin-api.md', import.meta.url), 'utf8');
+      const m = /<!-- permission-matrix:start -->\n([\s\S]*?)\n<!-- permission-matrix:end -->/.exec(doc);
+      assert.ok(m, 'matrix markers');
+      assert.equal(m[1], permissionMatrixMarkdown());
+      for (const c of EXPECTED) {
+        assert.ok(
+          doc.includes(`| \`${c.method} ${openapiPath(c.path)}`),
+          `${c.method} ${c.path} is not in the endpoint table`,
+        );
+      }
+    });
   });
-});
