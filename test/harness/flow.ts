@@ -186,6 +186,11 @@ export interface CliProcess {
     what: string,
     timeoutMs?: number,
   ) => Promise<Record<string, unknown>>;
+  /**
+   * Waits for the 'started' log line and reads the addresses it was bound to: give the config
+   * `port: 0` for listen and admin and take the ports from here (nothing to race for).
+   */
+  started: () => Promise<{ url: string; port: number; adminUrl: string; adminPort: number }>;
   kill: () => void;
 }
 
@@ -219,23 +224,79 @@ export function startCli(configFile: string, env: NodeJS.ProcessEnv = {}): CliPr
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('exit', (code, signal) => resolve({ code, signal })),
   );
+  // Generous: on a loaded machine, starting node with tsx and compiling the sources takes seconds.
+  const waitForCliLog: CliProcess['waitForLog'] = (match, what, timeoutMs = 40_000) =>
+    Promise.race([
+      waitFor(() => logs.find(match), what, timeoutMs).catch((err: Error) => {
+        throw new Error(`${err.message}; sluice output so far:\n${text}`);
+      }),
+      exited.then(({ code, signal }) => {
+        throw new Error(`sluice exited (${code ?? signal}) before ${what}:\n${text}`);
+      }),
+    ]);
   return {
     child,
     logs,
     output: () => text,
     exited,
-    // Generous: on a loaded machine, starting node with tsx and compiling the sources takes seconds.
-    waitForLog: (match, what, timeoutMs = 40_000) =>
-      Promise.race([
-        waitFor(() => logs.find(match), what, timeoutMs).catch((err: Error) => {
-          throw new Error(`${err.message}; sluice output so far:\n${text}`);
-        }),
-        exited.then(({ code }) => {
-          throw new Error(`sluice exited (${code}) before ${what}:\n${text}`);
-        }),
-      ]),
+    waitForLog: waitForCliLog,
+    started: async () => {
+      const line = await waitForCliLog((l) => l.event === 'started', 'the started line');
+      const port = Number(String(line.public).split(':').pop());
+      const adminPort = Number(String(line.admin).split(':').pop());
+      return { url: `http://127.0.0.1:${port}`, port, adminUrl: `http://127.0.0.1:${adminPort}`, adminPort };
+    },
     kill: () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     },
   };
+}
+
+export interface CliResult {
+  /** The exit code; null when the child did not exit by itself (killed, or timed out). */
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** Killed because it was still running after timeoutMs (a command that should have exited). */
+  timedOut: boolean;
+  out: string;
+  err: string;
+}
+
+/**
+ * Run a one-shot `sluice ARGS` (validate, tenants, keys, ...) to its exit. A child still running
+ * after `timeoutMs` is killed and reported as `timedOut` with a null code: never as an exit code,
+ * so "exits 1" cannot pass for a process that kept running.
+ */
+export function runCli(
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', cliMain, ...args], {
+      env: { ...process.env, ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    let timedOut = false;
+    child.stdout!.on('data', (c: Buffer) => {
+      out += c.toString();
+    });
+    child.stderr!.on('data', (c: Buffer) => {
+      err += c.toString();
+    });
+    // A bound, not a wait: generous, since starting node with tsx on a loaded machine takes seconds.
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, opts.timeoutMs ?? 60_000);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code: timedOut ? null : code, signal, timedOut, out, err });
+    });
+  });
 }
