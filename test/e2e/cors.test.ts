@@ -5,8 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { freePort, httpRequest, waitFor } from '../harness/flow.js';
+import { httpRequest, waitFor } from '../harness/flow.js';
 import { startGateway, type TestGateway } from '../harness/gateway.js';
+import { refusedOrigin } from '../harness/ports.js';
 import { echo, startUpstream, type TestUpstream } from '../harness/upstream.js';
 
 const app = 'https://app.example.com';
@@ -23,7 +24,8 @@ describe('CORS per route', () => {
       res.setHeader('vary', 'Accept-Encoding');
       echo(req, res);
     });
-    const dead = await freePort();
+    // Held bound, never listening: refused every time, and no other file's server is given it.
+    const dead = refusedOrigin().port;
     g = await startGateway({
       listen: { host: '127.0.0.1', port: 0 },
       admin: { host: '127.0.0.1', port: 0 },

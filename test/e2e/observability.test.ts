@@ -5,8 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { freePort, httpRequest, waitFor } from '../harness/flow.js';
+import { httpRequest, waitFor } from '../harness/flow.js';
 import { startGateway, type TestGateway } from '../harness/gateway.js';
+import { refusedOrigin } from '../harness/ports.js';
 import { startUpstream, type TestUpstream } from '../harness/upstream.js';
 
 const token = 'observability-admin-token';
@@ -208,7 +209,8 @@ function sample(text: string, name: string, labels: Record<string, string>): num
 
 test('/metrics: requests by route/upstream/class, latency histogram, upstream errors, config version', async () => {
   const up = await upstream();
-  const dead = await freePort();
+  // Held bound, never listening: refused every time, and no other file's server is given it.
+  const dead = refusedOrigin().port;
   const cfg = {
     upstreams: {
       up: { targets: [{ url: up.url }] },

@@ -8,9 +8,10 @@ import type { IncomingMessage } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { WebSocketServer } from 'ws';
-import { freePort, httpRequest, waitFor } from '../harness/flow.js';
+import { httpRequest, waitFor } from '../harness/flow.js';
 import { startGateway, type TestGateway } from '../harness/gateway.js';
 import { DEFAULT_AUDIENCE, type OidcProvider, startOidcProvider } from '../harness/oidc.js';
+import { refusedOrigin } from '../harness/ports.js';
 import { startUpstream, type TestUpstream } from '../harness/upstream.js';
 
 const who = { actor: 'test', role: 'admin' };
@@ -90,7 +91,8 @@ describe('WebSocket upgrades pass the route policies', () => {
       }
       wss.handleUpgrade(req, socket, head, (ws) => ws.send('hello'));
     });
-    const dead = await freePort();
+    // Held bound, never listening: refused every time, and no other file's server is given it.
+    const dead = refusedOrigin().port;
     const route = (name: string, extra: object) => ({
       name,
       match: { path: { prefix: `/${name}/` } },

@@ -7,8 +7,9 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { after, before, test } from 'node:test';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
-import { deferred, freePort, readAll, waitForLog } from '../harness/flow.js';
+import { deferred, readAll, waitForLog } from '../harness/flow.js';
 import { startGateway, type TestGateway } from '../harness/gateway.js';
+import { refusedOrigin } from '../harness/ports.js';
 import { startUpstream, type TestUpstream } from '../harness/upstream.js';
 
 let up: TestUpstream;
@@ -44,7 +45,8 @@ before(async () => {
       );
     });
   });
-  const dead = await freePort();
+  // Held bound, never listening: refused every time, and no other file's server is given it.
+  const dead = refusedOrigin().port;
   gw = await startGateway({
     upstreams: {
       up: { targets: [{ url: up.url }] },

@@ -28,7 +28,10 @@ export interface RefusedOrigin {
   /** `http://127.0.0.1:PORT`: every connection to it is refused (ECONNREFUSED). */
   origin: string;
   port: number;
-  /** Releases the port (call it after the gateway that points at it has stopped). */
+  /**
+   * Releases the port (after the gateway that points at it has stopped). Optional: the handle
+   * does not keep the process alive, and the port is released when the test process exits.
+   */
   close: () => void;
 }
 
