@@ -10,15 +10,7 @@ import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import {
-  deferred,
-  freePort,
-  httpRequest,
-  readAll,
-  startCli,
-  startRequest,
-  waitForLog,
-} from '../harness/flow.js';
+import { deferred, httpRequest, readAll, startCli, startRequest, waitForLog } from '../harness/flow.js';
 import { startGateway, type TestGateway } from '../harness/gateway.js';
 import { startUpstream, type TestUpstream } from '../harness/upstream.js';
 
@@ -324,11 +316,11 @@ test('a reload under load: no 404, no 503, no connection error', { timeout: 30_0
 test('SIGHUP reloads the real CLI process', { timeout: 90_000 }, async () => {
   const a = await named('a');
   const b = await named('b');
-  const [port, adminPort] = [await freePort(), await freePort()];
+  // Port 0: the CLI binds what the kernel gives it, read back from its started line.
   const yaml = (url: string) =>
     [
-      `listen: { host: 127.0.0.1, port: ${port} }`,
-      `admin: { host: 127.0.0.1, port: ${adminPort} }`,
+      'listen: { host: 127.0.0.1, port: 0 }',
+      'admin: { host: 127.0.0.1, port: 0 }',
       'upstreams:',
       `  up: { targets: [ { url: "${url}" } ] }`,
       'routes:',
@@ -343,15 +335,14 @@ test('SIGHUP reloads the real CLI process', { timeout: 90_000 }, async () => {
   symlinkSync(real, link);
   const cli = startCli(link);
   cleanups.push(() => cli.kill());
-  const started = await cli.waitForLog((l) => l.event === 'started', 'the started log line');
-  assert.equal(started.public, `127.0.0.1:${port}`);
-  assert.equal((await httpRequest(`http://127.0.0.1:${port}/x`)).text, 'a');
+  const { url } = await cli.started();
+  assert.equal((await httpRequest(`${url}/x`)).text, 'a');
 
   writeFileSync(real, yaml(b.url));
   cli.child.kill('SIGHUP');
   const applied = await cli.waitForLog((l) => l.event === 'config_applied', 'config_applied');
   assert.equal(applied.trigger, 'SIGHUP');
-  assert.equal((await httpRequest(`http://127.0.0.1:${port}/x`)).text, 'b');
+  assert.equal((await httpRequest(`${url}/x`)).text, 'b');
 
   // An invalid file on SIGHUP: rejected with its position in the log, b keeps serving.
   writeFileSync(real, yaml(b.url).replace('upstream: up', 'upstream: gone'));
@@ -362,7 +353,7 @@ test('SIGHUP reloads the real CLI process', { timeout: 90_000 }, async () => {
     String((rejected.errors as string[])[0]),
     /:6:\d+: \/routes\/0\/upstream: unknown upstream "gone"/,
   );
-  assert.equal((await httpRequest(`http://127.0.0.1:${port}/x`)).text, 'b');
+  assert.equal((await httpRequest(`${url}/x`)).text, 'b');
 
   cli.child.kill('SIGTERM');
   assert.deepEqual(await cli.exited, { code: 0, signal: null });
