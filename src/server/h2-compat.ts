@@ -145,6 +145,12 @@ function onStreamData(this: SluiceStream, chunk: Buffer): void {
 function onStreamEnd(this: SluiceStream): void {
   const req = this[kRequest];
   if (req === undefined) return;
+  // A client's RST_STREAM(NO_ERROR) before its body ended: node ends the readable side as if the
+  // body were complete, and marks the stream aborted (our response was still open). Cut, not ended.
+  if (this.aborted) {
+    cutBody(req);
+    return;
+  }
   req.bodyEnded = true;
   req.push(null);
 }
@@ -152,10 +158,14 @@ function onStreamEnd(this: SluiceStream): void {
 /** The stream closed: a body that had not ended was cut (a client's RST_STREAM, a lost connection). */
 function onStreamClose(this: SluiceStream): void {
   const req = this[kRequest];
-  if (req !== undefined && !req.bodyEnded && !req.destroyed) {
-    req.aborted = true;
-    req.destroy(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
-  }
+  if (req !== undefined && !req.bodyEnded) cutBody(req);
+}
+
+/** A cut body errors like a reset HTTP/1.1 upload, so undici aborts the upstream request instead of ending its body. */
+function cutBody(req: H2Request): void {
+  if (req.destroyed) return;
+  req.aborted = true;
+  req.destroy(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
 }
 
 function onStreamTimeout(this: SluiceStream): void {
