@@ -10,7 +10,7 @@
 // PROFILE=1: afterwards, a gateway like B under `node --cpu-prof` takes only /plain/ traffic, then
 // another only /redis/ (PROFILE_SECONDS each, default 10): their difference is the Redis-limit path
 // (bench/.work/limits/profiles/{plain,redis}; read with bench/profile-summary.mjs).
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -68,7 +68,21 @@ routes:
 `;
 }
 
-function wrk(wrkBin, port, path, seconds) {
+/** utime + stime of a process, in clock ticks (USER_HZ, 100 on Linux). */
+function cpuTicks(pid) {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return Number(f[11]) + Number(f[12]);
+  } catch {
+    return Number.NaN;
+  }
+}
+const TICKS_PER_S = num('CLK_TCK', 100);
+
+/** wrk against one path; with `pid`, also the CPU time that process spent per request (µs). */
+function wrk(wrkBin, port, path, seconds, pid) {
+  const ticks0 = pid ? cpuTicks(pid) : 0;
   return new Promise((res, rej) => {
     const e = start(
       'wrk',
@@ -88,7 +102,9 @@ function wrk(wrkBin, port, path, seconds) {
       const p99 = toMs(/\s99%\s+([\d.]+\w+)/.exec(out)?.[1] ?? '');
       const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
       if (!Number.isFinite(rps)) return rej(new Error(`cannot read wrk's output:\n${out}`));
-      res({ rps, p99, non2xx });
+      const requests = Number(/(\d+) requests in/.exec(out)?.[1]);
+      const cpuUs = pid ? ((cpuTicks(pid) - ticks0) * 1e6) / TICKS_PER_S / requests : Number.NaN;
+      res({ rps, p99, non2xx, cpuUs });
     });
   });
 }
@@ -185,6 +201,7 @@ async function main() {
   ]);
   const main = join(root, 'dist/cli/main.js');
   const ports = {};
+  const pids = {};
   for (const [name, rp] of [
     ['A', 0],
     ['B', redisPort],
@@ -193,10 +210,11 @@ async function main() {
     const adminPort = await freePort();
     const file = join(work, `sluice-${name}.yaml`);
     writeFileSync(file, sluiceYaml(port, adminPort, upPort, rp));
-    start(`sluice-${name}`, PROXY_CPU, process.execPath, [main, 'start', '--config', file], {
+    const e = start(`sluice-${name}`, PROXY_CPU, process.execPath, [main, 'start', '--config', file], {
       env: { SLUICE_ADMIN_TOKEN: '' },
     });
     ports[name] = port;
+    pids[name] = e.pid;
     await waitAnswer(
       procs,
       `sluice-${name}`,
@@ -228,15 +246,23 @@ async function main() {
   for (const [p, path] of scen) await wrk(wrkBin, ports[p], path, 1); // warm-up
   const res = Object.fromEntries(scen.map(([p, path]) => [`${p}${path}`, []]));
   const ratios = { local: [], redis: [] };
+  // CPU time of the Sluice process per request, plain over limited: the throughput ratio a
+  // CPU-bound process would show, and much less disturbed by other load on the machine (a process
+  // preempted by others loses requests/s, not CPU time per request).
+  const cpuRatios = { local: [], redis: [] };
   for (let round = 1; round <= ROUNDS; round++) {
     const r = {};
-    for (const [p, path] of scen) r[`${p}${path}`] = await wrk(wrkBin, ports[p], path, DURATION);
+    for (const [p, path] of scen) r[`${p}${path}`] = await wrk(wrkBin, ports[p], path, DURATION, pids[p]);
     for (const k of Object.keys(r)) res[k].push(r[k]);
     ratios.local.push(r['A/local/'].rps / r['A/plain/'].rps);
     ratios.redis.push(r['B/redis/'].rps / r['B/plain/'].rps);
+    cpuRatios.local.push(r['A/plain/'].cpuUs / r['A/local/'].cpuUs);
+    cpuRatios.redis.push(r['B/plain/'].cpuUs / r['B/redis/'].cpuUs);
+    const us = (x) => `${x.cpuUs.toFixed(1)} us`;
     log(
       `   round ${round}: A plain ${fmtRps(r['A/plain/'].rps)}, local ${fmtRps(r['A/local/'].rps)} (${fmtX(ratios.local.at(-1))}); ` +
-        `B plain ${fmtRps(r['B/plain/'].rps)}, redis ${fmtRps(r['B/redis/'].rps)} (${fmtX(ratios.redis.at(-1))}); non-2xx ${Object.values(r).reduce((a, x) => a + x.non2xx, 0)}`,
+        `B plain ${fmtRps(r['B/plain/'].rps)}, redis ${fmtRps(r['B/redis/'].rps)} (${fmtX(ratios.redis.at(-1))}); non-2xx ${Object.values(r).reduce((a, x) => a + x.non2xx, 0)}; ` +
+        `CPU/req A ${us(r['A/plain/'])} / ${us(r['A/local/'])}, B ${us(r['B/plain/'])} / ${us(r['B/redis/'])}; load ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]}`,
     );
   }
   if (PROFILE) {
@@ -290,6 +316,12 @@ async function main() {
   log(
     `| Redis limit, req/s vs plain (same process) | ${fmtX(med(ratios.redis))} (${fmtRps(med(res['B/redis/'].map((x) => x.rps)))} vs ${fmtRps(med(res['B/plain/'].map((x) => x.rps)))}) | >= 0.85x |`,
   );
+  log(
+    `| CPU per request, plain / local limit (same process) | ${fmtX(med(cpuRatios.local))} (${med(res['A/plain/'].map((x) => x.cpuUs)).toFixed(1)} vs ${med(res['A/local/'].map((x) => x.cpuUs)).toFixed(1)} us) | |`,
+  );
+  log(
+    `| CPU per request, plain / Redis limit (same process) | ${fmtX(med(cpuRatios.redis))} (${med(res['B/plain/'].map((x) => x.cpuUs)).toFixed(1)} vs ${med(res['B/redis/'].map((x) => x.cpuUs)).toFixed(1)} us) | |`,
+  );
   log(`| limiter alone, in memory | ${fmtRps(alone.local)} decisions/s | |`);
   log(
     `| limiter alone, Redis script (${CONCURRENCY} in flight, auto-pipelined) | ${fmtRps(alone.redis)} decisions/s | |`,
@@ -300,7 +332,7 @@ async function main() {
   log(
     `| Redis stopped (breaker open): p99 /redis/ vs /plain/ | ${fmtMs(med(stopped.redis))} vs ${fmtMs(med(stopped.plain))} (+${fmtMs(med(stopped.redis) - med(stopped.plain))}) | <= +1 ms |`,
   );
-  saveResults('limits', lines.join('\n'), { res, ratios, alone, stopped });
+  saveResults('limits', lines.join('\n'), { res, ratios, cpuRatios, alone, stopped });
 }
 
 await runBenchmark('bench:limits', main, procs);
