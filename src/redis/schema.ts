@@ -27,7 +27,8 @@ export const RedisSettings = T.Object(
           ),
           openFor: T.Optional({
             ...Duration,
-            description: 'How long commands are refused without a round trip, then one trial; default 2s.',
+            description:
+              'How long commands are refused without a round trip, then one trial; default 2s. A reconnection to Redis closes the breaker sooner.',
           }),
         },
         { additionalProperties: false },
