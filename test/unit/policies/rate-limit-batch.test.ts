@@ -9,12 +9,12 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
-import type { RequestContext, RequestVerdict } from '../../src/policies/policy.js';
-import { type BatchedLimits, type BatchOwner, GcraBatcher } from '../../src/policies/rate-limit/batch.js';
-import { fromScriptReply } from '../../src/policies/rate-limit/gcra.js';
-import { RedisConnection } from '../../src/redis/connection.js';
-import { waitFor } from '../harness/flow.js';
-import { type RedisServer, redisCommand, startRedis } from '../harness/redis.js';
+import type { RequestContext, RequestVerdict } from '../../../src/policies/policy.js';
+import { type BatchedLimits, type BatchOwner, GcraBatcher } from '../../../src/policies/rate-limit/batch.js';
+import { fromScriptReply } from '../../../src/policies/rate-limit/gcra.js';
+import { RedisConnection } from '../../../src/redis/connection.js';
+import { waitFor } from '../../harness/flow.js';
+import { type RedisServer, redisCommand, startRedis } from '../../harness/redis.js';
 
 let redis: RedisServer;
 const conns: RedisConnection[] = [];

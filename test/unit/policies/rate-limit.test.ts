@@ -6,15 +6,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
-import type { Config, RouteConfig } from '../../src/config/schema.js';
-import { transientLifetime } from '../../src/policies/lifetime.js';
-import type { RequestContext } from '../../src/policies/policy.js';
-import { fromScriptReply, GCRA_LUA, LocalGcraStore } from '../../src/policies/rate-limit/gcra.js';
-import { compileRateLimit, parseOverride, windowMs } from '../../src/policies/rate-limit/index.js';
-import type { PolicyDeps } from '../../src/policies/registry.js';
-import { emptyDirectory } from '../../src/policies/registry.js';
-import { EventBus } from '../../src/telemetry/events.js';
-import { testRedisUrl } from '../harness/redis.js';
+import type { Config, RouteConfig } from '../../../src/config/schema.js';
+import { transientLifetime } from '../../../src/policies/lifetime.js';
+import type { RequestContext } from '../../../src/policies/policy.js';
+import { fromScriptReply, GCRA_LUA, LocalGcraStore } from '../../../src/policies/rate-limit/gcra.js';
+import { compileRateLimit, parseOverride, windowMs } from '../../../src/policies/rate-limit/index.js';
+import type { PolicyDeps } from '../../../src/policies/registry.js';
+import { emptyDirectory } from '../../../src/policies/registry.js';
+import { EventBus } from '../../../src/telemetry/events.js';
+import { testRedisUrl } from '../../harness/redis.js';
 
 const S = 1_000_000; // µs
 const perSecond = (limit: number, burst = limit) => ({ interval: S / limit, tolerance: (S / limit) * burst });
