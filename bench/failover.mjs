@@ -1,4 +1,4 @@
-// `npm run bench:failover`: targets and whole providers dying under load (issue 4).
+// `npm run bench:failover`: targets and whole providers dying under load.
 // Loopback only (127.0.0.1), bounded in time (about a minute with the defaults); every process it
 // starts is stopped by PID at the end, on an error and on Ctrl-C / SIGTERM.
 //

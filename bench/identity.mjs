@@ -1,4 +1,4 @@
-// `npm run bench:identity`: what authentication costs (issue 5). One Sluice (built dist, access log
+// `npm run bench:identity`: what authentication costs. One Sluice (built dist, access log
 // off, pinned to PROXY_CPU) with three routes to the nginx `return 200` upstream: /plain/ (no auth,
 // the reference), /key/ (`auth: { apiKey: true }`, a key made through the admin API) and /jwt/
 // (`auth: { jwt: {} }`, tokens of an issuer this process serves: discovery + a JWKS with an RS256

@@ -30,7 +30,7 @@ if [ ! -d node_modules/fastify ] || [ ! -d node_modules/@fastify/http-proxy ]; t
   npm ci --no-audit --no-fund
 fi
 # BENCH=identity (npm run bench:identity, bench/identity.mjs) signs its tokens with jose and runs
-# Sluice with the embedded store (PGlite): a tree installed before issue 5 lacks them.
+# Sluice with the embedded store (PGlite): a node_modules installed before they were dependencies lacks them.
 if [ "${BENCH:-run}" = identity ] && { [ ! -d node_modules/jose ] || [ ! -d node_modules/@electric-sql/pglite ]; }; then
   npm ci --no-audit --no-fund
 fi
