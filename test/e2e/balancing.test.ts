@@ -6,14 +6,14 @@
  * changing answers (tiny server on 127.0.0.1, test/harness/dns.ts).
  */
 import assert from 'node:assert/strict';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { after, before, test } from 'node:test';
 import { Pool } from 'undici';
 import { WebSocket, WebSocketServer } from 'ws';
 import { startDns, type TestDns } from '../harness/dns.js';
 import { deferred, waitFor, waitForLog } from '../harness/flow.js';
 import { startGateway, type TestGateway } from '../harness/gateway.js';
+import { startUpstream } from '../harness/upstream.js';
 
 /** An upstream that answers its own name; `hold` makes it keep requests until released. */
 interface Named {
@@ -31,12 +31,15 @@ interface Named {
 }
 
 async function named(name: string, host = '127.0.0.1', port = 0): Promise<Named> {
-  const sockets = new Set<Socket>();
-  const n: Named = {
+  const n: Pick<Named, 'name' | 'hits' | 'held' | 'holding' | 'arrived'> = {
     name,
-    url: '',
-    port: 0,
-    server: createServer((req: IncomingMessage, res: ServerResponse) => {
+    hits: 0,
+    held: [],
+    holding: false,
+    arrived: undefined,
+  };
+  const u = await startUpstream(
+    (req: IncomingMessage, res: ServerResponse) => {
       n.hits++;
       req.resume();
       res.setHeader('x-upstream', name);
@@ -47,29 +50,16 @@ async function named(name: string, host = '127.0.0.1', port = 0): Promise<Named>
         return;
       }
       res.end(name);
-    }),
-    hits: 0,
-    held: [],
-    holding: false,
-    arrived: undefined,
-    connections: () => sockets.size,
-    close: () =>
-      new Promise<void>((r) => {
-        for (const s of sockets) s.destroy();
-        n.server.close(() => r());
-      }),
-  };
-  n.server.on('connection', (s: Socket) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
+    },
+    { host, port },
+  );
+  return Object.assign(n, {
+    url: u.url,
+    port: u.port,
+    server: u.server,
+    connections: u.openConnections,
+    close: u.close,
   });
-  await new Promise<void>((resolve, reject) => {
-    n.server.once('error', reject);
-    n.server.listen(port, host, () => resolve());
-  });
-  n.port = (n.server.address() as AddressInfo).port;
-  n.url = `http://${host.includes(':') ? `[${host}]` : host}:${n.port}`;
-  return n;
 }
 
 let ups: Named[] = [];

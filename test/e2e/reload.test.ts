@@ -30,10 +30,8 @@ async function named(name: string): Promise<TestUpstream & { connections: () => 
       res.end(name);
     });
   });
-  let n = 0;
-  u.server.on('connection', () => n++);
   cleanups.push(() => u.close());
-  return Object.assign(u, { connections: () => n });
+  return Object.assign(u, { connections: u.accepted });
 }
 
 async function gateway(config: object, opts: { watch?: boolean } = {}): Promise<TestGateway> {

@@ -15,6 +15,9 @@ export interface TestUpstream {
   server: Server;
   /** Requests seen (head only), in arrival order. */
   seen: SeenRequest[];
+  /** TCP connections accepted so far / open now. */
+  accepted: () => number;
+  openConnections: () => number;
   close: () => Promise<void>;
 }
 
@@ -46,9 +49,18 @@ export function readBody(req: IncomingMessage): Promise<Buffer> {
   });
 }
 
-export async function startUpstream(handler: Handler = echo): Promise<TestUpstream> {
+/**
+ * An HTTP server on loopback (port 0 unless `port` is given: the kernel picks, the test reads it
+ * back) answering with `handler` and recording the head of every request.
+ */
+export async function startUpstream(
+  handler: Handler = echo,
+  opts: { host?: string; port?: number } = {},
+): Promise<TestUpstream> {
+  const host = opts.host ?? '127.0.0.1';
   const seen: SeenRequest[] = [];
   const sockets = new Set<Socket>();
+  let accepted = 0;
   const server = createServer((req, res) => {
     seen.push({
       method: req.method ?? '',
@@ -59,16 +71,22 @@ export async function startUpstream(handler: Handler = echo): Promise<TestUpstre
     handler(req, res);
   });
   server.on('connection', (s) => {
+    accepted++;
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, host, () => resolve());
+  });
   const port = (server.address() as AddressInfo).port;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
     port,
     server,
     seen,
+    accepted: () => accepted,
+    openConnections: () => sockets.size,
     close: () =>
       new Promise<void>((r) => {
         for (const s of sockets) s.destroy();
