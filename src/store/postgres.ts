@@ -94,6 +94,15 @@ export class PostgresStore implements Store {
       throw redactError(err, this.url);
     }
     let broken: Error | undefined;
+    // A checked-out client has no 'error' listener of the pool's: a server that drops the
+    // connection between two statements (a restart, pg_terminate_backend) would emit an unhandled
+    // 'error' and crash the process. Record and report it; the next statement fails and the
+    // client is discarded on release.
+    const onError = (err: Error) => {
+      broken ??= err;
+      this.report(err);
+    };
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       const tx: Queryable = {
@@ -116,6 +125,8 @@ export class PostgresStore implements Store {
       }
       throw redactError(err, this.url);
     } finally {
+      // A broken client keeps the listener: a late socket error on it must not crash either.
+      if (!broken) client.removeListener('error', onError);
       client.release(broken);
     }
   }

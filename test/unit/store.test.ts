@@ -309,6 +309,29 @@ describe('PostgreSQL connection', () => {
     assert.deepEqual(await store.query('SELECT 2 AS two'), [{ two: 2 }]);
   });
 
+  test('a connection dropped inside a transaction, between statements, fails that transaction and does not crash the process', async () => {
+    const errors: Error[] = [];
+    let report!: () => void;
+    const reported = new Promise<void>((resolve) => (report = resolve));
+    const store = await stores.open({
+      onError: (err) => {
+        errors.push(err);
+        report();
+      },
+    });
+    const failed = store.transaction(async (tx) => {
+      const [row] = await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+      await adminQuery(stores.url as string, 'SELECT pg_terminate_backend($1)', [row!.pid]);
+      // No statement is running: the server's goodbye reaches the client as an 'error' event,
+      // which (unhandled) was an uncaught exception. Wait for it to be reported.
+      await reported;
+      await tx.query('SELECT 1');
+    });
+    await assert.rejects(failed);
+    assert.match(String(errors[0]), /terminating connection due to administrator command/);
+    assert.deepEqual(await store.query('SELECT 3 AS three'), [{ three: 3 }], 'the pool still answers');
+  });
+
   test('a password in the URL appears in no error and no log line', async () => {
     const secret = 'Sup3r-s3cret-pw';
     const url = `postgres://sluice:${secret}@127.0.0.1:1/nowhere`;
