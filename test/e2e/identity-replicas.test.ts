@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { eventually, httpRequest } from '../harness/flow.js';
+import { adminCall, roleTokensEnv } from '../harness/admin.js';
+import { eventually, httpRequest, waitFor } from '../harness/flow.js';
 import { startGateway, type TestGateway } from '../harness/gateway.js';
 import { type PostgresServer, startPostgres } from '../harness/postgres.js';
 import { startUpstream, type TestUpstream } from '../harness/upstream.js';
@@ -29,8 +30,10 @@ describe('replicas sharing one PostgreSQL', () => {
       upstreams: { up: { targets: [{ url: up.url }] } },
       routes: [{ name: 'api', match: { path: { prefix: '/' } }, upstream: 'up', auth: { apiKey: true } }],
     };
-    a = await startGateway(config);
-    b = await startGateway(config);
+    // The admin API too, with one token per role: the outage test writes through it.
+    const env = { SLUICE_ADMIN_TOKENS: roleTokensEnv(), SLUICE_ADMIN_TOKEN: '' };
+    a = await startGateway(config, { env });
+    b = await startGateway(config, { env });
     await a.gw.tenancy!.createTenant(who, { id: 'acme', name: 'Acme' });
   });
   after(async () => {
@@ -43,16 +46,13 @@ describe('replicas sharing one PostgreSQL', () => {
   const status = async (g: TestGateway, key: string) =>
     (await httpRequest(`${g.url}/x`, { headers: { 'x-api-key': key } })).status;
 
-  test('a key created on one replica works on the other within a second; revoked, within a second', async () => {
-    const t0 = Date.now();
+  // The change travels by LISTEN/NOTIFY (there is no poll): it arrives, or never. The waits are
+  // bounded generously for a loaded machine; docs/store.md's "within a second" is not timed here.
+  test('a key created on one replica works on the other; revoked on the other, it is refused on the first', async () => {
     const { key, plaintext } = await a.gw.tenancy!.createKey(who, 'acme', { name: 'k' });
-    await eventually(async () => (await status(b, plaintext)) === 200, 'the key on replica b', 1000);
-    const seen = Date.now() - t0;
-    assert.ok(seen < 1000, `visible after ${seen} ms`);
+    await eventually(async () => (await status(b, plaintext)) === 200, 'the key on replica b', 15_000);
     await b.gw.tenancy!.revokeKey(who, key.id);
-    const t1 = Date.now();
-    await eventually(async () => (await status(a, plaintext)) === 401, 'the revocation on replica a', 1000);
-    assert.ok(Date.now() - t1 < 1000);
+    await eventually(async () => (await status(a, plaintext)) === 401, 'the revocation on replica a', 15_000);
   });
 
   test('with PostgreSQL stopped both replicas serve from their snapshots; after it is back, changes flow again', async () => {
@@ -63,8 +63,17 @@ describe('replicas sharing one PostgreSQL', () => {
       assert.equal(await status(a, plaintext), 200);
       assert.equal(await status(b, plaintext), 200);
     }
-    // Writes fail while the store is down (the admin API answers an error; nothing is half-done).
-    await assert.rejects(a.gw.tenancy!.createKey(who, 'acme', { name: 'during' }));
+    // Writes fail while the store is down: the admin API answers a problem, and nothing is
+    // half-done (checked once the store is back: no such key, in the store or either snapshot).
+    const during = await adminCall(a.adminUrl, 'POST', '/admin/v1/tenants/acme/keys', {
+      role: 'security',
+      body: { name: 'during' },
+    });
+    // A server error (today 500 SLUICE-GW-001: the outage is not told apart from a bug), never a 2xx.
+    assert.ok(during.status >= 500, `${during.status} ${during.text}`);
+    assert.equal(during.contentType, 'application/problem+json');
+    assert.match((during.body as { code: string }).code, /^SLUICE-/);
+    assert.ok(!during.text.includes('sk_'), 'no key in the refusal');
     await pg.start();
     // The LISTEN connection reconnects (with back-off) and the replicas resync.
     const later = await eventually(
@@ -77,6 +86,25 @@ describe('replicas sharing one PostgreSQL', () => {
       'the new key on replica b',
       15_000,
     );
+    const keys = await adminCall(b.adminUrl, 'GET', '/admin/v1/tenants/acme/keys', { role: 'viewer' });
+    assert.equal(keys.status, 200, keys.text);
+    const listed = (keys.body as { keys: { id: string; name: string }[] }).keys;
+    const names = listed.map((k) => k.name);
+    assert.ok(names.includes('after'), `the key made after the outage is listed (${names.join(', ')})`);
+    assert.ok(!names.includes('during'), `the refused write left a key (${names.join(', ')})`);
+    // Each replica's snapshot holds exactly the store's keys: nothing of the refused write there either.
+    const ids = listed
+      .map((k) => k.id)
+      .sort()
+      .join(' ');
+    for (const [name, g] of [['a', a] as const, ['b', b] as const]) {
+      const inSnapshot = () => [...g.gw.identity!.snapshot.current.keysById.keys()].sort().join(' ');
+      await waitFor(
+        () => inSnapshot() === ids,
+        `replica ${name}'s snapshot to hold the store's keys`,
+        15_000,
+      ).catch((err: Error) => assert.fail(`${err.message}: store ${ids}; snapshot ${inSnapshot()}`));
+    }
     const m = (await httpRequest(`${b.adminUrl}/metrics`)).text;
     assert.match(m, /sluice_tenancy_snapshot\{what="keys"\} [1-9]/);
   });
