@@ -1,7 +1,7 @@
 /**
  * Two gateways on one real PostgreSQL, as two replicas would be: a key created or revoked through
- * one is honoured by the other within a second; with PostgreSQL stopped, both keep serving from
- * their snapshots; when it is back, changes flow again without a restart.
+ * one is honoured by the other (by notification, no restart); with PostgreSQL stopped, both keep
+ * serving from their snapshots and a write is refused whole; when it is back, changes flow again.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
