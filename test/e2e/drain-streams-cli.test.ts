@@ -133,7 +133,7 @@ async function wsClient(port: number) {
         if (Date.now() > deadline) throw new Error('no WebSocket message within 15 s');
         await new Promise<void>((r) => {
           wake = r;
-          setTimeout(r, 1000).unref();
+          setTimeout(r, 1000).unref(); // a bound on each wait, re-checked against the deadline
         });
       }
       return queue.shift()!;

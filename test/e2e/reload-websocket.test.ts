@@ -84,7 +84,7 @@ function open(url: string, headers: Record<string, string> = {}): Promise<Client
       new Promise<string>((res, rej) => {
         const m = queue.shift();
         if (m !== undefined) return res(m);
-        const timer = setTimeout(() => rej(new Error(`no message within 10 s on ${url}`)), 10_000);
+        const timer = setTimeout(() => rej(new Error(`no message within 10 s on ${url}`)), 10_000); // a bound, not a wait: the message resolves it
         waiters.push((x) => {
           clearTimeout(timer);
           res(x);
