@@ -84,7 +84,8 @@ function open(url: string, headers: Record<string, string> = {}): Promise<Client
       new Promise<string>((res, rej) => {
         const m = queue.shift();
         if (m !== undefined) return res(m);
-        const timer = setTimeout(() => rej(new Error(`no message within 10 s on ${url}`)), 10_000); // a bound, not a wait: the message resolves it
+        // A bound, not a wait: the message resolves it.
+        const timer = setTimeout(() => rej(new Error(`no message within 10 s on ${url}`)), 10_000);
         waiters.push((x) => {
           clearTimeout(timer);
           res(x);
