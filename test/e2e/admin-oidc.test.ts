@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import { AdminServer } from '../../src/admin/server.js';
 import { type AdminGateway, adminCall, startAdminGateway } from '../harness/admin.js';
 import { startGateway } from '../harness/gateway.js';
-import { DEFAULT_AUDIENCE, type OidcProvider, startOidcProvider } from '../harness/oidc.js';
+import { CLIENT_ID, DEFAULT_AUDIENCE, type OidcProvider, startOidcProvider } from '../harness/oidc.js';
 
 const ADMIN_AUDIENCE = 'https://admin.sluice.test';
 
@@ -53,7 +53,7 @@ test('roles come from the sluice_roles claim (a list or a space-separated string
   const security = await token(['security']);
   const r = await adminCall(url, 'POST', '/admin/v1/tenants', {
     token: security,
-    body: { id: 'acme', name: 'A' },
+    body: { id: 'oidc-roles', name: 'A' },
   });
   assert.equal(r.status, 403, 'security may not create tenants');
   assert.equal((r.body as { code: string }).code, 'SLUICE-ADMIN-003');
@@ -61,7 +61,7 @@ test('roles come from the sluice_roles claim (a list or a space-separated string
   const both = await token('viewer operator', { alg: 'ES256' });
   const c = await adminCall(url, 'POST', '/admin/v1/tenants', {
     token: both,
-    body: { id: 'acme', name: 'A' },
+    body: { id: 'oidc-roles', name: 'A' },
   });
   assert.equal(c.status, 201, c.text);
 
@@ -77,20 +77,37 @@ test('roles come from the sluice_roles claim (a list or a space-separated string
 });
 
 test('the token subject is the actor of the change, with the role that granted it', async () => {
+  // A tenant of its own (made with a bootstrap token), so the test does not need another's.
+  const made = await a.call('POST', '/admin/v1/tenants', {
+    role: 'admin',
+    body: { id: 'oidc-actor', name: 'A' },
+  });
+  assert.equal(made.status, 201, made.text);
   const ops = await token(['operator', 'admin']);
-  const p = await adminCall(url, 'PATCH', '/admin/v1/tenants/acme', { token: ops, body: { plan: 'gold' } });
+  const p = await adminCall(url, 'PATCH', '/admin/v1/tenants/oidc-actor', {
+    token: ops,
+    body: { plan: 'gold' },
+  });
   assert.equal(p.status, 200, p.text);
   const log = await a.call('GET', '/admin/v1/changes?limit=1', { role: 'auditor' });
-  const [last] = (log.body as { changes: { actor: string; role: string; action: string }[] }).changes;
+  const [last] = (log.body as { changes: { actor: string; role: string; action: string; target: string }[] })
+    .changes;
   assert.equal(last!.action, 'tenant.update');
+  assert.equal(last!.target, 'tenant:oidc-actor');
   // oidc-provider's client_credentials tokens name the client.
-  assert.equal(last!.actor, 'sluice-tests');
+  assert.equal(last!.actor, CLIENT_ID);
   assert.equal(last!.role, 'operator', 'the least powerful role that grants the permission');
 });
 
 test('bad tokens are refused with 401 SLUICE-ADMIN-001 whatever roles they claim', async () => {
   const now = Math.floor(Date.now() / 1000);
   const claims = { iss: idp.issuer, aud: ADMIN_AUDIENCE, sub: 'mallory', sluice_roles: ['admin'] };
+  // A tenant of its own that every bad token tries to delete.
+  const made = await a.call('POST', '/admin/v1/tenants', {
+    role: 'admin',
+    body: { id: 'oidc-bad-tokens', name: 'B' },
+  });
+  assert.equal(made.status, 201, made.text);
   const good = await token(['admin']);
   const [h, , s] = good.split('.');
   const cases: [string, string][] = [
@@ -108,13 +125,13 @@ test('bad tokens are refused with 401 SLUICE-ADMIN-001 whatever roles they claim
     ['garbage', 'not.a.jwt'],
   ];
   for (const [what, t] of cases) {
-    const r = await adminCall(url, 'DELETE', '/admin/v1/tenants/acme', { token: t });
+    const r = await adminCall(url, 'DELETE', '/admin/v1/tenants/oidc-bad-tokens', { token: t });
     assert.equal(r.status, 401, `${what}: ${r.text}`);
     assert.equal((r.body as { code: string }).code, 'SLUICE-ADMIN-001', what);
     assert.equal(r.headers.get('www-authenticate'), 'Bearer realm="sluice-admin"', what);
   }
   assert.equal(
-    (await a.call('GET', '/admin/v1/tenants/acme', { role: 'viewer' })).status,
+    (await a.call('GET', '/admin/v1/tenants/oidc-bad-tokens', { role: 'viewer' })).status,
     200,
     'still there',
   );
