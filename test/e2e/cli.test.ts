@@ -1,28 +1,29 @@
 /** The `sluice` command as a user runs it: exit codes, error output, help on every command. */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { type CliResult, runCli } from '../harness/flow.js';
+import { freePort } from '../harness/ports.js';
 
-const main = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+/**
+ * The command to its exit. A child still running at the bound is killed and reported with a null
+ * code (runCli), so "exits 1" can only pass for a process that exited by itself with 1.
+ */
+const sluice = (args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> => runCli(args, { env });
 
-function sluice(
-  args: string[],
-  env: NodeJS.ProcessEnv = {},
-): Promise<{ code: number; out: string; err: string }> {
+/** True when a TCP connection to 127.0.0.1:port is refused: nothing listens there. */
+function refused(port: number): Promise<boolean> {
   return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', main, ...args],
-      { env: { ...process.env, ...env }, timeout: 30_000 },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-        resolve({ code, out: stdout, err: stderr });
-      },
-    );
+    const s = connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(false);
+    });
+    s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'ECONNREFUSED'));
   });
 }
 
@@ -97,11 +98,22 @@ test('--help works on every command; an unknown command exits 2', async () => {
 });
 
 test('sluice start with an invalid config prints the errors and exits 1 without listening', async () => {
+  // Ports of its own (not 0), so that "not listening" can be checked on them.
+  const [port, adminPort] = [await freePort(), await freePort()];
   const f = file(
     'bad.yaml',
-    'listen: { host: 127.0.0.1, port: 0 }\nupstreams: {}\nroutes: [{ name: x, match: {}, upstream: y }]\n',
+    `listen: { host: 127.0.0.1, port: ${port} }\nadmin: { host: 127.0.0.1, port: ${adminPort} }\n` +
+      'upstreams: {}\nroutes: [{ name: x, match: {}, upstream: y }]\n',
   );
   const r = await sluice(['start', '--config', f]);
-  assert.equal(r.code, 1);
+  // It exited by itself: a process killed at the bound has a null code and timedOut set.
+  assert.deepEqual(
+    { code: r.code, signal: r.signal, timedOut: r.timedOut },
+    { code: 1, signal: null, timedOut: false },
+    r.err,
+  );
   assert.match(r.err, /\/routes\/0\/upstream: unknown upstream "y"/);
+  assert.doesNotMatch(r.out, /"event":"started"/, 'it never said it started');
+  assert.equal(await refused(port), true, 'nothing listens on the configured port');
+  assert.equal(await refused(adminPort), true, 'nothing listens on the admin port');
 });
