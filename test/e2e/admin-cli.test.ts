@@ -3,16 +3,13 @@
  * gateway's admin API, text and --json output, exit codes, token from the environment or a file.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { type AdminGateway, ROLE_TOKENS, startAdminGateway } from '../harness/admin.js';
-import { eventually, freePort, httpRequest } from '../harness/flow.js';
-
-const main = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+import { type CliResult, eventually, httpRequest, runCli } from '../harness/flow.js';
+import { refusedOrigin } from '../harness/ports.js';
 
 let a: AdminGateway;
 before(async () => {
@@ -20,25 +17,13 @@ before(async () => {
 });
 after(() => a?.stop());
 
-function sluice(
-  args: string[],
-  env: NodeJS.ProcessEnv = {},
-): Promise<{ code: number; out: string; err: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', main, ...args],
-      {
-        env: { ...process.env, SLUICE_ADMIN_TOKEN: ROLE_TOKENS.admin, SLUICE_ADMIN_URL: '', ...env },
-        timeout: 30_000,
-      },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-        resolve({ code, out: stdout, err: stderr });
-      },
-    );
-  });
-}
+/**
+ * The command to its exit, with the admin token in the environment. A child still running at the
+ * bound is killed and reported with a null code (runCli), never as an exit code, so "exits 1"
+ * can only pass for a process that exited by itself with 1.
+ */
+const sluice = (args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> =>
+  runCli(args, { env: { SLUICE_ADMIN_TOKEN: ROLE_TOKENS.admin, SLUICE_ADMIN_URL: '', ...env } });
 
 const at = () => ['--admin-url', a.g.adminUrl];
 
@@ -92,6 +77,7 @@ test('tenants and keys from create to revoke, in text and JSON', async () => {
     async () =>
       (await httpRequest(`${a.g.url}/keyed/x`, { headers: { 'x-api-key': k.secret } })).status === 200,
     'the key works on the data plane',
+    15_000,
   );
 
   const keys = await sluice(['keys', 'list', 'acme', ...at()]);
@@ -112,6 +98,7 @@ test('tenants and keys from create to revoke, in text and JSON', async () => {
     async () =>
       (await httpRequest(`${a.g.url}/keyed/x`, { headers: { 'x-api-key': k.secret } })).status === 401,
     'the revoked key is refused',
+    15_000,
   );
 
   const deleted = await sluice(['tenants', 'delete', 'acme', ...at()]);
@@ -144,13 +131,14 @@ test('the token comes from --token-file or SLUICE_ADMIN_TOKEN; refusals exit 1 w
 });
 
 test('usage mistakes exit 2 with help; an unreachable admin API exits 1', async () => {
-  const port = await freePort();
+  // A port held bound and never listening: refused every time, and no other process is given it.
+  const dead = refusedOrigin();
   const [noName, unknown, help, down] = await Promise.all([
     sluice(['tenants', 'create', 'x', ...at()]),
     sluice(['keys', 'rotate', ...at()]),
     sluice(['keys', '--help']),
-    sluice(['tenants', 'list', '--admin-url', `http://127.0.0.1:${port}`]),
-  ]);
+    sluice(['tenants', 'list', '--admin-url', dead.origin]),
+  ]).finally(() => dead.close());
   assert.equal(noName.code, 2);
   assert.match(noName.err, /--name is required/);
   assert.equal(unknown.code, 2);
@@ -158,5 +146,5 @@ test('usage mistakes exit 2 with help; an unreachable admin API exits 1', async 
   assert.equal(help.code, 0);
   assert.match(help.out, /Usage: sluice keys/);
   assert.equal(down.code, 1);
-  assert.match(down.err, /cannot reach the admin API at http:\/\/127\.0\.0\.1:\d+: ECONNREFUSED/);
+  assert.match(down.err, new RegExp(`cannot reach the admin API at ${dead.origin}: ECONNREFUSED`));
 });
