@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { runMigrate } from '../../src/cli/migrate.js';
 import { MIGRATIONS_DIR, migrate } from '../../src/store/migrate.js';
@@ -388,5 +388,42 @@ describe('choosing the store', () => {
     }
     assert.match(out.join('\n'), new RegExp(`schema at version ${migrationCount}\\n`));
     assert.match(out.at(-1) ?? '', new RegExp(`schema at version ${migrationCount} \\(nothing to do\\)$`));
+  });
+});
+
+describe('PGlite memory', () => {
+  test('a new data directory is made apart, then opened with the small memory settings; a reopen keeps them and the data', async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'sluice-pglite-mem-')), 'data');
+    const settings = async (s: Store) =>
+      Object.fromEntries(
+        (
+          await s.query<{ name: string; v: string }>(
+            `SELECT name, current_setting(name) AS v FROM pg_settings
+             WHERE name IN ('shared_buffers', 'max_connections', 'wal_buffers', 'work_mem') ORDER BY name`,
+          )
+        ).map((r) => [r.name, r.v]),
+      );
+    const expected = { max_connections: '4', shared_buffers: '8MB', wal_buffers: '512kB', work_mem: '2MB' };
+    try {
+      let store = await openStore({ dataDir: dir });
+      assert.deepEqual(await settings(store), expected);
+      await migrate(store);
+      await store.query(`INSERT INTO tenants (id, name) VALUES ('kept', 'Kept')`);
+      await store.close();
+      store = await openStore({ dataDir: dir });
+      try {
+        assert.deepEqual(await settings(store), expected);
+        assert.deepEqual(await store.query(`SELECT id FROM tenants`), [{ id: 'kept' }]);
+        const [shm] = await store.query<{ mb: number }>(
+          'SELECT (sum(allocated_size) / 1048576)::int AS mb FROM pg_shmem_allocations',
+        );
+        // initdb's defaults come to 146MB; these settings to 12MB.
+        assert.ok(shm !== undefined && shm.mb < 20, `PostgreSQL's shared memory is ${shm?.mb}MB`);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      rmSync(dirname(dir), { recursive: true, force: true });
+    }
   });
 });
