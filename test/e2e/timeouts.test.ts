@@ -63,6 +63,23 @@ before(async () => {
         timeouts: { firstByte: '10s', idle: '10s', total: '400ms' },
         rewrite: { stripPrefix: true },
       },
+      // Idle alone: a first-byte timeout long enough that the head surely arrives first on a loaded
+      // machine, so what fires is the idle one.
+      {
+        name: 'idle',
+        match: { path: { prefix: '/idle/' } },
+        upstream: 'up',
+        timeouts: { firstByte: '10s', idle: '300ms' },
+        rewrite: { stripPrefix: true },
+      },
+      // A total that fires while the body flows: long enough that the head surely arrives first.
+      {
+        name: 'trickle',
+        match: { path: { prefix: '/trickle/' } },
+        upstream: 'up',
+        timeouts: { firstByte: '10s', idle: '10s', total: '2s' },
+        rewrite: { stripPrefix: true },
+      },
       { name: 'default', match: { path: { prefix: '/' } }, upstream: 'up' },
     ],
   });
@@ -151,10 +168,10 @@ describe('upstream timeouts and failures', { concurrency: true }, () => {
       res.writeHead(200, { 'content-length': 100 });
       res.flushHeaders();
     });
-    const r = await problemOf('/stall-head');
+    const r = await problemOf('/idle/stall-head');
     assert.equal(r.status, 504);
     assert.equal(r.code, 'SLUICE-UPSTREAM-006');
-    assert.equal((await accessLine('/stall-head')).error, 'timeout_idle');
+    assert.equal((await accessLine('/idle/stall-head')).error, 'timeout_idle');
   });
 
   for (const sized of [false, true]) {
@@ -167,14 +184,14 @@ describe('upstream timeouts and failures', { concurrency: true }, () => {
           res.writeHead(200, sized ? { 'content-length': 100 } : { 'content-type': 'text/plain' });
           res.write('x'.repeat(10)); // then nothing
         });
-        const { req, response } = startRequest(`${gw.url}${path}`);
+        const { req, response } = startRequest(`${gw.url}/idle${path}`);
         req.end();
         const res = await response;
         assert.equal(res.statusCode, 200);
         const r = await readAll(res);
         assert.equal(r.complete, false, 'the truncated body must not end like a complete one');
         assert.equal(r.body.toString(), 'x'.repeat(10));
-        assert.equal((await accessLine(path)).error, 'timeout_idle');
+        assert.equal((await accessLine(`/idle${path}`)).error, 'timeout_idle');
       },
     );
   }
@@ -191,7 +208,7 @@ describe('upstream timeouts and failures', { concurrency: true }, () => {
   test('total timeout while the body still trickles resets the client', opts, async () => {
     handlers.set('/trickle', (_req, res) => {
       res.writeHead(200, { 'content-type': 'text/plain' });
-      // A byte every 50 ms: never idle, but never done within the 400 ms total either.
+      // A byte every 50 ms: never idle, but never done within the 2 s total either.
       const tick = () => {
         if (res.destroyed) return;
         res.write('.');
@@ -199,14 +216,14 @@ describe('upstream timeouts and failures', { concurrency: true }, () => {
       };
       tick();
     });
-    const { req, response } = startRequest(`${gw.url}/total/trickle`);
+    const { req, response } = startRequest(`${gw.url}/trickle/trickle`);
     req.end();
     const res = await response;
     assert.equal(res.statusCode, 200);
     const r = await readAll(res);
     assert.equal(r.complete, false);
     assert.ok(r.body.length >= 1, 'some of the body arrived before the cut');
-    assert.equal((await accessLine('/total/trickle')).error, 'timeout_total');
+    assert.equal((await accessLine('/trickle/trickle')).error, 'timeout_total');
   });
 
   test("route timeouts override the upstream's, in both directions", { timeout: 30_000 }, async () => {
