@@ -72,7 +72,11 @@ describe('JWT bearer tokens on routes', () => {
     await g.gw.tenancy!.createTenant(who, { id: 'acme', name: 'Acme' });
     await g.gw.tenancy!.createTenant(who, { id: 'frozen', name: 'Frozen' });
     await g.gw.tenancy!.suspendTenant(who, 'frozen');
-    await waitFor(() => g.gw.identity!.snapshot.current.tenantsById.size === 2, 'tenants in the snapshot');
+    await waitFor(
+      () => g.gw.identity!.snapshot.current.tenantsById.size === 2,
+      'tenants in the snapshot',
+      15_000,
+    );
   });
   after(async () => {
     await g?.stop();

@@ -63,7 +63,11 @@ for (const kind of STORE_KINDS) {
       keyReadOnly = (await repo.createKey(who, 'acme', { name: 'ro', scopes: ['read'] })).plaintext;
       keyB = (await repo.createKey(who, 'globex', { name: 'main' })).plaintext;
       // The snapshot catches up through the change notifications.
-      await waitFor(() => g.gw.identity!.snapshot.current.keysById.size === 3, 'keys in the snapshot');
+      await waitFor(
+        () => g.gw.identity!.snapshot.current.keysById.size === 3,
+        'keys in the snapshot',
+        15_000,
+      );
     });
     after(async () => {
       await g?.stop();
@@ -150,7 +154,11 @@ for (const kind of STORE_KINDS) {
       // A tenant of its own: the suspension cannot leak into another test's tenant.
       await repo.createTenant(who, { id: 'hooli', name: 'Hooli' });
       const { key, plaintext } = await repo.createKey(who, 'hooli', { name: 'main' });
-      await waitFor(() => g.gw.identity!.snapshot.current.keysById.has(key.id), 'the key in the snapshot');
+      await waitFor(
+        () => g.gw.identity!.snapshot.current.keysById.has(key.id),
+        'the key in the snapshot',
+        15_000,
+      );
       const status = async () =>
         (await httpRequest(`${g.url}/keys/x`, { headers: { 'x-api-key': plaintext } })).status;
       assert.equal(await status(), 200);
@@ -175,7 +183,7 @@ for (const kind of STORE_KINDS) {
     test('a revoked key is 401 SLUICE-AUTH-007 once the revocation reaches the snapshot', async () => {
       const repo = g.gw.tenancy!;
       const { key, plaintext } = await repo.createKey(who, 'acme', { name: 'temp' });
-      await waitFor(() => g.gw.identity!.snapshot.current.keysById.has(key.id), 'the new key');
+      await waitFor(() => g.gw.identity!.snapshot.current.keysById.has(key.id), 'the new key', 15_000);
       assert.equal(
         (await httpRequest(`${g.url}/keys/x`, { headers: { 'x-api-key': plaintext } })).status,
         200,
@@ -199,7 +207,11 @@ for (const kind of STORE_KINDS) {
         name: 'past',
         expiresAt: new Date(Date.now() - 60_000),
       });
-      await waitFor(() => g.gw.identity!.snapshot.current.keysById.has(past.key.id), 'the expired key');
+      await waitFor(
+        () => g.gw.identity!.snapshot.current.keysById.has(past.key.id),
+        'the expired key',
+        15_000,
+      );
       const r = await httpRequest(`${g.url}/keys/x`, { headers: { 'x-api-key': past.plaintext } });
       assert.equal(r.status, 401, r.text);
       assert.equal(r.json().code, 'SLUICE-AUTH-007');
@@ -209,7 +221,11 @@ for (const kind of STORE_KINDS) {
       // (an answer that straddles the instant may be either). No assumption about how fast this runs.
       const expiresAt = Date.now() + 1500;
       const soon = await repo.createKey(who, 'acme', { name: 'soon', expiresAt: new Date(expiresAt) });
-      await waitFor(() => g.gw.identity!.snapshot.current.keysById.has(soon.key.id), 'the expiring key');
+      await waitFor(
+        () => g.gw.identity!.snapshot.current.keysById.has(soon.key.id),
+        'the expiring key',
+        15_000,
+      );
       const seen: string[] = [];
       await eventually(
         async () => {
@@ -233,7 +249,7 @@ for (const kind of STORE_KINDS) {
     test('the last use of a key is written to the store in batches (lastUsedAt)', async () => {
       const repo = g.gw.tenancy!;
       const { key, plaintext } = await repo.createKey(who, 'acme', { name: 'used' });
-      await waitFor(() => g.gw.identity!.snapshot.current.keysById.has(key.id), 'the key');
+      await waitFor(() => g.gw.identity!.snapshot.current.keysById.has(key.id), 'the key', 15_000);
       assert.equal((await repo.getKey(key.id))?.lastUsedAt, null);
       const before = Date.now();
       assert.equal(
@@ -252,7 +268,11 @@ for (const kind of STORE_KINDS) {
         name: 'expired-for-events',
         expiresAt: new Date(Date.now() - 60_000),
       });
-      await waitFor(() => g.gw.identity!.snapshot.current.keysById.has(expired.key.id), 'the expired key');
+      await waitFor(
+        () => g.gw.identity!.snapshot.current.keysById.has(expired.key.id),
+        'the expired key',
+        15_000,
+      );
       const wrong = `${keyA.slice(0, -4)}${keyA.endsWith('AAAA') ? 'BBBB' : 'AAAA'}`;
       const cases: [code: string, path: string, headers: Record<string, string>][] = [
         ['SLUICE-AUTH-001', '/keys/x', {}],

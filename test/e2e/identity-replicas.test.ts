@@ -57,7 +57,7 @@ describe('replicas sharing one PostgreSQL', () => {
 
   test('with PostgreSQL stopped both replicas serve from their snapshots; after it is back, changes flow again', async () => {
     const { plaintext } = await a.gw.tenancy!.createKey(who, 'acme', { name: 'outage' });
-    await eventually(async () => (await status(b, plaintext)) === 200, 'the key on replica b');
+    await eventually(async () => (await status(b, plaintext)) === 200, 'the key on replica b', 15_000);
     await pg.stop();
     for (let i = 0; i < 20; i++) {
       assert.equal(await status(a, plaintext), 200);

@@ -360,7 +360,7 @@ describe('broken chunk framing after the head was accepted', () => {
       }
       // Bodies stream, so the head may have been forwarded; if so, its body must end in an abort.
       const mine = rec.exchanges.slice(from);
-      await waitFor(() => mine.every((e) => e.state !== 'open'), 'the upstream request to end');
+      await waitFor(() => mine.every((e) => e.state !== 'open'), 'the upstream request to end', 15_000);
       for (const e of mine) assert.equal(e.state, 'aborted', 'the upstream received a complete request');
     });
   }
@@ -436,7 +436,7 @@ describe('size limits', () => {
     );
     const mine = rec.exchanges.slice(from);
     // Whatever reached the upstream ended in an abort, never as a complete request.
-    await waitFor(() => mine.every((e) => e.state !== 'open'), 'the upstream request to end');
+    await waitFor(() => mine.every((e) => e.state !== 'open'), 'the upstream request to end', 15_000);
     for (const e of mine) {
       assert.equal(e.state, 'aborted');
       assert.ok(e.bytes <= 1024, `the upstream received ${e.bytes} bytes`);
