@@ -10,7 +10,15 @@ import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { deferred, httpRequest, readAll, startCli, startRequest, waitForLog } from '../harness/flow.js';
+import {
+  deferred,
+  httpRequest,
+  readAll,
+  startCli,
+  startRequest,
+  waitFor,
+  waitForLog,
+} from '../harness/flow.js';
 import { startGateway, type TestGateway } from '../harness/gateway.js';
 import { startUpstream, type TestUpstream } from '../harness/upstream.js';
 
@@ -281,15 +289,21 @@ test('a reload under load: no 404, no 503, no connection error', { timeout: 30_0
   };
   const workers = Array.from({ length: 8 }, worker);
 
-  // 12 reloads, alternating, about 150 ms apart (~2 s in all) while the workers keep going.
+  // 12 reloads, alternating, while the workers keep going: paced by the traffic, not the clock,
+  // so every reload lands among requests in flight (20 more answers before each, and after the last).
+  const answered = () => [...statuses.values()].reduce((x, y) => x + y, 0) + errors.length;
+  const moreAnswers = async () => {
+    const mark = answered();
+    await waitFor(() => answered() >= mark + 20, '20 more answers', 20_000);
+  };
   let reloads = 0;
   for (; reloads < 12; reloads++) {
-    await new Promise((res) => setTimeout(res, 150));
+    await moreAnswers();
     gw.write(reloads % 2 === 0 ? two : one);
     const r = await adminReload(gw);
     assert.equal(r.json().result, 'applied', r.text);
   }
-  await new Promise((res) => setTimeout(res, 150));
+  await moreAnswers();
   stop = true;
   await Promise.all(workers);
 

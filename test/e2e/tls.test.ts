@@ -558,15 +558,11 @@ describe('TLS to upstreams', () => {
       { resolver: dns.resolver() },
     );
     try {
-      let status = 0;
       // The first answer may still be on its way when the gateway starts (503 until then).
-      for (let i = 0; i < 50 && status !== 200; i++) {
-        const res = await fetch(`${gw.url}/d`);
-        status = res.status;
-        await res.arrayBuffer();
-        if (status !== 200) await new Promise((r) => setTimeout(r, 50));
-      }
-      assert.equal(status, 200);
+      await waitForLog(gw, (l) => l.event === 'upstream_targets', 'the DNS answer', 10_000);
+      const res = await fetch(`${gw.url}/d`);
+      await res.arrayBuffer();
+      assert.equal(res.status, 200);
       assert.equal(u.seen.at(-1)?.servername, 'internal.example.test');
     } finally {
       await gw.stop();
