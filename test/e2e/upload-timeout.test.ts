@@ -26,7 +26,9 @@ before(async () => {
     req.on('aborted', () => upstreamBody.resolve({ bytes, aborted: true }));
     req.on('close', () => upstreamBody.resolve({ bytes, aborted: !req.complete }));
   });
-  gw = await startGateway(simpleConfig(up.url, { listen: { timeouts: { requestBody: '400ms' } } }));
+  // 1 s: the steady upload's 150 ms gaps stay well under it even when a loaded machine runs the
+  // client's timers late.
+  gw = await startGateway(simpleConfig(up.url, { listen: { timeouts: { requestBody: '1s' } } }));
 });
 after(async () => {
   await gw.stop();
@@ -41,16 +43,19 @@ function upload(head: string, steps: (string | number)[]): Promise<{ raw: string
     s.on('data', (c: Buffer) => {
       raw += c.toString('latin1');
     });
-    s.on('close', () => resolve({ raw, closed: true }));
+    const closed = new Promise<void>((r) => s.on('close', () => r()));
+    closed.then(() => resolve({ raw, closed: true }));
     s.on('error', reject);
     s.write(head);
     (async () => {
       for (const step of steps) {
+        // A pause between chunks: the slow client's own pace, which is what the timeout is tested on.
         if (typeof step === 'number') await new Promise((r) => setTimeout(r, step));
         else if (!s.destroyed) s.write(step);
       }
-      // Give the answer time to arrive, then close our side.
-      await new Promise((r) => setTimeout(r, 1500));
+      // A bound, not a wait: every answer here comes with connection: close, whose close ends the
+      // wait first; a server that kept the connection open is let go after 10 s.
+      await Promise.race([closed, new Promise((r) => setTimeout(r, 10_000).unref())]);
       s.end();
     })().catch(reject);
   });
@@ -83,7 +88,7 @@ test('a slow but steady upload (gaps shorter than the timeout) goes through', as
 
 test('once the body is complete, a slow upstream answer is not mistaken for a stalled upload', async () => {
   upstreamBody = deferred();
-  answerDelayMs = 900; // longer than requestBody (400ms), shorter than firstByte (60s default)
+  answerDelayMs = 1500; // longer than requestBody (1s), shorter than firstByte (60s default)
   try {
     const head = 'POST /up HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\nconnection: close\r\n\r\n';
     const r = await upload(head, ['hello']);
