@@ -281,6 +281,7 @@ describe('HTTP/2 streams and failures', () => {
     const up = await startUpstream((_req, res) => {
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.write('partial');
+      // The upstream's pace (dies a moment after the first bytes), not a wait of the test.
       setTimeout(() => res.socket?.destroy(), 20);
     });
     const gw = await startGateway(simpleConfig(up.url, { listen: tlsListen() }));
@@ -479,7 +480,7 @@ async function startGrpcUpstream(secure: boolean): Promise<{ port: number; serve
           return;
         }
         call.write(Buffer.from(`item-${i++}`));
-        setTimeout(next, 5);
+        setTimeout(next, 5); // the streaming server's pace: one message at a time, not a wait
       };
       next();
     },

@@ -11,7 +11,8 @@ before(async () => {
   up = await startUpstream((req, res) => {
     res.writeHead(200, { 'content-type': 'text/event-stream' });
     res.write('event: tick\ndata: 1\n\n', () => {
-      // The upstream process dies mid-stream.
+      // The upstream process dies mid-stream (or ends it), a moment after the first event: the
+      // upstream's own pace, not a wait of the test (TCP delivers the event before the close).
       if (req.url === '/die') setTimeout(() => res.socket?.destroy(), 20);
       else setTimeout(() => res.end('event: tick\ndata: 2\n\n'), 20);
     });
