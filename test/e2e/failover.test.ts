@@ -6,7 +6,7 @@
  * (upstream_failover / upstream_failback) and counted; the active group is a gauge.
  */
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import { httpRequest, waitFor, waitForLog } from '../harness/flow.js';
 import { startGateway, type TestGateway } from '../harness/gateway.js';
 import { metric, scrape } from '../harness/metrics.js';
@@ -24,6 +24,28 @@ const checks = {
   unhealthyThreshold: 2,
 };
 
+/**
+ * Nodes p (the primary group) and s (the secondary), and a gateway whose route r fails over from
+ * primary to secondary; `primary` and `route` add to their config. Stopped after the test.
+ */
+async function pair(t: TestContext, primary: object, route: object = {}) {
+  const [p, s] = await Promise.all([node('p'), node('s')]);
+  const g = await startGateway({
+    upstreams: {
+      primary: { targets: [{ url: p.origin }], ...primary },
+      secondary: { targets: [{ url: s.origin }] },
+    },
+    routes: [
+      { name: 'r', match: { path: { prefix: '/' } }, upstream: 'primary', failover: ['secondary'], ...route },
+    ],
+  });
+  t.after(async () => {
+    await g.stop();
+    await Promise.all([p.kill(), s.kill()]).catch(() => {});
+  });
+  return { p, s, g };
+}
+
 const served = async (g: TestGateway) => String((await httpRequest(`${g.url}/x`)).headers['x-upstream']);
 
 // Generous: a failback comes failback.after after the primary is back, plus a loaded machine's delays.
@@ -37,27 +59,12 @@ const switches = (g: TestGateway) =>
     .map((l) => l.event);
 
 test('the primary dies: traffic fails over at once, and fails back only after the primary stayed up for failback.after', async (t) => {
-  const [p, s] = await Promise.all([node('p'), node('s')]);
-  const g = await startGateway({
-    upstreams: {
-      primary: { targets: [{ url: p.origin }], healthCheck: checks },
-      secondary: { targets: [{ url: s.origin }] },
-    },
-    routes: [
-      {
-        name: 'r',
-        match: { path: { prefix: '/' } },
-        upstream: 'primary',
-        failover: ['secondary'],
-        // Long enough that the request just after the primary is back surely comes before it.
-        failback: { after: '2s' },
-      },
-    ],
-  });
-  t.after(async () => {
-    await g.stop();
-    await Promise.all([p.kill(), s.kill()]).catch(() => {});
-  });
+  const { p, g } = await pair(
+    t,
+    { healthCheck: checks },
+    // Long enough that the request just after the primary is back surely comes before it.
+    { failback: { after: '2s' } },
+  );
   assert.equal(await served(g), 'p');
 
   await p.kill();
@@ -92,26 +99,7 @@ test('the primary dies: traffic fails over at once, and fails back only after th
 });
 
 test('a primary flapping quicker than failback.after does not take traffic back', async (t) => {
-  const [p, s] = await Promise.all([node('p'), node('s')]);
-  const g = await startGateway({
-    upstreams: {
-      primary: { targets: [{ url: p.origin }], healthCheck: checks },
-      secondary: { targets: [{ url: s.origin }] },
-    },
-    routes: [
-      {
-        name: 'r',
-        match: { path: { prefix: '/' } },
-        upstream: 'primary',
-        failover: ['secondary'],
-        failback: { after: '3s' },
-      },
-    ],
-  });
-  t.after(async () => {
-    await g.stop();
-    await Promise.all([p.kill(), s.kill()]);
-  });
+  const { p, g } = await pair(t, { healthCheck: checks }, { failback: { after: '3s' } });
   p.healthMode = 'fail';
   await switched(g, 'upstream_failover', 0);
   // Flap: each time up only until the checks see it fail again (a few probes, far less than the
@@ -146,18 +134,7 @@ test('a primary flapping quicker than failback.after does not take traffic back'
 });
 
 test('failover when every breaker of the primary is open', async (t) => {
-  const [p, s] = await Promise.all([node('p'), node('s')]);
-  const g = await startGateway({
-    upstreams: {
-      primary: { targets: [{ url: p.origin }], breaker: { consecutiveFailures: 2, openFor: '10s' } },
-      secondary: { targets: [{ url: s.origin }] },
-    },
-    routes: [{ name: 'r', match: { path: { prefix: '/' } }, upstream: 'primary', failover: ['secondary'] }],
-  });
-  t.after(async () => {
-    await g.stop();
-    await Promise.all([p.kill(), s.kill()]);
-  });
+  const { p, g } = await pair(t, { breaker: { consecutiveFailures: 2, openFor: '10s' } });
   p.mode = 'fail';
   assert.equal((await httpRequest(`${g.url}/x`)).status, 500);
   assert.equal((await httpRequest(`${g.url}/x`)).status, 500);
@@ -170,31 +147,11 @@ test('failover when every breaker of the primary is open', async (t) => {
 });
 
 test('a primary down for longer than the breaker’s openFor fails back once, without bouncing on a half-open trial', async (t) => {
-  const [p, s] = await Promise.all([node('p'), node('s')]);
-  const g = await startGateway({
-    upstreams: {
-      primary: {
-        targets: [{ url: p.origin }],
-        healthCheck: checks,
-        breaker: { consecutiveFailures: 1, openFor: '200ms' },
-      },
-      secondary: { targets: [{ url: s.origin }] },
-    },
-    routes: [
-      {
-        name: 'r',
-        match: { path: { prefix: '/' } },
-        upstream: 'primary',
-        failover: ['secondary'],
-        failback: { after: '300ms' },
-        retry: { attempts: 2 },
-      },
-    ],
-  });
-  t.after(async () => {
-    await g.stop();
-    await Promise.all([p.kill(), s.kill()]).catch(() => {});
-  });
+  const { p, g } = await pair(
+    t,
+    { healthCheck: checks, breaker: { consecutiveFailures: 1, openFor: '200ms' } },
+    { failback: { after: '300ms' }, retry: { attempts: 2 } },
+  );
   assert.equal(await served(g), 'p');
   await p.kill();
   // Traffic opens the breaker (and the checks mark the target down); the route fails over.
