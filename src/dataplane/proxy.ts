@@ -8,12 +8,12 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
+import { sendProblem } from '../errors/problem.js';
 import type { BodyTap, RequestContext } from '../policies/policy.js';
 import type { Target } from '../upstreams/target.js';
 import { withPolicyHeaders } from './context.js';
 import type { Exchange } from './exchange.js';
 import { connectionTokens, responseHopByHop } from './headers.js';
-import { sendProblem } from '../errors/problem.js';
 import { type RetryPolicy, retryAfterMs } from './retry.js';
 import { forwardTrailers } from './trailers.js';
 import {

@@ -14,9 +14,9 @@ import { compileRuntime, disposeRuntime, type Runtime } from '../config/compile.
 import { ConfigInvalidError, formatConfigError, loadConfigFile } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { ms } from '../config/units.js';
-import { Errors } from '../errors/codes.js';
 import { handleRequest, handleUpgrade, refuseUnread } from '../dataplane/pipeline.js';
 import type { DataplaneState } from '../dataplane/state.js';
+import { Errors } from '../errors/codes.js';
 import { JwksPool } from '../identity/jwt/jwks.js';
 import { createVerifier } from '../identity/jwt/verify.js';
 import { jwtChecks } from '../policies/auth/jwt-check.js';

@@ -7,8 +7,9 @@
  * old limiter drains while new requests use the new one. Routes and targets without a limit pay
  * one comparison.
  */
-import type { Limiter } from '../concurrency.js';
+
 import { type ErrorDef, Errors } from '../../errors/codes.js';
+import type { Limiter } from '../concurrency.js';
 import type { Exchange } from '../exchange.js';
 import { refuse, retryAfterOne } from './reply.js';
 

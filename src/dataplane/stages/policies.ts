@@ -4,9 +4,10 @@
  * without policies pays one comparison. The chain stays synchronous until a policy must wait
  * (policy-chain.ts); a denial or a policy's own reply ends the exchange here.
  */
+
+import { Errors } from '../../errors/codes.js';
 import type { RequestVerdict } from '../../policies/policy.js';
 import { newRequestContext } from '../context.js';
-import { Errors } from '../../errors/codes.js';
 import type { Exchange } from '../exchange.js';
 import { runRequestPolicies } from '../policy-chain.js';
 import { answer, refuse } from './reply.js';

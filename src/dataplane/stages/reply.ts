@@ -6,11 +6,11 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Fallback } from '../../config/compile.js';
+import type { ErrorDef } from '../../errors/codes.js';
+import { sendProblem, writeProblemToSocket } from '../../errors/problem.js';
 import type { Denial, Reply } from '../../policies/policy.js';
 import { withPolicyHeaders } from '../context.js';
-import type { ErrorDef } from '../../errors/codes.js';
 import type { Exchange } from '../exchange.js';
-import { sendProblem, writeProblemToSocket } from '../../errors/problem.js';
 
 /**
  * Set on a socket once Sluice has answered `connection: close` to a refused request. node:http

@@ -13,7 +13,9 @@ import { ConfigInvalidError, formatConfigError, loadConfigText } from '../../../
 import { ConfigSchema } from '../../../src/config/schema.js';
 
 const ajv = new Ajv({ allErrors: true, strict: false, useDefaults: true }).compile(ConfigSchema);
-const example = parse(readFileSync(new URL('../../../examples/sluice.yaml', import.meta.url), 'utf8')) as object;
+const example = parse(
+  readFileSync(new URL('../../../examples/sluice.yaml', import.meta.url), 'utf8'),
+) as object;
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 

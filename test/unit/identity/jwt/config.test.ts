@@ -2,7 +2,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Ajv } from 'ajv';
-import { issuerConfigErrors, requirementErrors, resolveIssuers } from '../../../../src/identity/jwt/compile.js';
+import {
+  issuerConfigErrors,
+  requirementErrors,
+  resolveIssuers,
+} from '../../../../src/identity/jwt/compile.js';
 import { JwtIssuers, type JwtIssuersConfig, JwtRequirement } from '../../../../src/identity/jwt/schema.js';
 
 const ajv = new Ajv({ allErrors: true, strict: false });
