@@ -11,21 +11,12 @@ import { test } from 'node:test';
 import { httpRequest, waitForLog } from '../harness/flow.js';
 import { startGateway, type TestGateway } from '../harness/gateway.js';
 import { metric, scrape } from '../harness/metrics.js';
-import { startNode, type TestNode } from '../harness/nodes.js';
+import { startNode, type TestNode, targetEvent } from '../harness/nodes.js';
 
 type Node = TestNode;
 const node = startNode;
 
-// Generous: a wait for half-open lasts openFor, and a loaded machine adds seconds of its own.
-function logged(g: TestGateway, event: string, n: Node, from = 0) {
-  return waitForLog(
-    g,
-    (l) => l.event === event && l.target === n.origin,
-    `${event} for ${n.name}`,
-    15_000,
-    from,
-  );
-}
+const logged = targetEvent;
 
 const get = (g: TestGateway) => httpRequest(`${g.url}/x`);
 

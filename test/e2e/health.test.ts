@@ -12,7 +12,7 @@ import { startDns } from '../harness/dns.js';
 import { httpRequest, waitFor, waitForLog, within } from '../harness/flow.js';
 import { startGateway, type TestGateway } from '../harness/gateway.js';
 import { metric, scrape } from '../harness/metrics.js';
-import { startNode, type TestNode } from '../harness/nodes.js';
+import { startNode, type TestNode, targetEvent } from '../harness/nodes.js';
 
 type Node = TestNode;
 const node = startNode;
@@ -35,15 +35,7 @@ function config(nodes: Node[], upstream: object, extraRoutes: object[] = []): ob
   };
 }
 
-function logged(g: TestGateway, event: string, n: Node, from = 0) {
-  return waitForLog(
-    g,
-    (l) => l.event === event && l.target === n.origin,
-    `${event} for ${n.name}`,
-    10_000,
-    from,
-  );
-}
+const logged = targetEvent;
 
 async function get(g: TestGateway, path = '/x') {
   return httpRequest(`${g.url}${path}`);

@@ -6,6 +6,8 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { waitForLog } from './flow.js';
+import type { TestGateway } from './gateway.js';
 
 /** `ok` → 200, `fail` → 500, `hang` → no answer, `alternate` → 500 on every other request. */
 export type NodeMode = 'ok' | 'fail' | 'hang' | 'alternate';
@@ -67,4 +69,25 @@ export async function startNode(name: string): Promise<TestNode> {
     });
   await listenOn(0);
   return n;
+}
+
+/**
+ * Wait for the gateway's log line `event` about node `n` (health, ejection and breaker events name
+ * their target), from log index `from` on. Generous by default: a wait for a half-open breaker or
+ * an ejection's end lasts that long, and a loaded machine adds seconds of its own.
+ */
+export function targetEvent(
+  g: Pick<TestGateway, 'logs'>,
+  event: string,
+  n: TestNode,
+  from = 0,
+  timeoutMs = 15_000,
+): Promise<Record<string, unknown>> {
+  return waitForLog(
+    g,
+    (l) => l.event === event && l.target === n.origin,
+    `${event} for ${n.name}`,
+    timeoutMs,
+    from,
+  );
 }
