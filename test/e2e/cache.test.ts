@@ -79,7 +79,10 @@ for (const kind of ['memory', 'redis'] as Kind[]) {
       const redisUrl = kind === 'redis' ? await testRedisUrl() : undefined;
       g = await startGateway({
         store: db.url,
-        ...(kind === 'redis' ? { redis: { url: redisUrl!, keyPrefix: 'cache-test:' } } : {}),
+        // A generous command timeout: under a full parallel run the default 50 ms can pass, and a
+        // lookup that times out bypasses the cache by design (cache-redis.test.ts tests that), which
+        // is not what these tests are about.
+        ...(kind === 'redis' ? { redis: { url: redisUrl!, keyPrefix: 'cache-test:', timeout: '2s' } } : {}),
         cache: { store: kind, maxBytes: '4mb' },
         upstreams: { up: { targets: [{ url: up.url }] } },
         routes: [
