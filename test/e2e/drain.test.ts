@@ -215,7 +215,7 @@ test('past the drain timeout the remaining streams and websockets are cut', { ti
   assert.equal(line.websockets, 1);
 });
 
-test('the real process drains on SIGTERM and exits 0', { timeout: 90_000 }, async () => {
+test('the real process drains on SIGTERM and exits 0', { timeout: 240_000 }, async () => {
   const release = deferred();
   const arrived = deferred();
   const up = await upstream({
@@ -240,6 +240,8 @@ test('the real process drains on SIGTERM and exits 0', { timeout: 90_000 }, asyn
   );
   const cli = startCli(file);
   cleanups.push(() => cli.kill());
+  // Starting node with tsx under heavy load can take longer than started()'s own 40 s bound.
+  await cli.waitForLog((l) => l.event === 'started', 'the started line', 150_000);
   const { url, adminUrl } = await cli.started();
 
   const slow = startRequest(`${url}/slow`);
