@@ -1,9 +1,10 @@
 /**
  * The issue's acceptance for quotas: three real Sluice processes (`sluice start`) sharing one real
  * Redis and one PostgreSQL, bounded concurrent traffic through all three against one tenant's daily
- * quota. Measures false positives (requests refused while the quota had room) and false negatives
- * (requests allowed over the quota): both must stay under 1% (the Lua check-and-increment makes
- * both zero). Then every process stops (SIGTERM) and the store holds exactly the allowed count.
+ * quota. Counts false positives (requests refused while the quota had room) and false negatives
+ * (requests allowed over the quota): the Lua check-and-increment makes both zero, and the test
+ * holds it to that (a Redis timeout generous enough that no decision falls back to local counters,
+ * which by design may over-admit). Then every process stops (SIGTERM) and the store holds exactly the allowed count.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -58,7 +59,7 @@ test('three processes, one Redis: a daily quota of 400 under 900 concurrent requ
       listen: { host: '127.0.0.1', port: 0 },
       admin: { host: '127.0.0.1', port: 0 },
       store: db.url,
-      redis: { url: redisUrl, keyPrefix: 'replicas:', timeout: '500ms' },
+      redis: { url: redisUrl, keyPrefix: 'replicas:', timeout: '5s' },
       identity: { hostTenant: '{tenant}.api.test' },
       upstreams: { up: { targets: [{ url: up.url }] } },
       quotas: { define: { api: { plans: { default: { daily: LIMIT } } } } },
@@ -107,8 +108,8 @@ test('three processes, one Redis: a daily quota of 400 under 900 concurrent requ
   t.diagnostic(
     `${total} requests through 3 processes in ${seconds.toFixed(2)} s: ${allowed} allowed, ${refused} refused (quota ${LIMIT}); false negatives ${falseNegatives} (${(fnRate * 100).toFixed(2)}%), false positives ${falsePositives} (${(fpRate * 100).toFixed(2)}%)`,
   );
-  assert.ok(fnRate < 0.01, `false negatives ${falseNegatives}`);
-  assert.ok(fpRate < 0.01, `false positives ${falsePositives}`);
+  assert.equal(falseNegatives, 0, `false negatives ${falseNegatives}`);
+  assert.equal(falsePositives, 0, `false positives ${falsePositives}`);
   assert.equal(up.seen.length, allowed, 'the upstream saw exactly the allowed requests');
 
   const day = periodOf('day', Date.now());

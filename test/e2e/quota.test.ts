@@ -14,7 +14,6 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { usageEngineKey } from '../../src/policies/quota/usage.js';
 import type { GatewayEvent } from '../../src/telemetry/events.js';
-import { periodOf, secondsUntil } from '../../src/usage/periods.js';
 import { adminCall, ROLE_TOKENS, roleTokensEnv } from '../harness/admin.js';
 import { eventually, httpRequest, waitFor } from '../harness/flow.js';
 import { startGateway, type TestGateway } from '../harness/gateway.js';
@@ -103,8 +102,11 @@ describe('quotas (one gateway, memory counters)', () => {
     const p = r.json<{ code: string; detail: string }>();
     assert.equal(p.code, 'SLUICE-QUOTA-001');
     assert.match(p.detail, /quota "api": 3 per day used/);
+    // Computed here, not with the product's periods.ts: seconds until the next 00:00 UTC.
     const now = Date.now();
-    const expected = secondsUntil(periodOf('day', now).endsAt, now);
+    const midnight = new Date(now);
+    midnight.setUTCHours(24, 0, 0, 0);
+    const expected = Math.ceil((midnight.getTime() - now) / 1000);
     assert.ok(
       Math.abs(Number(r.headers['retry-after']) - expected) <= 2,
       `retry-after ${r.headers['retry-after']} ~ ${expected}`,
