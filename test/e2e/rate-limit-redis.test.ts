@@ -83,9 +83,9 @@ test('Redis stopped: fail-open decides locally (limits still apply), fail-closed
   for (let i = 0; i < 20; i++) assert.equal((await httpRequest(`${g.url}/closed`)).status, 503);
   const elapsed = performance.now() - t0;
   const tried = (await metric('sluice_redis_command_duration_seconds_count')) - triedBefore;
+  // No request waited for Redis: counted, not timed (a wall-clock bound fails on a loaded machine).
+  // At most one trial command per `openFor` (300 ms) of the time the 20 requests took.
   assert.ok(tried <= Math.ceil(elapsed / 300) + 1, `${tried} Redis attempts in ${elapsed.toFixed(0)} ms`);
-  // Far below the 100 ms command timeout: no request waited for Redis.
-  assert.ok(elapsed / 20 < 50, `${(elapsed / 20).toFixed(1)} ms per request with the breaker open`);
 
   await redis.start();
   // Back without a restart: the breaker's trial succeeds and fail-closed passes again.
