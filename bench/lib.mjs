@@ -308,3 +308,16 @@ export function createProcesses(label, { work, root, env }) {
 
   return { running, start, stop, stopAll, isStopping };
 }
+
+/** utime + stime of a process (+ its waited-for children's when asked), in clock ticks; 0 when gone. */
+export function cpuTicks(pid, withChildren) {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    // Fields 14-17 of proc(5): utime, stime, cutime, cstime (index 11.. after the comm field).
+    const own = Number(f[11]) + Number(f[12]);
+    return withChildren ? own + Number(f[13]) + Number(f[14]) : own;
+  } catch {
+    return 0;
+  }
+}

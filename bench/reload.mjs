@@ -4,6 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   childrenOf,
+  cpuTicks,
   createProcesses,
   findBin,
   fmtMs,
@@ -141,17 +142,6 @@ function parseWrk(out) {
 
 let wrkBin;
 let luaFile;
-
-/** utime + stime of a process (with its reaped children's if asked), in clock ticks. */
-function cpuTicks(pid, withChildren) {
-  try {
-    const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
-    return Number(f[11]) + Number(f[12]) + (withChildren ? Number(f[13]) + Number(f[14]) : 0);
-  } catch {
-    return 0;
-  }
-}
 
 /** Machine CPU ticks and the ticks of this benchmark's own processes (as bench/run.mjs). */
 function cpuSnapshot() {

@@ -3,6 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   childrenOf,
+  cpuTicks,
   createProcesses,
   findBin,
   fmtMb,
@@ -111,19 +112,6 @@ function rssKb(pid) {
     return m ? Number(m[1]) : undefined;
   } catch {
     return undefined;
-  }
-}
-
-/** utime + stime (+ waited-for children's) of a process, in clock ticks. */
-function cpuTicks(pid, withChildren) {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    // Fields 14-17 of proc(5): utime, stime, cutime, cstime (index 11.. after the comm field).
-    const own = Number(f[11]) + Number(f[12]);
-    return withChildren ? own + Number(f[13]) + Number(f[14]) : own;
-  } catch {
-    return 0;
   }
 }
 

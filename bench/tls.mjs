@@ -14,6 +14,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   childrenOf,
+  cpuTicks,
   createProcesses,
   findBin,
   fmtMs,
@@ -130,18 +131,6 @@ function parseH2load(out) {
 }
 
 let h2loadBin;
-
-/** utime + stime (+ reaped children's) of a process, in clock ticks. */
-function cpuTicks(pid, withChildren) {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    const own = Number(f[11]) + Number(f[12]);
-    return withChildren ? own + Number(f[13]) + Number(f[14]) : own;
-  } catch {
-    return 0;
-  }
-}
 
 /** CPU ticks of a proxy and its children (nginx's worker). */
 const serverTicks = (pid) => childrenOf(pid).reduce((a, k) => a + cpuTicks(k, false), cpuTicks(pid, false));

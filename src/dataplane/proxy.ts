@@ -214,7 +214,8 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     const res = this.x.res!;
     // Trailers (gRPC's status, checksums) are passed on: raw from HTTP/1.1, an object from HTTP/2.
     const trailers = controller.rawTrailers ?? parsed;
-    if (trailers !== null && (Array.isArray(trailers) ? trailers.length !== 0 : hasKeys(trailers)))
+    // An empty raw list (HTTP/1.1 without trailers) skips the call; forwardTrailers ignores an empty object.
+    if (trailers !== null && (!Array.isArray(trailers) || trailers.length !== 0))
       forwardTrailers(res, trailers);
     res.end();
     const taps = this.taps;
@@ -412,11 +413,6 @@ export function rawHeadersOf(
     else out.push(name, v);
   }
   return out;
-}
-
-function hasKeys(o: object): boolean {
-  for (const _ in o) return true;
-  return false;
 }
 
 function dropNamed(headers: string[], lowerNames: string[]): string[] {

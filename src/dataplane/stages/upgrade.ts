@@ -54,20 +54,29 @@ class UpgradeExchange implements Dispatcher.DispatchHandler {
   /** The upstream's status when it answered without upgrading. */
   private refusedStatus = 0;
   private bytes = 0;
+  /** Counted in the target's in-flight requests (least-request reads it) until the tunnel or the try ends. */
   private counted = true;
+  /** The outcome was reported to the target's health record (once, when the upgrade is answered). */
+  private observed = false;
   private readonly client: Duplex;
 
   constructor(private readonly x: Exchange) {
     this.client = x.upgradeSocket!;
   }
 
-  /** The target's share of the exchange is over: its in-flight count, and its health once. */
-  private release(status: number, error: string | undefined): void {
+  /** The target's health record hears the upgrade's outcome, once. */
+  private observe(status: number, error: string | undefined): void {
+    if (this.observed) return;
+    this.observed = true;
+    const h = this.x.target!.health;
+    if (h !== undefined) h.observe(status, error);
+  }
+
+  /** The target's in-flight count, given back once. */
+  private leave(): void {
     if (!this.counted) return;
     this.counted = false;
-    const t = this.x.target!;
-    t.state.inflight--;
-    if (t.health !== undefined) t.health.observe(status, error);
+    this.x.target!.state.inflight--;
   }
 
   onRequestStart(controller: Controller): void {
@@ -89,8 +98,7 @@ class UpgradeExchange implements Dispatcher.DispatchHandler {
     const head = x.upgradeHead;
     if (head !== undefined && head.length > 0) upstream.write(head);
     // The upgrade succeeded: the target answered. Its in-flight count stays until the tunnel closes.
-    const t = x.target!;
-    if (t.health !== undefined) t.health.observe(101, undefined);
+    this.observe(101, undefined);
     const gw = x.gw;
     gw.upgraded.add(client);
     x.release();
@@ -99,10 +107,7 @@ class UpgradeExchange implements Dispatcher.DispatchHandler {
     const close = () => {
       if (closed) return;
       closed = true;
-      if (this.counted) {
-        this.counted = false;
-        t.state.inflight--;
-      }
+      this.leave();
       gw.upgraded.delete(client);
       gw.metrics.websockets.dec();
       client.destroy();
@@ -144,7 +149,8 @@ class UpgradeExchange implements Dispatcher.DispatchHandler {
 
   onResponseEnd(): void {
     const status = this.refusedStatus;
-    this.release(status, undefined);
+    this.observe(status, undefined);
+    this.leave();
     this.client.end();
     // Logged and counted with the status the client got (the upstream's), not a 502 of our own.
     this.x.finish(status, this.bytes, 'upgrade_refused');
@@ -154,11 +160,13 @@ class UpgradeExchange implements Dispatcher.DispatchHandler {
     const x = this.x;
     const { def, kind } = classifyUpstreamError(err);
     if (this.client.destroyed) {
-      this.release(499, 'client_closed');
+      this.observe(499, 'client_closed');
+      this.leave();
       x.finish(499, this.bytes, 'client_closed');
       return;
     }
-    this.release(def.status, kind);
+    this.observe(def.status, kind);
+    this.leave();
     if (this.refusedStatus !== 0) {
       // The upstream's refusal was already being passed on: cut it rather than append a problem.
       this.client.destroy();
