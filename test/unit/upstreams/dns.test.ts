@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { pino } from 'pino';
 import { type DnsRecord, DnsRegistry, type DnsResolver } from '../../../src/upstreams/dns.js';
+import { deferred, within } from '../../harness/flow.js';
 
 const silent = pino({ level: 'silent' });
 
@@ -123,9 +124,17 @@ test('one watch per name: a second subscriber gets the current answer at once an
 test('family any asks A and AAAA; a real failure of either keeps the last answer', async () => {
   let v6: DnsRecord[] | Error = [{ address: 'fd00::1', ttl: 30 }];
   let asked = 0;
+  // Each A query and each change heard wakes `until`, which re-checks its condition.
+  let tick = deferred();
+  const wake = () => {
+    const t = tick;
+    tick = deferred();
+    t.resolve();
+  };
   const resolver: DnsResolver = {
     resolve4: async () => {
       asked++;
+      wake();
       return [{ address: '10.0.0.1', ttl: 10 }];
     },
     resolve6: async () => {
@@ -135,17 +144,23 @@ test('family any asks A and AAAA; a real failure of either keeps the last answer
   };
   const reg = new DnsRegistry(resolver, silent);
   const heard: string[][] = [];
-  const sub = reg.subscribe(spec({ family: 'any', minRefresh: 15, maxRefresh: 15 }), (a) =>
-    heard.push([...a]),
-  );
-  while (heard.length < 1) await new Promise((r) => setTimeout(r, 5));
+  const sub = reg.subscribe(spec({ family: 'any', minRefresh: 15, maxRefresh: 15 }), (a) => {
+    heard.push([...a]);
+    wake();
+  });
+  const until = async (cond: () => boolean, what: string) => {
+    while (!cond())
+      await within(tick.promise, 5000, `${what} (asked ${asked}, heard ${JSON.stringify(heard)})`);
+  };
+  await until(() => heard.length >= 1, 'the first answer');
   assert.deepEqual(heard[0], ['10.0.0.1', 'fd00::1']);
   v6 = Object.assign(new Error('timeout'), { code: 'ETIMEOUT' });
   const before = asked;
-  while (asked < before + 2) await new Promise((r) => setTimeout(r, 5));
+  // The second A query after this starts only once the refresh that met the timeout was handled.
+  await until(() => asked >= before + 2, 'two more refreshes');
   assert.equal(heard.length, 1, 'an AAAA timeout did not drop the IPv6 address');
   v6 = Object.assign(new Error('nodata'), { code: 'ENODATA' });
-  while (heard.length < 2) await new Promise((r) => setTimeout(r, 5));
+  await until(() => heard.length >= 2, 'the answer without AAAA');
   assert.deepEqual(heard[1], ['10.0.0.1'], 'NODATA for AAAA: only the IPv4 address is left');
   sub.unsubscribe();
 });
