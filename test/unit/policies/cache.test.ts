@@ -171,6 +171,7 @@ describe('memory store', () => {
     s.set('p', undefined, { kind: 2, names: ['x'] }, 60_000);
     s.set('p', 'v1', entry('one'), 1);
     assert.equal((s.get('p', undefined) as { kind: number }).kind, 2);
+    // Not a wait for an event: a 1 ms time-to-live that only time can expire.
     await new Promise((r) => setTimeout(r, 5));
     assert.equal(s.get('p', 'v1'), undefined);
     assert.equal(s.entries, 1);
