@@ -2,19 +2,23 @@
 import assert from 'node:assert/strict';
 import { get } from 'node:http';
 import { after, before, test } from 'node:test';
+import { deferred, within } from '../harness/flow.js';
 import { simpleConfig, startGateway, type TestGateway } from '../harness/gateway.js';
 import { startUpstream, type TestUpstream } from '../harness/upstream.js';
 
 let up: TestUpstream;
 let gw: TestGateway;
+/** Resolved by readStream once the first event has reached the client through the gateway. */
+let firstEventAtClient = deferred();
 before(async () => {
   up = await startUpstream((req, res) => {
     res.writeHead(200, { 'content-type': 'text/event-stream' });
-    res.write('event: tick\ndata: 1\n\n', () => {
-      // The upstream process dies mid-stream (or ends it), a moment after the first event: the
-      // upstream's own pace, not a wait of the test (TCP delivers the event before the close).
-      if (req.url === '/die') setTimeout(() => res.socket?.destroy(), 20);
-      else setTimeout(() => res.end('event: tick\ndata: 2\n\n'), 20);
+    res.write('event: tick\ndata: 1\n\n');
+    // The upstream dies (or ends the stream) once the client holds the first event: mid-stream for
+    // certain, whatever the machine's pace.
+    void firstEventAtClient.promise.then(() => {
+      if (req.url === '/die') res.socket?.destroy();
+      else res.end('event: tick\ndata: 2\n\n');
     });
   });
   gw = await startGateway(simpleConfig(up.url));
@@ -25,13 +29,15 @@ after(async () => {
 });
 
 function readStream(path: string): Promise<{ text: string; complete: boolean; aborted: boolean }> {
-  return new Promise((resolve, reject) => {
+  firstEventAtClient = deferred();
+  let text = '';
+  const read = new Promise<{ text: string; complete: boolean; aborted: boolean }>((resolve, reject) => {
     get(`${gw.url}${path}`, (res) => {
-      let text = '';
       let aborted = false;
       res.setEncoding('utf8');
       res.on('data', (c: string) => {
         text += c;
+        if (text.includes('event: tick\ndata: 1\n\n')) firstEventAtClient.resolve();
       });
       res.on('aborted', () => {
         aborted = true;
@@ -41,6 +47,10 @@ function readStream(path: string): Promise<{ text: string; complete: boolean; ab
       });
       res.on('close', () => resolve({ text, complete: res.complete, aborted }));
     }).on('error', reject);
+  });
+  // A generous bound, so a stream that never ends fails with what arrived instead of hanging.
+  return within(read, 10_000, `${path}: the end of the stream`).catch((err: Error) => {
+    throw new Error(`${err.message}; received so far: ${JSON.stringify(text)}`);
   });
 }
 
