@@ -17,6 +17,7 @@ import { request as httpsRequest } from 'node:https';
 import { after, before, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { certDir, makeCa, makeLeaf } from '../harness/certs.js';
+import { deferred, within } from '../harness/flow.js';
 import { simpleConfig, startGateway, type TestGateway } from '../harness/gateway.js';
 import { startUpstream, type TestUpstream } from '../harness/upstream.js';
 
@@ -278,22 +279,31 @@ describe('HTTP/2 streams and failures', () => {
   });
 
   test('an upstream dying mid-response is a stream reset for the HTTP/2 client, never a clean end', async () => {
-    const up = await startUpstream((_req, res) => {
+    // The upstream dies once the client holds what it sent (the bytes of /dies, the head of
+    // /next): mid-response for certain, whatever the machine's pace.
+    const atClient = { '/dies': deferred(), '/next': deferred() };
+    const up = await startUpstream((req, res) => {
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.write('partial');
-      // The upstream's pace (dies a moment after the first bytes), not a wait of the test.
-      setTimeout(() => res.socket?.destroy(), 20);
+      void atClient[req.url as keyof typeof atClient].promise.then(() => res.socket?.destroy());
     });
     const gw = await startGateway(simpleConfig(up.url, { listen: tlsListen() }));
     const session = await h2connect(gw);
     try {
       const s = session.request({ ':path': '/dies' });
       const chunks: Buffer[] = [];
-      s.on('data', (c: Buffer) => chunks.push(c));
-      const outcome = await new Promise<string>((resolve) => {
+      s.on('data', (c: Buffer) => {
+        chunks.push(c);
+        if (Buffer.concat(chunks).toString() === 'partial') atClient['/dies'].resolve();
+      });
+      const ended = new Promise<string>((resolve) => {
         s.on('end', () => resolve('end'));
         s.on('error', (err: Error & { code?: string }) => resolve(`error ${err.code}`));
         s.on('close', () => resolve(`close rst=${s.rstCode}`));
+      });
+      // A generous bound: a stream left open fails with what arrived instead of hanging.
+      const outcome = await within(ended, 10_000, '/dies: the end of the stream').catch((err: Error) => {
+        throw new Error(`${err.message}; received ${JSON.stringify(Buffer.concat(chunks).toString())}`);
       });
       assert.notEqual(outcome, 'end', 'a truncated body must not look complete');
       assert.match(outcome, /ERR_HTTP2_STREAM_ERROR|rst=2/);
@@ -303,6 +313,7 @@ describe('HTTP/2 streams and failures', () => {
       const next = session.request({ ':path': '/next' });
       next.on('error', () => {}); // its body is cut again by this upstream
       const [head] = (await once(next, 'response')) as [IncomingHttpHeaders];
+      atClient['/next'].resolve();
       assert.equal(head[':status'], 200);
     } finally {
       session.close();
