@@ -148,7 +148,7 @@ test('stop: ready turns 503 first, in-flight requests and an SSE stream finish, 
   let probes = 0;
   for (const deadline = Date.now() + 30_000; closedAfter === 0 && Date.now() < deadline; probes++) {
     if (await refused(gw.port)) closedAfter = Date.now() - t0;
-    else await new Promise((res) => setTimeout(res, 10));
+    else await new Promise((res) => setTimeout(res, 10)); // probe pace: no event says a port closed
   }
   assert.ok(closedAfter > 0, `the listener still accepted after 30 s (${probes} probes)`);
   // A lower bound only, which load cannot break: the delay's timer never fires early, a busy

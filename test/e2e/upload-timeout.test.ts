@@ -21,6 +21,7 @@ before(async () => {
     });
     req.on('end', () => {
       upstreamBody.resolve({ bytes, aborted: false });
+      // The upstream's answer time, not a wait: the last test makes it outlast requestBody (1 s).
       setTimeout(() => res.end(`got ${bytes}`), answerDelayMs);
     });
     req.on('aborted', () => upstreamBody.resolve({ bytes, aborted: true }));

@@ -32,6 +32,7 @@ function upgrade(port: number, path: string, headers: Record<string, string> = {
   return new Promise((resolve, reject) => {
     const socket = connect(port, '127.0.0.1');
     let buf = Buffer.alloc(0);
+    // A bound that fails with a message, not a wait: the answer's head clears it first.
     const timer = setTimeout(() => reject(new Error(`no answer to the upgrade of ${path}`)), 10_000);
     socket.on('error', reject);
     socket.on('data', (c: Buffer) => {

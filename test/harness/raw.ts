@@ -30,6 +30,7 @@ export function rawRequest(port: number, bytes: string | Buffer, timeoutMs = 200
       s.destroy();
       resolve({ ...parseResponse(Buffer.concat(chunks).toString('latin1')), end });
     };
+    // The bound described above (reported as end: 'timeout'), not a wait: data or a close ends it first.
     const timer = setTimeout(() => done('timeout'), timeoutMs);
     s.on('data', (c) => {
       chunks.push(c);
