@@ -20,6 +20,10 @@ export const PERMISSIONS = {
   'keys.write': 'Create API keys (the secret is shown once) and revoke them.',
   'changes.read': 'Read the admin change log (who changed what, before and after).',
   'usage.read': "Read a tenant's quota usage and spend per provider.",
+  'releases.read': 'See releases: state, step, weights, the figures of each judgement, their history.',
+  'releases.operate': 'Start, pause, resume, promote and abort releases.',
+  'flags.read': 'List and read feature flags and their change history.',
+  'flags.write': 'Create, change and delete feature flags.',
 } as const;
 export type Permission = keyof typeof PERMISSIONS;
 export type RoutePermission = Permission | 'public';
@@ -30,20 +34,23 @@ const viewer: readonly Permission[] = [
   'tenants.read',
   'keys.read',
   'usage.read',
+  'releases.read',
+  'flags.read',
 ];
 
 /** The permission matrix. */
 export const ROLE_PERMISSIONS: Readonly<Record<Role, readonly Permission[]>> = {
   viewer,
-  operator: [...viewer, 'config.reload', 'tenants.write'],
+  operator: [...viewer, 'config.reload', 'tenants.write', 'releases.operate', 'flags.write'],
   security: [...viewer, 'keys.write', 'tenants.suspend', 'changes.read'],
   auditor: [...viewer, 'changes.read'],
   admin: Object.keys(PERMISSIONS) as Permission[],
 };
 
 export const ROLE_SUMMARY: Readonly<Record<Role, string>> = {
-  viewer: 'Reads config, version, health, tenants, key metadata and usage.',
-  operator: 'Viewer, plus config reload and creating/updating tenants.',
+  viewer: 'Reads config, version, health, tenants, key metadata, usage, releases and flags.',
+  operator:
+    'Viewer, plus config reload, creating/updating tenants, operating releases and changing feature flags.',
   security:
     'Viewer, plus creating/revoking API keys, suspending/resuming tenants and reading the change log.',
   auditor: 'Viewer, plus reading the change log.',

@@ -173,7 +173,7 @@ function isUniqueViolation(err: unknown): boolean {
   return (err as { code?: unknown })?.code === '23505';
 }
 
-async function record(
+export async function recordAdminChange(
   tx: Queryable,
   who: Actor,
   action: string,
@@ -228,7 +228,7 @@ export class TenancyRepository {
           ],
         );
         const tenant = toTenant(row as TenantRow);
-        await record(tx, who, 'tenant.create', `tenant:${tenant.id}`, undefined, tenant);
+        await recordAdminChange(tx, who, 'tenant.create', `tenant:${tenant.id}`, undefined, tenant);
         return tenant;
       });
     } catch (err) {
@@ -268,7 +268,7 @@ export class TenancyRepository {
         [id],
       );
       if (!row) throw new TenancyError('not-found', `no tenant ${id}`);
-      await record(tx, who, 'tenant.delete', `tenant:${id}`, toTenant(row), undefined);
+      await recordAdminChange(tx, who, 'tenant.delete', `tenant:${id}`, toTenant(row), undefined);
     });
   }
 
@@ -292,7 +292,7 @@ export class TenancyRepository {
         [id, n.name, n.region, n.plan, JSON.stringify(n.labels), n.status],
       );
       const after = toTenant(row as TenantRow);
-      await record(tx, who, action, `tenant:${id}`, before, after);
+      await recordAdminChange(tx, who, action, `tenant:${id}`, before, after);
       return after;
     });
   }
@@ -344,7 +344,7 @@ export class TenancyRepository {
             [gen.id, tenantId, input.name, gen.prefix, gen.secretHash, scopes, expiresAt],
           );
           const key = toKey(row as KeyRow);
-          await record(tx, who, 'key.create', `key:${key.id}`, undefined, key);
+          await recordAdminChange(tx, who, 'key.create', `key:${key.id}`, undefined, key);
           return { key, plaintext: gen.plaintext };
         });
       } catch (err) {
@@ -367,7 +367,7 @@ export class TenancyRepository {
         [id],
       );
       const after = toKey(row as KeyRow);
-      await record(tx, who, 'key.revoke', `key:${id}`, toKey(current), after);
+      await recordAdminChange(tx, who, 'key.revoke', `key:${id}`, toKey(current), after);
       return after;
     });
   }

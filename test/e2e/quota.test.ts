@@ -121,7 +121,10 @@ describe('quotas (one gateway, memory counters)', () => {
       () => events.some((e) => e.type === 'quota_exceeded' && e.tenant === 'marker'),
       "the marker tenant's quota_exceeded",
     );
-    const ex = events.filter((e) => e.type === 'quota_exceeded' && e.tenant === 'free1');
+    const ex = events.filter(
+      (e): e is Extract<GatewayEvent, { type: 'quota_exceeded' }> =>
+        e.type === 'quota_exceeded' && e.tenant === 'free1',
+    );
     assert.equal(ex.length, 1);
     assert.deepEqual(
       {
