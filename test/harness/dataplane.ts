@@ -141,6 +141,8 @@ export function passed(x: Exchange): void {
     route: x.route?.name ?? null,
     params: x.params ?? null,
     target: x.target?.id ?? null,
+    /** Whether the route's policies ran (they make the request context). */
+    policies: x.ctx !== undefined,
     body: x.body === null ? null : Buffer.isBuffer(x.body) ? x.body.toString() : 'stream',
   });
   const res = x.res!;
