@@ -7,6 +7,7 @@
 import type { Logger } from 'pino';
 import type { Runtime } from '../config/compile.js';
 import type { ConfigError } from '../config/load.js';
+import type { ReleaseAdmin } from '../delivery/releases/service.js';
 import type { LifetimeKey } from '../policies/lifetime.js';
 import type { EventBus } from '../telemetry/events.js';
 import type { Metrics } from '../telemetry/metrics.js';
@@ -40,6 +41,8 @@ export interface AdminHost {
   readonly events: Pick<EventBus, 'emit'>;
   /** Tenants and API keys; undefined when the gateway runs without a store. */
   readonly tenancy: TenancyRepository | undefined;
+  /** Canary and blue/green releases; undefined when the gateway runs without a store. */
+  readonly releases: ReleaseAdmin | undefined;
   /** The usage rows persisted in the store; undefined without a store. */
   usageRows(): Pick<UsageRepository, 'forTenant'> | undefined;
   /** A gateway-lifetime value, if a policy made it (the usage engine, for live quota usage). */

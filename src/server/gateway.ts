@@ -16,6 +16,7 @@ import type { Config } from '../config/schema.js';
 import { ms } from '../config/units.js';
 import { handleRequest, handleUpgrade, refuseUnread } from '../dataplane/pipeline.js';
 import type { DataplaneState } from '../dataplane/state.js';
+import type { ReleaseAdmin } from '../delivery/releases/service.js';
 import { Errors } from '../errors/codes.js';
 import { JwksPool } from '../identity/jwt/jwks.js';
 import { createVerifier } from '../identity/jwt/verify.js';
@@ -305,6 +306,9 @@ export class Gateway implements DataplaneState, AdminHost {
       },
     };
   }
+
+  /** Releases the admin API shows and operates; undefined when no store is open. */
+  releases: ReleaseAdmin | undefined;
 
   /** The tenants and keys the admin API manages; undefined when no store is open. */
   get tenancy(): TenancyRepository | undefined {
