@@ -5,12 +5,28 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { allows, isPermission, isRole, type Permission, ROLES, type Role } from '../../../src/admin/roles.js';
+import {
+  allows,
+  isPermission,
+  isRole,
+  PERMISSIONS,
+  type Permission,
+  ROLES,
+  type Role,
+} from '../../../src/admin/roles.js';
 
-const READ = ['config.read', 'health.read', 'tenants.read', 'keys.read', 'usage.read'] as const;
+const READ = [
+  'config.read',
+  'health.read',
+  'tenants.read',
+  'keys.read',
+  'usage.read',
+  'releases.read',
+  'flags.read',
+] as const;
 const EXPECTED: Record<Role, readonly string[]> = {
   viewer: [...READ],
-  operator: [...READ, 'config.reload', 'tenants.write'],
+  operator: [...READ, 'config.reload', 'tenants.write', 'releases.operate', 'flags.write'],
   security: [...READ, 'keys.write', 'tenants.suspend', 'changes.read'],
   auditor: [...READ, 'changes.read'],
   admin: [
@@ -21,12 +37,18 @@ const EXPECTED: Record<Role, readonly string[]> = {
     'tenants.delete',
     'keys.write',
     'changes.read',
+    'releases.operate',
+    'flags.write',
   ],
 };
 const ALL_PERMISSIONS = EXPECTED.admin as readonly Permission[];
 
 test('the roles are the five documented ones, in order of power as documented', () => {
   assert.deepEqual([...ROLES], ['viewer', 'operator', 'security', 'auditor', 'admin']);
+});
+
+test('the permissions are the ones this table names: a new one must be placed in it by hand', () => {
+  assert.deepEqual(Object.keys(PERMISSIONS).sort(), [...ALL_PERMISSIONS].sort());
 });
 
 test('each role is granted exactly its permissions', () => {
@@ -44,6 +66,8 @@ test('the sharp edges: only admin deletes tenants; operator cannot touch keys or
   assert.equal(allows(['security'], 'config.reload'), false);
   assert.equal(allows(['security'], 'tenants.write'), false);
   assert.equal(allows(['auditor'], 'keys.write'), false);
+  assert.equal(allows(['security'], 'releases.operate'), false);
+  assert.equal(allows(['auditor'], 'flags.write'), false);
 });
 
 test('several roles grant the union of theirs; no role grants nothing', () => {

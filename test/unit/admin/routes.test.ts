@@ -82,6 +82,7 @@ function host(tenancy: TenancyRepository | undefined): ConstructorParameters<typ
     logger,
     events: bus,
     tenancy,
+    releases: undefined,
     usageRows: () => undefined,
     lifetimeValue: () => undefined,
     reload: (): ReloadResult => {
