@@ -18,6 +18,9 @@ import {
   type Params,
   Router,
 } from '../dataplane/router.js';
+import type { DeclaredRelease } from '../delivery/releases/actions.js';
+import { type CompiledRelease, compileRelease } from '../delivery/releases/compile.js';
+import { declaredReleases, ReleaseSlots } from '../delivery/releases/registry.js';
 import type { Verifier } from '../identity/jwt/verify.js';
 import { transientLifetime } from '../policies/lifetime.js';
 import type { Policy } from '../policies/policy.js';
@@ -79,6 +82,8 @@ export interface CompiledRoute extends Matchable {
   readonly retry: RetryPolicy | undefined;
   /** Request policies in order (auth → tenant → ...); undefined when the route has none. */
   readonly policies: readonly Policy[] | undefined;
+  /** The route's release (stable or candidate version per request); undefined without one. */
+  readonly release: CompiledRelease | undefined;
   /** Those with a response phase / a completion phase (undefined when none: one comparison). */
   readonly responsePolicies: readonly Policy[] | undefined;
   readonly completePolicies: readonly Policy[] | undefined;
@@ -122,6 +127,8 @@ export interface Runtime {
   readonly accessLog: AccessLogSettings;
   /** Token verification of this config version (its key sets are shared through the gateway's pool). */
   readonly verifier: Verifier | undefined;
+  /** The releases this config declares (spec and its hash), by name. */
+  readonly releases: ReadonlyMap<string, DeclaredRelease>;
   /** What this version's policies asked to undo when it is replaced (timers). */
   readonly disposers: readonly (() => void)[];
 }
@@ -154,6 +161,8 @@ export function compileRuntime(
     health?: HealthRegistry;
     /** The identity snapshot, events and token checks; compile-only callers may leave it out. */
     policies?: PolicyDeps;
+    /** The gateway's release slots (live state); compile-only callers get slots of their own. */
+    releases?: ReleaseSlots;
   },
 ): Runtime {
   const disposers: (() => void)[] = [];
@@ -186,6 +195,16 @@ export function compileRuntime(
     throw err;
   }
   const listenBody = bytes(config.listen.maxBodyBytes, defaultMaxBodyBytes);
+  const slots = deps.releases ?? new ReleaseSlots();
+  const releaseOf = new Map<string, CompiledRelease>();
+  for (const [name, spec] of Object.entries(config.releases ?? {})) {
+    const stable = upstreams.get(spec.stable ?? config.routes.find((r) => r.name === spec.route)!.upstream)!;
+    const candidate = upstreams.get(spec.candidate)!;
+    releaseOf.set(
+      spec.route,
+      compileRelease(name, spec, [stable, candidate], slots.slot(name), trustedProxies),
+    );
+  }
   const routes = config.routes.map((r, index) =>
     compileRoute(
       r,
@@ -197,6 +216,7 @@ export function compileRuntime(
       deps.health?.logger,
       compileRoutePolicies(r, config, policyDeps),
       policyHeaderNames(r, config),
+      releaseOf.get(r.name),
     ),
   );
   const al = config.logging?.accessLog;
@@ -220,6 +240,7 @@ export function compileRuntime(
       config.routes.flatMap((r) => policyHeaderNames(r, config)),
     ),
     verifier: policyDeps.verifier,
+    releases: declaredReleases(config.releases),
     disposers,
     maxBodyBytes: listenBody,
     requestBodyIdle: ms(config.listen.timeouts?.requestBody, 60_000),
@@ -249,6 +270,7 @@ function compileRoute(
   logger: Logger | undefined,
   policies: Policy[] | undefined,
   policyHeaders: readonly string[],
+  release: CompiledRelease | undefined,
 ): CompiledRoute {
   const pm = compilePathMatch(r.match.path);
   const t = r.timeouts;
@@ -304,6 +326,7 @@ function compileRoute(
           })
         : undefined,
     policies,
+    release,
     responsePolicies: having(policies, 'onResponse'),
     completePolicies: having(policies, 'onComplete'),
   };

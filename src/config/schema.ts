@@ -4,6 +4,7 @@
  */
 
 import { type Static, Type as T, type TSchema } from '@sinclair/typebox';
+import { ReleasesSettings } from '../delivery/releases/schema.js';
 import { JwtIssuers } from '../identity/jwt/schema.js';
 import { IdentitySettings } from '../policies/auth/schema.js';
 import { CacheSettings } from '../policies/cache/schema.js';
@@ -559,6 +560,7 @@ export const ConfigSchema = T.Object(
     quotas: T.Optional(QuotasSettings),
     budgets: T.Optional(BudgetsSettings),
     cache: T.Optional(CacheSettings),
+    releases: T.Optional(ReleasesSettings),
   },
   {
     additionalProperties: false,

@@ -1,5 +1,6 @@
 /** Checks the schema cannot express: references, uniqueness, URLs, regexes. */
 import { BlockList, isIP } from 'node:net';
+import { checkReleases } from '../delivery/releases/semantics.js';
 import { type ConfigProblem, checkRoutePolicies } from '../policies/registry.js';
 import { defaultDnsRefresh } from '../upstreams/dns.js';
 import type { UpstreamConfig } from '../upstreams/schema.js';
@@ -50,6 +51,7 @@ export function checkSemantics(c: Config): SemanticError[] {
     }
   }
   if (c.listen.tls) checkListenTls(c.listen.tls, ['listen', 'tls'], out);
+  out.push(...checkReleases(c));
   const names = new Map<string, number>();
   c.routes.forEach((r, i) => {
     const prev = names.get(r.name);

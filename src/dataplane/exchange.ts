@@ -13,6 +13,7 @@ import type { Socket } from 'node:net';
 import type { Duplex, Readable } from 'node:stream';
 import type { CompiledRoute } from '../config/compile.js';
 import type { RequestContext } from '../policies/policy.js';
+import type { UpstreamGroup } from '../upstreams/group.js';
 import type { Target } from '../upstreams/target.js';
 import { logAccess } from './access-log.js';
 import type { Limiter } from './concurrency.js';
@@ -20,6 +21,11 @@ import { completePolicies } from './policy-chain.js';
 import type { RequestHead } from './request-head.js';
 import type { Params } from './router.js';
 import type { DataplaneState } from './state.js';
+
+/** Sluice answered 502/503/504 because the upstream failed (its own 5xx carry no error note). */
+function isUpstreamFailure(status: number, error: string | undefined): boolean {
+  return error !== undefined && status >= 502 && status <= 504;
+}
 
 export class Exchange {
   readonly started = performance.now();
@@ -37,6 +43,9 @@ export class Exchange {
   params: Params | undefined = undefined;
   /** What the route's policies established; undefined on routes without policies. */
   ctx: RequestContext | undefined = undefined;
+  /** On a released route: the version chosen (0 stable, 1 candidate, -1 none) and its group. */
+  arm = -1;
+  version: UpstreamGroup | undefined = undefined;
   /** The target of the current (or last) try. */
   target: Target | undefined = undefined;
   /** Concurrency slots held (route, target): given back once, into the limiter they came from. */
@@ -118,6 +127,13 @@ export class Exchange {
     if (route !== undefined) {
       route.metrics.requests[(status / 100) | 0]?.inc();
       route.metrics.duration.observe(seconds);
+      // A released route: the answer counts for its version's analysis (a client that left does not).
+      if (this.arm !== -1 && status !== 499 && route.release!.slot.measuring)
+        route.release!.slot.counters[this.arm]!.record(
+          status,
+          seconds * 1000,
+          isUpstreamFailure(status, error),
+        );
     }
     logAccess(
       gw,

@@ -6,8 +6,8 @@
  * refuses all. Every stage reads the Runtime captured when the request arrived: a reload never
  * changes the rules under a request in flight.
  *
- *   request:  guard → route → policies → admit (route) → select target → request body → admit (target) → dispatch
- *   upgrade:  guard → route → upgrade allowed → policies → admit (route) → select target → admit (target) → dispatch upgrade
+ *   request:  guard → route → policies → admit (route) → version → select target → request body → admit (target) → dispatch
+ *   upgrade:  guard → route → upgrade allowed → policies → admit (route) → version → select target → admit (target) → dispatch upgrade
  *
  * The continuations below are module functions, not closures: the synchronous path allocates
  * nothing for them.
@@ -26,6 +26,7 @@ import { requestBody } from './stages/request-body.js';
 import { route } from './stages/route.js';
 import { selectTarget } from './stages/select.js';
 import { dispatchUpgrade, upgradeAllowed } from './stages/upgrade.js';
+import { chooseVersion } from './stages/version.js';
 import type { DataplaneState } from './state.js';
 
 export function handleRequest(gw: DataplaneState, req: IncomingMessage, res: ServerResponse): void {
@@ -40,6 +41,7 @@ function requestAdmission(x: Exchange): void {
 }
 
 function requestTarget(x: Exchange): void {
+  chooseVersion(x);
   if (selectTarget(x)) requestBody(x, requestTargetAdmission);
 }
 
@@ -63,6 +65,7 @@ function upgradeAdmission(x: Exchange): void {
 }
 
 function upgradeTarget(x: Exchange): void {
+  chooseVersion(x);
   if (selectTarget(x)) admitTarget(x, dispatchUpgrade);
 }
 

@@ -7,6 +7,7 @@ import type { Counter } from 'prom-client';
 import type { CompiledRoute } from '../config/compile.js';
 import type { RetryConfig } from '../config/schema.js';
 import { bytes, ms } from '../config/units.js';
+import type { UpstreamGroup } from '../upstreams/group.js';
 import type { Target } from '../upstreams/target.js';
 
 const idempotent = ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'];
@@ -125,10 +126,17 @@ export class RetryPolicy {
 
   /**
    * The target of the next try: another one when there is one (a few picks: balancers rotate or
-   * randomise), from the group the route's requests go to now (failover).
+   * randomise), from the group the route's requests go to now (failover), or, on a released route,
+   * from the version the request was assigned: a retry never crosses from one version to the other
+   * (it would hide the candidate's failures from the analysis).
    */
-  nextTarget(route: CompiledRoute, req: IncomingMessage, failed: Target): Target | undefined {
-    const group = route.failover?.active ?? route.upstream;
+  nextTarget(
+    route: CompiledRoute,
+    req: IncomingMessage,
+    failed: Target,
+    version: UpstreamGroup | undefined,
+  ): Target | undefined {
+    const group = version ?? route.failover?.active ?? route.upstream;
     let next = group.pick(req);
     for (let i = 0; i < 3 && next === failed; i++) next = group.pick(req);
     return next;

@@ -16,6 +16,7 @@ import type { Config } from '../config/schema.js';
 import { ms } from '../config/units.js';
 import { handleRequest, handleUpgrade, refuseUnread } from '../dataplane/pipeline.js';
 import type { DataplaneState } from '../dataplane/state.js';
+import { ReleaseSlots } from '../delivery/releases/registry.js';
 import type { ReleaseAdmin } from '../delivery/releases/service.js';
 import { Errors } from '../errors/codes.js';
 import { JwksPool } from '../identity/jwt/jwks.js';
@@ -37,6 +38,7 @@ import { IdentityServices, needsStore } from './identity.js';
 import { close, listen } from './listen.js';
 import { createPublicListener, type PublicListener } from './public-listener.js';
 import { openRedis } from './redis.js';
+import { ReleaseServices, type ReleaseTimings } from './releases.js';
 
 export interface GatewayOptions {
   configFile: string;
@@ -46,6 +48,8 @@ export interface GatewayOptions {
   watch?: boolean;
   /** Resolver for DNS targets (default: the system's DNS servers). */
   resolver?: DnsResolver;
+  /** Release publication, driver tick and lease (tests shorten them). */
+  releaseTimings?: ReleaseTimings;
 }
 
 export class Gateway implements DataplaneState, AdminHost {
@@ -64,6 +68,10 @@ export class Gateway implements DataplaneState, AdminHost {
   identity: IdentityServices | undefined;
   /** Redis shared by replicas for limits and the cache (top-level `redis`); opened at start. */
   redis: RedisConnection | undefined;
+  /** Releases' live state (weights, counters), kept across reloads like target health. */
+  readonly releaseSlots = new ReleaseSlots();
+  /** Release directory, driver and admin view: open when the store is. */
+  releaseServices: ReleaseServices | undefined;
   /** Policies' gateway-lifetime state (counters, cache entries, the usage engine), kept across reloads. */
   private readonly lifetime = new GatewayLifetime();
 
@@ -136,6 +144,7 @@ export class Gateway implements DataplaneState, AdminHost {
 
   /** Policy state, Redis and the store: what outlives config versions. */
   private async closeShared(): Promise<void> {
+    await this.releaseServices?.close();
     await this.lifetime.close();
     await this.redis?.close();
     await this.identity
@@ -177,6 +186,18 @@ export class Gateway implements DataplaneState, AdminHost {
     this.metrics.setConfigVersion(this.runtime.version);
     this.logger.level = loaded.config.logging?.level ?? this.logger.level;
     const cfg = loaded.config;
+    if (this.identity !== undefined) {
+      this.releaseServices = new ReleaseServices(
+        this.identity.store,
+        this.releaseSlots,
+        this.events,
+        this.logger,
+        () => this.runtime.releases,
+        (name) => (this.runtime.upstreams.get(name)?.available.length ?? 0) > 0,
+        this.opts.releaseTimings,
+      );
+      await this.releaseServices.start(this.runtime.releases);
+    }
 
     const listener = createPublicListener(
       cfg,
@@ -267,6 +288,12 @@ export class Gateway implements DataplaneState, AdminHost {
       return { result: 'unchanged', version: next.version };
     }
     this.runtime = next;
+    if (next.releases.size > 0)
+      void this.releaseServices?.directory.declare(next.releases).then(
+        () => this.releaseServices?.directory.reload(),
+        (err: Error) =>
+          this.logger.warn({ event: 'release_declare_failed', err: err.message }, 'releases not declared'),
+      );
     // Certificates, their names, minVersion and ciphers apply to new connections at once.
     if (next.config.listen.tls) this.listener?.certificates?.update(next.config.listen.tls);
     this.metrics.setConfigVersion(next.version);
@@ -293,6 +320,7 @@ export class Gateway implements DataplaneState, AdminHost {
       metrics: this.metrics,
       dns: this.dns,
       health: this.health,
+      releases: this.releaseSlots,
       policies: {
         directory: this.identity?.directory ?? emptyDirectory,
         events: this.events,
@@ -308,7 +336,9 @@ export class Gateway implements DataplaneState, AdminHost {
   }
 
   /** Releases the admin API shows and operates; undefined when no store is open. */
-  releases: ReleaseAdmin | undefined;
+  get releases(): ReleaseAdmin | undefined {
+    return this.releaseServices?.admin;
+  }
 
   /** The tenants and keys the admin API manages; undefined when no store is open. */
   get tenancy(): TenancyRepository | undefined {

@@ -18,7 +18,7 @@ import { TenancyRepository } from '../tenancy/repository.js';
 import { SnapshotSource } from '../tenancy/snapshot.js';
 
 export function needsStore(config: Config): boolean {
-  return config.store !== undefined || usesIdentity(config);
+  return config.store !== undefined || usesIdentity(config) || Object.keys(config.releases ?? {}).length > 0;
 }
 
 export class IdentityServices {

@@ -88,7 +88,23 @@ export interface LimitBreachedEvent {
   tenant?: string;
 }
 
+/** A release moved or was judged (the driver's decisions and people's actions): one per decision. */
+export interface ReleaseDecisionEvent {
+  type: 'release_decision';
+  at: string;
+  release: string;
+  run: number;
+  /** start, advance, promote, rollback, pause, resume, abort, hold. */
+  action: string;
+  step: number;
+  weight: number;
+  verdict?: string;
+  reason: string;
+  actor: string;
+}
+
 export type GatewayEvent =
+  | ReleaseDecisionEvent
   | AuthFailedEvent
   | AdminChangeEvent
   | QuotaExceededEvent

@@ -62,6 +62,23 @@ export async function eventually<T>(
 }
 
 /**
+ * Retries `check` (assertions, sync or async) until it stops throwing; past `timeoutMs` the last
+ * assertion error is thrown, so a failure says what was seen, not only that time ran out.
+ */
+export async function untilPasses<T>(check: () => T | Promise<T>, timeoutMs = 5000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await check();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+    }
+    // Between two tries of the check: a poll interval, not a wait for anything.
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/**
  * `promise`, or a rejection saying what did not happen within `timeoutMs`: a generous bound on
  * something that must end (a graceful stop), so a hang fails with a message instead of at the
  * test's own timeout. Not a measure of speed: give it seconds where the thing takes milliseconds.

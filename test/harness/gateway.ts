@@ -9,6 +9,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { stringify } from 'yaml';
 import { Gateway } from '../../src/server/gateway.js';
+import type { ReleaseTimings } from '../../src/server/releases.js';
 import type { DnsResolver } from '../../src/upstreams/dns.js';
 
 export interface TestGateway {
@@ -42,7 +43,12 @@ function withPorts(config: string | object): string | object {
 
 export async function startGateway(
   config: string | object,
-  opts: { env?: NodeJS.ProcessEnv; watch?: boolean; resolver?: DnsResolver } = {},
+  opts: {
+    env?: NodeJS.ProcessEnv;
+    watch?: boolean;
+    resolver?: DnsResolver;
+    releaseTimings?: ReleaseTimings;
+  } = {},
 ): Promise<TestGateway> {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-test-'));
   const file = join(dir, 'sluice.yaml');
@@ -65,6 +71,7 @@ export async function startGateway(
     watch: opts.watch ?? false,
     env: { ...process.env, ...opts.env },
     resolver: opts.resolver,
+    releaseTimings: opts.releaseTimings,
   });
   await gw.start();
   const port = gw.publicAddress!.port;

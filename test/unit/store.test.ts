@@ -54,7 +54,17 @@ for (const kind of STORE_KINDS) {
       );
       assert.deepEqual(
         tables.map((r) => r.t),
-        ['admin_changes', 'api_keys', 'sluice_migrations', 'tenants', 'usage_counters'],
+        [
+          'admin_changes',
+          'api_keys',
+          'leases',
+          'release_events',
+          'release_samples',
+          'releases',
+          'sluice_migrations',
+          'tenants',
+          'usage_counters',
+        ],
       );
     });
 

@@ -2,8 +2,7 @@
  * Target selection: the route's upstream group (the active one of its failover order, precomputed
  * on health changes: one read per request), then the group's balancer. With no target to offer,
  * the route's `fallback` answers (a static reply or another group), else 503: circuit open or no
- * target. Release selection (stable or candidate version) belongs in a stage of its own, before
- * this one.
+ * target. On a released route the version stage (version.ts) has chosen the group already.
  */
 import { Errors } from '../../errors/codes.js';
 import type { Exchange } from '../exchange.js';
@@ -12,7 +11,7 @@ import { refuse, sendFallback } from './reply.js';
 /** True when a target was picked (`x.target`); otherwise the exchange has been answered. */
 export function selectTarget(x: Exchange): boolean {
   const route = x.routed;
-  let group = route.failover === undefined ? route.upstream : route.failover.active;
+  let group = x.version ?? (route.failover === undefined ? route.upstream : route.failover.active);
   let target = group.pick(x.req);
   if (target === undefined) {
     // Only on this path, so a healthy upstream costs nothing more.

@@ -62,7 +62,8 @@ export interface Transition {
   reason?: string | null;
   /** A new run: run + 1, started now, measurements start from zero. */
   newRun?: { spec: ReleaseConfig; specHash: string; bucketing: string };
-  event: { actor: string; action: string; verdict?: string; reason: string; figures?: unknown };
+  /** Undefined only for a counter update that explains nothing (a hold already recorded). */
+  event: { actor: string; action: string; verdict?: string; reason: string; figures?: unknown } | undefined;
 }
 
 /** Both arms of one step, the fleet's sum, and the mirror's comparison counts. */
@@ -149,7 +150,7 @@ export class ReleaseStore {
       reason: string;
       figures: unknown;
     }>(
-      'SELECT id::text AS id, release, run, at, actor, action, step, weight, verdict, reason, figures FROM release_events WHERE release = $1 ORDER BY id DESC LIMIT $2',
+      'SELECT id::text AS id, release, run, at, actor, action, step, weight, verdict, reason, figures FROM release_events WHERE release = $1 ORDER BY release_events.id DESC LIMIT $2',
       [name, limit],
     );
     return rows.map((r) => ({ ...r, at: new Date(r.at).getTime(), weight: Number(r.weight) }));
@@ -239,8 +240,8 @@ export class ReleaseStore {
       );
       if (rows[0] === undefined) return undefined;
       const after = toRelease(rows[0]);
-      await this.event(tx, name, after.run, after.step, after.weight, t.event);
-      if (opts.admin)
+      if (t.event !== undefined) await this.event(tx, name, after.run, after.step, after.weight, t.event);
+      if (opts.admin && t.event !== undefined)
         await recordAdminChange(
           tx,
           opts.admin,
@@ -259,7 +260,7 @@ export class ReleaseStore {
     run: number,
     step: number,
     weight: number,
-    e: Transition['event'],
+    e: NonNullable<Transition['event']>,
   ): Promise<void> {
     await tx.query(
       'INSERT INTO release_events (release, run, actor, action, step, weight, verdict, reason, figures) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)',
@@ -372,6 +373,12 @@ export class ReleaseStore {
       [name, holder, String(ttlMs)],
     );
     return rows[0]?.holder === holder;
+  }
+
+  /** The store's clock (epoch ms): step times are the store's, so replicas' clocks never matter. */
+  async now(): Promise<number> {
+    const rows = await this.store.query<{ now: Date }>('SELECT now() AS now');
+    return new Date(rows[0]!.now).getTime();
   }
 
   /** Gives the lease up (a replica stopping cleanly), so another takes over at once. */
