@@ -134,7 +134,7 @@ export class ReleaseStore {
     return rows[0] && toRelease(rows[0]);
   }
 
-  /** The newest events first. */
+  /** The newest events first (ordered by the column: the text alias `id` would put '9' after '10'). */
   async history(name: string, limit = 100): Promise<ReleaseEvent[]> {
     const rows = await this.store.query<{
       id: string;
@@ -149,7 +149,7 @@ export class ReleaseStore {
       reason: string;
       figures: unknown;
     }>(
-      'SELECT id::text AS id, release, run, at, actor, action, step, weight, verdict, reason, figures FROM release_events WHERE release = $1 ORDER BY id DESC LIMIT $2',
+      'SELECT id::text AS id, release, run, at, actor, action, step, weight, verdict, reason, figures FROM release_events WHERE release = $1 ORDER BY release_events.id DESC LIMIT $2',
       [name, limit],
     );
     return rows.map((r) => ({ ...r, at: new Date(r.at).getTime(), weight: Number(r.weight) }));
@@ -245,7 +245,7 @@ export class ReleaseStore {
           tx,
           opts.admin,
           `release.${t.event.action}`,
-          name,
+          `release:${name}`,
           summary(before),
           summary(after),
         );
