@@ -10,6 +10,7 @@ Usage:
   sluice tenants list|get|create|update|suspend|resume|delete   manage tenants (admin API)
   sluice keys list|create|revoke          manage API keys (admin API)
   sluice usage TENANT                     a tenant's quotas and spend (admin API)
+  sluice release status|history|start|pause|resume|promote|abort   canary and blue/green releases (admin API)
   sluice <command> --help                 help for one command
 
 Docs: docs/README.md`;
@@ -21,6 +22,7 @@ type Command = (args: string[]) => Promise<number>;
 const commands: Record<string, () => Promise<Command>> = {
   keys: async () => (await import('./keys.js')).runKeys,
   migrate: async () => (await import('./migrate.js')).runMigrate,
+  release: async () => (await import('./release.js')).runRelease,
   start: async () => (await import('./start.js')).runStart,
   tenants: async () => (await import('./tenants.js')).runTenants,
   usage: async () => (await import('./usage.js')).runUsage,

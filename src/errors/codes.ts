@@ -171,7 +171,7 @@ export const Errors = {
     'SLUICE-ADMIN-004',
     503,
     'No store configured',
-    'Tenants, API keys and the change log live in the store, and this gateway runs without one. Configure `store` (or `DATABASE_URL`), or routes that use `auth` or `tenant`.',
+    'Tenants, API keys, releases and the change log live in the store, and this gateway runs without one. Configure `store` (or `DATABASE_URL`), or routes that use `auth` or `tenant`.',
   ),
   adminInvalidRequest: def(
     'SLUICE-ADMIN-005',
@@ -182,14 +182,14 @@ export const Errors = {
   adminResourceNotFound: def(
     'SLUICE-ADMIN-006',
     404,
-    'Tenant or key not found',
-    'No tenant or API key with this id exists (it may have been deleted).',
+    'Resource not found',
+    'No tenant, API key or release with this id or name exists (it may have been deleted; a release exists once the config file declares it).',
   ),
   adminConflict: def(
     'SLUICE-ADMIN-007',
     409,
-    'Already exists',
-    'A tenant with this id already exists. Pick another id, or change the existing one with PATCH.',
+    'Conflict',
+    'The request conflicts with what exists: a tenant with this id already exists (pick another id, or change the existing one with PATCH), or the release is in a state that does not allow the action (the detail names its state and the states that allow it), or it kept changing under the request (try again).',
   ),
   configInvalid: def(
     'SLUICE-CONFIG-001',

@@ -8,6 +8,8 @@ import { after, before, describe, test } from 'node:test';
 import { Ajv, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import { ROLE_PERMISSIONS, ROLES } from '../../src/admin/roles.js';
+import { ReleaseAdminService } from '../../src/delivery/releases/service.js';
+import { ReleaseStore } from '../../src/delivery/releases/store.js';
 import {
   type AdminGateway,
   type AdminResponse,
@@ -199,6 +201,78 @@ for (const kind of STORE_KINDS)
       await call('GET', C, `${C}?limit=2&color=red`, { role: 'auditor' }); // 400
       await call('GET', C, C, { role: 'operator' }); // 403
       await call('GET', C, C); // 401
+      // Releases: one made in the gateway's store, with figures and a judgement, then its actions.
+      const releases = new ReleaseStore(a.g.gw.identity!.store);
+      a.g.gw.releases ??= new ReleaseAdminService(releases, () => new Map(), 4);
+      await releases.ensure('checkout', { route: 'open', candidate: 'up', start: 'manual' }, 'h', 'v1', 10);
+      const R = '/admin/v1/releases';
+      const RN = `${R}/{name}`;
+      const RH = `${RN}/history`;
+      const act = (action: string, name: string, opts?: CallOptions) =>
+        call('POST', `${RN}/${action}`, `${R}/${name}/${action}`, opts);
+      for (const [action, status] of [
+        ['start', 200],
+        ['start', 409],
+      ] as const)
+        assert.equal((await act(action, 'checkout', { role: 'operator' })).status, status);
+      const arm = { requests: 10, errors: 1, upstreamFailures: 0, latency: [1, 2, 3, 4] };
+      await releases.writeSamples(
+        ['stable', 'candidate'].map((x) => ({
+          release: 'checkout',
+          run: 1,
+          step: 0,
+          arm: x as 'stable' | 'candidate',
+          sample: arm,
+          mirrored: 3,
+          mirrorDiffs: 1,
+        })),
+        'replica-a',
+      );
+      const row = (await releases.get('checkout'))!;
+      const counts = { requests: 10, errors: 1, upstreamFailures: 0 };
+      await releases.transition('checkout', row.revision, {
+        event: {
+          actor: 'driver:replica-a',
+          action: 'hold',
+          verdict: 'insufficient',
+          reason: 'too few requests',
+          figures: {
+            verdict: 'insufficient',
+            checks: [
+              { check: 'samples', verdict: 'insufficient', figures: { min: 50, upper: null }, reason: 'few' },
+            ],
+            stable: counts,
+            candidate: counts,
+          },
+        },
+      });
+      await call('GET', R, R, { role: 'viewer' });
+      await call('GET', R, R); // 401
+      await call('GET', RN, `${R}/checkout`, { role: 'viewer' });
+      await call('GET', RN, `${R}/nope`, { role: 'viewer' }); // 404
+      await call('GET', RN, `${R}/-bad`, { role: 'viewer' }); // 400
+      await call('GET', RN, `${R}/checkout`); // 401
+      await call('GET', RH, `${R}/checkout/history?limit=5`, { role: 'viewer' });
+      await call('GET', RH, `${R}/checkout/history?limit=0`, { role: 'viewer' }); // 400
+      await call('GET', RH, `${R}/nope/history`, { role: 'viewer' }); // 404
+      await call('GET', RH, `${R}/checkout/history`); // 401
+      // From running: pause, resume, promote each 200 then 409; abort of a promoted release 409,
+      // a new run, then abort 200. Each also 404, 400, 403 and 401.
+      for (const action of ['pause', 'resume', 'promote', 'abort']) {
+        if (action === 'abort') {
+          assert.equal((await act('abort', 'checkout', { role: 'operator' })).status, 409);
+          assert.equal((await act('start', 'checkout', { role: 'operator' })).status, 200);
+        }
+        const ok = await act(action, 'checkout', { role: 'operator', body: { reason: 'tour' } });
+        assert.equal(ok.status, 200, ok.text);
+        if (action !== 'abort') assert.equal((await act(action, 'checkout', { role: 'admin' })).status, 409);
+      }
+      for (const action of ['start', 'pause', 'resume', 'promote', 'abort']) {
+        assert.equal((await act(action, 'nope', { role: 'operator' })).status, 404);
+        assert.equal((await act(action, 'checkout', { role: 'operator', body: { x: 1 } })).status, 400);
+        assert.equal((await act(action, 'checkout', { role: 'viewer' })).status, 403);
+        assert.equal((await act(action, 'checkout')).status, 401);
+      }
       // Delete last.
       await call('DELETE', TID, `${T}/acme`, { role: 'operator' }); // 403
       await call('DELETE', TID, `${T}/acme`); // 401

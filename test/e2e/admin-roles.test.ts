@@ -15,6 +15,8 @@ import {
   ROLES,
   type Role,
 } from '../../src/admin/roles.js';
+import { ReleaseAdminService } from '../../src/delivery/releases/service.js';
+import { type ReleaseStateName, ReleaseStore } from '../../src/delivery/releases/store.js';
 import { type AdminGateway, startAdminGateway } from '../harness/admin.js';
 import { STORE_KINDS, testDatabase } from '../harness/postgres.js';
 
@@ -30,6 +32,8 @@ interface Case {
   body?: () => unknown;
   /** Needs a fresh tenant (`:id`), and a key of it (`:keyId`). */
   needs?: 'tenant' | 'key';
+  /** Needs a fresh release (`:name`) in this state. */
+  release?: ReleaseStateName;
 }
 
 let seq = 0;
@@ -89,6 +93,44 @@ const EXPECTED: Case[] = [
   },
   { method: 'GET', path: '/admin/v1/changes', roles: ['security', 'auditor', 'admin'], status: 200 },
   { method: 'GET', path: '/admin/v1/tenants/:id/usage', roles: ALL, status: 200, needs: 'tenant' },
+  { method: 'GET', path: '/admin/v1/releases', roles: ALL, status: 200 },
+  { method: 'GET', path: '/admin/v1/releases/:name', roles: ALL, status: 200, release: 'running' },
+  { method: 'GET', path: '/admin/v1/releases/:name/history', roles: ALL, status: 200, release: 'running' },
+  {
+    method: 'POST',
+    path: '/admin/v1/releases/:name/start',
+    roles: ['operator', 'admin'],
+    status: 200,
+    release: 'pending',
+  },
+  {
+    method: 'POST',
+    path: '/admin/v1/releases/:name/pause',
+    roles: ['operator', 'admin'],
+    status: 200,
+    release: 'running',
+  },
+  {
+    method: 'POST',
+    path: '/admin/v1/releases/:name/resume',
+    roles: ['operator', 'admin'],
+    status: 200,
+    release: 'paused',
+  },
+  {
+    method: 'POST',
+    path: '/admin/v1/releases/:name/promote',
+    roles: ['operator', 'admin'],
+    status: 200,
+    release: 'running',
+  },
+  {
+    method: 'POST',
+    path: '/admin/v1/releases/:name/abort',
+    roles: ['operator', 'admin'],
+    status: 200,
+    release: 'running',
+  },
 ];
 
 /** Open to everyone, no credentials. */
@@ -100,6 +142,7 @@ const openapiPath = (p: string) => p.replace(/:([A-Za-z]+)/g, '{$1}');
 for (const kind of STORE_KINDS)
   describe(`admin API role matrix (${kind})`, () => {
     let a: AdminGateway;
+    let releases: ReleaseStore;
     let drop: (() => Promise<void>) | undefined;
     before(async () => {
       let store = 'memory://';
@@ -109,6 +152,9 @@ for (const kind of STORE_KINDS)
         drop = db.drop;
       }
       a = await startAdminGateway({ store });
+      releases = new ReleaseStore(a.g.gw.identity!.store);
+      // The config declares no release: the fixtures below write release rows into the gateway's store.
+      a.g.gw.releases ??= new ReleaseAdminService(releases, () => new Map(), 4);
     });
     after(async () => {
       await a?.stop();
@@ -116,6 +162,24 @@ for (const kind of STORE_KINDS)
     });
 
     async function fixture(c: Case): Promise<string> {
+      if (c.release) {
+        const name = `fx-${++seq}`;
+        const spec = {
+          route: 'open',
+          candidate: 'up',
+          start: c.release === 'pending' ? 'manual' : 'auto',
+        } as const;
+        assert.equal(await releases.ensure(name, spec, 'hash', 'v1', 10), true);
+        if (c.release === 'paused') {
+          const row = (await releases.get(name))!;
+          const t = {
+            state: 'paused',
+            event: { actor: 'fixture', action: 'pause', reason: 'fixture' },
+          } as const;
+          assert.ok(await releases.transition(name, row.revision, t));
+        }
+        return c.path.replace(':name', name);
+      }
       if (!c.needs) return c.path;
       const id = `fx-${++seq}`;
       const t = await a.call('POST', '/admin/v1/tenants', { role: 'admin', body: { id, name: 'Fixture' } });
@@ -153,6 +217,14 @@ for (const kind of STORE_KINDS)
               assert.equal(t.status, 200, `${what}: the tenant is still there`);
               assert.equal((t.body as { status: string }).status, 'active', what);
               assert.equal((t.body as { plan: unknown }).plan, null, what);
+            }
+            if (c.release) {
+              const r = await a.call('GET', path.split('/').slice(0, 5).join('/'), { role: 'admin' });
+              assert.equal(
+                (r.body as { state: string }).state,
+                c.release,
+                `${what}: the release did not move`,
+              );
             }
           }
         }

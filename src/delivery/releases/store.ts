@@ -135,7 +135,7 @@ export class ReleaseStore {
     return rows[0] && toRelease(rows[0]);
   }
 
-  /** The newest events first. */
+  /** The newest events first (ordered by the column: the text alias `id` would put '9' after '10'). */
   async history(name: string, limit = 100): Promise<ReleaseEvent[]> {
     const rows = await this.store.query<{
       id: string;
@@ -246,7 +246,7 @@ export class ReleaseStore {
           tx,
           opts.admin,
           `release.${t.event.action}`,
-          name,
+          `release:${name}`,
           summary(before),
           summary(after),
         );
