@@ -197,6 +197,7 @@ export class Gateway implements DataplaneState, AdminHost {
         this.opts.releaseTimings,
       );
       await this.releaseServices.start(this.runtime.releases);
+      this.releases = this.releaseServices.admin;
     }
 
     const listener = createPublicListener(
@@ -336,9 +337,7 @@ export class Gateway implements DataplaneState, AdminHost {
   }
 
   /** Releases the admin API shows and operates; undefined when no store is open. */
-  get releases(): ReleaseAdmin | undefined {
-    return this.releaseServices?.admin;
-  }
+  releases: ReleaseAdmin | undefined;
 
   /** The tenants and keys the admin API manages; undefined when no store is open. */
   get tenancy(): TenancyRepository | undefined {

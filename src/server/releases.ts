@@ -51,6 +51,7 @@ export class ReleaseServices {
       tickMs: timings.tickMs,
       leaseMs: timings.leaseMs,
       canServe,
+      declared,
     });
     this.admin = new ReleaseAdminService(this.releases, declared, BUCKET_COUNT);
   }

@@ -30,6 +30,11 @@ export interface DriverOptions {
   tickMs?: number;
   /** Whether the candidate group can serve (has an available target), by upstream name. */
   canServe: (upstream: string) => boolean;
+  /**
+   * The releases the running config declares. Only those are driven: a release dropped from the
+   * config no longer splits any route, so its figures would say nothing; it keeps its state.
+   */
+  declared: () => ReadonlyMap<string, unknown>;
 }
 
 export class ReleaseDriver {
@@ -78,7 +83,7 @@ export class ReleaseDriver {
       if (!this.leader) return;
       const now = await this.releases.now();
       for (const row of await this.releases.list()) {
-        if (row.state !== 'running') continue;
+        if (row.state !== 'running' || !this.opts.declared().has(row.name)) continue;
         const interval = ms(row.spec.analysis?.interval, 10_000);
         const candidateDown = !this.opts.canServe(row.spec.candidate);
         const last = this.lastJudged.get(`${row.name}:${row.revision}`) ?? 0;
