@@ -194,6 +194,7 @@ export class Gateway implements DataplaneState, AdminHost {
         this.logger,
         () => this.runtime.releases,
         (name) => (this.runtime.upstreams.get(name)?.available.length ?? 0) > 0,
+        this.metrics.registry,
         this.opts.releaseTimings,
       );
       await this.releaseServices.start(this.runtime.releases);

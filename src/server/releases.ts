@@ -6,10 +6,12 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import { BUCKET_COUNT } from '../delivery/analysis/histogram.js';
 import type { DeclaredRelease } from '../delivery/releases/actions.js';
 import { ReleaseDirectory } from '../delivery/releases/directory.js';
 import { ReleaseDriver } from '../delivery/releases/driver.js';
+import { ReleaseMetrics } from '../delivery/releases/metrics.js';
 import type { ReleaseSlots } from '../delivery/releases/registry.js';
 import { ReleaseAdminService } from '../delivery/releases/service.js';
 import { ReleaseStore } from '../delivery/releases/store.js';
@@ -39,20 +41,35 @@ export class ReleaseServices {
     logger: Logger,
     declared: () => ReadonlyMap<string, DeclaredRelease>,
     canServe: (upstream: string) => boolean,
+    registry: Registry,
     timings: ReleaseTimings = {},
   ) {
+    const metrics = new ReleaseMetrics(registry);
     this.releases = new ReleaseStore(store);
-    this.directory = new ReleaseDirectory(store, this.releases, slots, logger, {
-      replica: this.replica,
-      flushMs: timings.flushMs,
-    });
-    this.driver = new ReleaseDriver(this.releases, events, logger, {
-      replica: this.replica,
-      tickMs: timings.tickMs,
-      leaseMs: timings.leaseMs,
-      canServe,
-      declared,
-    });
+    this.directory = new ReleaseDirectory(
+      store,
+      this.releases,
+      slots,
+      logger,
+      {
+        replica: this.replica,
+        flushMs: timings.flushMs,
+      },
+      metrics,
+    );
+    this.driver = new ReleaseDriver(
+      this.releases,
+      events,
+      logger,
+      {
+        replica: this.replica,
+        tickMs: timings.tickMs,
+        leaseMs: timings.leaseMs,
+        canServe,
+        declared,
+      },
+      metrics,
+    );
     this.admin = new ReleaseAdminService(this.releases, declared, BUCKET_COUNT);
   }
 

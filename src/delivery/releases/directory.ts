@@ -10,6 +10,7 @@
 import type { Logger } from 'pino';
 import type { Store } from '../../store/store.js';
 import type { DeclaredRelease } from './actions.js';
+import type { ReleaseMetrics } from './metrics.js';
 import { planOf } from './plan.js';
 import type { ReleaseSlots } from './registry.js';
 import type { ArmCounters } from './slot.js';
@@ -37,6 +38,7 @@ export class ReleaseDirectory {
     private readonly slots: ReleaseSlots,
     private readonly logger: Logger,
     private readonly opts: DirectoryOptions,
+    private readonly metrics?: ReleaseMetrics,
   ) {}
 
   async start(declared: ReadonlyMap<string, DeclaredRelease>): Promise<void> {
@@ -118,7 +120,8 @@ export class ReleaseDirectory {
       byName.set(r.name, r);
       const plan = planOf(r.spec);
       const step = plan[Math.min(r.step, plan.length - 1)]!;
-      this.slots.slot(r.name).apply({
+      const slot = this.slots.slot(r.name);
+      slot.apply({
         state: r.state,
         run: r.run,
         step: r.step,
@@ -126,6 +129,7 @@ export class ReleaseDirectory {
         cohorts: step.cohorts,
         bucketing: r.bucketing === 'v1' ? 'v1' : 'v1',
       });
+      this.metrics?.applied(r.name, r.state, r.step, slot.candidateBuckets / 100);
     }
     this.rows = byName;
   }

@@ -18,6 +18,7 @@ import type { EventBus } from '../../telemetry/events.js';
 import { BUCKET_COUNT } from '../analysis/histogram.js';
 import { judge } from '../analysis/judge.js';
 import type { Judgement, JudgeRules } from '../analysis/types.js';
+import type { ReleaseMetrics } from './metrics.js';
 import { planOf } from './plan.js';
 import type { ReleaseConfig } from './schema.js';
 import { DRIVER_LEASE, type ReleaseRow, type ReleaseStore, type Transition } from './store.js';
@@ -51,6 +52,7 @@ export class ReleaseDriver {
     private readonly events: Pick<EventBus, 'emit'>,
     private readonly logger: Logger,
     private readonly opts: DriverOptions,
+    private readonly metrics?: ReleaseMetrics,
   ) {}
 
   start(): void {
@@ -72,6 +74,7 @@ export class ReleaseDriver {
     try {
       const was = this.leader;
       this.leader = await this.releases.lease(DRIVER_LEASE, this.opts.replica, this.opts.leaseMs ?? 5000);
+      this.metrics?.driver.set(this.leader ? 1 : 0);
       if (this.leader !== was)
         this.logger.info(
           {
@@ -92,6 +95,7 @@ export class ReleaseDriver {
       }
     } catch (err) {
       this.leader = false;
+      this.metrics?.driver.set(0);
       this.logger.warn(
         { event: 'release_driver_failed', err: (err as Error).message },
         'release driver tick failed',
@@ -266,6 +270,7 @@ export class ReleaseDriver {
       leaseHolder: this.opts.replica,
     });
     if (after === undefined || t.event === undefined) return;
+    this.metrics?.decisions.labels(row.name, t.event.action).inc();
     this.events.emit({
       type: 'release_decision',
       at: new Date().toISOString(),
