@@ -102,7 +102,9 @@ test('a healthy candidate is promoted through 10 → 25 → 50 → 100%; each st
   closers.push(v1.close, v2.close);
   const weights = [10, 25, 50, 100];
   const g = await gateway(v1, v2, {
-    steps: weights.map((weight) => ({ weight, duration: '1s', minRequests: 60 })),
+    // Each step needs enough candidate requests that its keys make a sample worth a share (at 10%,
+    // 100 on the candidate is about 1000 keys), however slow the machine: the step waits for them.
+    steps: weights.map((weight) => ({ weight, duration: '1s', minRequests: Math.max(100, weight * 2) })),
   });
   const seen: Seen[] = [];
   let done = false;
