@@ -19,6 +19,7 @@ import type { AdminHost } from './host.js';
 import { type AdminAuthSettings, type AdminOidc, adminOidc, authFromConfig } from './oidc.js';
 import { allows, isPermission, type RoutePermission } from './roles.js';
 import { registerChangeRoutes } from './routes/changes.js';
+import { registerFlagRoutes } from './routes/flags.js';
 import { registerSystemRoutes } from './routes/system.js';
 import { registerTenantRoutes } from './routes/tenants.js';
 import { registerUsageRoutes } from './routes/usage.js';
@@ -42,6 +43,7 @@ const defaultRoutes: readonly RouteRegistrar[] = [
   registerTenantRoutes,
   registerChangeRoutes,
   registerUsageRoutes,
+  registerFlagRoutes,
 ];
 
 export interface AdminServerOptions {

@@ -18,6 +18,9 @@ import {
   type Params,
   Router,
 } from '../dataplane/router.js';
+import { hiddenHeaders } from '../delivery/flags/context.js';
+import { noFlags } from '../delivery/flags/snapshot.js';
+import type { OfrepEndpoint } from '../delivery/ofrep/protocol.js';
 import type { Verifier } from '../identity/jwt/verify.js';
 import { transientLifetime } from '../policies/lifetime.js';
 import type { Policy } from '../policies/policy.js';
@@ -57,7 +60,10 @@ export interface ResponsePlan {
 }
 
 export interface CompiledRoute extends Matchable {
-  readonly upstream: UpstreamGroup;
+  /** The upstream group; undefined only on an `ofrep` route, which never reaches target selection. */
+  readonly upstream: UpstreamGroup | undefined;
+  /** `ofrep: true`: the route answers OFREP from the flag snapshot (stages/ofrep.ts) instead of proxying. */
+  readonly ofrep: OfrepEndpoint | undefined;
   /** Build the upstream path (and query) from the normalised path. */
   readonly rewrite: ((path: string, params: Params | undefined) => string) | undefined;
   /** 0: preserve client Host, 1: target host, 2: fixed value. */
@@ -190,13 +196,14 @@ export function compileRuntime(
     compileRoute(
       r,
       index,
-      upstreams.get(r.upstream)!,
+      r.upstream === undefined ? undefined : upstreams.get(r.upstream)!,
       listenBody,
       deps.metrics,
       upstreams,
       deps.health?.logger,
       compileRoutePolicies(r, config, policyDeps),
       policyHeaderNames(r, config),
+      r.ofrep === true ? { flags: policyDeps.flags ?? noFlags, hidden: hiddenHeaders(r, config) } : undefined,
     ),
   );
   const al = config.logging?.accessLog;
@@ -242,16 +249,19 @@ export function compileRuntime(
 function compileRoute(
   r: RouteConfig,
   index: number,
-  upstream: UpstreamGroup,
+  upstream: UpstreamGroup | undefined,
   listenBody: number,
   metrics: Metrics,
   groups: ReadonlyMap<string, UpstreamGroup>,
   logger: Logger | undefined,
   policies: Policy[] | undefined,
   policyHeaders: readonly string[],
+  ofrep: OfrepEndpoint | undefined,
 ): CompiledRoute {
   const pm = compilePathMatch(r.match.path);
   const t = r.timeouts;
+  // An OFREP route has no upstream: its timeouts are the defaults of a group's (never used).
+  const ut = upstream?.timeouts ?? { connect: 0, firstByte: 0, idle: 0, total: 0 };
   return {
     name: r.name,
     index,
@@ -263,6 +273,7 @@ function compileRoute(
     matchPath: pm.matchPath,
     headerConditions: (r.match.headers ?? []).map(headerCondition),
     upstream,
+    ofrep,
     rewrite: compileRewrite(r, pm.prefix),
     hostMode:
       r.hostHeader === 'preserve' ? 0 : r.hostHeader === undefined || r.hostHeader === 'upstream' ? 1 : 2,
@@ -270,24 +281,25 @@ function compileRoute(
     request: requestPlan(r.headers?.request, policyHeaders),
     response: responsePlan(r.headers?.response),
     timeouts: {
-      connect: upstream.timeouts.connect,
-      firstByte: ms(t?.firstByte, upstream.timeouts.firstByte),
-      idle: ms(t?.idle, upstream.timeouts.idle),
-      total: ms(t?.total, upstream.timeouts.total),
+      connect: ut.connect,
+      firstByte: ms(t?.firstByte, ut.firstByte),
+      idle: ms(t?.idle, ut.idle),
+      total: ms(t?.total, ut.total),
     },
     maxBodyBytes: bytes(r.maxBodyBytes, listenBody),
-    websocket: r.websocket ?? true,
+    websocket: ofrep === undefined && (r.websocket ?? true),
     fallback: compileFallback(r.fallback, groups),
-    failover: r.failover
-      ? new Failover(
-          r.name,
-          [upstream, ...r.failover.map((n) => groups.get(n)!)],
-          ms(r.failback?.after, 10_000),
-          logger,
-          { switches: metrics.failovers, active: metrics.activeUpstream },
-        )
-      : undefined,
-    metrics: metrics.forRoute(r.name, upstream.name),
+    failover:
+      r.failover && upstream
+        ? new Failover(
+            r.name,
+            [upstream, ...r.failover.map((n) => groups.get(n)!)],
+            ms(r.failback?.after, 10_000),
+            logger,
+            { switches: metrics.failovers, active: metrics.activeUpstream },
+          )
+        : undefined,
+    metrics: metrics.forRoute(r.name, upstream?.name ?? (ofrep ? 'ofrep' : '')),
     limiter: r.concurrency
       ? new Limiter(
           r.concurrency.max,

@@ -128,7 +128,7 @@ export class RetryPolicy {
    * randomise), from the group the route's requests go to now (failover).
    */
   nextTarget(route: CompiledRoute, req: IncomingMessage, failed: Target): Target | undefined {
-    const group = route.failover?.active ?? route.upstream;
+    const group = route.failover?.active ?? route.upstream!;
     let next = group.pick(req);
     for (let i = 0; i < 3 && next === failed; i++) next = group.pick(req);
     return next;

@@ -16,6 +16,7 @@ import type { Config } from '../config/schema.js';
 import { ms } from '../config/units.js';
 import { handleRequest, handleUpgrade, refuseUnread } from '../dataplane/pipeline.js';
 import type { DataplaneState } from '../dataplane/state.js';
+import type { FlagRepository } from '../delivery/flags/store.js';
 import type { ReleaseAdmin } from '../delivery/releases/service.js';
 import { Errors } from '../errors/codes.js';
 import { JwksPool } from '../identity/jwt/jwks.js';
@@ -33,6 +34,7 @@ import { DnsRegistry, type DnsResolver, defaultResolver } from '../upstreams/dns
 import { HealthRegistry } from '../upstreams/health.js';
 import { PoolRegistry } from '../upstreams/pools.js';
 import { onClientError } from './client-errors.js';
+import { FlagServices } from './flags.js';
 import { IdentityServices, needsStore } from './identity.js';
 import { close, listen } from './listen.js';
 import { createPublicListener, type PublicListener } from './public-listener.js';
@@ -62,6 +64,8 @@ export class Gateway implements DataplaneState, AdminHost {
   readonly events = new EventBus();
   /** Store, tenancy snapshot and repository: open when the config needs them. */
   identity: IdentityServices | undefined;
+  /** The flag snapshot and repository: open whenever the store is. */
+  flagServices: FlagServices | undefined;
   /** Redis shared by replicas for limits and the cache (top-level `redis`); opened at start. */
   redis: RedisConnection | undefined;
   /** Policies' gateway-lifetime state (counters, cache entries, the usage engine), kept across reloads. */
@@ -138,6 +142,7 @@ export class Gateway implements DataplaneState, AdminHost {
   private async closeShared(): Promise<void> {
     await this.lifetime.close();
     await this.redis?.close();
+    await this.flagServices?.close().catch(() => {});
     await this.identity
       ?.close()
       .catch((err: Error) => this.logger.warn({ err: err.message }, 'closing the store failed'));
@@ -167,6 +172,7 @@ export class Gateway implements DataplaneState, AdminHost {
         this.logger,
         this.metrics,
       );
+    if (this.identity) this.flagServices = await FlagServices.open(this.identity.store, this.logger);
     this.pools.beginGeneration();
     this.runtime = compileRuntime(
       loaded.config,
@@ -303,12 +309,18 @@ export class Gateway implements DataplaneState, AdminHost {
         registry: this.metrics.registry,
         logger: this.logger,
         usage: this.identity ? new UsageRepository(this.identity.store) : undefined,
+        flags: this.flagServices?.source,
       },
     };
   }
 
   /** Releases the admin API shows and operates; undefined when no store is open. */
   releases: ReleaseAdmin | undefined;
+
+  /** The feature flags the admin API manages; undefined when no store is open. */
+  get flags(): FlagRepository | undefined {
+    return this.flagServices?.repository;
+  }
 
   /** The tenants and keys the admin API manages; undefined when no store is open. */
   get tenancy(): TenancyRepository | undefined {

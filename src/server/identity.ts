@@ -18,7 +18,8 @@ import { TenancyRepository } from '../tenancy/repository.js';
 import { SnapshotSource } from '../tenancy/snapshot.js';
 
 export function needsStore(config: Config): boolean {
-  return config.store !== undefined || usesIdentity(config);
+  // An `ofrep` route answers from the flag snapshot, which lives in the store.
+  return config.store !== undefined || usesIdentity(config) || config.routes.some((r) => r.ofrep === true);
 }
 
 export class IdentityServices {
