@@ -99,7 +99,13 @@ const EXPECTED: Case[] = [
     needs: 'flag',
     body: () => ({ enabled: true, variants: { on: true, off: false }, defaultVariant: 'on' }),
   },
-  { method: 'DELETE', path: '/admin/v1/flags/:key', roles: ['operator', 'admin'], status: 204, needs: 'flag' },
+  {
+    method: 'DELETE',
+    path: '/admin/v1/flags/:key',
+    roles: ['operator', 'admin'],
+    status: 204,
+    needs: 'flag',
+  },
   { method: 'GET', path: '/admin/v1/flags/:key/history', roles: ALL, status: 200, needs: 'flag' },
 ];
 
