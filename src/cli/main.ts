@@ -10,6 +10,7 @@ Usage:
   sluice tenants list|get|create|update|suspend|resume|delete   manage tenants (admin API)
   sluice keys list|create|revoke          manage API keys (admin API)
   sluice usage TENANT                     a tenant's quotas and spend (admin API)
+  sluice flags list|get|set|delete|history   manage feature flags (admin API)
   sluice <command> --help                 help for one command
 
 Docs: docs/README.md`;
@@ -19,6 +20,7 @@ type Command = (args: string[]) => Promise<number>;
 // Loaded on use: the gateway's modules take a second or more to load, and the admin-API commands
 // (tenants, keys) need none of them.
 const commands: Record<string, () => Promise<Command>> = {
+  flags: async () => (await import('./flags.js')).runFlags,
   keys: async () => (await import('./keys.js')).runKeys,
   migrate: async () => (await import('./migrate.js')).runMigrate,
   start: async () => (await import('./start.js')).runStart,
