@@ -7,6 +7,7 @@
 import type { Logger } from 'pino';
 import type { Runtime } from '../config/compile.js';
 import type { ConfigError } from '../config/load.js';
+import type { FlagRepository } from '../delivery/flags/store.js';
 import type { ReleaseAdmin } from '../delivery/releases/service.js';
 import type { LifetimeKey } from '../policies/lifetime.js';
 import type { EventBus } from '../telemetry/events.js';
@@ -41,6 +42,8 @@ export interface AdminHost {
   readonly events: Pick<EventBus, 'emit'>;
   /** Tenants and API keys; undefined when the gateway runs without a store. */
   readonly tenancy: TenancyRepository | undefined;
+  /** Feature flags (their definitions and history); undefined when the gateway runs without a store. */
+  readonly flags: FlagRepository | undefined;
   /** Canary and blue/green releases; undefined when the gateway runs without a store. */
   readonly releases: ReleaseAdmin | undefined;
   /** The usage rows persisted in the store; undefined without a store. */

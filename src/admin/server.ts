@@ -19,6 +19,7 @@ import type { AdminHost } from './host.js';
 import { type AdminAuthSettings, type AdminOidc, adminOidc, authFromConfig } from './oidc.js';
 import { allows, isPermission, type RoutePermission } from './roles.js';
 import { registerChangeRoutes } from './routes/changes.js';
+import { registerFlagRoutes } from './routes/flags.js';
 import { registerReleaseRoutes } from './routes/releases.js';
 import { registerSystemRoutes } from './routes/system.js';
 import { registerTenantRoutes } from './routes/tenants.js';
@@ -44,6 +45,7 @@ const defaultRoutes: readonly RouteRegistrar[] = [
   registerChangeRoutes,
   registerUsageRoutes,
   registerReleaseRoutes,
+  registerFlagRoutes,
 ];
 
 export interface AdminServerOptions {

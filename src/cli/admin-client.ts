@@ -43,8 +43,14 @@ export class AdminClient {
     private readonly token: string,
   ) {}
 
-  async request<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
+  async request<T = unknown>(
+    method: string,
+    path: string,
+    body?: unknown,
+    extraHeaders?: Record<string, string>,
+  ): Promise<T> {
     const headers: Record<string, string> = {
+      ...extraHeaders,
       authorization: `Bearer ${this.token}`,
       accept: 'application/json',
     };

@@ -11,6 +11,7 @@ Usage:
   sluice keys list|create|revoke          manage API keys (admin API)
   sluice usage TENANT                     a tenant's quotas and spend (admin API)
   sluice release status|history|start|pause|resume|promote|abort   canary and blue/green releases (admin API)
+  sluice flags list|get|set|delete|history   manage feature flags (admin API)
   sluice <command> --help                 help for one command
 
 Docs: docs/README.md`;
@@ -20,6 +21,7 @@ type Command = (args: string[]) => Promise<number>;
 // Loaded on use: the gateway's modules take a second or more to load, and the admin-API commands
 // (tenants, keys) need none of them.
 const commands: Record<string, () => Promise<Command>> = {
+  flags: async () => (await import('./flags.js')).runFlags,
   keys: async () => (await import('./keys.js')).runKeys,
   migrate: async () => (await import('./migrate.js')).runMigrate,
   release: async () => (await import('./release.js')).runRelease,

@@ -18,6 +18,9 @@ import {
   type Params,
   Router,
 } from '../dataplane/router.js';
+import { hiddenHeaders } from '../delivery/flags/context.js';
+import { noFlags } from '../delivery/flags/snapshot.js';
+import type { OfrepEndpoint } from '../delivery/ofrep/protocol.js';
 import type { DeclaredRelease } from '../delivery/releases/actions.js';
 import { type CompiledRelease, compileRelease } from '../delivery/releases/compile.js';
 import { declaredReleases, ReleaseSlots } from '../delivery/releases/registry.js';
@@ -60,7 +63,10 @@ export interface ResponsePlan {
 }
 
 export interface CompiledRoute extends Matchable {
-  readonly upstream: UpstreamGroup;
+  /** The upstream group; undefined only on an `ofrep` route, which never reaches target selection. */
+  readonly upstream: UpstreamGroup | undefined;
+  /** `ofrep: true`: the route answers OFREP from the flag snapshot (stages/ofrep.ts) instead of proxying. */
+  readonly ofrep: OfrepEndpoint | undefined;
   /** Build the upstream path (and query) from the normalised path. */
   readonly rewrite: ((path: string, params: Params | undefined) => string) | undefined;
   /** 0: preserve client Host, 1: target host, 2: fixed value. */
@@ -198,7 +204,8 @@ export function compileRuntime(
   const slots = deps.releases ?? new ReleaseSlots();
   const releaseOf = new Map<string, CompiledRelease>();
   for (const [name, spec] of Object.entries(config.releases ?? {})) {
-    const stable = upstreams.get(spec.stable ?? config.routes.find((r) => r.name === spec.route)!.upstream)!;
+    // The semantics checked that the route has an upstream and both groups exist.
+    const stable = upstreams.get(spec.stable ?? config.routes.find((r) => r.name === spec.route)!.upstream!)!;
     const candidate = upstreams.get(spec.candidate)!;
     releaseOf.set(
       spec.route,
@@ -209,7 +216,7 @@ export function compileRuntime(
     compileRoute(
       r,
       index,
-      upstreams.get(r.upstream)!,
+      r.upstream === undefined ? undefined : upstreams.get(r.upstream)!,
       listenBody,
       deps.metrics,
       upstreams,
@@ -217,6 +224,7 @@ export function compileRuntime(
       compileRoutePolicies(r, config, policyDeps),
       policyHeaderNames(r, config),
       releaseOf.get(r.name),
+      r.ofrep === true ? { flags: policyDeps.flags ?? noFlags, hidden: hiddenHeaders(r, config) } : undefined,
     ),
   );
   const al = config.logging?.accessLog;
@@ -263,7 +271,7 @@ export function compileRuntime(
 function compileRoute(
   r: RouteConfig,
   index: number,
-  upstream: UpstreamGroup,
+  upstream: UpstreamGroup | undefined,
   listenBody: number,
   metrics: Metrics,
   groups: ReadonlyMap<string, UpstreamGroup>,
@@ -271,9 +279,12 @@ function compileRoute(
   policies: Policy[] | undefined,
   policyHeaders: readonly string[],
   release: CompiledRelease | undefined,
+  ofrep: OfrepEndpoint | undefined,
 ): CompiledRoute {
   const pm = compilePathMatch(r.match.path);
   const t = r.timeouts;
+  // An OFREP route has no upstream: its timeouts are the defaults of a group's (never used).
+  const ut = upstream?.timeouts ?? { connect: 0, firstByte: 0, idle: 0, total: 0 };
   return {
     name: r.name,
     index,
@@ -285,6 +296,7 @@ function compileRoute(
     matchPath: pm.matchPath,
     headerConditions: (r.match.headers ?? []).map(headerCondition),
     upstream,
+    ofrep,
     rewrite: compileRewrite(r, pm.prefix),
     hostMode:
       r.hostHeader === 'preserve' ? 0 : r.hostHeader === undefined || r.hostHeader === 'upstream' ? 1 : 2,
@@ -292,24 +304,25 @@ function compileRoute(
     request: requestPlan(r.headers?.request, policyHeaders),
     response: responsePlan(r.headers?.response),
     timeouts: {
-      connect: upstream.timeouts.connect,
-      firstByte: ms(t?.firstByte, upstream.timeouts.firstByte),
-      idle: ms(t?.idle, upstream.timeouts.idle),
-      total: ms(t?.total, upstream.timeouts.total),
+      connect: ut.connect,
+      firstByte: ms(t?.firstByte, ut.firstByte),
+      idle: ms(t?.idle, ut.idle),
+      total: ms(t?.total, ut.total),
     },
     maxBodyBytes: bytes(r.maxBodyBytes, listenBody),
-    websocket: r.websocket ?? true,
+    websocket: ofrep === undefined && (r.websocket ?? true),
     fallback: compileFallback(r.fallback, groups),
-    failover: r.failover
-      ? new Failover(
-          r.name,
-          [upstream, ...r.failover.map((n) => groups.get(n)!)],
-          ms(r.failback?.after, 10_000),
-          logger,
-          { switches: metrics.failovers, active: metrics.activeUpstream },
-        )
-      : undefined,
-    metrics: metrics.forRoute(r.name, upstream.name),
+    failover:
+      r.failover && upstream
+        ? new Failover(
+            r.name,
+            [upstream, ...r.failover.map((n) => groups.get(n)!)],
+            ms(r.failback?.after, 10_000),
+            logger,
+            { switches: metrics.failovers, active: metrics.activeUpstream },
+          )
+        : undefined,
+    metrics: metrics.forRoute(r.name, upstream?.name ?? (ofrep ? 'ofrep' : '')),
     limiter: r.concurrency
       ? new Limiter(
           r.concurrency.max,

@@ -408,7 +408,15 @@ const Route = T.Object(
         description: 'What a request must look like to take this route; every given part must match.',
       },
     ),
-    upstream: T.String({ description: 'Name of an entry of `upstreams`.' }),
+    upstream: T.Optional(
+      T.String({ description: 'Name of an entry of `upstreams`. Every route has one, or `ofrep: true`.' }),
+    ),
+    ofrep: T.Optional(
+      T.Literal(true, {
+        description:
+          'Instead of proxying, answer the OpenFeature Remote Evaluation Protocol (`POST …/ofrep/v1/evaluate/flags[/{key}]`) from the flag snapshot, after the route’s policies (auth, tenant, limits) as on any route. Exclusive with `upstream`. See docs/flags.md#ofrep.',
+      }),
+    ),
     rewrite: T.Optional(
       T.Object(
         {

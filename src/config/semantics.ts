@@ -61,7 +61,21 @@ export function checkSemantics(c: Config): SemanticError[] {
         message: `duplicate route name "${r.name}" (also /routes/${prev})`,
       });
     names.set(r.name, i);
-    if (!Object.hasOwn(c.upstreams, r.upstream)) {
+    if (r.ofrep === true) {
+      if (r.upstream !== undefined)
+        out.push({
+          path: ['routes', i, 'upstream'],
+          message: 'an `ofrep` route answers itself: give it no upstream',
+        });
+      for (const k of ['failover', 'failback', 'fallback', 'retry', 'rewrite', 'cache'] as const)
+        if (r[k] !== undefined)
+          out.push({ path: ['routes', i, k], message: `\`${k}\` does not apply to an \`ofrep\` route` });
+    } else if (r.upstream === undefined) {
+      out.push({
+        path: ['routes', i],
+        message: 'a route needs an `upstream` (or `ofrep: true`)',
+      });
+    } else if (!Object.hasOwn(c.upstreams, r.upstream)) {
       const known = Object.keys(c.upstreams);
       out.push({
         path: ['routes', i, 'upstream'],

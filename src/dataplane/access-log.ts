@@ -70,7 +70,7 @@ const routeFieldsCache = new WeakMap<CompiledRoute, string>();
 function routeFields(route: CompiledRoute): string {
   let s = routeFieldsCache.get(route);
   if (s === undefined) {
-    s = `,"route":${str(route.name)},"upstream":${str(route.upstream.name)}`;
+    s = `,"route":${str(route.name)},"upstream":${str(route.upstream?.name ?? 'ofrep')}`;
     routeFieldsCache.set(route, s);
   }
   return s;

@@ -7,6 +7,7 @@
  * changes the rules under a request in flight.
  *
  *   request:  guard → route → policies → admit (route) → version → select target → request body → admit (target) → dispatch
+ *   OFREP:    guard → route → policies → admit (route) → answer from the flag snapshot (an `ofrep` route)
  *   upgrade:  guard → route → upgrade allowed → policies → admit (route) → version → select target → admit (target) → dispatch upgrade
  *
  * The continuations below are module functions, not closures: the synchronous path allocates
@@ -20,6 +21,7 @@ import { Exchange } from './exchange.js';
 import { admitRoute, admitTarget } from './stages/admit.js';
 import { dispatch } from './stages/dispatch.js';
 import { guard } from './stages/guard.js';
+import { answerOfrep } from './stages/ofrep.js';
 import { applyPolicies } from './stages/policies.js';
 import { closingAfterRefusal, refuse } from './stages/reply.js';
 import { requestBody } from './stages/request-body.js';
@@ -37,7 +39,7 @@ export function handleRequest(gw: DataplaneState, req: IncomingMessage, res: Ser
 }
 
 function requestAdmission(x: Exchange): void {
-  admitRoute(x, requestTarget);
+  admitRoute(x, x.routed.ofrep === undefined ? requestTarget : answerOfrep);
 }
 
 function requestTarget(x: Exchange): void {

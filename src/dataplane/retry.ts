@@ -136,7 +136,7 @@ export class RetryPolicy {
     failed: Target,
     version: UpstreamGroup | undefined,
   ): Target | undefined {
-    const group = version ?? route.failover?.active ?? route.upstream;
+    const group = version ?? route.failover?.active ?? route.upstream!;
     let next = group.pick(req);
     for (let i = 0; i < 3 && next === failed; i++) next = group.pick(req);
     return next;

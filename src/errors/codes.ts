@@ -74,7 +74,7 @@ export const Errors = {
     'SLUICE-ROUTE-001',
     404,
     'No route',
-    'No route matches the host, method, path and headers of the request.',
+    'No route matches the host, method, path and headers of the request; or the route is enabled by a feature flag (`flag`) that is off for this request, which answers exactly as no route (docs/flags.md#flag-gated-routes).',
   ),
   upstreamConnect: def(
     'SLUICE-UPSTREAM-001',

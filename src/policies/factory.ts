@@ -7,6 +7,7 @@ import type { TSchema } from '@sinclair/typebox';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Config, RouteConfig } from '../config/schema.js';
+import type { FlagReader } from '../delivery/flags/snapshot.js';
 import type { JwtRequirementConfig } from '../identity/jwt/schema.js';
 import type { Verifier } from '../identity/jwt/verify.js';
 import type { RedisConnection } from '../redis/connection.js';
@@ -31,6 +32,8 @@ export interface PolicyDeps {
   /** Where policies register their metrics (the gateway's Prometheus registry). */
   registry?: Registry;
   logger?: Logger;
+  /** The flag snapshot (`flag`, `flags`); undefined: no flags (compile-only callers, no store). */
+  flags?: FlagReader | undefined;
   /** Where the usage engine persists quota and budget counters (the store's rows, when one is open). */
   usage?: UsageLedger | undefined;
   /** Work to undo when the runtime compiled with these deps is replaced (timers of this version). */

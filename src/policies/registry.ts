@@ -7,6 +7,8 @@
  * reference. The chain's order is each factory's `order`, lower first:
  *   100 ip-filter, 200 cors   cheap refusals and answers that need no caller (an IP list, a preflight)
  *   300 auth, 400 tenant      who calls, and for which tenant
+ *   450 flag, 460 flags       a route a feature flag enables, flag values for the upstream (after
+ *                             identity: evaluated for the verified tenant and principal)
  *   500 rate-limit, 600 quota, 700 cost, 800 cache   count per tenant/key; the cache keys by tenant
  * A route that configures none gets `undefined`, and the request path skips the chain with one
  * comparison.
@@ -18,6 +20,7 @@ import { cachePolicy } from './cache/index.js';
 import { corsPolicy } from './cors/index.js';
 import { costPolicy } from './cost/index.js';
 import type { ConfigProblem, PolicyDeps, PolicyFactory } from './factory.js';
+import { flagForwardPolicy, flagGatePolicy } from './flags/index.js';
 import type { IdentityDirectory } from './identity.js';
 import { ipFilterPolicy } from './ip-filter/index.js';
 import type { Policy } from './policy.js';
@@ -36,6 +39,8 @@ export const policyFactories = [
   quotaPolicy,
   costPolicy,
   cachePolicy,
+  flagGatePolicy,
+  flagForwardPolicy,
 ] as const;
 
 type Factories = (typeof policyFactories)[number];

@@ -16,6 +16,7 @@ import type { Config } from '../config/schema.js';
 import { ms } from '../config/units.js';
 import { handleRequest, handleUpgrade, refuseUnread } from '../dataplane/pipeline.js';
 import type { DataplaneState } from '../dataplane/state.js';
+import type { FlagRepository } from '../delivery/flags/store.js';
 import { ReleaseSlots } from '../delivery/releases/registry.js';
 import type { ReleaseAdmin } from '../delivery/releases/service.js';
 import { Errors } from '../errors/codes.js';
@@ -34,6 +35,7 @@ import { DnsRegistry, type DnsResolver, defaultResolver } from '../upstreams/dns
 import { HealthRegistry } from '../upstreams/health.js';
 import { PoolRegistry } from '../upstreams/pools.js';
 import { onClientError } from './client-errors.js';
+import { FlagServices } from './flags.js';
 import { IdentityServices, needsStore } from './identity.js';
 import { close, listen } from './listen.js';
 import { createPublicListener, type PublicListener } from './public-listener.js';
@@ -66,6 +68,8 @@ export class Gateway implements DataplaneState, AdminHost {
   readonly events = new EventBus();
   /** Store, tenancy snapshot and repository: open when the config needs them. */
   identity: IdentityServices | undefined;
+  /** The flag snapshot and repository: open whenever the store is. */
+  flagServices: FlagServices | undefined;
   /** Redis shared by replicas for limits and the cache (top-level `redis`); opened at start. */
   redis: RedisConnection | undefined;
   /** Releases' live state (weights, counters), kept across reloads like target health. */
@@ -147,6 +151,7 @@ export class Gateway implements DataplaneState, AdminHost {
     await this.releaseServices?.close();
     await this.lifetime.close();
     await this.redis?.close();
+    await this.flagServices?.close().catch(() => {});
     await this.identity
       ?.close()
       .catch((err: Error) => this.logger.warn({ err: err.message }, 'closing the store failed'));
@@ -176,6 +181,7 @@ export class Gateway implements DataplaneState, AdminHost {
         this.logger,
         this.metrics,
       );
+    if (this.identity) this.flagServices = await FlagServices.open(this.identity.store, this.logger);
     this.pools.beginGeneration();
     this.runtime = compileRuntime(
       loaded.config,
@@ -333,12 +339,18 @@ export class Gateway implements DataplaneState, AdminHost {
         registry: this.metrics.registry,
         logger: this.logger,
         usage: this.identity ? new UsageRepository(this.identity.store) : undefined,
+        flags: this.flagServices?.source,
       },
     };
   }
 
   /** Releases the admin API shows and operates; undefined when no store is open. */
   releases: ReleaseAdmin | undefined;
+
+  /** The feature flags the admin API manages; undefined when no store is open. */
+  get flags(): FlagRepository | undefined {
+    return this.flagServices?.repository;
+  }
 
   /** The tenants and keys the admin API manages; undefined when no store is open. */
   get tenancy(): TenancyRepository | undefined {

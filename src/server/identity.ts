@@ -18,7 +18,13 @@ import { TenancyRepository } from '../tenancy/repository.js';
 import { SnapshotSource } from '../tenancy/snapshot.js';
 
 export function needsStore(config: Config): boolean {
-  return config.store !== undefined || usesIdentity(config) || Object.keys(config.releases ?? {}).length > 0;
+  // An `ofrep` route answers from the flag snapshot, and releases keep their state: both in the store.
+  return (
+    config.store !== undefined ||
+    usesIdentity(config) ||
+    config.routes.some((r) => r.ofrep === true) ||
+    Object.keys(config.releases ?? {}).length > 0
+  );
 }
 
 export class IdentityServices {

@@ -273,6 +273,33 @@ for (const kind of STORE_KINDS)
         assert.equal((await act(action, 'checkout', { role: 'viewer' })).status, 403);
         assert.equal((await act(action, 'checkout')).status, 401);
       }
+      // Flags
+      const F = '/admin/v1/flags';
+      const FK = `${F}/{key}`;
+      const flag = { enabled: true, variants: { on: true, off: false }, defaultVariant: 'off' };
+      await call('GET', F, F, { role: 'viewer' });
+      await call('GET', F, F); // 401
+      await call('PUT', FK, `${F}/beta`, { role: 'operator', body: flag }); // 201
+      await call('PUT', FK, `${F}/beta`, { role: 'operator', body: { ...flag, defaultVariant: 'on' } }); // 200
+      await call('PUT', FK, `${F}/beta`, { role: 'operator', body: flag, headers: { 'if-match': '"9"' } }); // 409
+      await call('PUT', FK, `${F}/beta`, { role: 'operator', body: { ...flag, defaultVariant: 'nope' } }); // 400
+      await call('PUT', FK, `${F}/Beta!`, { role: 'operator', body: flag }); // 400
+      await call('PUT', FK, `${F}/beta`, { role: 'viewer', body: flag }); // 403
+      await call('PUT', FK, `${F}/beta`, { body: flag }); // 401
+      await call('GET', FK, `${F}/beta`, { role: 'viewer' });
+      await call('GET', FK, `${F}/nothing`, { role: 'viewer' }); // 404
+      await call('GET', FK, `${F}/Beta!`, { role: 'viewer' }); // 400
+      await call('GET', FK, `${F}/beta`); // 401
+      const FH = `${FK}/history`;
+      await call('GET', FH, `${F}/beta/history`, { role: 'viewer' });
+      await call('GET', FH, `${F}/beta/history?limit=0`, { role: 'viewer' }); // 400
+      await call('GET', FH, `${F}/beta/history`); // 401
+      await call('DELETE', FK, `${F}/beta`, { role: 'operator', headers: { 'if-match': '"1"' } }); // 409
+      await call('DELETE', FK, `${F}/beta`, { role: 'viewer' }); // 403
+      await call('DELETE', FK, `${F}/beta`); // 401
+      await call('DELETE', FK, `${F}/Beta!`, { role: 'operator' }); // 400
+      await call('DELETE', FK, `${F}/beta`, { role: 'operator' }); // 204
+      await call('DELETE', FK, `${F}/beta`, { role: 'operator' }); // 404
       // Delete last.
       await call('DELETE', TID, `${T}/acme`, { role: 'operator' }); // 403
       await call('DELETE', TID, `${T}/acme`); // 401

@@ -30,8 +30,8 @@ interface Case {
   /** Status when allowed. */
   status: number;
   body?: () => unknown;
-  /** Needs a fresh tenant (`:id`), and a key of it (`:keyId`). */
-  needs?: 'tenant' | 'key';
+  /** Needs a fresh tenant (`:id`), and a key of it (`:keyId`); or a fresh flag (`:key`). */
+  needs?: 'tenant' | 'key' | 'flag';
   /** Needs a fresh release (`:name`) in this state. */
   release?: ReleaseStateName;
 }
@@ -131,6 +131,24 @@ const EXPECTED: Case[] = [
     status: 200,
     release: 'running',
   },
+  { method: 'GET', path: '/admin/v1/flags', roles: ALL, status: 200 },
+  { method: 'GET', path: '/admin/v1/flags/:key', roles: ALL, status: 200, needs: 'flag' },
+  {
+    method: 'PUT',
+    path: '/admin/v1/flags/:key',
+    roles: ['operator', 'admin'],
+    status: 200,
+    needs: 'flag',
+    body: () => ({ enabled: true, variants: { on: true, off: false }, defaultVariant: 'on' }),
+  },
+  {
+    method: 'DELETE',
+    path: '/admin/v1/flags/:key',
+    roles: ['operator', 'admin'],
+    status: 204,
+    needs: 'flag',
+  },
+  { method: 'GET', path: '/admin/v1/flags/:key/history', roles: ALL, status: 200, needs: 'flag' },
 ];
 
 /** Open to everyone, no credentials. */
@@ -182,6 +200,14 @@ for (const kind of STORE_KINDS)
       }
       if (!c.needs) return c.path;
       const id = `fx-${++seq}`;
+      if (c.needs === 'flag') {
+        const f = await a.call('PUT', `/admin/v1/flags/${id}`, {
+          role: 'admin',
+          body: { enabled: true, variants: { on: true, off: false }, defaultVariant: 'off' },
+        });
+        assert.equal(f.status, 201, f.text);
+        return c.path.replace(':key', id);
+      }
       const t = await a.call('POST', '/admin/v1/tenants', { role: 'admin', body: { id, name: 'Fixture' } });
       assert.equal(t.status, 201, t.text);
       let path = c.path.replace(':id', id);
@@ -211,7 +237,11 @@ for (const kind of STORE_KINDS)
             assert.equal(p.code, 'SLUICE-ADMIN-003', what);
             assert.ok(p.permission in PERMISSIONS, what);
             // A refused change changed nothing.
-            if (c.needs) {
+            if (c.needs === 'flag') {
+              const f = await a.call('GET', path, { role: 'admin' });
+              assert.equal(f.status, 200, `${what}: the flag is still there`);
+              assert.equal((f.body as { revision: number }).revision, 1, what);
+            } else if (c.needs) {
               const id = path.split('/')[4]!;
               const t = await a.call('GET', `/admin/v1/tenants/${id}`, { role: 'admin' });
               assert.equal(t.status, 200, `${what}: the tenant is still there`);

@@ -105,6 +105,8 @@ test('a healthy candidate is promoted through 10 → 25 → 50 → 100%; each st
     // Each step needs enough candidate requests that its keys make a sample worth a share (at 10%,
     // 100 on the candidate is about 1000 keys), however slow the machine: the step waits for them.
     steps: weights.map((weight) => ({ weight, duration: '1s', minRequests: Math.max(100, weight * 2) })),
+    // A busy machine may take many intervals to gather the minimum sample: hold, never pause here.
+    analysis: { interval: '200ms', minSamples: 30, inconclusiveLimit: 100_000 },
   });
   const seen: Seen[] = [];
   let done = false;

@@ -57,6 +57,7 @@ for (const kind of STORE_KINDS) {
         [
           'admin_changes',
           'api_keys',
+          'flags',
           'leases',
           'release_events',
           'release_samples',

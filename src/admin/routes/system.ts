@@ -63,9 +63,12 @@ export function registerSystemRoutes(app: FastifyInstance, { gw }: AdminContext)
         // only answer 503: the gateway is not ready for the traffic it is configured to serve.
         const unavailable: { route: string; upstream: string }[] = [];
         // With failover the route is served while its active group has a target.
-        for (const r of rt.routes)
-          if ((r.failover?.active ?? r.upstream).available.length === 0)
-            unavailable.push({ route: r.name, upstream: r.upstream.name });
+        for (const r of rt.routes) {
+          const g = r.failover?.active ?? r.upstream;
+          // An `ofrep` route answers itself: it has no upstream to wait for.
+          if (g !== undefined && g.available.length === 0)
+            unavailable.push({ route: r.name, upstream: r.upstream!.name });
+        }
         if (unavailable.length > 0) {
           reply.code(503);
           return { status: 'unavailable', version: rt.version, unavailable };
@@ -174,11 +177,17 @@ export function registerSystemRoutes(app: FastifyInstance, { gw }: AdminContext)
     async () => ({
       routes: gw.runtime.routes.map((r) => {
         const active = r.failover?.active ?? r.upstream;
-        return {
+        const head = {
           name: r.name,
           hosts: r.hosts ? [...r.hosts] : null,
           methods: r.methods ? [...r.methods] : null,
-          upstream: r.upstream.name,
+        };
+        // An `ofrep` route answers from the flag snapshot: shown as the upstream `ofrep`, always serving.
+        if (active === undefined)
+          return { ...head, upstream: 'ofrep', activeUpstream: 'ofrep', availableTargets: 0, serving: true };
+        return {
+          ...head,
+          upstream: r.upstream!.name,
           activeUpstream: active.name,
           availableTargets: active.available.length,
           serving: active.available.length > 0,

@@ -90,7 +90,10 @@ export function registerUsageRoutes(app: FastifyInstance, ctx: AdminContext): vo
       const quotas = [...quotasOf(config).byName.values()];
       const budgets = budgetsOf(config);
       const providers = new Set(budgets.providers);
-      for (const r of config.routes) if (r.cost !== undefined) providers.add(r.cost.provider ?? r.upstream);
+      for (const r of config.routes) {
+        const p = r.cost?.provider ?? r.upstream;
+        if (r.cost !== undefined && p !== undefined) providers.add(p);
+      }
       const engine = ctx.gw.lifetimeValue(usageEngineKey);
       const clock = engine?.clock ?? new PeriodClock();
       const now = clock.now();

@@ -11,7 +11,8 @@ import { refuse, sendFallback } from './reply.js';
 /** True when a target was picked (`x.target`); otherwise the exchange has been answered. */
 export function selectTarget(x: Exchange): boolean {
   const route = x.routed;
-  let group = x.version ?? (route.failover === undefined ? route.upstream : route.failover.active);
+  // Only proxied routes get here (an `ofrep` route, the only one without an upstream, answers before).
+  let group = x.version ?? (route.failover === undefined ? route.upstream! : route.failover.active);
   let target = group.pick(x.req);
   if (target === undefined) {
     // Only on this path, so a healthy upstream costs nothing more.

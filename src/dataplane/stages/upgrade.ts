@@ -173,7 +173,7 @@ class UpgradeExchange implements Dispatcher.DispatchHandler {
       x.finish(this.refusedStatus, this.bytes, kind);
       return;
     }
-    const upstream = x.routed.upstream.name;
+    const upstream = x.routed.upstream!.name;
     x.gw.metrics.upstreamErrors.labels(upstream, kind).inc();
     refuse(x, def, `upstream "${upstream}"`);
   }

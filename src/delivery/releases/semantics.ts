@@ -4,7 +4,7 @@ import type { ReleaseConfig } from './schema.js';
 
 interface Declared {
   upstreams: Record<string, unknown>;
-  routes: readonly { name: string; upstream: string; websocket?: boolean }[];
+  routes: readonly { name: string; upstream?: string; websocket?: boolean }[];
   releases?: Record<string, ReleaseConfig>;
 }
 
@@ -16,6 +16,13 @@ export function checkReleases(c: Declared): ConfigProblem[] {
     const route = c.routes.find((x) => x.name === r.route);
     if (route === undefined) {
       out.push({ path: [...at, 'route'], message: `no route named "${r.route}"` });
+      continue;
+    }
+    if (route.upstream === undefined) {
+      out.push({
+        path: [...at, 'route'],
+        message: `route "${r.route}" answers OFREP itself: it has no upstream to release`,
+      });
       continue;
     }
     const other = byRoute.get(r.route);

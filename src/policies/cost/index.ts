@@ -103,7 +103,7 @@ export const costPolicy: PolicyFactory<'cost', typeof RouteCost> = {
     const engine = usageEngine(deps, quotasOf(config).persistEvery);
     return compileCostPolicy(
       {
-        provider: c.provider ?? r.upstream,
+        provider: c.provider ?? r.upstream ?? r.name,
         perRequest: Math.round((c.perRequest ?? 0) * MICRO),
         perUnit: (c.perUnit ?? 0) * MICRO,
         unitsHeader: c.unitsHeader?.toLowerCase(),

@@ -83,6 +83,7 @@ function host(tenancy: TenancyRepository | undefined): ConstructorParameters<typ
     events: bus,
     tenancy,
     releases: undefined,
+    flags: undefined,
     usageRows: () => undefined,
     lifetimeValue: () => undefined,
     reload: (): ReloadResult => {

@@ -1,0 +1,219 @@
+/**
+ * Feature flags, on the flag repository. Every change goes through the repository with the acting
+ * principal and role (it records who, before and after in admin_changes in the same transaction)
+ * and is announced on the event bus; every replica's flag snapshot reloads on the store's
+ * notification. `If-Match: "<revision>"` makes a change conditional (409 when another came first).
+ */
+import { Type as T } from '@sinclair/typebox';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { FlagKey, FlagSpec, type FlagSpecT } from '../../delivery/flags/spec.js';
+import { FlagError, type FlagRepository, type StoredFlag } from '../../delivery/flags/store.js';
+import { Errors } from '../../errors/codes.js';
+import { type AdminContext, sendProblem } from '../context.js';
+import { Change, Empty, problemResponse, withAuthErrors } from '../schemas.js';
+
+const noStore = problemResponse('No store is configured (SLUICE-ADMIN-004).');
+const notFound = problemResponse('No such flag (SLUICE-ADMIN-006).');
+const invalid = problemResponse(
+  'The request does not match the schema, or the flag is inconsistent (SLUICE-ADMIN-005).',
+);
+const conflict = problemResponse('If-Match names another revision than the current one (SLUICE-ADMIN-007).');
+
+const FlagParams = T.Object({ key: FlagKey }, { additionalProperties: false });
+type FlagParamsT = typeof FlagParams.static;
+
+const FlagView = T.Object(
+  {
+    key: FlagKey,
+    revision: T.Integer({ description: 'Grows by one with every change; `If-Match` takes it.' }),
+    bucketing: T.String({ description: 'The bucketing version the flag keeps (docs/bucketing.md).' }),
+    spec: FlagSpec,
+    createdAt: T.String({ format: 'date-time' }),
+    updatedAt: T.String({ format: 'date-time' }),
+    updatedBy: T.String(),
+  },
+  { additionalProperties: false },
+);
+
+const IfMatch = T.Object(
+  {
+    'if-match': T.Optional(
+      T.String({ description: 'The revision the change applies to, `"3"` (0: create only).' }),
+    ),
+  },
+  { additionalProperties: true },
+);
+type IfMatchT = typeof IfMatch.static;
+
+const HistoryQuery = T.Object(
+  { limit: T.Optional(T.Integer({ minimum: 1, maximum: 500, description: 'Default 50.' })) },
+  { additionalProperties: false },
+);
+
+export function flagView(f: StoredFlag) {
+  return {
+    key: f.key,
+    revision: f.revision,
+    bucketing: f.spec.bucketing,
+    spec: f.spec,
+    createdAt: f.createdAt.toISOString(),
+    updatedAt: f.updatedAt.toISOString(),
+    updatedBy: f.updatedBy,
+  };
+}
+
+/** `"3"`, `W/"3"` or `3` → 3; undefined when absent; NaN when not a revision. */
+function revisionOf(h: string | undefined): number | undefined {
+  if (h === undefined) return undefined;
+  const m = /^\s*(?:W\/)?"?(\d{1,15})"?\s*$/.exec(h);
+  return m ? Number(m[1]) : Number.NaN;
+}
+
+export function registerFlagRoutes(app: FastifyInstance, ctx: AdminContext): void {
+  const withRepo = async <R>(reply: FastifyReply, fn: (r: FlagRepository) => Promise<R>) => {
+    const r = ctx.gw.flags;
+    if (!r) return sendProblem(reply, Errors.adminNoStore);
+    try {
+      return await fn(r);
+    } catch (err) {
+      if (!(err instanceof FlagError)) throw err;
+      if (err.code === 'not-found') return sendProblem(reply, Errors.adminResourceNotFound, err.message);
+      if (err.code === 'conflict') return sendProblem(reply, Errors.adminConflict, err.message);
+      return sendProblem(reply, Errors.adminInvalidRequest, err.message, {
+        errors: err.problems.map((p) => ({ in: 'body', path: p.path, message: p.message })),
+      });
+    }
+  };
+  const badRevision = (reply: FastifyReply) =>
+    sendProblem(reply, Errors.adminInvalidRequest, 'If-Match: expected a revision such as "3"');
+
+  app.get(
+    '/admin/v1/flags',
+    {
+      config: { permission: 'flags.read' },
+      schema: {
+        tags: ['flags'],
+        summary: 'All feature flags',
+        response: withAuthErrors({ 200: T.Object({ flags: T.Array(FlagView) }), 503: noStore }),
+      },
+    },
+    async (_req, reply) => withRepo(reply, async (r) => ({ flags: (await r.list()).map(flagView) })),
+  );
+
+  app.get<{ Params: FlagParamsT }>(
+    '/admin/v1/flags/:key',
+    {
+      config: { permission: 'flags.read' },
+      schema: {
+        tags: ['flags'],
+        summary: 'One flag (ETag: its revision)',
+        params: FlagParams,
+        response: withAuthErrors({ 200: FlagView, 400: invalid, 404: notFound, 503: noStore }),
+      },
+    },
+    async (req, reply) =>
+      withRepo(reply, async (r) => {
+        const f = await r.get(req.params.key);
+        if (!f) return sendProblem(reply, Errors.adminResourceNotFound, `no flag ${req.params.key}`);
+        reply.header('etag', `"${f.revision}"`);
+        return flagView(f);
+      }),
+  );
+
+  app.put<{ Params: FlagParamsT; Body: FlagSpecT; Headers: IfMatchT }>(
+    '/admin/v1/flags/:key',
+    {
+      config: { permission: 'flags.write' },
+      schema: {
+        tags: ['flags'],
+        summary:
+          'Create a flag or replace its definition (201 created, 200 replaced); every replica applies it within a second',
+        params: FlagParams,
+        headers: IfMatch,
+        body: FlagSpec,
+        response: withAuthErrors({
+          200: FlagView,
+          201: FlagView,
+          400: invalid,
+          409: conflict,
+          503: noStore,
+        }),
+      },
+    },
+    async (req, reply) =>
+      withRepo(reply, async (r) => {
+        const expected = revisionOf(req.headers['if-match']);
+        if (Number.isNaN(expected)) return badRevision(reply);
+        const who = ctx.actor(req);
+        const before = await r.get(req.params.key);
+        const { flag, created } = await r.set(who, req.params.key, req.body, expected);
+        ctx.changed(
+          who,
+          created ? 'flag.create' : 'flag.update',
+          `flag:${flag.key}`,
+          before && flagView(before),
+          flagView(flag),
+        );
+        reply.code(created ? 201 : 200).header('etag', `"${flag.revision}"`);
+        if (created) reply.header('location', `/admin/v1/flags/${flag.key}`);
+        return flagView(flag);
+      }),
+  );
+
+  app.delete<{ Params: FlagParamsT; Headers: IfMatchT }>(
+    '/admin/v1/flags/:key',
+    {
+      config: { permission: 'flags.write' },
+      schema: {
+        tags: ['flags'],
+        summary: 'Delete a flag (its history stays); routes it enables answer 404 from then on',
+        params: FlagParams,
+        headers: IfMatch,
+        response: withAuthErrors({ 204: Empty, 400: invalid, 404: notFound, 409: conflict, 503: noStore }),
+      },
+    },
+    async (req, reply) =>
+      withRepo(reply, async (r) => {
+        const expected = revisionOf(req.headers['if-match']);
+        if (Number.isNaN(expected)) return badRevision(reply);
+        const who = ctx.actor(req);
+        const before = await r.delete(who, req.params.key, expected);
+        ctx.changed(who, 'flag.delete', `flag:${before.key}`, flagView(before), null);
+        return reply.code(204).send();
+      }),
+  );
+
+  app.get<{ Params: FlagParamsT; Querystring: typeof HistoryQuery.static }>(
+    '/admin/v1/flags/:key/history',
+    {
+      config: { permission: 'flags.read' },
+      schema: {
+        tags: ['flags'],
+        summary: "A flag's changes, newest first: who, when, the definition before and after",
+        params: FlagParams,
+        querystring: HistoryQuery,
+        response: withAuthErrors({
+          200: T.Object({ changes: T.Array(Change) }, { additionalProperties: false }),
+          400: invalid,
+          503: noStore,
+        }),
+      },
+    },
+    async (req, reply) =>
+      withRepo(reply, async (r) => {
+        const rows = await r.history(req.params.key, req.query.limit ?? 50);
+        return {
+          changes: rows.map((c) => ({
+            id: String(c.id),
+            at: new Date(c.at).toISOString(),
+            actor: c.actor,
+            role: c.role,
+            action: c.action,
+            target: c.target,
+            before: c.before ?? null,
+            after: c.after ?? null,
+          })),
+        };
+      }),
+  );
+}
