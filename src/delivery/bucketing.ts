@@ -25,11 +25,12 @@ export type BucketingVersion = (typeof BUCKETING_VERSIONS)[number];
 export const BUCKETS = 10_000;
 
 const encoder = new TextEncoder();
+/** Reused for every key (the function runs on one thread): no allocation per call for keys that fit. */
+let scratch = new Uint8Array(256);
 
-/** MurmurHash3 x86_32 of `data` with `seed`, unsigned. */
-export function murmur3(data: Uint8Array, seed = 0): number {
+/** MurmurHash3 x86_32 of `data` (its first `n` bytes) with `seed`, unsigned. */
+export function murmur3(data: Uint8Array, seed = 0, n = data.length): number {
   let h = seed >>> 0;
-  const n = data.length;
   const blocks = n & ~3;
   for (let i = 0; i < blocks; i += 4) {
     let k = data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24);
@@ -63,7 +64,11 @@ export function murmur3(data: Uint8Array, seed = 0): number {
 /** The bucket (0 … BUCKETS−1) of `key` under `salt`, by bucketing version `v`. */
 export function bucketOf(salt: string, key: string, v: BucketingVersion = 'v1'): number {
   if (v !== 'v1') throw new Error(`unknown bucketing version ${v as string}`);
-  const h = murmur3(encoder.encode(`${salt}/${key}`));
+  const text = `${salt}/${key}`;
+  // UTF-8 takes at most 3 bytes per UTF-16 unit.
+  if (text.length * 3 > scratch.length) scratch = new Uint8Array(text.length * 3);
+  const { written } = encoder.encodeInto(text, scratch);
+  const h = murmur3(scratch, 0, written);
   // h < 2^32, so h × 10000 < 2^46: exact in a double.
   return Math.floor((h * BUCKETS) / 4294967296);
 }
