@@ -134,7 +134,7 @@ test('a healthy candidate is promoted through 10 → 25 → 50 → 100%; each st
     t.diagnostic(
       `step ${i + 1} (${w}%): ${at.length} requests, ${users.size} keys, ${share.toFixed(1)}% of keys on v2 (tolerance ±${tolerance.toFixed(1)})`,
     );
-    assert.ok(users.size >= 200, `step ${i + 1} saw ${users.size} keys`);
+    assert.ok(users.size >= 100, `step ${i + 1} saw ${users.size} keys`);
     assert.ok(
       Math.abs(share - w) <= tolerance,
       `step ${i + 1}: ${share.toFixed(1)}% of keys on the candidate, weight ${w}%`,
