@@ -12,6 +12,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex, Readable } from 'node:stream';
 import type { CompiledRoute } from '../config/compile.js';
+import type { ArmCounters } from '../delivery/releases/slot.js';
 import type { RequestContext } from '../policies/policy.js';
 import type { UpstreamGroup } from '../upstreams/group.js';
 import type { Target } from '../upstreams/target.js';
@@ -46,6 +47,8 @@ export class Exchange {
   /** On a released route: the version chosen (0 stable, 1 candidate, -1 none) and its group. */
   arm = -1;
   version: UpstreamGroup | undefined = undefined;
+  /** The counters of the step that chose the version (an answer after a step change still counts for it). */
+  armCounters: ArmCounters | undefined = undefined;
   /** The target of the current (or last) try. */
   target: Target | undefined = undefined;
   /** Concurrency slots held (route, target): given back once, into the limiter they came from. */
@@ -128,12 +131,8 @@ export class Exchange {
       route.metrics.requests[(status / 100) | 0]?.inc();
       route.metrics.duration.observe(seconds);
       // A released route: the answer counts for its version's analysis (a client that left does not).
-      if (this.arm !== -1 && status !== 499 && route.release!.slot.measuring)
-        route.release!.slot.counters[this.arm]!.record(
-          status,
-          seconds * 1000,
-          isUpstreamFailure(status, error),
-        );
+      if (this.armCounters !== undefined && status !== 499 && route.release!.slot.measuring)
+        this.armCounters.record(status, seconds * 1000, isUpstreamFailure(status, error));
     }
     logAccess(
       gw,

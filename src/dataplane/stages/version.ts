@@ -12,4 +12,6 @@ export function chooseVersion(x: Exchange): void {
   const arm = release.choose(x.req, x.ctx);
   x.arm = arm;
   x.version = release.groups[arm];
+  // Counted for the step in force now, even if the answer comes after the next step began.
+  x.armCounters = release.slot.counters[arm];
 }
