@@ -20,7 +20,7 @@ export const JUDGE_DEFAULTS = Object.freeze({
     minIncreaseMs: 5,
     confidence: 0.95,
     alpha: 0.05,
-    maxCles: 0.6,
+    maxCles: 0.7,
   }),
 });
 
@@ -426,7 +426,7 @@ function maxCheck(
 /**
  * `latency.rank`: Mann–Whitney U over the two histograms. Fails when the candidate is significantly
  * slower (one-sided p < alpha) AND by a margin: the common-language effect size, the chance that a
- * candidate request is slower than a stable one (ties half), is above maxCles (default 0.6), and the
+ * candidate request is slower than a stable one (ties half), is above maxCles (default 0.7), and the
  * medians differ by at least minIncreaseMs (as for the quantiles: 1 ms against 2 ms is no failure).
  * With thousands of requests a shift of a few percent is significant yet harmless; the margin keeps
  * this check for a shift of the whole distribution, while the quantile checks watch the tail, which

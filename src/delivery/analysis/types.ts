@@ -42,7 +42,7 @@ export interface LatencyRule {
   alpha?: number;
   /**
    * `latency.rank` fails only when the common-language effect size P(candidate slower) + ties/2 is
-   * above this (0.5 = no shift); default 0.6. A significant but tiny shift of the whole distribution
+   * above this (0.5 = no shift); default 0.7. A significant but tiny shift of the whole distribution
    * is left to the quantile checks.
    */
   maxCles?: number;

@@ -78,6 +78,14 @@ const Analysis = T.Object(
             T.Record(T.String({ pattern: '^p[0-9]+(\\.[0-9]+)?$' }), T.Number({ minimum: 0 })),
           ),
           confidence: T.Optional(T.Number({ exclusiveMinimum: 0, exclusiveMaximum: 1 })),
+          alpha: T.Optional(T.Number({ exclusiveMinimum: 0, exclusiveMaximum: 1 })),
+          maxCles: T.Optional(
+            T.Number({
+              minimum: 0.5,
+              exclusiveMaximum: 1,
+              description: 'The rank test fails only when P(candidate slower) is above this; default 0.7.',
+            }),
+          ),
         },
         { additionalProperties: false },
       ),
