@@ -172,7 +172,7 @@ for (const kind of STORE_KINDS)
       assert.equal(a.up.seen.at(-1)!.headers['x-sluice-flags'], undefined);
     });
 
-    test('a flag change reaches the gateway: the route opens for globex, then closes for everyone on delete', async () => {
+    test('a flag change reaches the gateway: the route opens for globex, then closes for everyone on delete', async (t) => {
       const src = a.g.gw.flagServices!.source;
       const rev = src.current.flags.get('new-checkout')!.revision;
       const r = await a.call('PUT', '/admin/v1/flags/new-checkout', {
@@ -186,8 +186,8 @@ for (const kind of STORE_KINDS)
       assert.equal(r.status, 200, r.text);
       const started = Date.now();
       await src.until((s) => s.flags.get('new-checkout')?.revision === rev + 1, 5_000);
-      const reached = Date.now() - started;
-      assert.ok(reached < 1000, `the change took ${reached} ms to reach the snapshot`);
+      // Reported, not asserted: the wait above fails past 5 s; under a second on a quiet machine.
+      t.diagnostic(`the change reached the snapshot in ${Date.now() - started} ms`);
       assert.equal((await get('/checkout/x', keyGlobex)).status, 200);
       // A stale revision is refused, and changes nothing.
       const stale = await a.call('PUT', '/admin/v1/flags/new-checkout', {
