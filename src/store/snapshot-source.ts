@@ -5,9 +5,8 @@
  * store cannot be read `current` keeps the last good snapshot and reloads are retried with
  * back-off. Nothing here throws on the request path.
  *
- * The same mechanism as the tenancy snapshot (src/tenancy/snapshot.ts), with the load and the
- * channel as parameters; the flag snapshot (src/delivery/flags/snapshot.ts) uses it.
- * TODO: SnapshotSource of tenancy could become one of these (same behaviour, one copy).
+ * The load and the channel are parameters; the tenancy snapshot (src/tenancy/snapshot.ts) and the
+ * flag snapshot (src/delivery/flags/snapshot.ts) are both one of these.
  */
 import type { Store } from './store.js';
 
@@ -76,6 +75,7 @@ export class ReloadingSnapshot<S extends Versioned> {
     }
   }
 
+  /** Calls cb with every new snapshot. Returns the unsubscribe. */
   onChange(cb: (s: S) => void): () => void {
     this.listeners.add(cb);
     return () => {
@@ -83,7 +83,10 @@ export class ReloadingSnapshot<S extends Versioned> {
     };
   }
 
-  /** Resolves with the current snapshot as soon as `pred` holds for it; rejects after timeoutMs. */
+  /**
+   * Resolves with the current snapshot as soon as `pred` holds for it (now or after a reload);
+   * rejects after timeoutMs. For tests and for callers that must see their own write applied.
+   */
   until(pred: (s: S) => boolean, timeoutMs = 5_000): Promise<S> {
     return new Promise((resolve, reject) => {
       if (pred(this.snapshot)) return resolve(this.snapshot);
@@ -122,11 +125,11 @@ export class ReloadingSnapshot<S extends Versioned> {
   private schedule(delayMs: number): void {
     if (this.closed) return;
     if (this.running) {
-      this.dirty = true;
+      this.dirty = true; // the load under way may have read before this change
       return;
     }
     if (this.timer) {
-      if (delayMs > 0) return;
+      if (delayMs > 0) return; // coalesce into the pending one
       clearTimeout(this.timer);
     }
     this.timer = setTimeout(() => this.fire(), delayMs);

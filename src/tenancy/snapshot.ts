@@ -8,6 +8,7 @@
  * announced meanwhile is lost. When the store is unreachable `current` keeps answering with the
  * last good snapshot; reloads are retried with back-off. Nothing here throws on the request path.
  */
+import { type ReloadingOptions, ReloadingSnapshot } from '../store/snapshot-source.js';
 import type { Store } from '../store/store.js';
 import { parseKey, verifySecret } from './api-keys.js';
 import type { TenantStatus } from './repository.js';
@@ -149,176 +150,25 @@ export function lookupKey(snapshot: TenancySnapshot, presented: string, nowMs: n
   return { ok: true, tenant, key };
 }
 
-export interface SnapshotSourceOptions {
-  /** Wait this long after a notification before reloading, so a burst costs one load. Default 20 ms. */
-  debounceMs?: number;
-  /** Retry back-off after a failed reload: first and largest delay. Default 250 → 5000 ms. */
-  retryMinMs?: number;
-  retryMaxMs?: number;
-  /** A reload failed (the last snapshot stays in use). For the caller's log and metrics. */
-  onError?: (err: Error) => void;
-}
+/** Debounce, retry back-off and the error hook of a SnapshotSource (see ReloadingOptions). */
+export type SnapshotSourceOptions = ReloadingOptions;
 
 /**
- * Keeps a TenancySnapshot current for one process. `current` is a plain field read; listeners
- * registered with onChange get each new snapshot after it is in place.
+ * Keeps a TenancySnapshot current for one process: a ReloadingSnapshot (src/store/snapshot-source.ts)
+ * of loadSnapshot on CHANGES_CHANNEL. `current` is a plain field read; listeners registered with
+ * onChange get each new snapshot after it is in place; `until(pred)` waits for a snapshot that
+ * satisfies pred. start() rejects when the store cannot be read: a process should not serve
+ * tenant-bound routes from nothing.
  */
-export class SnapshotSource {
-  private snapshot: TenancySnapshot = EMPTY_SNAPSHOT;
-  private readonly listeners = new Set<(s: TenancySnapshot) => void>();
-  private unlisten: (() => Promise<void>) | undefined;
-  private unresync: (() => void) | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private dirty = false;
-  private failing = false;
-  private retryMs: number;
-  private closed = false;
-  private lastError: Error | undefined;
-  private readonly debounceMs: number;
-
-  constructor(
-    private readonly store: Store,
-    private readonly opts: SnapshotSourceOptions = {},
-  ) {
-    this.debounceMs = opts.debounceMs ?? 20;
-    this.retryMs = opts.retryMinMs ?? 250;
-  }
-
-  /** The newest snapshot loaded (the empty one before start). Never throws. */
-  get current(): TenancySnapshot {
-    return this.snapshot;
-  }
-
-  /** True while the last reload attempt failed: `current` may be behind the store. */
-  get stale(): boolean {
-    return this.failing;
-  }
-
-  /**
-   * Subscribes to changes, then loads the first snapshot (in that order, so no change made in
-   * between is missed). Rejects when the store cannot be read: a process should not serve
-   * tenant-bound routes from nothing.
-   */
-  async start(): Promise<void> {
-    this.unresync = this.store.onResync(() => this.schedule(0));
-    try {
-      this.unlisten = await this.store.listen(CHANGES_CHANNEL, () => this.schedule(this.debounceMs));
-      await this.reload();
-      if (this.failing) throw this.lastError ?? new Error('tenancy snapshot: first load failed');
-    } catch (err) {
-      await this.close();
-      throw err;
-    }
-  }
-
-  /** Calls cb with every new snapshot. Returns the unsubscribe. */
-  onChange(cb: (s: TenancySnapshot) => void): () => void {
-    this.listeners.add(cb);
-    return () => {
-      this.listeners.delete(cb);
-    };
-  }
-
-  /**
-   * Resolves with the current snapshot as soon as `pred` holds for it (now or after a reload);
-   * rejects after timeoutMs. For tests and for callers that must see their own write applied.
-   */
-  until(pred: (s: TenancySnapshot) => boolean, timeoutMs = 5_000): Promise<TenancySnapshot> {
-    return new Promise((resolve, reject) => {
-      if (pred(this.snapshot)) return resolve(this.snapshot);
-      const timer = setTimeout(() => {
-        off();
-        reject(new Error(`tenancy snapshot: condition not met within ${timeoutMs} ms`));
-      }, timeoutMs);
-      const off = this.onChange((s) => {
-        if (!pred(s)) return;
-        clearTimeout(timer);
-        off();
-        resolve(s);
-      });
-    });
-  }
-
-  /** Reloads now (or after the reload under way) and resolves when a load that began after this call ended. */
-  async reload(): Promise<void> {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    while (this.running) await this.running;
-    await this.run();
-  }
-
-  async close(): Promise<void> {
-    this.closed = true;
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    this.unresync?.();
-    const u = this.unlisten;
-    this.unlisten = undefined;
-    await u?.().catch(() => {});
-    await this.running;
-  }
-
-  private schedule(delayMs: number): void {
-    if (this.closed) return;
-    if (this.running) {
-      this.dirty = true; // the load under way may have read before this change
-      return;
-    }
-    if (this.timer) {
-      if (delayMs > 0) return; // coalesce into the pending one
-      clearTimeout(this.timer);
-    }
-    this.timer = setTimeout(() => this.fire(), delayMs);
-  }
-
-  private fire(): void {
-    this.timer = undefined;
-    if (this.running) this.dirty = true;
-    else this.run().catch(() => {});
-  }
-
-  private run(): Promise<void> {
-    this.dirty = false;
-    const p = (async () => {
-      try {
-        const next = await loadSnapshot(this.store, this.snapshot.version + 1);
-        if (this.closed) return;
-        this.snapshot = next;
-        this.failing = false;
-        this.lastError = undefined;
-        this.retryMs = this.opts.retryMinMs ?? 250;
-        for (const cb of this.listeners) {
-          try {
-            cb(next);
-          } catch (err) {
-            this.opts.onError?.(err instanceof Error ? err : new Error(String(err)));
-          }
-        }
-      } catch (err) {
-        const e = err instanceof Error ? err : new Error(String(err));
-        this.failing = true;
-        this.lastError = e;
-        if (this.closed) return;
-        this.opts.onError?.(e);
-        this.dirty = false;
-        const delay = this.retryMs;
-        this.retryMs = Math.min(this.opts.retryMaxMs ?? 5_000, this.retryMs * 2);
-        queueMicrotask(() => this.scheduleRetry(delay));
-      }
-    })();
-    this.running = p;
-    return p.finally(() => {
-      if (this.running === p) this.running = undefined;
-      if (this.dirty && !this.closed) {
-        this.dirty = false;
-        this.schedule(this.debounceMs);
-      }
-    });
-  }
-
-  private scheduleRetry(delayMs: number): void {
-    if (this.closed || this.timer) return;
-    this.timer = setTimeout(() => this.fire(), delayMs);
+export class SnapshotSource extends ReloadingSnapshot<TenancySnapshot> {
+  constructor(store: Store, opts: SnapshotSourceOptions = {}) {
+    super(
+      'tenancy snapshot',
+      store,
+      CHANGES_CHANNEL,
+      (s, version) => loadSnapshot(s, version),
+      EMPTY_SNAPSHOT,
+      opts,
+    );
   }
 }
