@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { deferred, eventually, freePort, httpRequest } from '../harness/flow.js';
+import { deferred, waitFor } from '../harness/flow.js';
 import { startUpstream } from '../harness/upstream.js';
 
 const cliMain = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
@@ -27,26 +27,39 @@ interface Gateway {
   port: number;
   adminPort: number;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Everything the process wrote to stdout so far. */
+  output: () => string;
 }
 
-/** `sluice start` on free ports with stdout to `stdout` (a file descriptor, or 'pipe'). */
-async function startSluice(stdout: number | 'pipe', upstreamUrl: string): Promise<Gateway> {
+/**
+ * `sluice start` with stdout to a file descriptor (`{ fd, path }`, as `>> access.log`) or a pipe.
+ * Both listeners take port 0; their ports are read back from the `started` line the process
+ * writes, so no other test file can take them first (a port probed free and passed on the
+ * command line once was, and the child exited with EADDRINUSE).
+ */
+async function startSluice(
+  out: { fd: number; path: string } | 'pipe',
+  upstreamUrl: string,
+): Promise<Gateway> {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-alog-'));
-  const port = await freePort();
-  const adminPort = await freePort();
   const file = join(dir, 'sluice.yaml');
   writeFileSync(
     file,
     JSON.stringify({
-      listen: { host: '127.0.0.1', port, drain: { delay: '0s', timeout: '10s' } },
-      admin: { host: '127.0.0.1', port: adminPort },
+      listen: { host: '127.0.0.1', port: 0, drain: { delay: '0s', timeout: '10s' } },
+      admin: { host: '127.0.0.1', port: 0 },
       upstreams: { up: { targets: [{ url: upstreamUrl }] } },
       routes: [{ name: 'all', match: { path: { prefix: '/' } }, upstream: 'up' }],
     }),
   );
   const child = spawn(process.execPath, ['--import', 'tsx', cliMain, 'start', '--config', file], {
-    stdio: ['ignore', stdout, 'inherit'],
+    stdio: ['ignore', out === 'pipe' ? 'pipe' : out.fd, 'inherit'],
   });
+  let piped = '';
+  child.stdout?.on('data', (c: Buffer) => {
+    piped += c.toString('utf8');
+  });
+  const output = () => (out === 'pipe' ? piped : readFileSync(out.path, 'utf8'));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('exit', (code, signal) => resolve({ code, signal })),
   );
@@ -57,19 +70,24 @@ async function startSluice(stdout: number | 'pipe', upstreamUrl: string): Promis
   // Also when this test process is ended without its after hooks (a runner's timeout).
   process.once('exit', kill);
   // Starting node with tsx takes seconds on a loaded machine.
-  await Promise.race([
-    eventually(
-      async () =>
-        (await httpRequest(`http://127.0.0.1:${adminPort}/health/ready`).catch(() => undefined))?.status ===
-        200,
-      'sluice ready',
+  const started = await Promise.race([
+    waitFor(
+      () => {
+        const line = output()
+          .split('\n')
+          .find((l) => l.includes('"event":"started"'));
+        return line === undefined ? undefined : (JSON.parse(line) as { public: string; admin: string });
+      },
+      'the started line',
       60_000,
     ),
     exited.then(({ code }) => {
       throw new Error(`sluice exited (${code}) before it was ready`);
     }),
   ]);
-  return { child, port, adminPort, exited };
+  const port = Number(started.public.split(':').pop());
+  const adminPort = Number(started.admin.split(':').pop());
+  return { child, port, adminPort, exited, output };
 }
 
 /** The request ids of the response each client got in full (any status), and a signal at `signalAt` responses. */
@@ -150,7 +168,7 @@ test('SIGTERM under load: every response has its complete line in the log file',
   const logFile = join(dir, 'access.log');
   // As `sluice start >> access.log`: the child gets its own copy of the descriptor.
   const fd = openSync(logFile, 'a');
-  const gw = await startSluice(fd, u.url);
+  const gw = await startSluice({ fd, path: logFile }, u.url);
   closeSync(fd);
 
   const l = load(gw.port, 16, 3000);
@@ -193,7 +211,7 @@ test('a stop right after the last response: the last lines are written before th
   const dir = mkdtempSync(join(tmpdir(), 'sluice-alog-'));
   const logFile = join(dir, 'access.log');
   const fd = openSync(logFile, 'a');
-  const gw = await startSluice(fd, u.url);
+  const gw = await startSluice({ fd, path: logFile }, u.url);
   closeSync(fd);
 
   const l = load(gw.port, 8, 500);
@@ -209,8 +227,6 @@ test('a stop right after the last response: the last lines are written before th
 test('stdout to a pipe: every response has its complete line, through a SIGTERM drain', async () => {
   const u = await upstream();
   const gw = await startSluice('pipe', u.url);
-  const chunks: Buffer[] = [];
-  gw.child.stdout!.on('data', (c: Buffer) => chunks.push(c));
   const eof = new Promise<void>((resolve) => gw.child.stdout!.once('end', resolve));
 
   const l = load(gw.port, 16, 3000);
@@ -219,5 +235,5 @@ test('stdout to a pipe: every response has its complete line, through a SIGTERM 
   await l.done;
   assert.deepEqual(await gw.exited, { code: 0, signal: null });
   await eof;
-  assertOneLinePerResponse(l.ids, accessLines(Buffer.concat(chunks).toString('utf8')));
+  assertOneLinePerResponse(l.ids, accessLines(gw.output()));
 });
