@@ -46,6 +46,8 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
   private statusText = '';
   /** Set on retryable requests of routes with `retry`; undefined elsewhere (one comparison). */
   retry: RetryRun | undefined = undefined;
+  /** The first try's dispatch options: what a release's mirror copies (delivery/releases/mirror.ts). */
+  private sent: Dispatcher.DispatchOptions | undefined = undefined;
   /** Body taps of response policies (a cache filling an entry); undefined on the common path. */
   private taps: BodyTap[] | undefined = undefined;
   /**
@@ -73,6 +75,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
   start(target: Target, options: Dispatcher.DispatchOptions): void {
     target.state.inflight++; // least-request reads it
     this.x.gw.metrics.inflight.inc();
+    this.sent = options;
     target.dispatcher.dispatch(options, this);
   }
 
@@ -123,7 +126,13 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     this.status = status;
     const x = this.x;
     const res = x.res!;
-    const plan = x.routed.response;
+    const route = x.routed;
+    // A release's shadow traffic: one comparison on routes without a mirror; copied off the request path.
+    if (route.release?.mirror !== undefined) {
+      const tap = route.release.mirror.begin(x, status, this.sent!);
+      if (tap !== undefined) this.taps = [tap];
+    }
+    const plan = route.response;
     const drop = plan.drop;
     const headers: string[] = [];
     let tokens: string[] | undefined;

@@ -12,6 +12,7 @@ import type { RequestContext, TenantView } from '../../policies/policy.js';
 import { clientIpKey, cookieKey, headerKey } from '../../upstreams/balancers/hash-key.js';
 import type { UpstreamGroup } from '../../upstreams/group.js';
 import { bucketOf } from '../bucketing.js';
+import { ReleaseMirror } from './mirror.js';
 import type { ReleaseConfig } from './schema.js';
 import { type Arm, CANDIDATE, type ReleaseSlot, STABLE } from './slot.js';
 
@@ -22,6 +23,8 @@ export interface CompiledRelease {
   readonly slot: ReleaseSlot;
   /** [stable, candidate]. */
   readonly groups: readonly [UpstreamGroup, UpstreamGroup];
+  /** Shadow traffic to the candidate (mirror.ts); undefined without `mirror` or with nothing to copy. */
+  readonly mirror: ReleaseMirror | undefined;
   choose(req: IncomingMessage, ctx: RequestContext | undefined): Arm;
 }
 
@@ -49,11 +52,17 @@ export function compileRelease(
   const forceCandidate = new Set(spec.overrides?.tenants?.candidate ?? []);
   const forceStable = new Set(spec.overrides?.tenants?.stable ?? []);
   const cohorts = (spec.cohorts ?? []).map(cohortMatcher);
+  const m = spec.mirror;
+  const mirror =
+    m === undefined || m.percent === 0 || m.maxPerSecond === 0
+      ? undefined
+      : new ReleaseMirror(m, slot, groups[1]);
 
   return {
     name,
     slot,
     groups,
+    mirror,
     choose(req, ctx) {
       const s = slot.state;
       if (s === 'unknown') return STABLE;
