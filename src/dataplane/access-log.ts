@@ -34,6 +34,8 @@ export function logAccess(
   socket?: Socket,
   /** Tries made (retries); logged only when more than one. */
   attempts?: number,
+  /** On a released route, the version that answered (its upstream group): logged as `version`. */
+  version?: string,
 ): void {
   const al = gw.runtime.accessLog;
   if (!al.enabled || (al.sample < 1 && Math.random() >= al.sample)) return;
@@ -61,6 +63,7 @@ export function logAccess(
   }
   if (error) line += `,"error":${str(error)}`;
   if (attempts !== undefined && attempts > 1) line += `,"attempts":${num(attempts)}`;
+  if (version !== undefined) line += `,"version":${str(version)}`;
   if (al.headers) line += `,"headers":${JSON.stringify(redactHeaders(req.headers, al.redact))}`;
   out.write(line);
 }

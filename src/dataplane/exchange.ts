@@ -147,6 +147,7 @@ export class Exchange {
       error,
       this.socket,
       this.attempts,
+      this.version?.name,
     );
     if (this.ctx !== undefined && route !== undefined)
       completePolicies(route, this.ctx, status, seconds, error);

@@ -247,14 +247,14 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     }
     const { def, kind } = classifyUpstreamError(err);
     if (this.retry !== undefined && this.retryOnError(err, kind)) {
-      gw.metrics.upstreamErrors.labels(route.upstream!.name, kind).inc();
+      gw.metrics.upstreamErrors.labels((x.version ?? route.upstream!).name, kind).inc();
       return;
     }
     // The client's own faults are counted as refusals, not upstream errors; the rest of the
     // connection's bytes are unread, so it is closed.
     const clientFault = kind === 'body_too_large' || kind === 'client_body_timeout';
     if (clientFault) gw.metrics.refusals.labels(def.code).inc();
-    else gw.metrics.upstreamErrors.labels(route.upstream!.name, kind).inc();
+    else gw.metrics.upstreamErrors.labels((x.version ?? route.upstream!).name, kind).inc();
     const res = x.res!;
     if (res.headersSent) {
       // The response already started: reset the connection (RST_STREAM on HTTP/2) so a truncated
@@ -272,7 +272,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
         ? `the body exceeds ${route.maxBodyBytes} bytes`
         : clientFault
           ? 'the client stopped sending the request body'
-          : `upstream "${route.upstream!.name}"`,
+          : `upstream "${(x.version ?? route.upstream!).name}"`,
       withPolicyHeaders(x.ctx, clientFault ? { connection: 'close' } : undefined),
     );
     this.finish(def.status, kind);

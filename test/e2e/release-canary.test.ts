@@ -321,4 +321,11 @@ test('a forced version (header) holds through pause and resume; the weight holds
   assert.equal(await get({ 'x-user': k, 'x-sluice-version': 'candidate' }), 'v2', 'forced after resume');
   assert.equal(await get({ 'x-user': k, 'x-sluice-version': 'stable' }), 'v1');
   assert.equal(await get({ 'x-user': k }), 'v1', 'and on its own bucket’s version without the header');
+  // The access log says which version answered each request of the released route.
+  const versions = g.logs.filter((l) => l.route === 'api').map((l) => l.version);
+  assert.ok(versions.includes('v2') && versions.includes('v1'), JSON.stringify(versions.slice(-5)));
+  assert.ok(
+    versions.every((v) => v === 'v1' || v === 'v2'),
+    'every line of the route names its version',
+  );
 });
