@@ -21,10 +21,12 @@ import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
 import {
   createProcesses,
+  failWith,
   findBin,
   fmtMs,
   freePort,
   httpGet,
+  loadAverage,
   nginxArgs,
   nginxConf,
   runBenchmark,
@@ -36,6 +38,7 @@ import {
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const work = join(root, 'bench', '.work', 'failover');
 const env = process.env;
+const fail = failWith('bench:failover');
 const ROUNDS = int(env.ROUNDS, 2);
 const CONNS = int(env.CONNS, 32);
 const RATE = int(env.RATE, 4000, true); // requests/s in all; 0: as fast as the connections go
@@ -66,12 +69,6 @@ function int(v, d, zeroOk = false) {
   if (!Number.isInteger(n) || n < (zeroOk ? 0 : 1))
     fail(`not a ${zeroOk ? '' : 'positive '}whole number: ${v}`);
   return n;
-}
-
-function fail(msg) {
-  console.error(`bench:failover: ${msg}`);
-  process.exitCode = 1;
-  throw new Error(msg);
 }
 
 const log = (s = '') => console.log(s);
@@ -412,7 +409,7 @@ async function main() {
   mkdirSync(work, { recursive: true });
   nginxBin = findBin('nginx', ['/usr/sbin']) ?? fail('nginx not found (bench/run.sh installs it)');
   const started = new Date();
-  const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  const load = loadAverage();
   log(`== Sluice failover benchmark, ${started.toISOString()}`);
   log(
     `   ${ROUNDS} rounds per scenario, ${CONNS} connections, ${RATE ? `${RATE} req/s` : 'unpaced'}, ` +

@@ -1,11 +1,39 @@
-// Helpers shared by the benchmarks (run.mjs, reload.mjs, tls.mjs). No module state: each run
-// creates its own process group (createProcesses).
+// Helpers shared by the benchmarks (run.mjs, reload.mjs, tls.mjs, identity.mjs, delivery.mjs, …).
+// No module state: each run creates its own process group (createProcesses).
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+/**
+ * A benchmark's `fail(msg)`: prints `label: msg`, marks the run failed (exit code 1) and throws (so
+ * runBenchmark stops what was started). Define it before anything at the top level can fail.
+ */
+export function failWith(label) {
+  return (msg) => {
+    console.error(`${label}: ${msg}`);
+    process.exitCode = 1;
+    throw new Error(msg);
+  };
+}
+
+/** `knob(name, dflt, min = 1)`: a whole-number knob from `env` (`min` and up), or its default; `fail` on anything else. */
+export function knobs(env, fail) {
+  return (name, dflt, min = 1) => {
+    const v = env[name];
+    if (v === undefined || v === '') return dflt;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) fail(`${name} must be a whole number >= ${min}, not "${v}"`);
+    return n;
+  };
+}
+
+/** The 1, 5 and 15 minute load averages, as /proc/loadavg gives them ("0.52 0.48 0.40"). */
+export function loadAverage() {
+  return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+}
 
 export function sleep(ms) {
   return new Promise((r) => setTimeout(r, ms));
@@ -320,4 +348,101 @@ export function cpuTicks(pid, withChildren) {
   } catch {
     return 0;
   }
+}
+
+/** CPU ticks of a process and its children (a server and its workers, nginx's worker); 0 when gone. */
+export function treeTicks(pid) {
+  return childrenOf(pid).reduce((a, k) => a + cpuTicks(k, false), cpuTicks(pid, false));
+}
+
+/** Busy and total ticks of one core so far (its `cpuN` line in /proc/stat); NaN for a core list. */
+export function coreTicks(core) {
+  const line = readFileSync('/proc/stat', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`cpu${core} `));
+  if (!/^\d+$/.test(core) || line === undefined) return { busy: Number.NaN, total: Number.NaN };
+  // user nice system idle iowait irq softirq steal: everything but idle and iowait is busy.
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = line
+    .trim()
+    .split(/\s+/)
+    .slice(1, 9)
+    .map(Number);
+  const busy = user + nice + system + irq + softirq + steal;
+  return { busy, total: busy + idle + iowait };
+}
+
+/**
+ * Run a load generator (wrk, h2load) as process `name` of `procs` on `cpu` to its end: resolves with
+ * what it wrote to stdout once it has exited (and is forgotten); rejects with "stopped" when the
+ * benchmark is being stopped meanwhile, and with its output when it exits other than 0.
+ */
+export function runToEnd(procs, name, cpu, bin, args) {
+  const e = procs.start(name, cpu, bin, args, { stdout: 'pipe', transient: true });
+  return new Promise((res, rej) => {
+    let out = '';
+    e.proc.stdout.on('data', (c) => {
+      out += c;
+    });
+    e.proc.once('exit', (code) => {
+      procs.running.delete(name);
+      if (procs.isStopping()) return rej(new Error('stopped'));
+      if (code !== 0) return rej(new Error(`${name} exited ${code}: ${out}`));
+      res(out);
+    });
+  });
+}
+
+/**
+ * The end of a wrk Lua script whose init() filled `reqs[1..n]` (formatted requests) and set `i`:
+ * request() cycles through them in order; done() prints the figures in one line that
+ * readCycleReport reads (latency in microseconds).
+ */
+export const CYCLE_LUA = `function request()
+  i = i + 1
+  if i > n then i = 1 end
+  return reqs[i]
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("CYCLEBENCH requests=%d us=%d p50=%d p99=%d non2xx=%d socket=%d\\n",
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.status, e.connect + e.read + e.write + e.timeout))
+end
+`;
+
+/** The figures CYCLE_LUA's done() printed in wrk's output (latency in ms), or undefined. */
+export function readCycleReport(out) {
+  const m = /CYCLEBENCH requests=(\d+) us=(\d+) p50=(\d+) p99=(\d+) non2xx=(\d+) socket=(\d+)/.exec(out);
+  if (!m) return undefined;
+  const [requests, us, p50, p99, non2xx, socket] = m.slice(1).map(Number);
+  return { requests, rps: (requests * 1e6) / us, p50: p50 / 1000, p99: p99 / 1000, errors: non2xx + socket };
+}
+
+/**
+ * Lines in an access-log file (`lines`), of them the access entries (`access`: they contain
+ * "type":"access") and the access entries that are not one complete JSON object of type "access"
+ * (`bad`, with a last line without its end). Then the file is emptied, so a long run does not fill
+ * the disk (a file opened with O_APPEND, as `>>` does, takes the next write at its new end).
+ */
+export function takeLog(file) {
+  const text = readFileSync(file, 'utf8');
+  truncateSync(file, 0);
+  let lines = 0;
+  let access = 0;
+  let bad = 0;
+  let from = 0;
+  for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', from)) {
+    const line = text.slice(from, nl);
+    from = nl + 1;
+    lines++;
+    if (!line.includes('"type":"access"')) continue; // other log lines (startup)
+    access++;
+    try {
+      if (JSON.parse(line).type !== 'access') bad++;
+    } catch {
+      bad++;
+    }
+  }
+  if (from < text.length) bad++; // a line without its end
+  return { lines, access, bad };
 }

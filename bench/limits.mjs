@@ -25,6 +25,7 @@ import {
   nginxArgs,
   nginxConf,
   runBenchmark,
+  runToEnd,
   saveResults,
   sleep,
   toMs,
@@ -81,32 +82,22 @@ function cpuTicks(pid) {
 const TICKS_PER_S = num('CLK_TCK', 100);
 
 /** wrk against one path; with `pid`, also the CPU time that process spent per request (µs). */
-function wrk(wrkBin, port, path, seconds, pid) {
+async function wrk(wrkBin, port, path, seconds, pid) {
   const ticks0 = pid ? cpuTicks(pid) : 0;
-  return new Promise((res, rej) => {
-    const e = start(
-      'wrk',
-      LOAD_CPU,
-      wrkBin,
-      ['-t1', `-c${CONNS}`, `-d${seconds}s`, '--latency', `http://127.0.0.1:${port}${path}`],
-      { stdout: 'pipe', transient: true },
-    );
-    let out = '';
-    e.proc.stdout.on('data', (c) => {
-      out += c;
-    });
-    e.proc.once('exit', (code) => {
-      procs.running.delete('wrk');
-      if (code !== 0) return rej(new Error(`wrk exited ${code}: ${out}`));
-      const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
-      const p99 = toMs(/\s99%\s+([\d.]+\w+)/.exec(out)?.[1] ?? '');
-      const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
-      if (!Number.isFinite(rps)) return rej(new Error(`cannot read wrk's output:\n${out}`));
-      const requests = Number(/(\d+) requests in/.exec(out)?.[1]);
-      const cpuUs = pid ? ((cpuTicks(pid) - ticks0) * 1e6) / TICKS_PER_S / requests : Number.NaN;
-      res({ rps, p99, non2xx, cpuUs });
-    });
-  });
+  const out = await runToEnd(procs, 'wrk', LOAD_CPU, wrkBin, [
+    '-t1',
+    `-c${CONNS}`,
+    `-d${seconds}s`,
+    '--latency',
+    `http://127.0.0.1:${port}${path}`,
+  ]);
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+  const p99 = toMs(/\s99%\s+([\d.]+\w+)/.exec(out)?.[1] ?? '');
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
+  if (!Number.isFinite(rps)) throw new Error(`cannot read wrk's output:\n${out}`);
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1]);
+  const cpuUs = pid ? ((cpuTicks(pid) - ticks0) * 1e6) / TICKS_PER_S / requests : Number.NaN;
+  return { rps, p99, non2xx, cpuUs };
 }
 
 async function limiterAlone(redisPort) {

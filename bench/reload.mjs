@@ -6,16 +6,19 @@ import {
   childrenOf,
   cpuTicks,
   createProcesses,
+  failWith,
   findBin,
   fmtMs,
   fmtRps,
   fmtX,
   freePort,
   httpGet,
+  loadAverage,
   median,
   nginxArgs,
   nginxConf,
   runBenchmark,
+  runToEnd,
   saveResults,
   sleep,
   toMs,
@@ -25,6 +28,7 @@ import {
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const work = join(root, 'bench', '.work', 'reload');
 const env = process.env;
+const fail = failWith('bench:reload');
 const ROUNDS = int(env.ROUNDS, 3);
 const DURATION = int(env.DURATION, 10); // seconds per measurement
 const WARMUP = int(env.WARMUP, 3);
@@ -45,12 +49,6 @@ function int(v, d) {
   const n = Number(v);
   if (!Number.isInteger(n) || n <= 0) fail(`not a positive whole number: ${v}`);
   return n;
-}
-
-function fail(msg) {
-  console.error(`bench:reload: ${msg}`);
-  process.exitCode = 1;
-  throw new Error(msg);
 }
 
 const log = (s) => console.log(s);
@@ -175,30 +173,22 @@ function rssKb(pid) {
   }
 }
 
-function wrk(port, seconds) {
-  return new Promise((res, rej) => {
-    const e = start(
-      'wrk',
-      LOAD_CPU,
-      wrkBin,
-      ['-t1', `-c${CONNS}`, `-d${seconds}s`, '--latency', '-s', luaFile, `http://127.0.0.1:${port}${PATH}`],
-      { stdout: 'pipe', transient: true },
-    );
-    let out = '';
-    e.proc.stdout.on('data', (c) => {
-      out += c;
-    });
-    const before = cpuSnapshot();
-    e.proc.once('exit', (code) => {
-      const foreign = foreignLoad(before, cpuSnapshot());
-      running.delete('wrk');
-      if (procs.isStopping()) return rej(new Error('stopped'));
-      if (code !== 0) return rej(new Error(`wrk exited ${code}: ${out}`));
-      const r = parseWrk(out);
-      if (!r || !Number.isFinite(r.rps)) return rej(new Error(`cannot parse wrk output:\n${out}`));
-      res({ ...r, foreign });
-    });
-  });
+async function wrk(port, seconds) {
+  const done = runToEnd(procs, 'wrk', LOAD_CPU, wrkBin, [
+    '-t1',
+    `-c${CONNS}`,
+    `-d${seconds}s`,
+    '--latency',
+    '-s',
+    luaFile,
+    `http://127.0.0.1:${port}${PATH}`,
+  ]);
+  const before = cpuSnapshot();
+  const out = await done;
+  const foreign = foreignLoad(before, cpuSnapshot());
+  const r = parseWrk(out);
+  if (!r || !Number.isFinite(r.rps)) throw new Error(`cannot parse wrk output:\n${out}`);
+  return { ...r, foreign };
 }
 
 /**
@@ -264,7 +254,7 @@ async function main() {
     `   ${ROUNDS} rounds x 2 modes x ${DURATION}s, ${CONNS} connections, reload every ${RELOAD_MS} ms in the "reloads" mode; ` +
       `wrk + upstream on CPU ${LOAD_CPU}, Sluice on CPU ${PROXY_CPU}; node ${process.version}`,
   );
-  const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  const load = loadAverage();
   log(`   load average before start: ${load}`);
 
   const upPort = await freePort();

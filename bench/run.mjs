@@ -1,23 +1,28 @@
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   childrenOf,
   cpuTicks,
   createProcesses,
+  failWith,
   findBin,
   fmtMb,
   fmtMs,
   fmtRps,
   fmtX,
   freePort,
+  loadAverage,
   median,
   nginxArgs,
   runBenchmark,
+  runToEnd,
   saveResults,
   nginxConf as sharedNginxConf,
   sleep,
+  takeLog,
   toMs,
+  treeTicks,
   waitOk,
 } from './lib.mjs';
 
@@ -25,6 +30,7 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const work = join(root, 'bench', '.work', 'run');
 
 const env = process.env;
+const fail = failWith('bench');
 const ROUNDS = int(env.ROUNDS, 5);
 const DURATION = int(env.DURATION, 5); // seconds per measurement
 const WARMUP = int(env.WARMUP, 3); // seconds per target, once, at the highest connection count
@@ -87,12 +93,6 @@ function int(v, d) {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0) fail(`not a whole number: ${v}`);
   return n;
-}
-
-function fail(msg) {
-  console.error(`bench: ${msg}`);
-  process.exitCode = 1;
-  throw new Error(msg);
 }
 
 function log(msg) {
@@ -194,78 +194,34 @@ function parseWrk(out) {
   return { rps, requests, p50, p99, errors: non2xx + socketErrors };
 }
 
-/** CPU ticks of a server process and its children (nginx's worker). */
-function serverTicks(pid) {
-  return childrenOf(pid).reduce((a, k) => a + cpuTicks(k, false), cpuTicks(pid, false));
-}
-
-/**
- * The access-log file of `sluice-log` after a measurement: how many lines it holds and how many of
- * them are not one complete JSON object of type "access". Then it is emptied, so a long run does not
- * fill the disk (the file is opened with O_APPEND, as `>>` would, so Sluice's next write lands at
- * the new end instead of leaving a hole).
- */
-function takeLog(file) {
-  const text = readFileSync(file, 'utf8');
-  truncateSync(file, 0);
-  let lines = 0;
-  let bad = 0;
-  let from = 0;
-  for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', from)) {
-    const line = text.slice(from, nl);
-    from = nl + 1;
-    lines++;
-    if (!line.includes('"type":"access"')) continue; // other log lines (startup) are not counted
-    try {
-      if (JSON.parse(line).type !== 'access') bad++;
-    } catch {
-      bad++;
-    }
-  }
-  if (from < text.length) bad++; // a line without its end
-  return { lines, bad };
-}
-
 /**
  * Run wrk against a target. Measures the CPU time the target's process used per request (robust
  * to other work on the machine, unlike requests/s) and samples its RSS while it runs if asked.
  * With `logFile`, also counts the access-log lines written during the measurement.
  */
-function wrk(port, conns, seconds, pid, watchRss, logFile) {
-  return new Promise((res, rej) => {
-    const e = start(
-      'wrk',
-      LOAD_CPU,
-      wrkBin,
-      ['-t1', `-c${conns}`, `-d${seconds}s`, '--latency', `http://127.0.0.1:${port}${PATH}`],
-      { stdout: 'pipe', transient: true },
-    );
-    let out = '';
-    e.proc.stdout.on('data', (c) => {
-      out += c;
-    });
-    let maxRss = 0;
-    const before = cpuSnapshot();
-    const ticksBefore = serverTicks(pid);
-    const timer = watchRss
-      ? setInterval(() => {
-          maxRss = Math.max(maxRss, rssKb(pid) ?? 0);
-        }, 250)
-      : undefined;
-    e.proc.once('exit', (code) => {
-      if (timer) clearInterval(timer);
-      running.delete('wrk');
-      if (procs.isStopping()) return rej(new Error('stopped'));
-      if (code !== 0) return rej(new Error(`wrk exited ${code}: ${out}`));
-      const r = parseWrk(out);
-      if (!Number.isFinite(r.rps) || !Number.isFinite(r.p50))
-        return rej(new Error(`cannot parse wrk output:\n${out}`));
-      const cpuUs = ((serverTicks(pid) - ticksBefore) * 1e6) / TICKS_PER_S / r.requests;
-      const foreign = foreignLoad(before, cpuSnapshot());
-      const logged = logFile ? takeLog(logFile) : undefined;
-      res({ ...r, cpuUs, foreign, maxRssKb: maxRss || undefined, logged });
-    });
-  });
+async function wrk(port, conns, seconds, pid, watchRss, logFile) {
+  const done = runToEnd(procs, 'wrk', LOAD_CPU, wrkBin, [
+    '-t1',
+    `-c${conns}`,
+    `-d${seconds}s`,
+    '--latency',
+    `http://127.0.0.1:${port}${PATH}`,
+  ]);
+  let maxRss = 0;
+  const before = cpuSnapshot();
+  const ticksBefore = treeTicks(pid);
+  const timer = watchRss
+    ? setInterval(() => {
+        maxRss = Math.max(maxRss, rssKb(pid) ?? 0);
+      }, 250)
+    : undefined;
+  const out = await done.finally(() => clearInterval(timer));
+  const r = parseWrk(out);
+  if (!Number.isFinite(r.rps) || !Number.isFinite(r.p50)) throw new Error(`cannot parse wrk output:\n${out}`);
+  const cpuUs = ((treeTicks(pid) - ticksBefore) * 1e6) / TICKS_PER_S / r.requests;
+  const foreign = foreignLoad(before, cpuSnapshot());
+  const logged = logFile ? takeLog(logFile) : undefined;
+  return { ...r, cpuUs, foreign, maxRssKb: maxRss || undefined, logged };
 }
 
 let wrkBin;
@@ -283,7 +239,7 @@ async function main() {
     `   rounds ${ROUNDS} x ${DURATION}s per measurement, connections ${CONNS.join(' and ')}, warm-up ${WARMUP}s; ` +
       `wrk + upstream on CPU ${LOAD_CPU}, proxies on CPU ${PROXY_CPU}; node ${process.version}`,
   );
-  const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  const load = loadAverage();
   log(`   load average before start: ${load} (other heavy work on this machine skews the figures)`);
 
   const upPort = await freePort();

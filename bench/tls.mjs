@@ -13,26 +13,30 @@ import { request as httpsRequest } from 'node:https';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  childrenOf,
   cpuTicks,
   createProcesses,
+  failWith,
   findBin,
   fmtMs,
   fmtRps,
   fmtX,
   freePort,
+  loadAverage,
   median,
   nginxArgs,
   nginxConf,
   runBenchmark,
+  runToEnd,
   saveResults,
   toMs,
+  treeTicks,
   waitAnswer,
 } from './lib.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const work = join(root, 'bench', '.work', 'tls');
 const env = process.env;
+const fail = failWith('bench:tls');
 const ROUNDS = int(env.ROUNDS, 3);
 const DURATION = int(env.DURATION, 5); // seconds per measurement
 const WARMUP = int(env.WARMUP, 2);
@@ -65,12 +69,6 @@ function int(v, d) {
   const n = Number(v);
   if (!Number.isInteger(n) || n <= 0) fail(`not a positive whole number: ${v}`);
   return n;
-}
-
-function fail(msg) {
-  console.error(`bench:tls: ${msg}`);
-  process.exitCode = 1;
-  throw new Error(msg);
 }
 
 const log = (s) => console.log(s);
@@ -132,9 +130,6 @@ function parseH2load(out) {
 
 let h2loadBin;
 
-/** CPU ticks of a proxy and its children (nginx's worker). */
-const serverTicks = (pid) => childrenOf(pid).reduce((a, k) => a + cpuTicks(k, false), cpuTicks(pid, false));
-
 /**
  * Machine CPU and the benchmark's own (this process with the h2load runs it reaped, every server
  * and its workers), in clock ticks: the difference is what other processes took meanwhile.
@@ -143,7 +138,7 @@ function cpuSnapshot() {
   const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
   const [user, nice, system, , , , , steal] = f;
   let ours = cpuTicks(process.pid, true);
-  for (const e of running.values()) if (!e.exited && e.name !== 'h2load') ours += serverTicks(e.pid);
+  for (const e of running.values()) if (!e.exited && e.name !== 'h2load') ours += treeTicks(e.pid);
   return { total: f.reduce((a, b) => a + b, 0), busy: user + nice + system, steal, ours };
 }
 
@@ -155,32 +150,21 @@ function foreignLoad(a, b) {
 }
 
 /** One h2load run against a proxy (`pid`): its figures, the proxy's CPU per request, the others' load. */
-function h2load(port, pid, proto, seconds) {
+async function h2load(port, pid, proto, seconds) {
   const args = proto === 'h2' ? [`-c${CLIENTS}`, `-m${STREAMS}`] : ['--h1', `-c${CLIENTS}`, '-m1']; // HTTPS/1.1: no pipelining, one request per connection at a time
-  return new Promise((res, rej) => {
-    const ticks = serverTicks(pid);
-    const before = cpuSnapshot();
-    const e = start(
-      'h2load',
-      LOAD_CPU,
-      h2loadBin,
-      [...args, '-t1', '-D', String(seconds), `https://127.0.0.1:${port}${PATH}`],
-      { stdout: 'pipe', transient: true },
-    );
-    let out = '';
-    e.proc.stdout.on('data', (c) => {
-      out += c;
-    });
-    e.proc.once('exit', (code) => {
-      running.delete('h2load');
-      if (procs.isStopping()) return rej(new Error('stopped'));
-      const r = parseH2load(out);
-      if (code !== 0 || !r || !Number.isFinite(r.rps))
-        return rej(new Error(`h2load exited ${code}; cannot use its output:\n${out}`));
-      const cpuUs = ((serverTicks(pid) - ticks) * 1e6) / TICKS_PER_S / Math.max(1, r.done);
-      res({ ...r, cpuUs, foreign: foreignLoad(before, cpuSnapshot()) });
-    });
-  });
+  const ticks = treeTicks(pid);
+  const before = cpuSnapshot();
+  const out = await runToEnd(procs, 'h2load', LOAD_CPU, h2loadBin, [
+    ...args,
+    '-t1',
+    '-D',
+    String(seconds),
+    `https://127.0.0.1:${port}${PATH}`,
+  ]);
+  const r = parseH2load(out);
+  if (!r || !Number.isFinite(r.rps)) throw new Error(`cannot use h2load's output:\n${out}`);
+  const cpuUs = ((treeTicks(pid) - ticks) * 1e6) / TICKS_PER_S / Math.max(1, r.done);
+  return { ...r, cpuUs, foreign: foreignLoad(before, cpuSnapshot()) };
 }
 
 async function main() {
@@ -217,7 +201,7 @@ async function main() {
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   const started = new Date();
-  const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  const load = loadAverage();
   const h2v = execFileSync(h2loadBin, ['--version'], { encoding: 'utf8' }).trim();
   // nginx -v writes to stderr.
   const ngv = spawnSync(nginxBin, ['-v'], { encoding: 'utf8' }).stderr.trim();
