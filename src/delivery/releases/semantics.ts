@@ -4,7 +4,7 @@ import type { ReleaseConfig } from './schema.js';
 
 interface Declared {
   upstreams: Record<string, unknown>;
-  routes: readonly { name: string; upstream?: string; websocket?: boolean }[];
+  routes: readonly { name: string; upstream?: string; websocket?: boolean; cache?: { enabled?: boolean } }[];
   releases?: Record<string, ReleaseConfig>;
 }
 
@@ -25,6 +25,13 @@ export function checkReleases(c: Declared): ConfigProblem[] {
       });
       continue;
     }
+    // The cache answers before the version is chosen: a stored answer of one version would be
+    // served to users of the other, and the candidate's analysis would miss them.
+    if (route.cache !== undefined && route.cache.enabled !== false)
+      out.push({
+        path: [...at, 'route'],
+        message: `route "${r.route}" uses the response cache: a cached answer would cross versions; turn the route's cache off during the release`,
+      });
     const other = byRoute.get(r.route);
     if (other !== undefined)
       out.push({
