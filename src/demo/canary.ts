@@ -54,17 +54,14 @@ async function main(): Promise<void> {
     logger: pino({ level: 'error' }),
     releaseTimings: { flushMs: 250, tickMs: 250 },
   });
-  let started = Date.now();
+  const started = Date.now();
   const stamp = () => `${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s`;
   gw.events.on((e) => {
     if (e.type === 'release_decision') print(stamp(), e);
   });
+  console.log('releasing demo-v2 over demo-v1, traffic from 500 sticky users');
   await gw.start();
-  started = Date.now();
-  console.log(
-    `sluice on http://127.0.0.1:${gw.publicAddress!.port}: releasing demo-v2 over demo-v1 (500 sticky users)`,
-  );
-  console.log(`${stamp()}  start    step 1,  10% on the candidate  declared in the config file`);
+  console.log(`sluice listens on http://127.0.0.1:${gw.publicAddress!.port}`);
   const served = new Map<string, number>();
   let stop = false;
   const traffic = load(`http://127.0.0.1:${gw.publicAddress!.port}/hello`, served, () => stop);
@@ -76,7 +73,6 @@ async function main(): Promise<void> {
   writeFileSync(file, stringify(config('demo-v2', 'demo-v3')));
   const before = served.get('demo-v3') ?? 0;
   gw.reload('demo');
-  console.log(`${stamp()}  start    step 1,  10% on the candidate  the release's config changed: a new run`);
   await until(async () => (await state()) === 'aborted', 120_000);
   await until(async () => gw.releaseSlots.get('api')?.state === 'aborted', 10_000);
   stop = true;

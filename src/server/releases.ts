@@ -56,6 +56,7 @@ export class ReleaseServices {
         flushMs: timings.flushMs,
       },
       metrics,
+      events,
     );
     this.driver = new ReleaseDriver(
       this.releases,

@@ -9,11 +9,12 @@
  */
 import type { Logger } from 'pino';
 import type { Store } from '../../store/store.js';
+import type { EventBus } from '../../telemetry/events.js';
 import type { DeclaredRelease } from './actions.js';
 import type { ReleaseMetrics } from './metrics.js';
 import { planOf } from './plan.js';
 import type { ReleaseSlots } from './registry.js';
-import type { ArmCounters } from './slot.js';
+import { type ArmCounters, RETIRED_KEEP_MS } from './slot.js';
 import { RELEASES_CHANNEL, type ReleaseRow, type ReleaseStore } from './store.js';
 
 export interface DirectoryOptions {
@@ -39,6 +40,7 @@ export class ReleaseDirectory {
     private readonly logger: Logger,
     private readonly opts: DirectoryOptions,
     private readonly metrics?: ReleaseMetrics,
+    private readonly events?: Pick<EventBus, 'emit'>,
   ) {}
 
   async start(declared: ReadonlyMap<string, DeclaredRelease>): Promise<void> {
@@ -67,11 +69,21 @@ export class ReleaseDirectory {
   async declare(declared: ReadonlyMap<string, DeclaredRelease>): Promise<void> {
     for (const [name, d] of declared) {
       const first = planOf(d.spec)[0]!;
-      if (await this.releases.ensure(name, d.spec, d.specHash, d.bucketing, first.weight)) continue;
+      const auto = (d.spec.start ?? 'auto') === 'auto';
+      if (await this.releases.ensure(name, d.spec, d.specHash, d.bucketing, first.weight)) {
+        this.announce(
+          name,
+          1,
+          auto ? 'start' : 'declare',
+          auto ? first.weight : 0,
+          'declared in the config file',
+        );
+        continue;
+      }
       const row = await this.releases.get(name);
       if (row === undefined || row.specHash === d.specHash) continue;
-      const auto = (d.spec.start ?? 'auto') === 'auto';
-      await this.releases.transition(name, row.revision, {
+      const reason = `the release's config changed (was ${row.state} at step ${row.step + 1}): a new run`;
+      const after = await this.releases.transition(name, row.revision, {
         state: auto ? 'running' : 'pending',
         step: 0,
         weight: auto ? first.weight : 0,
@@ -83,10 +95,27 @@ export class ReleaseDirectory {
         event: {
           actor: 'config',
           action: auto ? 'start' : 'declare',
-          reason: `the release's config changed (was ${row.state} at step ${row.step + 1}): a new run`,
+          reason,
         },
       });
+      if (after !== undefined)
+        this.announce(name, after.run, auto ? 'start' : 'declare', after.weight, reason);
     }
+  }
+
+  /** A start (or declaration) by the config, on the bus like the driver's and people's decisions. */
+  private announce(release: string, run: number, action: string, weight: number, reason: string): void {
+    this.events?.emit({
+      type: 'release_decision',
+      at: new Date().toISOString(),
+      release,
+      run,
+      action,
+      step: 0,
+      weight,
+      reason,
+      actor: 'config',
+    });
   }
 
   /** Reads the rows and applies them to the slots (coalesced: a burst of changes, one read). */
@@ -161,7 +190,9 @@ export class ReleaseDirectory {
         })),
         this.opts.replica,
       );
-      for (const slot of this.slots.all()) slot.retired = slot.retired.filter((c) => c.dirty);
+      const cutoff = Date.now() - RETIRED_KEEP_MS;
+      for (const slot of this.slots.all())
+        slot.retired = slot.retired.filter((c) => c.dirty || c.retiredAt > cutoff);
     } catch (err) {
       for (const b of batch) b.c.dirty = true;
       this.logger.warn(

@@ -18,6 +18,8 @@ export class ArmCounters {
   readonly latency = new Float64Array(BUCKET_COUNT);
   /** Changed since the last flush. */
   dirty = false;
+  /** When the step it counts for ended here (epoch ms), 0 while current. */
+  retiredAt = 0;
 
   constructor(
     readonly run: number,
@@ -33,6 +35,9 @@ export class ArmCounters {
     this.dirty = true;
   }
 }
+
+/** How long the counters of a step that ended are kept for late answers (then flushed once more and dropped). */
+export const RETIRED_KEEP_MS = 60_000;
 
 export const STABLE = 0;
 export const CANDIDATE = 1;
@@ -53,7 +58,10 @@ export class ReleaseSlot {
     new ArmCounters(0, 0, 'stable'),
     new ArmCounters(0, 0, 'candidate'),
   ];
-  /** Counters of earlier steps not flushed yet. */
+  /**
+   * Counters of earlier steps, kept RETIRED_KEEP_MS after their step ended: answers of requests
+   * that chose their version at that step still count for it when they come late.
+   */
   retired: ArmCounters[] = [];
 
   constructor(readonly name: string) {}
@@ -78,6 +86,8 @@ export class ReleaseSlot {
     this.cohorts = measuring ? s.cohorts : 0;
     this.bucketing = s.bucketing;
     if (s.run !== this.run || s.step !== this.step) {
+      const now = Date.now();
+      for (const c of this.counters) c.retiredAt = now;
       this.retired.push(...this.counters);
       this.run = s.run;
       this.step = s.step;
