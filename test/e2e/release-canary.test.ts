@@ -65,6 +65,8 @@ interface Seen {
   /** The release's step and state as this replica applied them, before the request and after the answer. */
   step: number;
   stable: boolean;
+  /** When the request was sent and when its answer arrived (performance.now()). */
+  sentAt: number;
   at: number;
 }
 
@@ -83,6 +85,7 @@ async function load(
         const user = `u${next++ % users}`;
         const before = slot(g).step;
         const stateBefore = slot(g).state;
+        const sentAt = performance.now();
         const r = await httpRequest(`${g.url}/x`, { headers: { 'x-user': user } });
         seen.push({
           user,
@@ -90,6 +93,7 @@ async function load(
           status: r.status,
           step: before,
           stable: before === slot(g).step && stateBefore === slot(g).state && stateBefore === 'running',
+          sentAt,
           at: performance.now(),
         });
       }
@@ -199,7 +203,8 @@ async function rollbackCase(
 
   const onCandidate = seen.filter((s) => s.version === 'v2');
   const first = onCandidate[0]!;
-  const afterApplied = seen.filter((s) => s.at > appliedAt + 50 && s.version === 'v2');
+  // Sent after this replica applied the rollback (an earlier, slow request may still be answered by v2).
+  const afterApplied = seen.filter((s) => s.sentAt > appliedAt && s.version === 'v2');
   assert.deepEqual(afterApplied.length, 0, 'nothing reaches the candidate once the rollback is applied');
   const history = await g.gw.releases!.history('api', 100);
   const rollback = history.find((e) => e.action === 'rollback')!;
