@@ -57,6 +57,10 @@ for (const kind of STORE_KINDS) {
         [
           'admin_changes',
           'api_keys',
+          'audit_checkpoints',
+          'audit_entries',
+          'audit_outbox',
+          'audit_tree',
           'flags',
           'leases',
           'release_events',
