@@ -5,6 +5,7 @@
  * can import the admin server without the two depending on each other.
  */
 import type { Logger } from 'pino';
+import type { AuditLogStore } from '../audit/log-store.js';
 import type { Runtime } from '../config/compile.js';
 import type { ConfigError } from '../config/load.js';
 import type { FlagRepository } from '../delivery/flags/store.js';
@@ -46,6 +47,8 @@ export interface AdminHost {
   readonly flags: FlagRepository | undefined;
   /** Canary and blue/green releases; undefined when the gateway runs without a store. */
   readonly releases: ReleaseAdmin | undefined;
+  /** The audit log's reads and its signing key's vkey; undefined unless `audit.enabled`. */
+  readonly audit?: { log: Pick<AuditLogStore, 'checkpoints' | 'exportBundle'>; vkey: string } | undefined;
   /** The usage rows persisted in the store; undefined without a store. */
   usageRows(): Pick<UsageRepository, 'forTenant'> | undefined;
   /** A gateway-lifetime value, if a policy made it (the usage engine, for live quota usage). */

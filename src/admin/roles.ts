@@ -24,6 +24,7 @@ export const PERMISSIONS = {
   'releases.operate': 'Start, pause, resume, promote and abort releases.',
   'flags.read': 'List and read feature flags and their change history.',
   'flags.write': 'Create, change and delete feature flags.',
+  'audit.read': 'Read the audit log’s signed checkpoints and export verifiable bundles of it.',
 } as const;
 export type Permission = keyof typeof PERMISSIONS;
 export type RoutePermission = Permission | 'public';
@@ -43,7 +44,7 @@ export const ROLE_PERMISSIONS: Readonly<Record<Role, readonly Permission[]>> = {
   viewer,
   operator: [...viewer, 'config.reload', 'tenants.write', 'releases.operate', 'flags.write'],
   security: [...viewer, 'keys.write', 'tenants.suspend', 'changes.read'],
-  auditor: [...viewer, 'changes.read'],
+  auditor: [...viewer, 'changes.read', 'audit.read'],
   admin: Object.keys(PERMISSIONS) as Permission[],
 };
 
@@ -53,7 +54,7 @@ export const ROLE_SUMMARY: Readonly<Record<Role, string>> = {
     'Viewer, plus config reload, creating/updating tenants, operating releases and changing feature flags.',
   security:
     'Viewer, plus creating/revoking API keys, suspending/resuming tenants and reading the change log.',
-  auditor: 'Viewer, plus reading the change log.',
+  auditor: 'Viewer, plus reading the change log and the audit log (checkpoints, export).',
   admin: 'Everything, including deleting tenants.',
 };
 

@@ -18,6 +18,7 @@ import { type AdminContext, adminContext, sendProblem } from './context.js';
 import type { AdminHost } from './host.js';
 import { type AdminAuthSettings, type AdminOidc, adminOidc, authFromConfig } from './oidc.js';
 import { allows, isPermission, type RoutePermission } from './roles.js';
+import { registerAuditRoutes } from './routes/audit.js';
 import { registerChangeRoutes } from './routes/changes.js';
 import { registerFlagRoutes } from './routes/flags.js';
 import { registerReleaseRoutes } from './routes/releases.js';
@@ -46,6 +47,7 @@ const defaultRoutes: readonly RouteRegistrar[] = [
   registerUsageRoutes,
   registerReleaseRoutes,
   registerFlagRoutes,
+  registerAuditRoutes,
 ];
 
 export interface AdminServerOptions {

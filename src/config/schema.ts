@@ -4,6 +4,7 @@
  */
 
 import { type Static, Type as T, type TSchema } from '@sinclair/typebox';
+import { AuditSettings } from '../audit/schema.js';
 import { ReleasesSettings } from '../delivery/releases/schema.js';
 import { JwtIssuers } from '../identity/jwt/schema.js';
 import { IdentitySettings } from '../policies/auth/schema.js';
@@ -569,6 +570,7 @@ export const ConfigSchema = T.Object(
     budgets: T.Optional(BudgetsSettings),
     cache: T.Optional(CacheSettings),
     releases: T.Optional(ReleasesSettings),
+    audit: T.Optional(AuditSettings),
   },
   {
     additionalProperties: false,

@@ -34,6 +34,7 @@ import { UsageRepository } from '../tenancy/usage.js';
 import { DnsRegistry, type DnsResolver, defaultResolver } from '../upstreams/dns.js';
 import { HealthRegistry } from '../upstreams/health.js';
 import { PoolRegistry } from '../upstreams/pools.js';
+import { AuditServices } from './audit.js';
 import { onClientError } from './client-errors.js';
 import { FlagServices } from './flags.js';
 import { IdentityServices, needsStore } from './identity.js';
@@ -76,6 +77,8 @@ export class Gateway implements DataplaneState, AdminHost {
   readonly releaseSlots = new ReleaseSlots();
   /** Release directory, driver and admin view: open when the store is. */
   releaseServices: ReleaseServices | undefined;
+  /** The audit log's outbox, sequencer and reads (`audit.enabled`): open when the store is. */
+  audit: AuditServices | undefined;
   /** Policies' gateway-lifetime state (counters, cache entries, the usage engine), kept across reloads. */
   private readonly lifetime = new GatewayLifetime();
 
@@ -148,6 +151,7 @@ export class Gateway implements DataplaneState, AdminHost {
 
   /** Policy state, Redis and the store: what outlives config versions. */
   private async closeShared(): Promise<void> {
+    await this.audit?.close();
     await this.releaseServices?.close();
     await this.lifetime.close();
     await this.redis?.close();
@@ -206,6 +210,13 @@ export class Gateway implements DataplaneState, AdminHost {
       await this.releaseServices.start(this.runtime.releases);
       this.releases = this.releaseServices.admin;
     }
+    this.audit = await AuditServices.open(
+      cfg,
+      this.identity?.store,
+      this.events,
+      this.logger,
+      this.opts.env ?? process.env,
+    );
 
     const listener = createPublicListener(
       cfg,

@@ -3,11 +3,16 @@
  * documented operation, with its successes and its refusals, validates each actual response (status,
  * media type, body) against the document with ajv, and fails for an operation the tour missed.
  */
+
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Ajv, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import { ROLE_PERMISSIONS, ROLES } from '../../src/admin/roles.js';
+import { generateNoteSigner, signerVkey } from '../../src/audit/checkpoint.js';
+import { AuditLogStore } from '../../src/audit/log-store.js';
+import { storeSink } from '../../src/audit/outbox.js';
+import { AuditSequencer } from '../../src/audit/sequencer.js';
 import { ReleaseAdminService } from '../../src/delivery/releases/service.js';
 import { ReleaseStore } from '../../src/delivery/releases/store.js';
 import {
@@ -201,6 +206,37 @@ for (const kind of STORE_KINDS)
       await call('GET', C, `${C}?limit=2&color=red`, { role: 'auditor' }); // 400
       await call('GET', C, C, { role: 'operator' }); // 403
       await call('GET', C, C); // 401
+      // Audit log: services on the gateway's store, a first checkpoint once an admin change is integrated.
+      {
+        const store = a.g.gw.identity!.store;
+        const signer = generateNoteSigner('sluice.test/audit');
+        const log = new AuditLogStore(store, {
+          origin: 'sluice.test/audit',
+          publicKeys: [signerVkey(signer)],
+        });
+        Object.assign(a.g.gw, { audit: { log, vkey: signerVkey(signer), close: async () => {} } });
+        const AC = '/admin/v1/audit/checkpoints';
+        const AE = '/admin/v1/audit/export';
+        await call('GET', AE, AE, { role: 'auditor' }); // 404: no checkpoint yet
+        await storeSink(store).forward([
+          { id: 'e0', replica: 'test', entry: { id: 'e0', type: 'auth_failed' } },
+        ]);
+        const sequencer = new AuditSequencer(store, {
+          origin: 'sluice.test/audit',
+          signers: [signer],
+          replica: 't',
+        });
+        assert.equal(await sequencer.tick(), 1);
+        await sequencer.close();
+        await call('GET', AC, AC, { role: 'auditor' });
+        await call('GET', AC, AC, { role: 'operator' }); // 403
+        await call('GET', AC, AC); // 401
+        const bundle = await call('GET', AE, `${AE}?from=0&to=1`, { role: 'auditor' });
+        assert.equal((bundle.body as { entries: unknown[] }).entries.length, 1);
+        await call('GET', AE, `${AE}?from=x`, { role: 'auditor' }); // 400
+        await call('GET', AE, AE, { role: 'viewer' }); // 403
+        await call('GET', AE, AE); // 401
+      }
       // Releases: one made in the gateway's store, with figures and a judgement, then its actions.
       const releases = new ReleaseStore(a.g.gw.identity!.store);
       a.g.gw.releases ??= new ReleaseAdminService(releases, () => new Map(), 4);

@@ -1,0 +1,88 @@
+/**
+ * `audit`: the tamper-evident audit log (docs/audit-log.md). Off by default. When on, the chosen
+ * events of the gateway's bus go through a per-process durable outbox (outbox.ts) to the store, one
+ * replica (the lease holder) integrates them into the Merkle tree and signs checkpoints, and the
+ * admin API exports verifiable bundles. Needs the store (`store`).
+ */
+import { type Static, Type as T } from '@sinclair/typebox';
+import { Duration } from '../config/shared-schema.js';
+
+export const AUDIT_EVENT_TYPES = [
+  'auth_failed',
+  'admin_change',
+  'quota_exceeded',
+  'budget_exceeded',
+  'limit_breached',
+  'release_decision',
+] as const;
+
+export const AuditSettings = T.Object(
+  {
+    enabled: T.Optional(T.Boolean({ description: 'Record the audit log (default false).' })),
+    origin: T.Optional(
+      T.String({
+        pattern: '^[^\\s+]+$',
+        maxLength: 200,
+        description:
+          'The log’s name: the first line of every checkpoint and the name of its signing key, e.g. `gateway.example.com/audit`; default `sluice/audit`.',
+      }),
+    ),
+    events: T.Optional(
+      T.Array(T.Union(AUDIT_EVENT_TYPES.map((t) => T.Literal(t))), {
+        uniqueItems: true,
+        description:
+          'Event types recorded; default all of them. Admin changes are written into the store outbox by the transaction that makes the change, so none is ever lost.',
+      }),
+    ),
+    signingKey: T.Optional(
+      T.String({
+        minLength: 1,
+        description:
+          'PEM file of the Ed25519 private key that signs checkpoints; else the environment variable SLUICE_AUDIT_KEY (PEM text or a file path). With neither, the embedded store generates one into its data directory (with a warning); PostgreSQL refuses to start (every replica must sign with the same key).',
+      }),
+    ),
+    publicKeys: T.Optional(
+      T.Array(T.String({ minLength: 1 }), {
+        description:
+          'Verifier keys (vkeys) of keys that signed earlier checkpoints (after a rotation), exported with the bundles.',
+      }),
+    ),
+    checkpoint: T.Optional(
+      T.Object(
+        {
+          entries: T.Optional(
+            T.Integer({
+              minimum: 0,
+              description: 'A checkpoint every this many entries; default 1000 (0: by time only).',
+            }),
+          ),
+          every: T.Optional({
+            ...Duration,
+            description: 'A checkpoint at least this often while the log grows; default 1m.',
+          }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    outbox: T.Optional(
+      T.Object(
+        {
+          dir: T.Optional(
+            T.String({
+              minLength: 1,
+              description:
+                'Directory of the per-process outbox files (fsynced JSON lines); default `audit-outbox` in the store’s data directory (./data/sluice/audit-outbox). One per replica or host.',
+            }),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  {
+    additionalProperties: false,
+    description: 'The tamper-evident audit log (docs/audit-log.md). Off by default.',
+  },
+);
+
+export type AuditConfig = Static<typeof AuditSettings>;

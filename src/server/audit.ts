@@ -1,0 +1,130 @@
+/**
+ * The gateway's audit services, built when `audit.enabled` and the store is open: the process's
+ * durable outbox fed from the event bus, the sequencer (the lease holder builds the tree and signs
+ * checkpoints) and the reads the admin API exports from.
+ *
+ * The signing key: `audit.signingKey` (a PEM file), else SLUICE_AUDIT_KEY (PEM text or a file
+ * path). Without either, the embedded store generates one into its data directory
+ * (`audit-signing-key.pem`, mode 0600) with a warning, and an in-memory store gets a key that lives
+ * as long as the process; PostgreSQL refuses to start, since every replica must sign with one key.
+ */
+import { createPrivateKey, generateKeyPairSync, randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import type { Logger } from 'pino';
+import { type NoteSigner, noteSigner, signerVkey } from '../audit/checkpoint.js';
+import { AuditLogStore } from '../audit/log-store.js';
+import { FileOutbox, storeSink } from '../audit/outbox.js';
+import { AUDIT_EVENT_TYPES, type AuditConfig } from '../audit/schema.js';
+import { AuditSequencer } from '../audit/sequencer.js';
+import type { Config } from '../config/schema.js';
+import { ms } from '../config/units.js';
+import { DEFAULT_DATA_DIR, storeOptionsFrom } from '../store/open.js';
+import type { Store } from '../store/store.js';
+import type { EventBus } from '../telemetry/events.js';
+
+export const DEFAULT_AUDIT_ORIGIN = 'sluice/audit';
+
+function loadSigner(
+  cfg: AuditConfig,
+  origin: string,
+  embedded: { dataDir?: string } | undefined,
+  env: NodeJS.ProcessEnv,
+  logger: Pick<Logger, 'warn'>,
+): NoteSigner {
+  const fromEnv = env.SLUICE_AUDIT_KEY;
+  const pem =
+    cfg.signingKey !== undefined
+      ? readFileSync(resolve(cfg.signingKey), 'utf8')
+      : fromEnv !== undefined && fromEnv.length > 0
+        ? fromEnv.trimStart().startsWith('-----')
+          ? fromEnv
+          : readFileSync(resolve(fromEnv), 'utf8')
+        : undefined;
+  if (pem !== undefined) return noteSigner(origin, createPrivateKey(pem));
+  if (!embedded)
+    throw new Error(
+      'audit.enabled with PostgreSQL needs a signing key shared by every replica: set audit.signingKey or SLUICE_AUDIT_KEY',
+    );
+  if (embedded.dataDir === undefined) {
+    logger.warn(
+      { event: 'audit_key_ephemeral' },
+      'no audit signing key: using one that lives as long as this process (in-memory store)',
+    );
+    return noteSigner(origin, generateKeyPairSync('ed25519').privateKey);
+  }
+  const file = join(embedded.dataDir, 'audit-signing-key.pem');
+  if (!existsSync(file)) {
+    mkdirSync(dirname(file), { recursive: true });
+    const key = generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' });
+    writeFileSync(file, key, { mode: 0o600, flag: 'wx' });
+    logger.warn(
+      { event: 'audit_key_generated', file },
+      'no audit signing key configured: generated one in the data directory; back it up and pin its vkey',
+    );
+  }
+  return noteSigner(origin, createPrivateKey(readFileSync(file, 'utf8')));
+}
+
+export class AuditServices {
+  private unsubscribe: (() => void) | undefined;
+
+  private constructor(
+    readonly outbox: FileOutbox,
+    readonly sequencer: AuditSequencer,
+    readonly log: AuditLogStore,
+    /** The vkey of the signing key: what auditors pin. */
+    readonly vkey: string,
+  ) {}
+
+  /** Opens the audit services when `audit.enabled`; undefined otherwise. */
+  static async open(
+    config: Config,
+    store: Store | undefined,
+    events: EventBus,
+    logger: Logger,
+    env: NodeJS.ProcessEnv,
+  ): Promise<AuditServices | undefined> {
+    const cfg = config.audit;
+    if (cfg?.enabled !== true) return undefined;
+    if (!store) throw new Error('audit.enabled needs the store: set `store`');
+    const opts = storeOptionsFrom(config.store, env);
+    const embedded = store.kind === 'pglite' ? { dataDir: opts.dataDir } : undefined;
+    const origin = cfg.origin ?? DEFAULT_AUDIT_ORIGIN;
+    const signer = loadSigner(cfg, origin, embedded, env, logger);
+    const vkey = signerVkey(signer);
+    const types = new Set<string>(cfg.events ?? AUDIT_EVENT_TYPES);
+    // Admin changes come from their own transaction (the admin_changes trigger), not from the bus.
+    await store.query('UPDATE audit_tree SET capture = $1 WHERE id = 1', [types.has('admin_change')]);
+    const dir = resolve(cfg.outbox?.dir ?? join(opts.dataDir ?? DEFAULT_DATA_DIR, 'audit-outbox'));
+    const replica = `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
+    const outbox = await FileOutbox.open({ dir, replica, sink: storeSink(store), logger });
+    const sequencer = new AuditSequencer(
+      store,
+      {
+        replica,
+        origin,
+        signers: [signer],
+        checkpointEvery: cfg.checkpoint?.entries,
+        checkpointSeconds: ms(cfg.checkpoint?.every, 60_000) / 1000,
+      },
+      logger,
+    );
+    const log = new AuditLogStore(store, { origin, publicKeys: [vkey, ...(cfg.publicKeys ?? [])] });
+    const s = new AuditServices(outbox, sequencer, log, vkey);
+    s.unsubscribe = events.on((e) => {
+      if (e.type === 'admin_change' || !types.has(e.type)) return;
+      outbox.append(e).catch(() => {}); // logged by the outbox; an unacknowledged event
+    });
+    sequencer.start();
+    logger.info({ event: 'audit_started', origin, vkey, outbox: dir }, 'audit log on');
+    return s;
+  }
+
+  async close(): Promise<void> {
+    this.unsubscribe?.();
+    await this.outbox.close();
+    await this.sequencer.close();
+  }
+}
