@@ -33,6 +33,7 @@ import {
   type PolicyDeps,
   policyHeaderNames,
 } from '../policies/registry.js';
+import { type ResidencyPolicy, residencyOf } from '../policies/residency/index.js';
 import { EventBus } from '../telemetry/events.js';
 import type { Metrics, RouteMetrics } from '../telemetry/metrics.js';
 import type { DnsRegistry } from '../upstreams/dns.js';
@@ -90,6 +91,11 @@ export interface CompiledRoute extends Matchable {
   readonly policies: readonly Policy[] | undefined;
   /** The route's release (stable or candidate version per request); undefined without one. */
   readonly release: CompiledRelease | undefined;
+  /**
+   * A residency-bound route's policy (`residency`): targets are picked in the tenant's regions only
+   * (stages/select.ts). Undefined on other routes: one comparison per request.
+   */
+  readonly residency: ResidencyPolicy | undefined;
   /** Those with a response phase / a completion phase (undefined when none: one comparison). */
   readonly responsePolicies: readonly Policy[] | undefined;
   readonly completePolicies: readonly Policy[] | undefined;
@@ -340,6 +346,7 @@ function compileRoute(
         : undefined,
     policies,
     release,
+    residency: residencyOf(policies),
     responsePolicies: having(policies, 'onResponse'),
     completePolicies: having(policies, 'onComplete'),
   };

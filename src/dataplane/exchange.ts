@@ -51,6 +51,12 @@ export class Exchange {
   armCounters: ArmCounters | undefined = undefined;
   /** The target of the current (or last) try. */
   target: Target | undefined = undefined;
+  /**
+   * On a residency-bound route: the region the request was placed in and the group its target came
+   * from; retries and the mirror stay in that region. Undefined on other routes.
+   */
+  region: string | undefined = undefined;
+  placed: UpstreamGroup | undefined = undefined;
   /** Concurrency slots held (route, target): given back once, into the limiter they came from. */
   routeSlot: Limiter | undefined = undefined;
   targetSlot: Limiter | undefined = undefined;

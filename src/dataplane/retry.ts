@@ -128,14 +128,23 @@ export class RetryPolicy {
    * The target of the next try: another one when there is one (a few picks: balancers rotate or
    * randomise), from the group the route's requests go to now (failover), or, on a released route,
    * from the version the request was assigned: a retry never crosses from one version to the other
-   * (it would hide the candidate's failures from the analysis).
+   * (it would hide the candidate's failures from the analysis). On a residency-bound route the
+   * request was placed in `region` on group `placed`: the retry picks there, in that region only.
    */
   nextTarget(
     route: CompiledRoute,
     req: IncomingMessage,
     failed: Target,
     version: UpstreamGroup | undefined,
+    placed?: UpstreamGroup,
+    region?: string,
   ): Target | undefined {
+    if (region !== undefined) {
+      const g = placed!;
+      let next = g.pickIn(region, req);
+      for (let i = 0; i < 3 && next === failed; i++) next = g.pickIn(region, req);
+      return next;
+    }
     const group = version ?? route.failover?.active ?? route.upstream!;
     let next = group.pick(req);
     for (let i = 0; i < 3 && next === failed; i++) next = group.pick(req);

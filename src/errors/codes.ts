@@ -305,6 +305,18 @@ export const Errors = {
     'Rate limit unavailable',
     'Redis, which holds the rate-limit counters shared by every replica, is unreachable and a limit of the route is set to `onRedisError: closed`, so the request is refused rather than counted by this replica alone. It clears without a restart when Redis answers again (a breaker retries it every `redis.breaker.openFor`).',
   ),
+  residencyNoTarget: def(
+    'SLUICE-RESIDENCY-001',
+    503,
+    "No target in the tenant's region",
+    "The route is residency-bound (`residency`) and no upstream target in the tenant's allowed regions (its `region`, widened by its `residency.regions` label) can take the request: those targets are down, ejected or breaker-open, or none is configured, or the tenant has no region. Sluice refuses rather than send the request to another region, through failover, fallback groups, retries, a release's candidate and mirroring alike; the route's static `fallback` does not answer it either. 503, not 451: it is the gateway's placement that has no target now (a region's targets coming back clears it), not a resource withheld for legal reasons, and 451 responses are cacheable by default (RFC 7725) where this one must not be. Every refusal emits a `residency_refused` event. See docs/residency.md.",
+  ),
+  residencyNoTenant: def(
+    'SLUICE-RESIDENCY-002',
+    403,
+    'No tenant for a residency-bound route',
+    "The route is residency-bound (`residency`): a request is placed by its tenant's region, and this one belongs to no tenant (no credentials or host named one). It is refused rather than sent anywhere. Every refusal emits a `residency_refused` event. See docs/residency.md.",
+  ),
   internal: def(
     'SLUICE-GW-001',
     500,

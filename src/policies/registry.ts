@@ -7,6 +7,7 @@
  * reference. The chain's order is each factory's `order`, lower first:
  *   100 ip-filter, 200 cors   cheap refusals and answers that need no caller (an IP list, a preflight)
  *   300 auth, 400 tenant      who calls, and for which tenant
+ *   420 residency             the tenant's regions (refuses a request without a tenant or region)
  *   450 flag, 460 flags       a route a feature flag enables, flag values for the upstream (after
  *                             identity: evaluated for the verified tenant and principal)
  *   500 rate-limit, 600 quota, 700 cost, 800 cache   count per tenant/key; the cache keys by tenant
@@ -26,6 +27,7 @@ import { ipFilterPolicy } from './ip-filter/index.js';
 import type { Policy } from './policy.js';
 import { quotaPolicy } from './quota/index.js';
 import { rateLimitPolicy } from './rate-limit/index.js';
+import { residencyPolicy } from './residency/index.js';
 import { tenantPolicy } from './tenant/index.js';
 
 export type { ConfigProblem, PolicyDeps, PolicyFactory } from './factory.js';
@@ -33,6 +35,7 @@ export type { ConfigProblem, PolicyDeps, PolicyFactory } from './factory.js';
 export const policyFactories = [
   authPolicy,
   tenantPolicy,
+  residencyPolicy,
   ipFilterPolicy,
   corsPolicy,
   rateLimitPolicy,

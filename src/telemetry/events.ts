@@ -103,8 +103,28 @@ export interface ReleaseDecisionEvent {
   actor: string;
 }
 
+/**
+ * A request on a residency-bound route was refused rather than placed outside the tenant's allowed
+ * regions (SLUICE-RESIDENCY-001), or because it had no tenant (SLUICE-RESIDENCY-002): one per refusal.
+ */
+export interface ResidencyRefusedEvent {
+  type: 'residency_refused';
+  at: string;
+  requestId: string;
+  route: string;
+  code: string;
+  /** `no_tenant`, `no_region` (the tenant has none), `no_target` (none available in its regions). */
+  reason: 'no_tenant' | 'no_region' | 'no_target';
+  /** The tenant's allowed regions, home region first (empty without a tenant or region). */
+  regions: readonly string[];
+  client: string;
+  tenant?: string;
+  principal?: string;
+}
+
 export type GatewayEvent =
   | ReleaseDecisionEvent
+  | ResidencyRefusedEvent
   | AuthFailedEvent
   | AdminChangeEvent
   | QuotaExceededEvent

@@ -46,6 +46,8 @@ interface DnsSource {
   readonly cfg: DnsTargetConfig;
   readonly scheme: 'http' | 'https';
   readonly hostHeader: string;
+  /** The region of its addresses (its own, else the upstream's). */
+  readonly region: string | undefined;
   /** address → target and the hold on its pool. */
   byAddress: Map<string, { target: Target; release: () => void }>;
   sub: DnsSubscription | undefined;
@@ -79,7 +81,19 @@ export class UpstreamGroup {
   private readonly prober: Prober | undefined;
   private readonly onHealth = () => this.refreshAvailable();
   readonly timeouts: UpstreamTimeouts;
-  private balancer: Balancer;
+  /**
+   * The regions the configured targets serve (data residency): a target's own `region`, else the
+   * upstream's. Fixed by the config (a DNS target's addresses all take its region), so the
+   * load-time checks and the version stage read it without looking at health.
+   */
+  readonly regions: ReadonlySet<string>;
+  private balancer!: Balancer;
+  /**
+   * Per region, a balancer over the available targets of that region (built with the main one,
+   * on the same rare events, never per request); empty when no target has a region. A group whose
+   * targets are all in one region shares its main balancer.
+   */
+  private byRegion: ReadonlyMap<string, Balancer> = new Map();
   private readonly makeBalancer: BalancerFactory;
   private statics: readonly Target[] = [];
   private readonly sources: DnsSource[] = [];
@@ -118,6 +132,12 @@ export class UpstreamGroup {
         new Limiter(tc.max, tc.queue ?? 0, queueTimeout, metrics.forLimiter('target', id));
     } else this.makeLimiter = () => undefined;
     this.makeBalancer = compileBalancer(cfg.balancer, { trustedProxies: deps.trustedProxies });
+    const regions = new Set<string>();
+    for (const t of cfg.targets) {
+      const r = t.region ?? cfg.region;
+      if (r !== undefined) regions.add(r);
+    }
+    this.regions = regions;
     if (cfg.healthCheck !== undefined || cfg.outlier !== undefined || cfg.breaker !== undefined) {
       if (!deps.health)
         throw new Error(`upstream "${name}" has health settings but no health registry was given`);
@@ -143,6 +163,7 @@ export class UpstreamGroup {
             cfg: t,
             scheme,
             hostHeader: new URL(`${scheme}://${t.dns.replace(/\.$/, '')}:${t.port}`).host,
+            region: t.region ?? cfg.region,
             byAddress: new Map(),
             sub: undefined,
           });
@@ -157,6 +178,7 @@ export class UpstreamGroup {
           origin: u.origin,
           hostHeader: u.host,
           weight: t.weight ?? 1,
+          region: t.region ?? cfg.region,
           dispatcher: pools.acquire(u.origin, this.poolOptions),
           ringKey: seen === 0 ? u.origin : `${u.origin}~${seen}`,
           state: { inflight: 0 },
@@ -168,7 +190,7 @@ export class UpstreamGroup {
       this.targets = statics;
       this.available = statics;
       this.settled = statics.length > 0;
-      this.balancer = this.makeBalancer(statics);
+      this.setBalancers(statics);
       if (this.health) this.refreshAvailable();
       this.prober?.follow(statics);
       if (this.sources.length > 0) {
@@ -223,6 +245,35 @@ export class UpstreamGroup {
     // A half-open target takes a limited number of trial requests (one comparison otherwise).
     if (t !== undefined && t.health !== undefined && t.health.breaker.state === HALF_OPEN) t.health.trial();
     return t;
+  }
+
+  /**
+   * A target in `region` only (a residency-bound route): that region's balancer, one map read
+   * more than `pick`. Undefined when the group has no available target there.
+   */
+  pickIn(region: string, req: IncomingMessage): Target | undefined {
+    const b = this.byRegion.get(region);
+    if (b === undefined) return undefined;
+    const t = b.pick(req);
+    if (t !== undefined && t.health !== undefined && t.health.breaker.state === HALF_OPEN) t.health.trial();
+    return t;
+  }
+
+  /** The main balancer over `list` and, when targets have regions, one per region (list changes only). */
+  private setBalancers(list: readonly Target[]): void {
+    const main = this.makeBalancer(list);
+    this.balancer = main;
+    if (this.regions.size === 0) return;
+    const split = new Map<string, Target[]>();
+    for (const t of list) {
+      if (t.region === undefined) continue;
+      const l = split.get(t.region);
+      if (l === undefined) split.set(t.region, [t]);
+      else l.push(t);
+    }
+    const byRegion = new Map<string, Balancer>();
+    for (const [r, l] of split) byRegion.set(r, l.length === list.length ? main : this.makeBalancer(l));
+    this.byRegion = byRegion;
   }
 
   /** Stop following DNS names and release the pools of their addresses (the config was replaced). */
@@ -281,6 +332,7 @@ export class UpstreamGroup {
           origin,
           hostHeader: s.hostHeader,
           weight: s.cfg.weight ?? 1,
+          region: s.region,
           dispatcher: held.pool,
           ringKey: origin,
           state: { inflight: 0 },
@@ -308,7 +360,7 @@ export class UpstreamGroup {
     else {
       this.available = all;
       this.settled = all.length > 0;
-      this.balancer = this.makeBalancer(all);
+      this.setBalancers(all);
       if (this.watchers.size > 0) this.notify();
     }
   }
@@ -327,7 +379,7 @@ export class UpstreamGroup {
     this.available = down === 0 ? all : all.filter((t) => !t.health?.down);
     this.circuitOpen = this.available.length === 0 && all.some((t) => t.health?.breakerOut === true);
     this.settled = this.available.some((t) => t.health === undefined || t.health.breaker.state !== HALF_OPEN);
-    this.balancer = this.makeBalancer(this.available);
+    this.setBalancers(this.available);
     if (this.watchers.size > 0) this.notify();
   }
 }

@@ -78,10 +78,20 @@ const Weight = T.Integer({
     'Relative share of traffic for `weighted`, `least-request` and `hash` balancers; default 1 (for a DNS target: each address).',
 });
 
+/** A data-residency region (`eu`, `us-east`): matched against the tenant's allowed regions. */
+export const Region = T.String({
+  minLength: 1,
+  maxLength: 64,
+  pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$',
+  description:
+    "Data-residency region of the target(s) (`eu`, `us-east`). On a route with `residency`, a tenant's requests go only to targets in the tenant's allowed regions (see docs/residency.md).",
+});
+
 const UrlTarget = T.Object(
   {
     url: T.String({ description: 'http:// or https:// origin of the target (a path is not allowed).' }),
     weight: T.Optional(Weight),
+    region: T.Optional({ ...Region, description: "This target's region; default the upstream's `region`." }),
   },
   { additionalProperties: false },
 );
@@ -103,6 +113,10 @@ const DnsTarget = T.Object(
       }),
     ),
     weight: T.Optional(Weight),
+    region: T.Optional({
+      ...Region,
+      description: "The region of every address; default the upstream's `region`.",
+    }),
     refresh: T.Optional(
       T.Object(
         {
@@ -269,6 +283,7 @@ const Breaker = T.Object(
 export const Upstream = T.Object(
   {
     targets: T.Array(Target, { minItems: 1 }),
+    region: T.Optional(Region),
     healthCheck: T.Optional(HealthCheck),
     outlier: T.Optional(Outlier),
     breaker: T.Optional(Breaker),

@@ -19,6 +19,8 @@ export interface Target {
   /** Host header value when the route's host policy is `upstream`. */
   readonly hostHeader: string;
   readonly weight: number;
+  /** Data-residency region (the target's, else its upstream's); undefined: none. */
+  readonly region?: string | undefined;
   readonly dispatcher: Dispatcher;
   /**
    * Identity on a consistent-hash ring: stays the same across reloads and DNS changes while the
