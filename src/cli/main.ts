@@ -12,6 +12,7 @@ Usage:
   sluice usage TENANT                     a tenant's quotas and spend (admin API)
   sluice release status|history|start|pause|resume|promote|abort   canary and blue/green releases (admin API)
   sluice flags list|get|set|delete|history   manage feature flags (admin API)
+  sluice audit verify|export              verify an audit bundle offline; export one (admin API)
   sluice <command> --help                 help for one command
 
 Docs: docs/README.md`;
@@ -21,6 +22,7 @@ type Command = (args: string[]) => Promise<number>;
 // Loaded on use: the gateway's modules take a second or more to load, and the admin-API commands
 // (tenants, keys) need none of them.
 const commands: Record<string, () => Promise<Command>> = {
+  audit: async () => (await import('./audit.js')).runAudit,
   flags: async () => (await import('./flags.js')).runFlags,
   keys: async () => (await import('./keys.js')).runKeys,
   migrate: async () => (await import('./migrate.js')).runMigrate,
