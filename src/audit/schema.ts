@@ -14,6 +14,7 @@ export const AUDIT_EVENT_TYPES = [
   'budget_exceeded',
   'limit_breached',
   'release_decision',
+  'residency_refused',
 ] as const;
 
 export const AuditSettings = T.Object(

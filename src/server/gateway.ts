@@ -42,6 +42,7 @@ import { close, listen } from './listen.js';
 import { createPublicListener, type PublicListener } from './public-listener.js';
 import { openRedis } from './redis.js';
 import { ReleaseServices, type ReleaseTimings } from './releases.js';
+import { watchUnservedRegions } from './residency.js';
 
 export interface GatewayOptions {
   configFile: string;
@@ -75,6 +76,8 @@ export class Gateway implements DataplaneState, AdminHost {
   redis: RedisConnection | undefined;
   /** Releases' live state (weights, counters), kept across reloads like target health. */
   readonly releaseSlots = new ReleaseSlots();
+  /** Stops the warning about tenant regions no residency-bound route serves. */
+  private unwatchRegions: (() => void) | undefined;
   /** Release directory, driver and admin view: open when the store is. */
   releaseServices: ReleaseServices | undefined;
   /** The audit log's outbox, sequencer and reads (`audit.enabled`): open when the store is. */
@@ -151,6 +154,7 @@ export class Gateway implements DataplaneState, AdminHost {
 
   /** Policy state, Redis and the store: what outlives config versions. */
   private async closeShared(): Promise<void> {
+    this.unwatchRegions?.();
     await this.audit?.close();
     await this.releaseServices?.close();
     await this.lifetime.close();
@@ -218,6 +222,8 @@ export class Gateway implements DataplaneState, AdminHost {
       this.opts.env ?? process.env,
     );
 
+    if (this.identity !== undefined)
+      this.unwatchRegions = watchUnservedRegions(this, this.identity.snapshot, this.logger);
     const listener = createPublicListener(
       cfg,
       {

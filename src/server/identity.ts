@@ -18,12 +18,14 @@ import { TenancyRepository } from '../tenancy/repository.js';
 import { SnapshotSource } from '../tenancy/snapshot.js';
 
 export function needsStore(config: Config): boolean {
-  // An `ofrep` route answers from the flag snapshot, and releases keep their state: both in the store.
+  // An `ofrep` route answers from the flag snapshot, releases keep their state and the audit log
+  // its entries: all in the store.
   return (
     config.store !== undefined ||
     usesIdentity(config) ||
     config.routes.some((r) => r.ofrep === true) ||
-    Object.keys(config.releases ?? {}).length > 0
+    Object.keys(config.releases ?? {}).length > 0 ||
+    config.audit?.enabled === true
   );
 }
 

@@ -296,4 +296,14 @@ describe('data residency', () => {
       ],
     );
   });
+
+  test('a tenant region no residency-bound route serves is a warning in the log, naming the route, the region and its tenants', async () => {
+    // nomad is in ap, which no target serves; `wide` is in ap too but its label allows eu.
+    const line = await waitFor(
+      () => g.logs.find((l) => l.event === 'residency_unserved' && l.route === 'plain' && l.region === 'ap'),
+      'the residency_unserved warning',
+    );
+    assert.equal(line.level, 'warn');
+    assert.deepEqual(line.tenants, ['nomad']);
+  });
 });
