@@ -28,7 +28,7 @@ const EXPECTED: Record<Role, readonly string[]> = {
   viewer: [...READ],
   operator: [...READ, 'config.reload', 'tenants.write', 'releases.operate', 'flags.write'],
   security: [...READ, 'keys.write', 'tenants.suspend', 'changes.read'],
-  auditor: [...READ, 'changes.read'],
+  auditor: [...READ, 'changes.read', 'audit.read'],
   admin: [
     ...READ,
     'config.reload',
@@ -39,6 +39,7 @@ const EXPECTED: Record<Role, readonly string[]> = {
     'changes.read',
     'releases.operate',
     'flags.write',
+    'audit.read',
   ],
 };
 const ALL_PERMISSIONS = EXPECTED.admin as readonly Permission[];
