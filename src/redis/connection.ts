@@ -117,6 +117,11 @@ export class RedisConnection {
         this.logger.warn({ event: 'redis_error', redis: this.where, err: err.message }, 'redis error');
       down = true;
     });
+    // A Redis that shuts down closes the connection without an error event, and one started again
+    // quickly is reached before any reconnect attempt fails: the close alone means down.
+    this.client.on('close', () => {
+      down = true;
+    });
     this.client.on('ready', () => {
       if (down) this.logger.info({ event: 'redis_ready', redis: this.where }, 'redis connection back');
       down = false;
