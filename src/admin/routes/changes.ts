@@ -35,16 +35,7 @@ export function registerChangeRoutes(app: FastifyInstance, ctx: AdminContext): v
       const rows = await changesPage(r, limit, before);
       const page = rows.slice(0, limit);
       return {
-        changes: page.map((c) => ({
-          id: String(c.id),
-          at: new Date(c.at).toISOString(),
-          actor: c.actor,
-          role: c.role,
-          action: c.action,
-          target: c.target,
-          before: c.before ?? null,
-          after: c.after ?? null,
-        })),
+        changes: page.map(changeView),
         next: rows.length > limit ? String(page[page.length - 1]!.id) : null,
       };
     },
@@ -68,4 +59,18 @@ async function changesPage(
   const newer = BigInt(newest.id) - before + 1n;
   const skip = newer > 0n ? Number(newer) : 0;
   return (await r.listChanges(skip + limit + 1)).filter((c) => BigInt(c.id) < before).slice(0, limit + 1);
+}
+
+/** One admin change as the API shows it (the change log and a flag's history). */
+export function changeView(c: AdminChange) {
+  return {
+    id: String(c.id),
+    at: new Date(c.at).toISOString(),
+    actor: c.actor,
+    role: c.role,
+    action: c.action,
+    target: c.target,
+    before: c.before ?? null,
+    after: c.after ?? null,
+  };
 }

@@ -11,6 +11,7 @@ import { FlagError, type FlagRepository, type StoredFlag } from '../../delivery/
 import { Errors } from '../../errors/codes.js';
 import { type AdminContext, sendProblem } from '../context.js';
 import { Change, Empty, problemResponse, withAuthErrors } from '../schemas.js';
+import { changeView } from './changes.js';
 
 const noStore = problemResponse('No store is configured (SLUICE-ADMIN-004).');
 const notFound = problemResponse('No such flag (SLUICE-ADMIN-006).');
@@ -203,16 +204,7 @@ export function registerFlagRoutes(app: FastifyInstance, ctx: AdminContext): voi
       withRepo(reply, async (r) => {
         const rows = await r.history(req.params.key, req.query.limit ?? 50);
         return {
-          changes: rows.map((c) => ({
-            id: String(c.id),
-            at: new Date(c.at).toISOString(),
-            actor: c.actor,
-            role: c.role,
-            action: c.action,
-            target: c.target,
-            before: c.before ?? null,
-            after: c.after ?? null,
-          })),
+          changes: rows.map(changeView),
         };
       }),
   );
