@@ -101,6 +101,8 @@ interface Segment {
   offset: number;
   /** The live segment of this process (read up to what was fsynced); else a recovered one. */
   live: boolean;
+  /** Events forwarded from it by this process. */
+  forwarded: number;
 }
 
 const SAFE = /[^A-Za-z0-9_.-]/g;
@@ -177,8 +179,13 @@ export class FileOutbox {
       const path = join(this.opts.dir, name);
       const pid = Number((await readFile(`${path}.pid`, 'utf8').catch(() => '')).trim());
       if (alive(pid)) continue;
-      this.recovered.push({ path, offset: await readOffset(path), live: false });
+      this.recovered.push({ path, offset: await readOffset(path), live: false, forwarded: 0 });
     }
+    if (this.recovered.length > 0)
+      this.opts.logger?.info(
+        { event: 'audit_outbox_recovering', segments: this.recovered.map((s) => s.path) },
+        'forwarding audit events a stopped process left in the outbox dir',
+      );
   }
 
   private async startSegment(): Promise<void> {
@@ -195,7 +202,7 @@ export class FileOutbox {
     }
     this.fd = fd;
     this.durable = 0;
-    this.segment = { path, offset: 0, live: true };
+    this.segment = { path, offset: 0, live: true, forwarded: 0 };
   }
 
   /** After a failed write: the live segment becomes a recovered one of this process, a new one is live. */
@@ -333,6 +340,10 @@ export class FileOutbox {
         // Retired while this pass read it as live (a failed write): the next pass reads it to its end.
         if (sent || live !== seg.live) continue;
         if (!live) {
+          this.opts.logger?.info(
+            { event: 'audit_outbox_recovered', file: seg.path, events: seg.forwarded },
+            'a recovered audit outbox segment is in the store',
+          );
           await rm(seg.path, { force: true });
           await rm(`${seg.path}.offset`, { force: true });
           await rm(`${seg.path}.pid`, { force: true });
@@ -376,6 +387,7 @@ export class FileOutbox {
     await this.opts.sink.forward(good);
     seg.offset = end;
     this.counts.forwarded += good.length;
+    seg.forwarded += good.length;
     if (!seg.live) this.counts.recovered += good.length;
     await writeFile(`${seg.path}.offset`, `${end}\n`);
     return true;
