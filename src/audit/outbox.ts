@@ -5,11 +5,20 @@
  *
  * The promise, exactly:
  * - `append(event)` resolves (the event is *acknowledged*) only after the line holding it was written
- *   and `fdatasync`ed. A flush happens `flushMs` (default 50 ms) after the first unflushed event, or at
- *   once when `flushEvents` (default 100) are waiting.
- * - A crash (SIGKILL, power loss on a disk that honours fsync) loses only events not yet acknowledged:
- *   at most the last `flushMs` of events, or `flushEvents` of them. Every acknowledged event reaches the
- *   store: forwarded now, or by the next start of any process on the same outbox dir.
+ *   and `fdatasync`ed. Group commit by default: with no write in flight, the events of this turn of
+ *   the event loop are written at the next one (`setImmediate`); events that arrive while a write is
+ *   in flight go together in the write that follows it. With `flushMs` > 0 a flush waits that long
+ *   after the first unflushed event instead (more events per fsync, more latency). Either way a
+ *   flush starts at once when `flushEvents` (default 100) are waiting.
+ * - An append not acknowledged within `ackTimeoutMs` (default 5 s: a disk that hangs) is rejected,
+ *   as is one whose write or fsync failed; the gateway then answers 503 rather than answer without a
+ *   record (src/server/audit.ts). Such an event may still reach the log (its line may have been
+ *   written), never the other way round. After a failed write the segment is retired (forwarded up
+ *   to its last whole line) and the next write goes to a new file: a failed fsync says nothing
+ *   reliable about what a later fsync of the same file covers.
+ * - A crash (SIGKILL, power loss on a disk that honours fsync) loses only events not yet acknowledged.
+ *   Every acknowledged event reaches the store: forwarded now, or by the next start of any process on
+ *   the same outbox dir. A new segment's directory entry is fsynced before its first line is.
  * - A store outage loses nothing: the file keeps every event, forwarding is retried with exponential
  *   back-off (100 ms doubling to 30 s) and resumes where it stopped. Appending never waits for the store.
  * - Forwarding is at least once, and the store makes it exactly once: each event carries a unique id,
@@ -64,8 +73,10 @@ export interface OutboxOptions {
   dir: string;
   replica: string;
   sink: OutboxSink;
-  /** A flush at most this long after the first unflushed event (default 50 ms). */
+  /** A flush this long after the first unflushed event; default 0: group commit (see above). */
   flushMs?: number;
+  /** An append not acknowledged within this is rejected (default 5000 ms). */
+  ackTimeoutMs?: number;
   /** A flush at once when this many events wait (default 100). */
   flushEvents?: number;
   /** Events per forwarded batch (default 500). */
@@ -90,6 +101,8 @@ interface Segment {
   offset: number;
   /** The live segment of this process (read up to what was fsynced); else a recovered one. */
   live: boolean;
+  /** Events forwarded from it by this process. */
+  forwarded: number;
 }
 
 const SAFE = /[^A-Za-z0-9_.-]/g;
@@ -129,6 +142,11 @@ export class FileOutbox {
   private durable = 0;
   private pending: Pending[] = [];
   private timer: NodeJS.Timeout | undefined;
+  private immediate: NodeJS.Immediate | undefined;
+  /** Flushes queued or running on `writes` (group commit: the next batch waits for them). */
+  private writing = 0;
+  /** A write or fsync of the live segment failed: the next flush starts a new segment first. */
+  private tainted = false;
   private writes: Promise<void> = Promise.resolve();
   private readonly recovered: Segment[] = [];
   private wake: (() => void) | undefined;
@@ -161,16 +179,42 @@ export class FileOutbox {
       const path = join(this.opts.dir, name);
       const pid = Number((await readFile(`${path}.pid`, 'utf8').catch(() => '')).trim());
       if (alive(pid)) continue;
-      this.recovered.push({ path, offset: await readOffset(path), live: false });
+      this.recovered.push({ path, offset: await readOffset(path), live: false, forwarded: 0 });
     }
+    if (this.recovered.length > 0)
+      this.opts.logger?.info(
+        { event: 'audit_outbox_recovering', segments: this.recovered.map((s) => s.path) },
+        'forwarding audit events a stopped process left in the outbox dir',
+      );
   }
 
   private async startSegment(): Promise<void> {
     const path = join(this.opts.dir, `${this.replicaFile}.${this.generation++}.jsonl`);
     await writeFile(`${path}.pid`, `${process.pid}\n`);
-    this.fd = await open(path, 'a');
+    const fd = await open(path, 'a');
+    try {
+      // fdatasync makes the file's data durable, not its name in the directory: without this a power
+      // loss could drop a whole segment of acknowledged events.
+      await syncDir(this.opts.dir);
+    } catch (err) {
+      await fd.close().catch(() => {});
+      throw err;
+    }
+    this.fd = fd;
     this.durable = 0;
-    this.segment = { path, offset: 0, live: true };
+    this.segment = { path, offset: 0, live: true, forwarded: 0 };
+  }
+
+  /** After a failed write: the live segment becomes a recovered one of this process, a new one is live. */
+  private async replaceSegment(): Promise<void> {
+    const old = this.segment;
+    const oldFd = this.fd;
+    await this.startSegment(); // on failure the old segment stays live and tainted
+    this.tainted = false;
+    await oldFd.close().catch(() => {});
+    old.live = false;
+    this.recovered.push(old);
+    this.kick();
   }
 
   /**
@@ -185,30 +229,65 @@ export class FileOutbox {
     const row: OutboxRow = { id, replica: this.opts.replica, entry };
     return new Promise<string>((resolve, reject) => {
       this.pending.push({ line: `${JSON.stringify(row)}\n`, id, resolve, reject });
-      if (this.pending.length >= (this.opts.flushEvents ?? 100)) void this.flush();
-      else this.timer ??= setTimeout(() => void this.flush(), this.opts.flushMs ?? 50);
+      this.schedule();
     });
+  }
+
+  private schedule(): void {
+    if (this.pending.length >= (this.opts.flushEvents ?? 100)) {
+      void this.flush();
+      return;
+    }
+    const ms = this.opts.flushMs ?? 0;
+    if (ms > 0) this.timer ??= setTimeout(() => void this.flush(), ms);
+    // Group commit: a write in flight takes what waits when it ends; else the next turn does.
+    else if (this.writing === 0)
+      this.immediate ??= setImmediate(() => {
+        this.immediate = undefined;
+        void this.flush();
+      });
   }
 
   /** Writes and fsyncs what waits; resolves when those events are acknowledged. */
   flush(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
+    if (this.immediate !== undefined) clearImmediate(this.immediate);
+    this.immediate = undefined;
     const batch = this.pending;
     this.pending = [];
     if (batch.length === 0) return this.writes;
+    this.writing++;
+    const ackMs = this.opts.ackTimeoutMs ?? 5000;
+    // One timer per batch, not per event: a disk that hangs must not hold the answers forever.
+    const late = setTimeout(() => {
+      const err = new Error(`the audit outbox did not acknowledge within ${ackMs} ms`);
+      this.opts.logger?.error(
+        { event: 'audit_outbox_write_slow', events: batch.length, ms: ackMs },
+        'audit events not acknowledged in time',
+      );
+      for (const p of batch) p.reject(err);
+    }, ackMs);
+    late.unref();
     this.writes = this.writes.then(async () => {
       const data = Buffer.from(batch.map((p) => p.line).join(''), 'utf8');
       try {
+        if (this.tainted) await this.replaceSegment();
         await this.fd.write(data);
         await this.fd.datasync();
       } catch (err) {
+        // A partial write may have left a torn line: the next write goes to a new segment.
+        this.tainted = true;
         this.opts.logger?.error(
           { event: 'audit_outbox_write_failed', err: (err as Error).message, events: batch.length },
           'audit events not written: not acknowledged',
         );
         for (const p of batch) p.reject(err as Error);
         return;
+      } finally {
+        clearTimeout(late);
+        this.writing--;
+        if (this.writing === 0 && this.pending.length > 0) this.schedule();
       }
       this.durable += data.length;
       this.counts.acknowledged += batch.length;
@@ -250,6 +329,7 @@ export class FileOutbox {
     let wait = retry.min;
     while (!this.closed) {
       const seg = this.recovered[0] ?? this.segment;
+      const live = seg.live;
       try {
         const sent = await this.forwardOnce(seg);
         if (this.failing) {
@@ -257,8 +337,13 @@ export class FileOutbox {
           this.opts.logger?.info({ event: 'audit_outbox_resumed' }, 'audit events reach the store again');
         }
         wait = retry.min;
-        if (sent) continue;
-        if (!seg.live) {
+        // Retired while this pass read it as live (a failed write): the next pass reads it to its end.
+        if (sent || live !== seg.live) continue;
+        if (!live) {
+          this.opts.logger?.info(
+            { event: 'audit_outbox_recovered', file: seg.path, events: seg.forwarded },
+            'a recovered audit outbox segment is in the store',
+          );
           await rm(seg.path, { force: true });
           await rm(`${seg.path}.offset`, { force: true });
           await rm(`${seg.path}.pid`, { force: true });
@@ -302,6 +387,7 @@ export class FileOutbox {
     await this.opts.sink.forward(good);
     seg.offset = end;
     this.counts.forwarded += good.length;
+    seg.forwarded += good.length;
     if (!seg.live) this.counts.recovered += good.length;
     await writeFile(`${seg.path}.offset`, `${end}\n`);
     return true;
@@ -333,6 +419,15 @@ export class FileOutbox {
   }
 }
 
+async function syncDir(dir: string): Promise<void> {
+  const d = await open(dir, 'r');
+  try {
+    await d.sync();
+  } finally {
+    await d.close();
+  }
+}
+
 async function readOffset(path: string): Promise<number> {
   const n = Number((await readFile(`${path}.offset`, 'utf8').catch(() => '0')).trim());
   return Number.isSafeInteger(n) && n >= 0 ? n : 0;
@@ -347,18 +442,21 @@ async function readLines(
 ): Promise<{ rows: (OutboxRow | undefined)[]; end: number }> {
   const fd = await open(path, 'r');
   try {
-    const size = Math.min(limit - offset, 1024 * 1024);
-    const buf = Buffer.alloc(size);
-    const { bytesRead } = await fd.read(buf, 0, size, offset);
-    const rows: (OutboxRow | undefined)[] = [];
-    let start = 0;
-    while (rows.length < max) {
-      const nl = buf.indexOf(0x0a, start);
-      if (nl < 0 || nl >= bytesRead) break;
-      rows.push(parseRow(buf.subarray(start, nl).toString('utf8')));
-      start = nl + 1;
+    // A read of 1 MiB, grown while it holds no whole line and the file has more: a line that long is
+    // an event, not a torn end, and skipping it as one would drop it with the rest of its segment.
+    for (let size = Math.min(limit - offset, 1024 * 1024); ; size = Math.min(limit - offset, size * 4)) {
+      const buf = Buffer.alloc(size);
+      const { bytesRead } = await fd.read(buf, 0, size, offset);
+      const rows: (OutboxRow | undefined)[] = [];
+      let start = 0;
+      while (rows.length < max) {
+        const nl = buf.indexOf(0x0a, start);
+        if (nl < 0 || nl >= bytesRead) break;
+        rows.push(parseRow(buf.subarray(start, nl).toString('utf8')));
+        start = nl + 1;
+      }
+      if (start > 0 || bytesRead < size || size >= limit - offset) return { rows, end: offset + start };
     }
-    return { rows, end: offset + start };
   } finally {
     await fd.close();
   }

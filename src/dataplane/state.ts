@@ -16,4 +16,6 @@ export interface DataplaneState {
   readonly upgraded: Set<Duplex>;
   /** Called when `inflight` reaches zero while draining. */
   onIdle: (() => void) | undefined;
+  /** With `audit.enabled`: a refusal is written once the events its request emitted are on disk. */
+  readonly audit?: { pendingAck(requestId: string): Promise<unknown> | undefined } | undefined;
 }

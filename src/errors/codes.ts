@@ -317,6 +317,12 @@ export const Errors = {
     'No tenant for a residency-bound route',
     "The route is residency-bound (`residency`): a request is placed by its tenant's region, and this one belongs to no tenant (no credentials or host named one). It is refused rather than sent anywhere. Every refusal emits a `residency_refused` event. See docs/residency.md.",
   ),
+  auditUnrecorded: def(
+    'SLUICE-AUDIT-001',
+    503,
+    'Audit record not written',
+    'The request was to be refused (an auth failure, a rate limit, a residency refusal) and the refusal is an audited event, but the audit outbox could not write it to disk (a write or fsync failed, or took longer than 5 s). Sluice answers this instead of a refusal it has no record of; the request was not served either way. Operators: the log line `audit_outbox_write_failed` or `audit_outbox_write_slow` says why (a full or failing disk under `audit.outbox.dir`). See docs/audit-log.md.',
+  ),
   internal: def(
     'SLUICE-GW-001',
     500,

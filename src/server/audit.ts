@@ -23,6 +23,7 @@ import { ms } from '../config/units.js';
 import { DEFAULT_DATA_DIR, storeOptionsFrom } from '../store/open.js';
 import type { Store } from '../store/store.js';
 import type { EventBus } from '../telemetry/events.js';
+import { RecordAcks } from './audit-acks.js';
 
 export const DEFAULT_AUDIT_ORIGIN = 'sluice/audit';
 
@@ -69,6 +70,8 @@ function loadSigner(
 
 export class AuditServices {
   private unsubscribe: (() => void) | undefined;
+  /** Answered means recorded: the outbox's acknowledgement of each request's events, until it settles. */
+  private readonly acks = new RecordAcks();
 
   private constructor(
     readonly outbox: FileOutbox,
@@ -115,11 +118,22 @@ export class AuditServices {
     const s = new AuditServices(outbox, sequencer, log, vkey);
     s.unsubscribe = events.on((e) => {
       if (e.type === 'admin_change' || !types.has(e.type)) return;
-      outbox.append(e).catch(() => {}); // logged by the outbox; an unacknowledged event
+      const ack = outbox.append(e);
+      // The refusal of the request that caused it waits for this (src/dataplane/stages/reply.ts).
+      if ('requestId' in e && e.requestId.length > 0) s.acks.track(e.requestId, ack);
+      else ack.catch(() => {}); // logged by the outbox; an unacknowledged event
     });
     sequencer.start();
     logger.info({ event: 'audit_started', origin, vkey, outbox: dir }, 'audit log on');
     return s;
+  }
+
+  /**
+   * The acknowledgement of the audited events request `requestId` emitted that are not on disk yet
+   * (undefined: none): its answer is written once this resolves (docs/audit-log.md, durability).
+   */
+  pendingAck(requestId: string): Promise<unknown> | undefined {
+    return this.acks.pending(requestId);
   }
 
   async close(): Promise<void> {

@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Fallback } from '../../config/compile.js';
-import type { ErrorDef } from '../../errors/codes.js';
+import { type ErrorDef, Errors } from '../../errors/codes.js';
 import { sendProblem, writeProblemToSocket } from '../../errors/problem.js';
 import type { Denial, Reply } from '../../policies/policy.js';
 import { withPolicyHeaders } from '../context.js';
@@ -27,8 +27,34 @@ export function closingAfterRefusal(req: IncomingMessage): boolean {
 export const closeHeaders: Readonly<Record<string, string>> = { connection: 'close' };
 export const retryAfterOne: Readonly<Record<string, string>> = { 'retry-after': '1' };
 
-/** Refuse the exchange with `def` (and the headers the request's policies add to every answer). */
+/**
+ * Refuse the exchange with `def` (and the headers the request's policies add to every answer).
+ * Answered means recorded: when the request emitted an audited event (an auth failure, a limit
+ * breach, a residency refusal) the refusal is written once the audit outbox has it on disk; if it
+ * cannot get there, the answer is 503 SLUICE-AUDIT-001 rather than a refusal with no record.
+ * Refusals of requests that emitted nothing pay one lookup; successful requests never come here.
+ */
 export function refuse(
+  x: Exchange,
+  def: ErrorDef,
+  detail: string | undefined,
+  headers?: Readonly<Record<string, string>>,
+): void {
+  const ack = x.gw.audit?.pendingAck(x.requestId);
+  if (ack === undefined) writeRefusal(x, def, detail, headers);
+  else {
+    x.hold(); // in flight for a drain while the record is written
+    ack.then(
+      () => (x.clientGone() ? x.finish(499, 0, 'client_closed') : writeRefusal(x, def, detail, headers)),
+      () =>
+        x.clientGone()
+          ? x.finish(499, 0, 'client_closed')
+          : writeRefusal(x, Errors.auditUnrecorded, 'the refusal could not be recorded in the audit log'),
+    );
+  }
+}
+
+function writeRefusal(
   x: Exchange,
   def: ErrorDef,
   detail: string | undefined,
