@@ -25,6 +25,7 @@ export const PERMISSIONS = {
   'flags.read': 'List and read feature flags and their change history.',
   'flags.write': 'Create, change and delete feature flags.',
   'audit.read': 'Read the audit log’s signed checkpoints and export verifiable bundles of it.',
+  'audit.operate': 'Replay the audit sinks’ dead letters (send their entries out again).',
 } as const;
 export type Permission = keyof typeof PERMISSIONS;
 export type RoutePermission = Permission | 'public';

@@ -6,6 +6,7 @@
  */
 import { type Static, Type as T } from '@sinclair/typebox';
 import { Duration } from '../config/shared-schema.js';
+import { AuditPublishSettings, AuditSinksSettings } from './sinks/schema.js';
 
 export const AUDIT_EVENT_TYPES = [
   'auth_failed',
@@ -79,6 +80,8 @@ export const AuditSettings = T.Object(
         { additionalProperties: false },
       ),
     ),
+    sinks: T.Optional(AuditSinksSettings),
+    publish: T.Optional(AuditPublishSettings),
   },
   {
     additionalProperties: false,

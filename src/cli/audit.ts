@@ -7,6 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { verifyBundle } from '../audit/verify.js';
 import { AdminError, adminOptions, adminOptionsHelp, clientFrom, json } from './admin-client.js';
+import { auditSinksHelp, runAuditSinks } from './audit-sinks.js';
 
 const help = `Usage:
   sluice audit verify --bundle FILE [--key VKEY ...] [--anchor FILE ...] [--json]
@@ -21,10 +22,13 @@ verifies, 1 when it does not (each problem is printed with its index), 2 on bad 
 export: the entries [from, to) under the latest checkpoint, with their proofs, every checkpoint
 and the keys (role auditor, permission audit.read).
 
+${auditSinksHelp}
+
 ${adminOptionsHelp}`;
 
 export async function runAudit(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
+  if (sub === 'dead-letters' || sub === 'checkpoint') return runAuditSinks(args, `Usage:\n${auditSinksHelp}`);
   let values: Record<string, unknown>;
   try {
     ({ values } = parseArgs({

@@ -13,11 +13,13 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import { type NoteSigner, noteSigner, signerVkey } from '../audit/checkpoint.js';
 import { AuditLogStore } from '../audit/log-store.js';
 import { FileOutbox, storeSink } from '../audit/outbox.js';
 import { AUDIT_EVENT_TYPES, type AuditConfig } from '../audit/schema.js';
 import { AuditSequencer } from '../audit/sequencer.js';
+import { AuditShipping } from '../audit/sinks/index.js';
 import type { Config } from '../config/schema.js';
 import { ms } from '../config/units.js';
 import { DEFAULT_DATA_DIR, storeOptionsFrom } from '../store/open.js';
@@ -72,6 +74,8 @@ export class AuditServices {
   private unsubscribe: (() => void) | undefined;
   /** Answered means recorded: the outbox's acknowledgement of each request's events, until it settles. */
   private readonly acks = new RecordAcks();
+  /** Sinks, dead letters and checkpoint publishing (`audit.sinks`, `audit.publish`). */
+  shipping: AuditShipping | undefined;
 
   private constructor(
     readonly outbox: FileOutbox,
@@ -88,6 +92,7 @@ export class AuditServices {
     events: EventBus,
     logger: Logger,
     env: NodeJS.ProcessEnv,
+    registry?: Registry,
   ): Promise<AuditServices | undefined> {
     const cfg = config.audit;
     if (cfg?.enabled !== true) return undefined;
@@ -124,6 +129,7 @@ export class AuditServices {
       else ack.catch(() => {}); // logged by the outbox; an unacknowledged event
     });
     sequencer.start();
+    s.shipping = AuditShipping.open(cfg, store, replica, logger, registry);
     logger.info({ event: 'audit_started', origin, vkey, outbox: dir }, 'audit log on');
     return s;
   }
@@ -138,6 +144,7 @@ export class AuditServices {
 
   async close(): Promise<void> {
     this.unsubscribe?.();
+    await this.shipping?.close();
     await this.outbox.close();
     await this.sequencer.close();
   }

@@ -10,6 +10,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { AdminHost, ReloadResult } from '../admin/host.js';
 import { AdminServer } from '../admin/server.js';
+import { applyAuditEnv } from '../audit/sinks/env.js';
 import { compileRuntime, disposeRuntime, type Runtime } from '../config/compile.js';
 import { ConfigInvalidError, formatConfigError, loadConfigFile } from '../config/load.js';
 import type { Config } from '../config/schema.js';
@@ -172,6 +173,7 @@ export class Gateway implements DataplaneState, AdminHost {
 
   private async open(): Promise<void> {
     const loaded = loadConfigFile(this.file, this.opts.env);
+    applyAuditEnv(loaded.config, this.opts.env ?? process.env, this.logger);
     if (loaded.config.redis !== undefined) {
       this.redis = openRedis(loaded.config.redis, this.metrics, this.logger);
       // Serve with the connection open (at most 2 s): the first requests otherwise fail over to
@@ -220,6 +222,7 @@ export class Gateway implements DataplaneState, AdminHost {
       this.events,
       this.logger,
       this.opts.env ?? process.env,
+      this.metrics.registry,
     );
 
     if (this.identity !== undefined)

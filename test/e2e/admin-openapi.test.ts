@@ -8,11 +8,13 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Ajv, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
+import { pino } from 'pino';
 import { ROLE_PERMISSIONS, ROLES } from '../../src/admin/roles.js';
 import { generateNoteSigner, signerVkey } from '../../src/audit/checkpoint.js';
 import { AuditLogStore } from '../../src/audit/log-store.js';
 import { storeSink } from '../../src/audit/outbox.js';
 import { AuditSequencer } from '../../src/audit/sequencer.js';
+import { AuditShipping } from '../../src/audit/sinks/index.js';
 import { ReleaseAdminService } from '../../src/delivery/releases/service.js';
 import { ReleaseStore } from '../../src/delivery/releases/store.js';
 import {
@@ -214,10 +216,23 @@ for (const kind of STORE_KINDS)
           origin: 'sluice.test/audit',
           publicKeys: [signerVkey(signer)],
         });
-        Object.assign(a.g.gw, { audit: { log, vkey: signerVkey(signer), close: async () => {} } });
+        const shipping = AuditShipping.open({}, store, 't', pino({ level: 'silent' }), undefined);
+        Object.assign(a.g.gw, { audit: { log, vkey: signerVkey(signer), shipping, close: async () => {} } });
         const AC = '/admin/v1/audit/checkpoints';
         const AE = '/admin/v1/audit/export';
+        const AL = '/admin/v1/audit/checkpoints/latest';
+        const DL = '/admin/v1/audit/dead-letters';
+        const DR = '/admin/v1/audit/dead-letters/replay';
         await call('GET', AE, AE, { role: 'auditor' }); // 404: no checkpoint yet
+        await call('GET', AL, AL, { role: 'auditor' }); // 404: no checkpoint yet
+        await call('GET', DL, DL, { role: 'auditor' });
+        await call('GET', DL, `${DL}?limit=0`, { role: 'auditor' }); // 400
+        await call('GET', DL, DL, { role: 'operator' }); // 403
+        await call('GET', DL, DL); // 401
+        await call('POST', DR, DR, { role: 'admin', body: {} });
+        await call('POST', DR, DR, { role: 'admin', body: { color: 'red' } }); // 400
+        await call('POST', DR, DR, { role: 'auditor', body: {} }); // 403
+        await call('POST', DR, DR, { body: {} }); // 401
         await storeSink(store).forward([
           { id: 'e0', replica: 'test', entry: { id: 'e0', type: 'auth_failed' } },
         ]);
@@ -229,6 +244,10 @@ for (const kind of STORE_KINDS)
         assert.equal(await sequencer.tick(), 1);
         await sequencer.close();
         await call('GET', AC, AC, { role: 'auditor' });
+        await call('GET', AL, AL, { role: 'auditor' });
+        await call('GET', AL, AL, { role: 'operator' }); // 403
+        await call('GET', AL, AL); // 401
+        await shipping.close();
         await call('GET', AC, AC, { role: 'operator' }); // 403
         await call('GET', AC, AC); // 401
         const bundle = await call('GET', AE, `${AE}?from=0&to=1`, { role: 'auditor' });

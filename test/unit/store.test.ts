@@ -58,6 +58,8 @@ for (const kind of STORE_KINDS) {
           'admin_changes',
           'api_keys',
           'audit_checkpoints',
+          'audit_cursors',
+          'audit_dead_letters',
           'audit_entries',
           'audit_outbox',
           'audit_tree',

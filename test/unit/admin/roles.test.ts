@@ -40,6 +40,7 @@ const EXPECTED: Record<Role, readonly string[]> = {
     'releases.operate',
     'flags.write',
     'audit.read',
+    'audit.operate',
   ],
 };
 const ALL_PERMISSIONS = EXPECTED.admin as readonly Permission[];
