@@ -19,6 +19,7 @@ import type { AdminHost } from './host.js';
 import { type AdminAuthSettings, type AdminOidc, adminOidc, authFromConfig } from './oidc.js';
 import { allows, isPermission, type RoutePermission } from './roles.js';
 import { registerAuditRoutes } from './routes/audit.js';
+import { registerAuditSubjectRoutes } from './routes/audit-subjects.js';
 import { registerChangeRoutes } from './routes/changes.js';
 import { registerFlagRoutes } from './routes/flags.js';
 import { registerReleaseRoutes } from './routes/releases.js';
@@ -48,6 +49,7 @@ const defaultRoutes: readonly RouteRegistrar[] = [
   registerReleaseRoutes,
   registerFlagRoutes,
   registerAuditRoutes,
+  registerAuditSubjectRoutes,
 ];
 
 export interface AdminServerOptions {
