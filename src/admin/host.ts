@@ -6,6 +6,7 @@
  */
 import type { Logger } from 'pino';
 import type { AuditLogStore } from '../audit/log-store.js';
+import type { AuditSubjects } from '../audit/subjects/service.js';
 import type { Runtime } from '../config/compile.js';
 import type { ConfigError } from '../config/load.js';
 import type { FlagRepository } from '../delivery/flags/store.js';
@@ -48,7 +49,14 @@ export interface AdminHost {
   /** Canary and blue/green releases; undefined when the gateway runs without a store. */
   readonly releases: ReleaseAdmin | undefined;
   /** The audit log's reads and its signing key's vkey; undefined unless `audit.enabled`. */
-  readonly audit?: { log: Pick<AuditLogStore, 'checkpoints' | 'exportBundle'>; vkey: string } | undefined;
+  readonly audit?:
+    | {
+        log: Pick<AuditLogStore, 'checkpoints' | 'exportBundle'>;
+        vkey: string;
+        /** Sealed personal fields: opening, erasure, subject export (src/audit/subjects). */
+        subjects?: Pick<AuditSubjects, 'openBundle' | 'erase' | 'exportSubject'>;
+      }
+    | undefined;
   /** The usage rows persisted in the store; undefined without a store. */
   usageRows(): Pick<UsageRepository, 'forTenant'> | undefined;
   /** A gateway-lifetime value, if a policy made it (the usage engine, for live quota usage). */

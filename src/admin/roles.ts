@@ -26,6 +26,7 @@ export const PERMISSIONS = {
   'flags.write': 'Create, change and delete feature flags.',
   'audit.read': 'Read the audit log’s signed checkpoints and export verifiable bundles of it.',
   'audit.operate': 'Replay the audit sinks’ dead letters (send their entries out again).',
+  'audit.erase': 'Erase a data subject from the audit log (its key is destroyed; the erasure is audited).',
 } as const;
 export type Permission = keyof typeof PERMISSIONS;
 export type RoutePermission = Permission | 'public';
@@ -55,8 +56,9 @@ export const ROLE_SUMMARY: Readonly<Record<Role, string>> = {
     'Viewer, plus config reload, creating/updating tenants, operating releases and changing feature flags.',
   security:
     'Viewer, plus creating/revoking API keys, suspending/resuming tenants and reading the change log.',
-  auditor: 'Viewer, plus reading the change log and the audit log (checkpoints, export).',
-  admin: 'Everything, including deleting tenants.',
+  auditor:
+    'Viewer, plus reading the change log and the audit log (checkpoints, export, a data subject’s export).',
+  admin: 'Everything, including deleting tenants and erasing data subjects from the audit log.',
 };
 
 export function isRole(s: string): s is Role {

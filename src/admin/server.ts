@@ -20,6 +20,7 @@ import { type AdminAuthSettings, type AdminOidc, adminOidc, authFromConfig } fro
 import { allows, isPermission, type RoutePermission } from './roles.js';
 import { registerAuditRoutes } from './routes/audit.js';
 import { registerAuditSinkRoutes } from './routes/audit-sinks.js';
+import { registerAuditSubjectRoutes } from './routes/audit-subjects.js';
 import { registerChangeRoutes } from './routes/changes.js';
 import { registerFlagRoutes } from './routes/flags.js';
 import { registerReleaseRoutes } from './routes/releases.js';
@@ -50,6 +51,7 @@ const defaultRoutes: readonly RouteRegistrar[] = [
   registerFlagRoutes,
   registerAuditRoutes,
   registerAuditSinkRoutes,
+  registerAuditSubjectRoutes,
 ];
 
 export interface AdminServerOptions {

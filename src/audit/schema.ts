@@ -43,6 +43,13 @@ export const AuditSettings = T.Object(
           'PEM file of the Ed25519 private key that signs checkpoints; else the environment variable SLUICE_AUDIT_KEY (PEM text or a file path). With neither, the embedded store generates one into its data directory (with a warning); PostgreSQL refuses to start (every replica must sign with the same key).',
       }),
     ),
+    subjectKey: T.Optional(
+      T.String({
+        minLength: 1,
+        description:
+          'File holding the key-encryption key (32 bytes: 64 hex digits or base64) that wraps the per-subject keys of personal fields; else SLUICE_AUDIT_SUBJECT_KEK (the same text or a file path). Without either the keys are stored unwrapped in the store, with a warning (docs/audit-log.md, “Erasure”).',
+      }),
+    ),
     publicKeys: T.Optional(
       T.Array(T.String({ minLength: 1 }), {
         description:

@@ -42,6 +42,8 @@ export interface SequencerOptions {
   leaseMs?: number;
   /** Tick: lease renewal and integration (default 200 ms). */
   tickMs?: number;
+  /** Rewrites a batch's outbox rows, in its transaction, before they become leaves (subjects/hook.ts seals personal fields). */
+  transform?: <R extends { id: string; entry: unknown }>(tx: Queryable, rows: readonly R[]) => Promise<R[]>;
 }
 
 export interface Frontier {
@@ -164,10 +166,11 @@ export class AuditSequencer {
       const lastSize = last ? Number(last.tree_size) : 0;
       const sinceLast = state.size - lastSize;
       const limit = every > 0 ? Math.max(1, Math.min(batch, every - (sinceLast % every))) : batch;
-      const rows = await tx.query<{ id: string; entry: unknown }>(
+      const read = await tx.query<{ id: string; entry: unknown }>(
         'SELECT id, entry FROM audit_outbox ORDER BY pos LIMIT $1',
         [limit],
       );
+      const rows = this.opts.transform ? await this.opts.transform(tx, read) : read;
       const frontier = new MerkleFrontier(state);
       const ids = rows.map((r) => r.id);
       let added = 0;

@@ -8,10 +8,12 @@ import { parseArgs } from 'node:util';
 import { verifyBundle } from '../audit/verify.js';
 import { AdminError, adminOptions, adminOptionsHelp, clientFrom, json } from './admin-client.js';
 import { auditSinksHelp, runAuditSinks } from './audit-sinks.js';
+import { auditSubjectsHelp, auditSubjectsHelpText, runAuditSubject } from './audit-subjects.js';
 
 const help = `Usage:
   sluice audit verify --bundle FILE [--key VKEY ...] [--anchor FILE ...] [--json]
   sluice audit export --out FILE [--from N] [--to N] [admin options]
+${auditSubjectsHelp}
 
 verify: checks every signature, proof and leaf of an export bundle, offline. Pin the log's key with
 --key (its vkey, from GET /admin/v1/audit/checkpoints, kept out of band): without it only the
@@ -23,12 +25,14 @@ export: the entries [from, to) under the latest checkpoint, with their proofs, e
 and the keys (role auditor, permission audit.read).
 
 ${auditSinksHelp}
+${auditSubjectsHelpText}
 
 ${adminOptionsHelp}`;
 
 export async function runAudit(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   if (sub === 'dead-letters' || sub === 'checkpoint') return runAuditSinks(args, `Usage:\n${auditSinksHelp}`);
+  if (sub === 'erase' || sub === 'subject-export') return runAuditSubject(sub, rest);
   let values: Record<string, unknown>;
   try {
     ({ values } = parseArgs({

@@ -20,6 +20,9 @@ import { FileOutbox, storeSink } from '../audit/outbox.js';
 import { AUDIT_EVENT_TYPES, type AuditConfig } from '../audit/schema.js';
 import { AuditSequencer } from '../audit/sequencer.js';
 import { AuditShipping } from '../audit/sinks/index.js';
+import { loadSubjectKek } from '../audit/subjects/kek.js';
+import { SubjectKeys } from '../audit/subjects/keys.js';
+import { AuditSubjects } from '../audit/subjects/service.js';
 import type { Config } from '../config/schema.js';
 import { ms } from '../config/units.js';
 import { DEFAULT_DATA_DIR, storeOptionsFrom } from '../store/open.js';
@@ -83,6 +86,8 @@ export class AuditServices {
     readonly log: AuditLogStore,
     /** The vkey of the signing key: what auditors pin. */
     readonly vkey: string,
+    /** Per-subject sealing, reading, erasure and export (src/audit/subjects). */
+    readonly subjects: AuditSubjects,
   ) {}
 
   /** Opens the audit services when `audit.enabled`; undefined otherwise. */
@@ -108,6 +113,10 @@ export class AuditServices {
     const dir = resolve(cfg.outbox?.dir ?? join(opts.dataDir ?? DEFAULT_DATA_DIR, 'audit-outbox'));
     const replica = `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
     const outbox = await FileOutbox.open({ dir, replica, sink: storeSink(store), logger });
+    const publicKeys = [vkey, ...(cfg.publicKeys ?? [])];
+    const keys = await SubjectKeys.open(store, loadSubjectKek(cfg.subjectKey, env, store.kind, logger));
+    const log = new AuditLogStore(store, { origin, publicKeys });
+    const subjects = new AuditSubjects(store, keys, log, { origin, publicKeys });
     const sequencer = new AuditSequencer(
       store,
       {
@@ -116,11 +125,11 @@ export class AuditServices {
         signers: [signer],
         checkpointEvery: cfg.checkpoint?.entries,
         checkpointSeconds: ms(cfg.checkpoint?.every, 60_000) / 1000,
+        transform: subjects.seal,
       },
       logger,
     );
-    const log = new AuditLogStore(store, { origin, publicKeys: [vkey, ...(cfg.publicKeys ?? [])] });
-    const s = new AuditServices(outbox, sequencer, log, vkey);
+    const s = new AuditServices(outbox, sequencer, log, vkey, subjects);
     s.unsubscribe = events.on((e) => {
       if (e.type === 'admin_change' || !types.has(e.type)) return;
       const ack = outbox.append(e);

@@ -15,6 +15,8 @@ import { AuditLogStore } from '../../src/audit/log-store.js';
 import { storeSink } from '../../src/audit/outbox.js';
 import { AuditSequencer } from '../../src/audit/sequencer.js';
 import { AuditShipping } from '../../src/audit/sinks/index.js';
+import { SubjectKeys } from '../../src/audit/subjects/keys.js';
+import { AuditSubjects } from '../../src/audit/subjects/service.js';
 import { ReleaseAdminService } from '../../src/delivery/releases/service.js';
 import { ReleaseStore } from '../../src/delivery/releases/store.js';
 import {
@@ -217,13 +219,22 @@ for (const kind of STORE_KINDS)
           publicKeys: [signerVkey(signer)],
         });
         const shipping = AuditShipping.open({}, store, 't', pino({ level: 'silent' }), undefined);
-        Object.assign(a.g.gw, { audit: { log, vkey: signerVkey(signer), shipping, close: async () => {} } });
+        const subjects = new AuditSubjects(store, await SubjectKeys.open(store), log, {
+          origin: 'sluice.test/audit',
+          publicKeys: [signerVkey(signer)],
+        });
+        Object.assign(a.g.gw, {
+          audit: { log, vkey: signerVkey(signer), shipping, subjects, close: async () => {} },
+        });
         const AC = '/admin/v1/audit/checkpoints';
         const AE = '/admin/v1/audit/export';
         const AL = '/admin/v1/audit/checkpoints/latest';
         const DL = '/admin/v1/audit/dead-letters';
         const DR = '/admin/v1/audit/dead-letters/replay';
+        const AS = '/admin/v1/audit/subjects/{subject}';
+        const subject = (s: string, op: string) => `/admin/v1/audit/subjects/${encodeURIComponent(s)}/${op}`;
         await call('GET', AE, AE, { role: 'auditor' }); // 404: no checkpoint yet
+        await call('GET', `${AS}/export`, subject('principal:k1', 'export'), { role: 'auditor' }); // 404
         await call('GET', AL, AL, { role: 'auditor' }); // 404: no checkpoint yet
         await call('GET', DL, DL, { role: 'auditor' });
         await call('GET', DL, `${DL}?limit=0`, { role: 'auditor' }); // 400
@@ -234,12 +245,17 @@ for (const kind of STORE_KINDS)
         await call('POST', DR, DR, { role: 'auditor', body: {} }); // 403
         await call('POST', DR, DR, { body: {} }); // 401
         await storeSink(store).forward([
-          { id: 'e0', replica: 'test', entry: { id: 'e0', type: 'auth_failed' } },
+          {
+            id: 'e0',
+            replica: 'test',
+            entry: { id: 'e0', type: 'auth_failed', principal: 'k1', client: '192.0.2.1' },
+          },
         ]);
         const sequencer = new AuditSequencer(store, {
           origin: 'sluice.test/audit',
           signers: [signer],
           replica: 't',
+          transform: subjects.seal,
         });
         assert.equal(await sequencer.tick(), 1);
         await sequencer.close();
@@ -255,6 +271,15 @@ for (const kind of STORE_KINDS)
         await call('GET', AE, `${AE}?from=x`, { role: 'auditor' }); // 400
         await call('GET', AE, AE, { role: 'viewer' }); // 403
         await call('GET', AE, AE); // 401
+        await call('GET', `${AS}/export`, subject('principal:k1', 'export'), { role: 'auditor' });
+        await call('GET', `${AS}/export`, subject('k1', 'export'), { role: 'auditor' }); // 400
+        await call('GET', `${AS}/export`, subject('principal:k1', 'export'), { role: 'viewer' }); // 403
+        await call('GET', `${AS}/export`, subject('principal:k1', 'export')); // 401
+        await call('POST', `${AS}/erase`, subject('principal:k1', 'erase'), { role: 'auditor' }); // 403
+        await call('POST', `${AS}/erase`, subject('principal:k1', 'erase')); // 401
+        await call('POST', `${AS}/erase`, subject('k1', 'erase'), { role: 'admin' }); // 400
+        await call('POST', `${AS}/erase`, subject('principal:k1', 'erase'), { role: 'admin' });
+        await call('POST', `${AS}/erase`, subject('principal:k1', 'erase'), { role: 'admin' }); // 404
       }
       // Releases: one made in the gateway's store, with figures and a judgement, then its actions.
       const releases = new ReleaseStore(a.g.gw.identity!.store);

@@ -104,6 +104,13 @@ const EXPECTED: Case[] = [
     status: 503,
     body: () => ({}),
   },
+  {
+    method: 'GET',
+    path: '/admin/v1/audit/subjects/:subject/export',
+    roles: ['auditor', 'admin'],
+    status: 503,
+  },
+  { method: 'POST', path: '/admin/v1/audit/subjects/:subject/erase', roles: ['admin'], status: 503 },
   { method: 'GET', path: '/admin/v1/tenants/:id/usage', roles: ALL, status: 200, needs: 'tenant' },
   { method: 'GET', path: '/admin/v1/releases', roles: ALL, status: 200 },
   { method: 'GET', path: '/admin/v1/releases/:name', roles: ALL, status: 200, release: 'running' },
@@ -210,7 +217,7 @@ for (const kind of STORE_KINDS)
         }
         return c.path.replace(':name', name);
       }
-      if (!c.needs) return c.path;
+      if (!c.needs) return c.path.replace(':subject', encodeURIComponent('ip:192.0.2.1'));
       const id = `fx-${++seq}`;
       if (c.needs === 'flag') {
         const f = await a.call('PUT', `/admin/v1/flags/${id}`, {

@@ -38,7 +38,14 @@ const Bundle = T.Object(
     complete: T.Boolean(),
     entries: T.Array(
       T.Object(
-        { index: T.Integer({ minimum: 0 }), entry: T.Unknown(), proof: T.Array(T.String()) },
+        {
+          index: T.Integer({ minimum: 0 }),
+          entry: T.Unknown(),
+          proof: T.Array(T.String()),
+          opened: T.Optional(
+            T.Unknown({ description: 'The entry with its sealed fields opened (not verified).' }),
+          ),
+        },
         { additionalProperties: false },
       ),
     ),
@@ -101,7 +108,8 @@ export function registerAuditRoutes(app: FastifyInstance, ctx: AdminContext): vo
       const audit = ctx.gw.audit;
       if (!audit) return sendProblem(reply, Errors.adminNoStore, AUDIT_OFF);
       try {
-        return await audit.log.exportBundle({ from: req.query.from, to: req.query.to });
+        const bundle = await audit.log.exportBundle({ from: req.query.from, to: req.query.to });
+        return audit.subjects ? await audit.subjects.openBundle(bundle) : bundle;
       } catch (err) {
         if (err instanceof AuditLogError)
           return sendProblem(reply, Errors.adminResourceNotFound, err.message);

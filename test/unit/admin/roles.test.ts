@@ -41,6 +41,7 @@ const EXPECTED: Record<Role, readonly string[]> = {
     'flags.write',
     'audit.read',
     'audit.operate',
+    'audit.erase',
   ],
 };
 const ALL_PERMISSIONS = EXPECTED.admin as readonly Permission[];
@@ -62,6 +63,8 @@ test('each role is granted exactly its permissions', () => {
 test('the sharp edges: only admin deletes tenants; operator cannot touch keys or suspend; security cannot reload or edit tenants', () => {
   for (const r of ['viewer', 'operator', 'security', 'auditor'] as const)
     assert.equal(allows([r], 'tenants.delete'), false, r);
+  for (const r of ['viewer', 'operator', 'security', 'auditor'] as const)
+    assert.equal(allows([r], 'audit.erase'), false, r);
   assert.equal(allows(['operator'], 'keys.write'), false);
   assert.equal(allows(['operator'], 'tenants.suspend'), false);
   assert.equal(allows(['operator'], 'changes.read'), false);
