@@ -25,6 +25,8 @@ export const PERMISSIONS = {
   'flags.read': 'List and read feature flags and their change history.',
   'flags.write': 'Create, change and delete feature flags.',
   'audit.read': 'Read the audit log’s signed checkpoints and export verifiable bundles of it.',
+  'tenants.export':
+    'Export everything Sluice holds about a tenant: its record, keys’ metadata, usage, admin changes and audit entries with their proofs.',
 } as const;
 export type Permission = keyof typeof PERMISSIONS;
 export type RoutePermission = Permission | 'public';
@@ -44,7 +46,7 @@ export const ROLE_PERMISSIONS: Readonly<Record<Role, readonly Permission[]>> = {
   viewer,
   operator: [...viewer, 'config.reload', 'tenants.write', 'releases.operate', 'flags.write'],
   security: [...viewer, 'keys.write', 'tenants.suspend', 'changes.read'],
-  auditor: [...viewer, 'changes.read', 'audit.read'],
+  auditor: [...viewer, 'changes.read', 'audit.read', 'tenants.export'],
   admin: Object.keys(PERMISSIONS) as Permission[],
 };
 
@@ -54,7 +56,8 @@ export const ROLE_SUMMARY: Readonly<Record<Role, string>> = {
     'Viewer, plus config reload, creating/updating tenants, operating releases and changing feature flags.',
   security:
     'Viewer, plus creating/revoking API keys, suspending/resuming tenants and reading the change log.',
-  auditor: 'Viewer, plus reading the change log and the audit log (checkpoints, export).',
+  auditor:
+    'Viewer, plus reading the change log and the audit log (checkpoints, export, query) and exporting a tenant’s data.',
   admin: 'Everything, including deleting tenants.',
 };
 

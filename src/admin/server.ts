@@ -19,10 +19,12 @@ import type { AdminHost } from './host.js';
 import { type AdminAuthSettings, type AdminOidc, adminOidc, authFromConfig } from './oidc.js';
 import { allows, isPermission, type RoutePermission } from './roles.js';
 import { registerAuditRoutes } from './routes/audit.js';
+import { registerAuditQueryRoutes } from './routes/audit-query.js';
 import { registerChangeRoutes } from './routes/changes.js';
 import { registerFlagRoutes } from './routes/flags.js';
 import { registerReleaseRoutes } from './routes/releases.js';
 import { registerSystemRoutes } from './routes/system.js';
+import { registerTenantExportRoutes } from './routes/tenant-export.js';
 import { registerTenantRoutes } from './routes/tenants.js';
 import { registerUsageRoutes } from './routes/usage.js';
 import { requestValidatorCompiler, responseSerializerCompiler } from './validate.js';
@@ -48,6 +50,8 @@ const defaultRoutes: readonly RouteRegistrar[] = [
   registerReleaseRoutes,
   registerFlagRoutes,
   registerAuditRoutes,
+  registerAuditQueryRoutes,
+  registerTenantExportRoutes,
 ];
 
 export interface AdminServerOptions {

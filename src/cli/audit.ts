@@ -2,15 +2,19 @@
  * `sluice audit verify --bundle FILE [--key VKEY ...] [--anchor FILE ...]`: checks an export bundle
  * offline (no network, no Sluice server) and names each problem and its index.
  * `sluice audit export --out FILE [--from N] [--to N]`: writes a bundle from the admin API.
+ * `sluice audit query ...`: audit-query.ts.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { auditBundleOf } from '../admin/tenant-archive.js';
 import { verifyBundle } from '../audit/verify.js';
 import { AdminError, adminOptions, adminOptionsHelp, clientFrom, json } from './admin-client.js';
+import { runAuditQuery } from './audit-query.js';
 
 const help = `Usage:
   sluice audit verify --bundle FILE [--key VKEY ...] [--anchor FILE ...] [--json]
   sluice audit export --out FILE [--from N] [--to N] [admin options]
+  sluice audit query [--since T] [--until T] [--tenant ID] [--actor A] [--type TYPE] [--limit N] [--all]
 
 verify: checks every signature, proof and leaf of an export bundle, offline. Pin the log's key with
 --key (its vkey, from GET /admin/v1/audit/checkpoints, kept out of band): without it only the
@@ -21,10 +25,14 @@ verifies, 1 when it does not (each problem is printed with its index), 2 on bad 
 export: the entries [from, to) under the latest checkpoint, with their proofs, every checkpoint
 and the keys (role auditor, permission audit.read).
 
+query: matching entries as JSON lines (sluice audit query --help). --bundle also takes a tenant
+archive (sluice tenants export): its audit part is verified.
+
 ${adminOptionsHelp}`;
 
 export async function runAudit(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
+  if (sub === 'query') return runAuditQuery(rest);
   let values: Record<string, unknown>;
   try {
     ({ values } = parseArgs({
@@ -55,7 +63,8 @@ export async function runAudit(args: string[]): Promise<number> {
     }
     let bundle: unknown;
     try {
-      bundle = JSON.parse(readFileSync(values.bundle, 'utf8'));
+      // A tenant archive (sluice tenants export) carries its audit part as a selection bundle.
+      bundle = auditBundleOf(JSON.parse(readFileSync(values.bundle, 'utf8')));
     } catch (err) {
       console.error(`sluice audit verify: ${(err as Error).message}`);
       return 2;
