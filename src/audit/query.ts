@@ -100,14 +100,24 @@ export async function auditFilter(
   return { where: conds.length === 0 ? 'TRUE' : conds.join(' AND '), params };
 }
 
-/** One page of entries matching the query, in log order. */
-export async function queryAuditEntries(db: Queryable, q: AuditQuery): Promise<QueryPage> {
+/** The statement of one page (limit + 1 rows: the extra one says whether there is a next page). */
+export async function pageStatement(
+  db: Queryable,
+  q: AuditQuery,
+): Promise<{ sql: string; params: unknown[]; limit: number }> {
   const limit = Math.min(Math.max(1, q.limit ?? QUERY_DEFAULT_LIMIT), QUERY_MAX_LIMIT);
   const f = await auditFilter(db, q, 3);
-  const rows = await db.query<{ seq: string | number; entry: JsonValue; at: unknown }>(
-    `SELECT seq, entry, at FROM audit_entries WHERE seq > $1::bigint AND ${f.where} ORDER BY seq LIMIT $2`,
-    [String(q.after ?? -1), limit + 1, ...f.params],
-  );
+  return {
+    sql: `SELECT seq, entry, at FROM audit_entries WHERE seq > $1::bigint AND ${f.where} ORDER BY seq LIMIT $2`,
+    params: [String(q.after ?? -1), limit + 1, ...f.params],
+    limit,
+  };
+}
+
+/** One page of entries matching the query, in log order. */
+export async function queryAuditEntries(db: Queryable, q: AuditQuery): Promise<QueryPage> {
+  const { sql, params, limit } = await pageStatement(db, q);
+  const rows = await db.query<{ seq: string | number; entry: JsonValue; at: unknown }>(sql, params);
   const page = rows.slice(0, limit).map((r) => ({
     seq: Number(r.seq),
     entry: r.entry,

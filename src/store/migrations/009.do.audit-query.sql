@@ -30,5 +30,4 @@ CREATE INDEX audit_entries_principal ON audit_entries ((entry->>'principal'), se
 -- text order is time order). audit_entries.at is when the sequencer integrated it, a little later.
 CREATE INDEX audit_entries_entry_at ON audit_entries ((entry->>'at'));
 
--- The tenant export reads the admin changes targeting a tenant and its keys (`tenant:<id>`, `key:<id>`).
-CREATE INDEX admin_changes_target ON admin_changes (target);
+-- (The tenant export reads admin_changes by target: migration 004's admin_changes_target serves it.)
