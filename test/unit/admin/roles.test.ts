@@ -28,7 +28,7 @@ const EXPECTED: Record<Role, readonly string[]> = {
   viewer: [...READ],
   operator: [...READ, 'config.reload', 'tenants.write', 'releases.operate', 'flags.write'],
   security: [...READ, 'keys.write', 'tenants.suspend', 'changes.read'],
-  auditor: [...READ, 'changes.read', 'audit.read'],
+  auditor: [...READ, 'changes.read', 'audit.read', 'tenants.export'],
   admin: [
     ...READ,
     'config.reload',
@@ -40,6 +40,7 @@ const EXPECTED: Record<Role, readonly string[]> = {
     'releases.operate',
     'flags.write',
     'audit.read',
+    'tenants.export',
   ],
 };
 const ALL_PERMISSIONS = EXPECTED.admin as readonly Permission[];
