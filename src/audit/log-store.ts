@@ -11,6 +11,7 @@ import type { Store } from '../store/store.js';
 import { type AuditBundle, createBundle } from './bundle.js';
 import type { JsonValue } from './canonical.js';
 import { openCheckpoint, parseVkey } from './checkpoint.js';
+import { memoHasher } from './memo-hasher.js';
 import { consistencyProof, inclusionProof } from './merkle.js';
 import { type AuditFilter, allMatching } from './query.js';
 import { readFrontier } from './sequencer.js';
@@ -178,11 +179,14 @@ export class AuditLogStore {
     const latest = checkpoints.at(-1);
     if (!latest) throw new AuditLogError('not-found', 'no checkpoint yet: nothing to export');
     const entries = await allMatching(this.store, filter, latest.treeSize);
+    const leafHashes = await this.leafHashes(latest.treeSize);
     return createBundle({
       origin: this.log.origin,
       publicKeys: this.signingKeys(checkpoints.map((c) => c.note)),
       checkpoints: checkpoints.map((c) => c.note),
-      leafHashes: await this.leafHashes(latest.treeSize),
+      leafHashes,
+      // One proof per selected entry: remembered subtrees make each after the first O(log n).
+      hasher: memoHasher(leafHashes),
       entries,
       complete: false,
     });
