@@ -51,7 +51,7 @@ export interface AdminHost {
   /** The audit log's reads and its signing key's vkey; undefined unless `audit.enabled`. */
   readonly audit?:
     | {
-        log: Pick<AuditLogStore, 'checkpoints' | 'exportBundle'>;
+        log: Pick<AuditLogStore, 'checkpoints' | 'exportBundle' | 'selectionBundle'>;
         vkey: string;
         /** Sealed personal fields: opening, erasure, subject export (src/audit/subjects). */
         subjects?: Pick<AuditSubjects, 'openBundle' | 'erase' | 'exportSubject'>;

@@ -27,6 +27,8 @@ export const PERMISSIONS = {
   'audit.read': 'Read the audit log’s signed checkpoints and export verifiable bundles of it.',
   'audit.operate': 'Replay the audit sinks’ dead letters (send their entries out again).',
   'audit.erase': 'Erase a data subject from the audit log (its key is destroyed; the erasure is audited).',
+  'tenants.export':
+    'Export everything Sluice holds about a tenant: its record, keys’ metadata, usage, admin changes and audit entries with their proofs.',
 } as const;
 export type Permission = keyof typeof PERMISSIONS;
 export type RoutePermission = Permission | 'public';
@@ -46,7 +48,7 @@ export const ROLE_PERMISSIONS: Readonly<Record<Role, readonly Permission[]>> = {
   viewer,
   operator: [...viewer, 'config.reload', 'tenants.write', 'releases.operate', 'flags.write'],
   security: [...viewer, 'keys.write', 'tenants.suspend', 'changes.read'],
-  auditor: [...viewer, 'changes.read', 'audit.read'],
+  auditor: [...viewer, 'changes.read', 'audit.read', 'tenants.export'],
   admin: Object.keys(PERMISSIONS) as Permission[],
 };
 
@@ -57,7 +59,7 @@ export const ROLE_SUMMARY: Readonly<Record<Role, string>> = {
   security:
     'Viewer, plus creating/revoking API keys, suspending/resuming tenants and reading the change log.',
   auditor:
-    'Viewer, plus reading the change log and the audit log (checkpoints, export, a data subject’s export).',
+    'Viewer, plus reading the change log and the audit log (checkpoints, export, query, a data subject’s export) and exporting a tenant’s data.',
   admin: 'Everything, including deleting tenants and erasing data subjects from the audit log.',
 };
 

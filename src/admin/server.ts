@@ -21,10 +21,12 @@ import { allows, isPermission, type RoutePermission } from './roles.js';
 import { registerAuditRoutes } from './routes/audit.js';
 import { registerAuditSinkRoutes } from './routes/audit-sinks.js';
 import { registerAuditSubjectRoutes } from './routes/audit-subjects.js';
+import { registerAuditQueryRoutes } from './routes/audit-query.js';
 import { registerChangeRoutes } from './routes/changes.js';
 import { registerFlagRoutes } from './routes/flags.js';
 import { registerReleaseRoutes } from './routes/releases.js';
 import { registerSystemRoutes } from './routes/system.js';
+import { registerTenantExportRoutes } from './routes/tenant-export.js';
 import { registerTenantRoutes } from './routes/tenants.js';
 import { registerUsageRoutes } from './routes/usage.js';
 import { requestValidatorCompiler, responseSerializerCompiler } from './validate.js';
@@ -52,6 +54,8 @@ const defaultRoutes: readonly RouteRegistrar[] = [
   registerAuditRoutes,
   registerAuditSinkRoutes,
   registerAuditSubjectRoutes,
+  registerAuditQueryRoutes,
+  registerTenantExportRoutes,
 ];
 
 export interface AdminServerOptions {

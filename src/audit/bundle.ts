@@ -8,7 +8,7 @@
  */
 import { canonicalBytes, type JsonValue } from './canonical.js';
 import { openCheckpoint, parseVkey } from './checkpoint.js';
-import { consistencyProof, type Hash, inclusionProof, leafHash } from './merkle.js';
+import { consistencyProof, type Hash, inclusionProof, leafHash, type SubtreeHasher } from './merkle.js';
 
 export const BUNDLE_FORMAT = 'sluice-audit-bundle/v1';
 
@@ -58,6 +58,8 @@ export interface CreateBundleInput {
   checkpoints: string[];
   /** Every leaf hash of the log in [0, latest size) (a store keeps these). */
   leafHashes: readonly Hash[];
+  /** Subtree hashes for the proofs instead of hashing `leafHashes` again for each (memo-hasher.ts). */
+  hasher?: SubtreeHasher;
   /** The entries to export with their indexes; all of them when `complete`. */
   entries: { index: number; entry: JsonValue }[];
   complete: boolean;
@@ -79,12 +81,12 @@ export function createBundle(input: CreateBundleInput): AuditBundle {
   for (let i = 1; i < sizes.length; i++) {
     const from = sizes[i - 1]!;
     const to = sizes[i]!;
-    consistency.push({ from, to, proof: b64(consistencyProof(input.leafHashes, from, to)) });
+    consistency.push({ from, to, proof: b64(consistencyProof(input.hasher ?? input.leafHashes, from, to)) });
   }
   const entries = input.entries.map(({ index, entry }) => {
     if (index >= latest)
       throw new Error(`entry ${index} is not covered by the latest checkpoint (size ${latest})`);
-    return { index, entry, proof: b64(inclusionProof(input.leafHashes, index, latest)) };
+    return { index, entry, proof: b64(inclusionProof(input.hasher ?? input.leafHashes, index, latest)) };
   });
   return {
     format: BUNDLE_FORMAT,

@@ -11,7 +11,9 @@ import type { Store } from '../store/store.js';
 import { type AuditBundle, createBundle } from './bundle.js';
 import type { JsonValue } from './canonical.js';
 import { openCheckpoint, parseVkey } from './checkpoint.js';
+import { memoHasher } from './memo-hasher.js';
 import { consistencyProof, inclusionProof } from './merkle.js';
+import { type AuditFilter, allMatching } from './query.js';
 import { readFrontier } from './sequencer.js';
 
 export interface StoredEntry {
@@ -164,6 +166,29 @@ export class AuditLogStore {
       leafHashes,
       entries,
       complete: from === 0 && to === latest.treeSize,
+    });
+  }
+
+  /**
+   * A selection bundle (`complete: false`, e.g. one tenant's entries): the entries matching `filter` among the
+   * entries the latest checkpoint covers (seq below its size), each with its inclusion proof to it,
+   * every checkpoint, their consistency proofs and the keys. Verifies with `verifyBundle` as any bundle.
+   */
+  async selectionBundle(filter: AuditFilter): Promise<AuditBundle> {
+    const checkpoints = await this.checkpoints();
+    const latest = checkpoints.at(-1);
+    if (!latest) throw new AuditLogError('not-found', 'no checkpoint yet: nothing to export');
+    const entries = await allMatching(this.store, filter, latest.treeSize);
+    const leafHashes = await this.leafHashes(latest.treeSize);
+    return createBundle({
+      origin: this.log.origin,
+      publicKeys: this.signingKeys(checkpoints.map((c) => c.note)),
+      checkpoints: checkpoints.map((c) => c.note),
+      leafHashes,
+      // One proof per selected entry: remembered subtrees make each after the first O(log n).
+      hasher: memoHasher(leafHashes),
+      entries,
+      complete: false,
     });
   }
 

@@ -2,18 +2,22 @@
  * `sluice audit verify --bundle FILE [--key VKEY ...] [--anchor FILE ...]`: checks an export bundle
  * offline (no network, no Sluice server) and names each problem and its index.
  * `sluice audit export --out FILE [--from N] [--to N]`: writes a bundle from the admin API.
+ * `sluice audit query ...`: audit-query.ts.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { auditBundleOf } from '../admin/tenant-archive.js';
 import { verifyBundle } from '../audit/verify.js';
 import { AdminError, adminOptions, adminOptionsHelp, clientFrom, json } from './admin-client.js';
 import { auditSinksHelp, runAuditSinks } from './audit-sinks.js';
 import { auditSubjectsHelp, auditSubjectsHelpText, runAuditSubject } from './audit-subjects.js';
+import { runAuditQuery } from './audit-query.js';
 
 const help = `Usage:
   sluice audit verify --bundle FILE [--key VKEY ...] [--anchor FILE ...] [--json]
   sluice audit export --out FILE [--from N] [--to N] [admin options]
 ${auditSubjectsHelp}
+  sluice audit query [--since T] [--until T] [--tenant ID] [--actor A] [--type TYPE] [--limit N] [--all]
 
 verify: checks every signature, proof and leaf of an export bundle, offline. Pin the log's key with
 --key (its vkey, from GET /admin/v1/audit/checkpoints, kept out of band): without it only the
@@ -26,6 +30,8 @@ and the keys (role auditor, permission audit.read).
 
 ${auditSinksHelp}
 ${auditSubjectsHelpText}
+query: matching entries as JSON lines (sluice audit query --help). --bundle also takes a tenant
+archive (sluice tenants export): its audit part is verified.
 
 ${adminOptionsHelp}`;
 
@@ -33,6 +39,7 @@ export async function runAudit(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   if (sub === 'dead-letters' || sub === 'checkpoint') return runAuditSinks(args, `Usage:\n${auditSinksHelp}`);
   if (sub === 'erase' || sub === 'subject-export') return runAuditSubject(sub, rest);
+  if (sub === 'query') return runAuditQuery(rest);
   let values: Record<string, unknown>;
   try {
     ({ values } = parseArgs({
@@ -63,7 +70,8 @@ export async function runAudit(args: string[]): Promise<number> {
     }
     let bundle: unknown;
     try {
-      bundle = JSON.parse(readFileSync(values.bundle, 'utf8'));
+      // A tenant archive (sluice tenants export) carries its audit part as a selection bundle.
+      bundle = auditBundleOf(JSON.parse(readFileSync(values.bundle, 'utf8')));
     } catch (err) {
       console.error(`sluice audit verify: ${(err as Error).message}`);
       return 2;

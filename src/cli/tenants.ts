@@ -1,4 +1,5 @@
-/** `sluice tenants list|create|get|update|suspend|resume|delete`, through the admin API. */
+/** `sluice tenants list|create|get|update|suspend|resume|delete|export`, through the admin API. */
+import { writeFileSync } from 'node:fs';
 import {
   adminOptionsHelp,
   expectArgs,
@@ -23,10 +24,14 @@ Commands:
   suspend ID                            refuse the tenant's requests (403) on every replica
   resume ID                             serve them again
   delete ID                             delete the tenant and all its API keys
+  export ID [--out FILE]                everything Sluice holds about the tenant, one JSON
+                                        document (its audit part verifies offline:
+                                        sluice audit verify --bundle FILE --key VKEY)
 
 ${adminOptionsHelp}
 
-Roles needed: list/get viewer; create/update operator; suspend/resume security; delete admin.`;
+Roles needed: list/get viewer; create/update operator; suspend/resume security; delete admin;
+export auditor.`;
 
 interface TenantView {
   id: string;
@@ -92,6 +97,7 @@ export function runTenants(args: string[]): Promise<number> {
         region: { type: 'string' },
         plan: { type: 'string' },
         label: { type: 'string', multiple: true },
+        out: { type: 'string' },
       },
       subcommands: {
         async list(c, pos, v) {
@@ -131,6 +137,20 @@ export function runTenants(args: string[]): Promise<number> {
           const [id] = expectArgs(pos, 'id');
           await c.request('DELETE', path(id!));
           return v.json ? json({ deleted: id }) : `deleted tenant ${id}`;
+        },
+        async export(c, pos, v) {
+          const [id] = expectArgs(pos, 'id');
+          const archive = await c.request<{ keys: unknown[]; audit: { entries: unknown[] } | null }>(
+            'GET',
+            path(id!, '/export'),
+          );
+          const text = `${JSON.stringify(archive)}\n`;
+          if (typeof v.out !== 'string') {
+            process.stdout.write(text);
+            return '';
+          }
+          writeFileSync(v.out, text, { mode: 0o600 });
+          return `wrote tenant ${id}: ${archive.keys.length} keys, ${archive.audit?.entries.length ?? 0} audit entries to ${v.out}`;
         },
       },
     },

@@ -195,7 +195,8 @@ export async function recordAdminChange(
 }
 
 export class TenancyRepository {
-  constructor(private readonly store: Store) {}
+  /** `store`: also read by the admin API's readers beside the repository (audit query, tenant export). */
+  constructor(readonly store: Store) {}
 
   async listTenants(): Promise<Tenant[]> {
     const rows = await this.store.query<TenantRow>(`SELECT ${TENANT_COLUMNS} FROM tenants ORDER BY id`);

@@ -280,6 +280,20 @@ for (const kind of STORE_KINDS)
         await call('POST', `${AS}/erase`, subject('k1', 'erase'), { role: 'admin' }); // 400
         await call('POST', `${AS}/erase`, subject('principal:k1', 'erase'), { role: 'admin' });
         await call('POST', `${AS}/erase`, subject('principal:k1', 'erase'), { role: 'admin' }); // 404
+        const AQ = '/admin/v1/audit/entries';
+        const q = await call('GET', AQ, `${AQ}?type=auth_failed&limit=1`, { role: 'auditor' });
+        assert.equal((q.body as { entries: unknown[] }).entries.length, 1);
+        await call('GET', AQ, `${AQ}?tenant=acme&since=2026-01-01T00:00:00Z&after=0`, { role: 'auditor' });
+        await call('GET', AQ, `${AQ}?limit=1001`, { role: 'auditor' }); // 400
+        await call('GET', AQ, AQ, { role: 'viewer' }); // 403
+        await call('GET', AQ, AQ); // 401
+        const TX = `${TID}/export`;
+        const archive = await call('GET', TX, `${T}/acme/export`, { role: 'auditor' });
+        assert.equal((archive.body as { format: string }).format, 'sluice-tenant-export/v1');
+        await call('GET', TX, `${T}/nobody/export`, { role: 'auditor' }); // 404
+        await call('GET', TX, `${T}/NOPE/export`, { role: 'auditor' }); // 400
+        await call('GET', TX, `${T}/acme/export`, { role: 'viewer' }); // 403
+        await call('GET', TX, `${T}/acme/export`); // 401
       }
       // Releases: one made in the gateway's store, with figures and a judgement, then its actions.
       const releases = new ReleaseStore(a.g.gw.identity!.store);

@@ -23,7 +23,7 @@ const Checkpoints = T.Object(
   { additionalProperties: false },
 );
 
-const Bundle = T.Object(
+export const Bundle = T.Object(
   {
     format: T.Literal('sluice-audit-bundle/v1'),
     origin: T.String(),

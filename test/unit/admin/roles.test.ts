@@ -28,7 +28,7 @@ const EXPECTED: Record<Role, readonly string[]> = {
   viewer: [...READ],
   operator: [...READ, 'config.reload', 'tenants.write', 'releases.operate', 'flags.write'],
   security: [...READ, 'keys.write', 'tenants.suspend', 'changes.read'],
-  auditor: [...READ, 'changes.read', 'audit.read'],
+  auditor: [...READ, 'changes.read', 'audit.read', 'tenants.export'],
   admin: [
     ...READ,
     'config.reload',
@@ -42,6 +42,7 @@ const EXPECTED: Record<Role, readonly string[]> = {
     'audit.read',
     'audit.operate',
     'audit.erase',
+    'tenants.export',
   ],
 };
 const ALL_PERMISSIONS = EXPECTED.admin as readonly Permission[];
