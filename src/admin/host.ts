@@ -54,7 +54,10 @@ export interface AdminHost {
         log: Pick<AuditLogStore, 'checkpoints' | 'exportBundle' | 'selectionBundle'>;
         vkey: string;
         /** Sealed personal fields: opening, erasure, subject export (src/audit/subjects). */
-        subjects?: Pick<AuditSubjects, 'openBundle' | 'erase' | 'exportSubject'>;
+        subjects?: Pick<
+          AuditSubjects,
+          'openBundle' | 'openEntries' | 'pseudonymsOf' | 'erase' | 'exportSubject'
+        >;
       }
     | undefined;
   /** The usage rows persisted in the store; undefined without a store. */

@@ -8,6 +8,7 @@
  */
 import type { AuditBundle } from '../audit/bundle.js';
 import { AuditLogError, type AuditLogStore } from '../audit/log-store.js';
+import type { AuditSubjects } from '../audit/subjects/service.js';
 import type { TenancyRepository } from '../tenancy/repository.js';
 import { changeView } from './routes/changes.js';
 import { keyView, tenantView } from './routes/tenants.js';
@@ -40,7 +41,12 @@ export interface TenantArchive {
 /** The archive of a tenant; undefined when there is no such tenant. */
 export async function tenantArchive(
   repo: TenancyRepository,
-  audit: { log: Pick<AuditLogStore, 'selectionBundle'> } | undefined,
+  audit:
+    | {
+        log: Pick<AuditLogStore, 'selectionBundle'>;
+        subjects?: Pick<AuditSubjects, 'openBundle' | 'pseudonymsOf'>;
+      }
+    | undefined,
   id: string,
   now = new Date(),
 ): Promise<TenantArchive | undefined> {
@@ -70,7 +76,8 @@ export async function tenantArchive(
   if (!audit) auditNote = 'the audit log is off';
   else
     try {
-      bundle = await audit.log.selectionBundle({ tenant: id });
+      const selection = await audit.log.selectionBundle({ tenant: id }, audit.subjects?.pseudonymsOf);
+      bundle = audit.subjects ? await audit.subjects.openBundle(selection) : selection;
     } catch (err) {
       if (!(err instanceof AuditLogError && err.kind === 'not-found')) throw err;
       auditNote = err.message;

@@ -13,7 +13,7 @@ import type { JsonValue } from './canonical.js';
 import { openCheckpoint, parseVkey } from './checkpoint.js';
 import { memoHasher } from './memo-hasher.js';
 import { consistencyProof, inclusionProof } from './merkle.js';
-import { type AuditFilter, allMatching } from './query.js';
+import { type AuditFilter, allMatching, type PseudonymsOf } from './query.js';
 import { readFrontier } from './sequencer.js';
 
 export interface StoredEntry {
@@ -174,11 +174,11 @@ export class AuditLogStore {
    * entries the latest checkpoint covers (seq below its size), each with its inclusion proof to it,
    * every checkpoint, their consistency proofs and the keys. Verifies with `verifyBundle` as any bundle.
    */
-  async selectionBundle(filter: AuditFilter): Promise<AuditBundle> {
+  async selectionBundle(filter: AuditFilter, pseudonymsOf?: PseudonymsOf): Promise<AuditBundle> {
     const checkpoints = await this.checkpoints();
     const latest = checkpoints.at(-1);
     if (!latest) throw new AuditLogError('not-found', 'no checkpoint yet: nothing to export');
-    const entries = await allMatching(this.store, filter, latest.treeSize);
+    const entries = await allMatching(this.store, filter, latest.treeSize, pseudonymsOf);
     const leafHashes = await this.leafHashes(latest.treeSize);
     return createBundle({
       origin: this.log.origin,

@@ -5,10 +5,12 @@
  * `auditFilter` is the one place a query becomes SQL; the API, the CLI and the tenant export all go
  * through it, and migration 009 indexes exactly the expressions it uses.
  *
- * Subjects: a filter value that names a person or a client (an actor, a principal, a tenant's key
- * ids) is matched against what the stored entry holds for that subject, given by `storedValues`.
- * Today that is the value itself. Once personal fields are stored as per-subject pseudonyms (the
- * erasure work), `storedValues` maps a subject to its pseudonym(s): nothing else here changes.
+ * Subjects: personal fields (actor, principal, client) are sealed per data subject at integration
+ * (src/audit/subjects), so a filter value that names a person (an actor, a principal, a tenant's key
+ * ids) cannot be matched in clear. `PseudonymsOf` maps the subjects it may be (`admin:<v>`,
+ * `principal:<v>`) to their pseudonyms, and an entry matches when its `subjects` list holds one
+ * (migration 007's GIN index). An erased subject has no pseudonym left: nothing matches. Values left
+ * in clear (the system actors `config`, `driver:…`; entries integrated before sealing) match as such.
  */
 import type { Queryable } from '../store/store.js';
 import type { JsonValue } from './canonical.js';
@@ -47,12 +49,12 @@ export interface QueryPage {
   next: string | null;
 }
 
-/**
- * What a stored entry holds for a subject. The identity today; with pseudonymised personal fields, the
- * subject's pseudonym(s) (an erased subject has none left to find: return [] and nothing matches).
- */
-export async function storedValues(_db: Queryable, subjects: readonly string[]): Promise<string[]> {
-  return [...subjects];
+/** The pseudonyms of those subject identifiers that still have a key (AuditSubjects.pseudonymsOf). */
+export type PseudonymsOf = (db: Queryable, subjects: readonly string[]) => Promise<string[]>;
+
+/** An entry naming one of the pseudonyms: one `@>` per pseudonym, each served by the GIN index. */
+function namesOneOf(pseudonyms: readonly string[], p: (v: unknown) => string): string[] {
+  return pseudonyms.map((ps) => `entry->'subjects' @> ${p(JSON.stringify([ps]))}::jsonb`);
 }
 
 /** The instant as the entries write it (toISOString), so text comparison is time comparison. */
@@ -70,6 +72,7 @@ export async function auditFilter(
   db: Queryable,
   q: AuditFilter,
   first = 1,
+  pseudonymsOf?: PseudonymsOf,
 ): Promise<{ where: string; params: unknown[] }> {
   const conds: string[] = [];
   const params: unknown[] = [];
@@ -81,21 +84,28 @@ export async function auditFilter(
   if (q.until !== undefined) conds.push(`entry->>'at' < ${p(instant(q.until, 'until'))}`);
   if (q.type !== undefined) conds.push(`entry->>'type' = ${p(q.type)}`);
   if (q.actor !== undefined) {
-    const a = p(await storedValues(db, [q.actor]));
-    conds.push(`(entry->>'actor' = ANY(${a}::text[]) OR entry->>'principal' = ANY(${a}::text[]))`);
+    const a = p([q.actor]);
+    const sealed = pseudonymsOf ? await pseudonymsOf(db, [`admin:${q.actor}`, `principal:${q.actor}`]) : [];
+    conds.push(
+      `(${[`entry->>'actor' = ANY(${a}::text[])`, `entry->>'principal' = ANY(${a}::text[])`, ...namesOneOf(sealed, p)].join(' OR ')})`,
+    );
   }
   if (q.tenant !== undefined) {
     // Auth failures of a tenant's keys carry the key id as principal and no tenant (the key, not the
     // tenant, was refused), so the tenant's key ids, revoked ones included, name it too.
     const keys = await db.query<{ id: string }>('SELECT id FROM api_keys WHERE tenant_id = $1', [q.tenant]);
+    const ids = keys.map((r) => r.id);
     const t = p(q.tenant);
-    const k = p(
-      await storedValues(
-        db,
-        keys.map((r) => r.id),
-      ),
+    const k = p(ids);
+    const sealed = pseudonymsOf
+      ? await pseudonymsOf(
+          db,
+          ids.map((id) => `principal:${id}`),
+        )
+      : [];
+    conds.push(
+      `(${[`sluice_audit_tenant(entry) = ${t}`, `entry->>'principal' = ANY(${k}::text[])`, ...namesOneOf(sealed, p)].join(' OR ')})`,
     );
-    conds.push(`(sluice_audit_tenant(entry) = ${t} OR entry->>'principal' = ANY(${k}::text[]))`);
   }
   return { where: conds.length === 0 ? 'TRUE' : conds.join(' AND '), params };
 }
@@ -104,9 +114,10 @@ export async function auditFilter(
 export async function pageStatement(
   db: Queryable,
   q: AuditQuery,
+  pseudonymsOf?: PseudonymsOf,
 ): Promise<{ sql: string; params: unknown[]; limit: number }> {
   const limit = Math.min(Math.max(1, q.limit ?? QUERY_DEFAULT_LIMIT), QUERY_MAX_LIMIT);
-  const f = await auditFilter(db, q, 3);
+  const f = await auditFilter(db, q, 3, pseudonymsOf);
   return {
     sql: `SELECT seq, entry, at FROM audit_entries WHERE seq > $1::bigint AND ${f.where} ORDER BY seq LIMIT $2`,
     params: [String(q.after ?? -1), limit + 1, ...f.params],
@@ -115,8 +126,12 @@ export async function pageStatement(
 }
 
 /** One page of entries matching the query, in log order. */
-export async function queryAuditEntries(db: Queryable, q: AuditQuery): Promise<QueryPage> {
-  const { sql, params, limit } = await pageStatement(db, q);
+export async function queryAuditEntries(
+  db: Queryable,
+  q: AuditQuery,
+  pseudonymsOf?: PseudonymsOf,
+): Promise<QueryPage> {
+  const { sql, params, limit } = await pageStatement(db, q, pseudonymsOf);
   const rows = await db.query<{ seq: string | number; entry: JsonValue; at: unknown }>(sql, params);
   const page = rows.slice(0, limit).map((r) => ({
     seq: Number(r.seq),
@@ -131,8 +146,9 @@ export async function allMatching(
   db: Queryable,
   q: AuditFilter,
   below: number,
+  pseudonymsOf?: PseudonymsOf,
 ): Promise<{ index: number; entry: JsonValue }[]> {
-  const f = await auditFilter(db, q, 2);
+  const f = await auditFilter(db, q, 2, pseudonymsOf);
   const rows = await db.query<{ seq: string | number; entry: JsonValue }>(
     `SELECT seq, entry FROM audit_entries WHERE seq < $1::bigint AND ${f.where} ORDER BY seq`,
     [String(below), ...f.params],

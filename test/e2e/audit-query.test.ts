@@ -24,6 +24,8 @@ interface Entry {
   seq: number;
   integratedAt: string;
   entry: Record<string, unknown>;
+  /** The entry with its sealed personal fields opened (the principal is sealed in `entry`). */
+  opened?: Record<string, unknown>;
 }
 interface Page {
   entries: Entry[];
@@ -190,8 +192,11 @@ for (const kind of ['pglite', 'postgres'] as const)
         acme.filter((e) => e.entry.type === 'admin_change').map((e) => e.entry.action),
         ['tenant.create', 'tenant.update', 'key.create', 'key.revoke'],
       );
-      for (const e of acme.filter((x) => x.entry.type === 'auth_failed'))
-        assert.equal(e.entry.principal, acmeKey.id);
+      for (const e of acme.filter((x) => x.entry.type === 'auth_failed')) {
+        // The log holds the principal sealed under its subject's key; the answer opens it.
+        assert.equal((e.entry.principal as { sealed?: unknown }).sealed !== undefined, true);
+        assert.equal(e.opened?.principal, acmeKey.id);
+      }
     });
 
     it('paging by seq covers every entry once, in log order, whatever the page size', async () => {

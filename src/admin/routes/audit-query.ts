@@ -50,6 +50,9 @@ const EntriesPage = T.Object(
           seq: T.Integer({ minimum: 0, description: 'The entry’s index in the log (its leaf).' }),
           integratedAt: T.String({ format: 'date-time', description: 'When the log integrated it.' }),
           entry: T.Unknown({ description: 'The entry as the log committed to it.' }),
+          opened: T.Optional(
+            T.Unknown({ description: 'The entry with its sealed personal fields opened (not verified).' }),
+          ),
         },
         closed,
       ),
@@ -88,15 +91,27 @@ export function registerAuditQueryRoutes(app: FastifyInstance, ctx: AdminContext
           'the audit log is off: set `audit.enabled` (with a store)',
         );
       const q = req.query;
-      return queryAuditEntries(repo.store, {
-        since: q.since,
-        until: q.until,
-        tenant: q.tenant,
-        actor: q.actor,
-        type: q.type,
-        after: q.after === undefined ? undefined : Number(q.after),
-        limit: q.limit,
-      });
+      const subjects = ctx.gw.audit.subjects;
+      const page = await queryAuditEntries(
+        repo.store,
+        {
+          since: q.since,
+          until: q.until,
+          tenant: q.tenant,
+          actor: q.actor,
+          type: q.type,
+          after: q.after === undefined ? undefined : Number(q.after),
+          limit: q.limit,
+        },
+        subjects?.pseudonymsOf,
+      );
+      if (!subjects) return page;
+      // `entry` stays what the log committed to; `opened` beside it when it has sealed fields.
+      const opened = await subjects.openEntries(page.entries.map((e) => e.entry));
+      return {
+        ...page,
+        entries: page.entries.map((e, i) => (opened[i] === e.entry ? e : { ...e, opened: opened[i] })),
+      };
     },
   );
 }

@@ -147,6 +147,17 @@ export class SubjectKeys {
     return r && { pseudonym: r.pseudonym, key: this.unwrapRow(r) };
   }
 
+  /** The pseudonyms of those identifiers (normalized) that have a key, in one query. */
+  async pseudonyms(q: Queryable, identifiers: readonly string[]): Promise<string[]> {
+    if (identifiers.length === 0) return [];
+    const rows = await this.select(
+      q,
+      [...new Set(identifiers.map((i) => this.lookup(i).toString('hex')))],
+      '',
+    );
+    return [...rows.values()].map((r) => r.pseudonym);
+  }
+
   /** The keys that still exist among these pseudonyms. */
   async byPseudonym(q: Queryable, pseudonyms: readonly string[]): Promise<Map<string, Buffer>> {
     const ps = [...new Set(pseudonyms)];

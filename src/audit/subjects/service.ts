@@ -3,7 +3,7 @@
  * bundles keep the sealed leaf data, which is what verifies, and carry the opened entry next to it),
  * erases a subject (erase.ts) and exports one subject's entries with their proofs.
  */
-import type { Store } from '../../store/store.js';
+import type { Queryable, Store } from '../../store/store.js';
 import { type AuditBundle, type BundleEntry, createBundle } from '../bundle.js';
 import type { JsonValue } from '../canonical.js';
 import { AuditLogError, type AuditLogStore } from '../log-store.js';
@@ -53,6 +53,13 @@ export class AuditSubjects {
       entries: bundle.entries.map((e, i) => (opened[i] === e.entry ? e : { ...e, opened: opened[i]! })),
     };
   }
+
+  /**
+   * The pseudonyms of the subjects among these identifiers that still have a key (an erased or never
+   * seen subject has none): what a query by actor or principal matches (src/audit/query.ts).
+   */
+  readonly pseudonymsOf = (db: Queryable, identifiers: readonly string[]): Promise<string[]> =>
+    this.keys.pseudonyms(db, identifiers.map(normalizeSubject));
 
   /** Erases a subject; AuditLogError not-found when the log holds nothing of it. */
   async erase(subject: string, who: { actor: string; role: string }): Promise<EraseResult> {
