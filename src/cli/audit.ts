@@ -1,6 +1,7 @@
 /**
  * `sluice audit verify --bundle FILE [--key VKEY ...] [--anchor FILE ...]`: checks an export bundle
- * offline (no network, no Sluice server) and names each problem and its index.
+ * offline (no network, no Sluice server) and names each problem and its index; `--store URL|DIR`
+ * checks a live store the same way, read straight from the database (audit-live.ts).
  * `sluice audit export --out FILE [--from N] [--to N]`: writes a bundle from the admin API.
  * `sluice audit query ...`: audit-query.ts.
  */
@@ -9,12 +10,14 @@ import { parseArgs } from 'node:util';
 import { auditBundleOf } from '../admin/tenant-archive.js';
 import { verifyBundle } from '../audit/verify.js';
 import { AdminError, adminOptions, adminOptionsHelp, clientFrom, json } from './admin-client.js';
+import { bundleFromStore } from './audit-live.js';
+import { runAuditQuery } from './audit-query.js';
 import { auditSinksHelp, runAuditSinks } from './audit-sinks.js';
 import { auditSubjectsHelp, auditSubjectsHelpText, runAuditSubject } from './audit-subjects.js';
-import { runAuditQuery } from './audit-query.js';
 
 const help = `Usage:
   sluice audit verify --bundle FILE [--key VKEY ...] [--anchor FILE ...] [--json]
+  sluice audit verify --store URL|DIR --key VKEY [--anchor FILE ...] [--json]
   sluice audit export --out FILE [--from N] [--to N] [admin options]
 ${auditSubjectsHelp}
   sluice audit query [--since T] [--until T] [--tenant ID] [--actor A] [--type TYPE] [--limit N] [--all]
@@ -22,8 +25,10 @@ ${auditSubjectsHelp}
 verify: checks every signature, proof and leaf of an export bundle, offline. Pin the log's key with
 --key (its vkey, from GET /admin/v1/audit/checkpoints, kept out of band): without it only the
 bundle's own keys are used, which proves nothing against someone who re-signed it. --anchor: a
-signed checkpoint file obtained elsewhere that the bundle must extend. Exit 0 when the bundle
-verifies, 1 when it does not (each problem is printed with its index), 2 on bad usage.
+signed checkpoint file obtained elsewhere that the bundle must extend. --store: the live store
+instead of a bundle, read straight from the database (a PostgreSQL URL, or a PGlite directory no
+running gateway holds open), no Sluice server involved. Exit 0 when the bundle verifies, 1 when it
+does not (each problem is printed with its index), 2 on bad usage.
 
 export: the entries [from, to) under the latest checkpoint, with their proofs, every checkpoint
 and the keys (role auditor, permission audit.read).
@@ -47,6 +52,7 @@ export async function runAudit(args: string[]): Promise<number> {
       options: {
         ...adminOptions,
         bundle: { type: 'string' },
+        store: { type: 'string' },
         key: { type: 'string', multiple: true },
         anchor: { type: 'string', multiple: true },
         out: { type: 'string' },
@@ -64,19 +70,27 @@ export async function runAudit(args: string[]): Promise<number> {
     return sub === undefined ? 2 : 0;
   }
   if (sub === 'verify') {
-    if (typeof values.bundle !== 'string') {
-      console.error(`sluice audit verify: --bundle FILE is required\n\n${help}`);
+    const keys = values.key as string[] | undefined;
+    if ((typeof values.bundle === 'string') === (typeof values.store === 'string')) {
+      console.error(`sluice audit verify: one of --bundle FILE or --store URL|DIR is required\n\n${help}`);
+      return 2;
+    }
+    if (typeof values.store === 'string' && !keys?.length) {
+      // The database's own checkpoints signed by a key it also names would prove nothing.
+      console.error('sluice audit verify: --store needs the log’s key pinned with --key VKEY');
       return 2;
     }
     let bundle: unknown;
     try {
-      // A tenant archive (sluice tenants export) carries its audit part as a selection bundle.
-      bundle = auditBundleOf(JSON.parse(readFileSync(values.bundle, 'utf8')));
+      bundle =
+        typeof values.store === 'string'
+          ? await bundleFromStore(values.store, keys ?? [])
+          : // A tenant archive (sluice tenants export) carries its audit part as a selection bundle.
+            auditBundleOf(JSON.parse(readFileSync(values.bundle as string, 'utf8')));
     } catch (err) {
       console.error(`sluice audit verify: ${(err as Error).message}`);
-      return 2;
+      return typeof values.store === 'string' ? 1 : 2;
     }
-    const keys = values.key as string[] | undefined;
     const anchors = (values.anchor as string[] | undefined)?.map((f) => readFileSync(f, 'utf8'));
     const report = verifyBundle(bundle, { trustedKeys: keys, anchors });
     if (values.json) console.log(json(report));
