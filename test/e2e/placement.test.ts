@@ -58,10 +58,10 @@ async function node(name: string, status = 200): Promise<Node> {
 
 const checks = {
   path: '/health',
-  interval: '100ms',
+  interval: '1s',
   // The dead target refuses connections at once; a long timeout keeps the live ones up on a loaded machine.
   timeout: '1s',
-  jitter: '10ms',
+  jitter: '50ms',
   healthyThreshold: 1,
   unhealthyThreshold: 2,
 };
