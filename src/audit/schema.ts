@@ -16,6 +16,7 @@ export const AUDIT_EVENT_TYPES = [
   'limit_breached',
   'release_decision',
   'residency_refused',
+  'placement_refused',
 ] as const;
 
 export const AuditSettings = T.Object(

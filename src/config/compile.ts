@@ -26,6 +26,7 @@ import { type CompiledRelease, compileRelease } from '../delivery/releases/compi
 import { declaredReleases, ReleaseSlots } from '../delivery/releases/registry.js';
 import type { Verifier } from '../identity/jwt/verify.js';
 import { transientLifetime } from '../policies/lifetime.js';
+import { compilePlacement, type RoutePlacement } from '../policies/placement/route.js';
 import type { Policy } from '../policies/policy.js';
 import {
   compileRoutePolicies,
@@ -96,6 +97,11 @@ export interface CompiledRoute extends Matchable {
    * (stages/select.ts). Undefined on other routes: one comparison per request.
    */
   readonly residency: ResidencyPolicy | undefined;
+  /**
+   * Where a residency- or placement-bound route may send a tenant's request (policies/placement/):
+   * targets are picked in the tenant's cells only. Undefined on other routes: one comparison.
+   */
+  readonly placement: RoutePlacement | undefined;
   /** Those with a response phase / a completion phase (undefined when none: one comparison). */
   readonly responsePolicies: readonly Policy[] | undefined;
   readonly completePolicies: readonly Policy[] | undefined;
@@ -347,6 +353,7 @@ function compileRoute(
     policies,
     release,
     residency: residencyOf(policies),
+    placement: compilePlacement(r, policies, upstream, groups, release?.groups),
     responsePolicies: having(policies, 'onResponse'),
     completePolicies: having(policies, 'onComplete'),
   };

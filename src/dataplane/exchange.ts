@@ -52,10 +52,11 @@ export class Exchange {
   /** The target of the current (or last) try. */
   target: Target | undefined = undefined;
   /**
-   * On a residency-bound route: the region the request was placed in and the group its target came
-   * from; retries and the mirror stay in that region. Undefined on other routes.
+   * On a residency- or placement-bound route: the cell the request was placed in (a region, or a
+   * combination of placement values) and the group its target came from; retries and the mirror
+   * stay in that cell. Undefined on other routes.
    */
-  region: string | undefined = undefined;
+  cell: string | undefined = undefined;
   placed: UpstreamGroup | undefined = undefined;
   /** Concurrency slots held (route, target): given back once, into the limiter they came from. */
   routeSlot: Limiter | undefined = undefined;

@@ -331,7 +331,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     if (x.attempts >= p.attempts || this.finished || this.pendingAbort !== undefined) return false;
     // The budget first: a pick can take a half-open breaker's trial, which must then be used.
     if (!p.takeBudget()) return false;
-    const next = p.nextTarget(x.routed, x.req, x.target!, x.version, x.placed, x.region);
+    const next = p.nextTarget(x.routed, x.req, x.target!, x.version, x.placed, x.cell);
     if (next === undefined) return false;
     const tl = next.limiter;
     if (tl !== undefined && !tl.tryAcquire()) return false;

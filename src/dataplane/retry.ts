@@ -128,8 +128,8 @@ export class RetryPolicy {
    * The target of the next try: another one when there is one (a few picks: balancers rotate or
    * randomise), from the group the route's requests go to now (failover), or, on a released route,
    * from the version the request was assigned: a retry never crosses from one version to the other
-   * (it would hide the candidate's failures from the analysis). On a residency-bound route the
-   * request was placed in `region` on group `placed`: the retry picks there, in that region only.
+   * (it would hide the candidate's failures from the analysis). On a residency- or placement-bound
+   * route the request was placed in `cell` on group `placed`: the retry picks there, in that cell only.
    */
   nextTarget(
     route: CompiledRoute,
@@ -137,12 +137,12 @@ export class RetryPolicy {
     failed: Target,
     version: UpstreamGroup | undefined,
     placed?: UpstreamGroup,
-    region?: string,
+    cell?: string,
   ): Target | undefined {
-    if (region !== undefined) {
+    if (cell !== undefined) {
       const g = placed!;
-      let next = g.pickIn(region, req);
-      for (let i = 0; i < 3 && next === failed; i++) next = g.pickIn(region, req);
+      let next = g.pickIn(cell, req);
+      for (let i = 0; i < 3 && next === failed; i++) next = g.pickIn(cell, req);
       return next;
     }
     const group = version ?? route.failover?.active ?? route.upstream!;

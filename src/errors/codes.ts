@@ -323,6 +323,18 @@ export const Errors = {
     'Audit record not written',
     'The request was to be refused (an auth failure, a rate limit, a residency refusal) and the refusal is an audited event, but the audit outbox could not write it to disk (a write or fsync failed, or took longer than 5 s). Sluice answers this instead of a refusal it has no record of; the request was not served either way. Operators: the log line `audit_outbox_write_failed` or `audit_outbox_write_slow` says why (a full or failing disk under `audit.outbox.dir`). See docs/audit-log.md.',
   ),
+  placementNoTarget: def(
+    'SLUICE-PLACEMENT-001',
+    503,
+    "No target in the tenant's placement",
+    "The route is placement-bound (`placement`, e.g. `placement: shard`) and no upstream target of the tenant's placement (the targets whose `labels` match the tenant's `placement.<key>` labels, and its regions when the route is residency-bound too) can take the request: those targets are down, ejected or breaker-open, or none is configured, or the tenant has no such label. Sluice refuses rather than send the request to another shard, through failover, fallback groups, retries, a release's candidate and mirroring alike; the route's static `fallback` does not answer it either. 503: the gateway has no placement for the request now (the shard's targets coming back clears it). Every refusal emits a `placement_refused` event. See docs/placement.md.",
+  ),
+  placementNoTenant: def(
+    'SLUICE-PLACEMENT-002',
+    403,
+    'No tenant for a placement-bound route',
+    "The route is placement-bound (`placement`): a request is placed by its tenant's placement labels, and this one belongs to no tenant (no credentials or host named one). It is refused rather than sent anywhere. Every refusal emits a `placement_refused` event. See docs/placement.md.",
+  ),
   internal: def(
     'SLUICE-GW-001',
     500,

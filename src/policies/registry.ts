@@ -8,6 +8,7 @@
  *   100 ip-filter, 200 cors   cheap refusals and answers that need no caller (an IP list, a preflight)
  *   300 auth, 400 tenant      who calls, and for which tenant
  *   420 residency             the tenant's regions (refuses a request without a tenant or region)
+ *   425 placement             the tenant's placement labels (refuses one without a tenant or label)
  *   450 flag, 460 flags       a route a feature flag enables, flag values for the upstream (after
  *                             identity: evaluated for the verified tenant and principal)
  *   500 rate-limit, 600 quota, 700 cost, 800 cache   count per tenant/key; the cache keys by tenant
@@ -24,6 +25,7 @@ import type { ConfigProblem, PolicyDeps, PolicyFactory } from './factory.js';
 import { flagForwardPolicy, flagGatePolicy } from './flags/index.js';
 import type { IdentityDirectory } from './identity.js';
 import { ipFilterPolicy } from './ip-filter/index.js';
+import { placementPolicy } from './placement/index.js';
 import type { Policy } from './policy.js';
 import { quotaPolicy } from './quota/index.js';
 import { rateLimitPolicy } from './rate-limit/index.js';
@@ -36,6 +38,7 @@ export const policyFactories = [
   authPolicy,
   tenantPolicy,
   residencyPolicy,
+  placementPolicy,
   ipFilterPolicy,
   corsPolicy,
   rateLimitPolicy,

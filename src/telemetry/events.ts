@@ -122,9 +122,31 @@ export interface ResidencyRefusedEvent {
   principal?: string;
 }
 
+/**
+ * A request on a placement-bound route (`placement`) was refused rather than placed outside the
+ * tenant's placement (SLUICE-PLACEMENT-001), or because it had no tenant (SLUICE-PLACEMENT-002):
+ * one per refusal. (On a route with residency too, a tenant whose regions have no target at all is
+ * a `residency_refused`; this one means the regions have targets, but none of its placement.)
+ */
+export interface PlacementRefusedEvent {
+  type: 'placement_refused';
+  at: string;
+  requestId: string;
+  route: string;
+  code: string;
+  /** `no_tenant`, `no_label` (the tenant lacks a key's label), `no_target` (none available in its placement). */
+  reason: 'no_tenant' | 'no_label' | 'no_target';
+  /** The tenant's values per placement key (`{ shard: ['s1'] }`; `region` too on a residency-bound route). */
+  placement: Readonly<Record<string, readonly string[]>>;
+  client: string;
+  tenant?: string;
+  principal?: string;
+}
+
 export type GatewayEvent =
   | ReleaseDecisionEvent
   | ResidencyRefusedEvent
+  | PlacementRefusedEvent
   | AuthFailedEvent
   | AdminChangeEvent
   | QuotaExceededEvent

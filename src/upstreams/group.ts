@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { BlockList } from 'node:net';
 import { ms } from '../config/units.js';
 import { Limiter } from '../dataplane/concurrency.js';
+import type { PlacementSpec } from '../policies/placement/spec.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { Balancer, BalancerFactory } from './balancers/balancer.js';
 import { compileBalancer } from './balancers/index.js';
@@ -48,6 +49,8 @@ interface DnsSource {
   readonly hostHeader: string;
   /** The region of its addresses (its own, else the upstream's). */
   readonly region: string | undefined;
+  /** The placement labels of its addresses (its own over the upstream's). */
+  readonly labels: Readonly<Record<string, string>> | undefined;
   /** address → target and the hold on its pool. */
   byAddress: Map<string, { target: Target; release: () => void }>;
   sub: DnsSubscription | undefined;
@@ -87,13 +90,27 @@ export class UpstreamGroup {
    * load-time checks and the version stage read it without looking at health.
    */
   readonly regions: ReadonlySet<string>;
+  /**
+   * The cells the configured targets serve, of every placement spec given to the group (`place`):
+   * the regions (residency's cells are region names), then the cells of the routes' placement
+   * keys. Fixed by the config, as `regions`.
+   */
+  private readonly served: Set<string>;
+  /** The configured targets' region and labels (a DNS target's are its addresses'). */
+  private readonly placedTargets: readonly {
+    region: string | undefined;
+    labels: Readonly<Record<string, string>> | undefined;
+  }[];
+  /** The placement specs of the routes over this group (other than residency alone). */
+  private readonly specs: PlacementSpec[] = [];
   private balancer!: Balancer;
   /**
-   * Per region, a balancer over the available targets of that region (built with the main one,
-   * on the same rare events, never per request); empty when no target has a region. A group whose
-   * targets are all in one region shares its main balancer.
+   * Per cell (a region, or a combination of placement values: policies/placement/spec.ts), a
+   * balancer over the available targets of that cell (built with the main one, on the same rare
+   * events, never per request); empty when no target has a region and no route places by labels.
+   * A cell holding every target shares the main balancer.
    */
-  private byRegion: ReadonlyMap<string, Balancer> = new Map();
+  private byCell: ReadonlyMap<string, Balancer> = new Map();
   private readonly makeBalancer: BalancerFactory;
   private statics: readonly Target[] = [];
   private readonly sources: DnsSource[] = [];
@@ -133,11 +150,13 @@ export class UpstreamGroup {
     } else this.makeLimiter = () => undefined;
     this.makeBalancer = compileBalancer(cfg.balancer, { trustedProxies: deps.trustedProxies });
     const regions = new Set<string>();
-    for (const t of cfg.targets) {
+    this.placedTargets = cfg.targets.map((t) => {
       const r = t.region ?? cfg.region;
       if (r !== undefined) regions.add(r);
-    }
+      return { region: r, labels: labelsOf(cfg.labels, t.labels) };
+    });
     this.regions = regions;
+    this.served = new Set(regions);
     if (cfg.healthCheck !== undefined || cfg.outlier !== undefined || cfg.breaker !== undefined) {
       if (!deps.health)
         throw new Error(`upstream "${name}" has health settings but no health registry was given`);
@@ -164,6 +183,7 @@ export class UpstreamGroup {
             scheme,
             hostHeader: new URL(`${scheme}://${t.dns.replace(/\.$/, '')}:${t.port}`).host,
             region: t.region ?? cfg.region,
+            labels: this.placedTargets[i]!.labels,
             byAddress: new Map(),
             sub: undefined,
           });
@@ -179,6 +199,7 @@ export class UpstreamGroup {
           hostHeader: u.host,
           weight: t.weight ?? 1,
           region: t.region ?? cfg.region,
+          labels: this.placedTargets[i]!.labels,
           dispatcher: pools.acquire(u.origin, this.poolOptions),
           ringKey: seen === 0 ? u.origin : `${u.origin}~${seen}`,
           state: { inflight: 0 },
@@ -248,32 +269,62 @@ export class UpstreamGroup {
   }
 
   /**
-   * A target in `region` only (a residency-bound route): that region's balancer, one map read
-   * more than `pick`. Undefined when the group has no available target there.
+   * A target in `cell` only (a residency- or placement-bound route; a cell of residency alone is a
+   * region name): that cell's balancer, one map read more than `pick`. Undefined when the group has
+   * no available target there.
    */
-  pickIn(region: string, req: IncomingMessage): Target | undefined {
-    const b = this.byRegion.get(region);
+  pickIn(cell: string, req: IncomingMessage): Target | undefined {
+    const b = this.byCell.get(cell);
     if (b === undefined) return undefined;
     const t = b.pick(req);
     if (t !== undefined && t.health !== undefined && t.health.breaker.state === HALF_OPEN) t.health.trial();
     return t;
   }
 
-  /** The main balancer over `list` and, when targets have regions, one per region (list changes only). */
+  /** Whether an available target is in `cell` now (a refusal's diagnosis; picks nothing). */
+  hasIn(cell: string): boolean {
+    return this.byCell.has(cell);
+  }
+
+  /** Whether a configured target serves `cell`, whatever its health (the version stage). */
+  serves(cell: string): boolean {
+    return this.served.has(cell);
+  }
+
+  /**
+   * Places requests of a route by `spec` too: its cells get balancers beside the regions'. Called
+   * at compile time, once per route over the group; a spec given already is a no-op.
+   */
+  place(spec: PlacementSpec): void {
+    if (spec.prefix === '' || this.specs.includes(spec)) return;
+    this.specs.push(spec);
+    for (const t of this.placedTargets) {
+      const c = spec.cellOf(t.region, t.labels);
+      if (c !== undefined) this.served.add(c);
+    }
+    this.setBalancers(this.available);
+  }
+
+  /** The main balancer over `list` and, when targets are placed, one per cell (list changes only). */
   private setBalancers(list: readonly Target[]): void {
     const main = this.makeBalancer(list);
     this.balancer = main;
-    if (this.regions.size === 0) return;
+    const specs = this.specs;
+    if (this.regions.size === 0 && specs.length === 0) return;
     const split = new Map<string, Target[]>();
-    for (const t of list) {
-      if (t.region === undefined) continue;
-      const l = split.get(t.region);
-      if (l === undefined) split.set(t.region, [t]);
+    const add = (c: string | undefined, t: Target) => {
+      if (c === undefined) return;
+      const l = split.get(c);
+      if (l === undefined) split.set(c, [t]);
       else l.push(t);
+    };
+    for (const t of list) {
+      add(t.region, t);
+      for (let i = 0; i < specs.length; i++) add(specs[i]!.cellOf(t.region, t.labels), t);
     }
-    const byRegion = new Map<string, Balancer>();
-    for (const [r, l] of split) byRegion.set(r, l.length === list.length ? main : this.makeBalancer(l));
-    this.byRegion = byRegion;
+    const byCell = new Map<string, Balancer>();
+    for (const [c, l] of split) byCell.set(c, l.length === list.length ? main : this.makeBalancer(l));
+    this.byCell = byCell;
   }
 
   /** Stop following DNS names and release the pools of their addresses (the config was replaced). */
@@ -333,6 +384,7 @@ export class UpstreamGroup {
           hostHeader: s.hostHeader,
           weight: s.cfg.weight ?? 1,
           region: s.region,
+          labels: s.labels,
           dispatcher: held.pool,
           ringKey: origin,
           state: { inflight: 0 },
@@ -382,4 +434,14 @@ export class UpstreamGroup {
     this.setBalancers(this.available);
     if (this.watchers.size > 0) this.notify();
   }
+}
+
+/** A target's placement labels: its own over its upstream's, key by key (undefined: none). */
+function labelsOf(
+  group: Readonly<Record<string, string>> | undefined,
+  own: Readonly<Record<string, string>> | undefined,
+): Readonly<Record<string, string>> | undefined {
+  if (own === undefined) return group;
+  if (group === undefined) return own;
+  return { ...group, ...own };
 }

@@ -87,11 +87,38 @@ export const Region = T.String({
     "Data-residency region of the target(s) (`eu`, `us-east`). On a route with `residency`, a tenant's requests go only to targets in the tenant's allowed regions (see docs/residency.md).",
 });
 
+/** A placement label key (`shard`, `cell`): what a route's `placement.by` names. */
+export const PlacementKey = T.String({
+  minLength: 1,
+  maxLength: 64,
+  pattern: '^[a-z][a-z0-9_-]*$',
+  description: 'A placement key (`shard`, `cell`); `region` is the residency key and is set with `region`.',
+});
+
+/** Placement labels of a target or an upstream (`{ shard: s1 }`). */
+export const PlacementLabels = T.Record(
+  PlacementKey,
+  T.String({
+    minLength: 1,
+    maxLength: 64,
+    pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$',
+    description: "The label value (`s1`), matched against the tenant's `placement.<key>` label.",
+  }),
+  {
+    description:
+      "Placement labels (`{ shard: s1, cell: c2 }`). On a route with `placement: { by: [shard] }`, a tenant's requests go only to targets whose `shard` is the tenant's (its `placement.shard` label); see docs/placement.md.",
+  },
+);
+
 const UrlTarget = T.Object(
   {
     url: T.String({ description: 'http:// or https:// origin of the target (a path is not allowed).' }),
     weight: T.Optional(Weight),
     region: T.Optional({ ...Region, description: "This target's region; default the upstream's `region`." }),
+    labels: T.Optional({
+      ...PlacementLabels,
+      description: "This target's placement labels, over the upstream's `labels` (key by key).",
+    }),
   },
   { additionalProperties: false },
 );
@@ -116,6 +143,10 @@ const DnsTarget = T.Object(
     region: T.Optional({
       ...Region,
       description: "The region of every address; default the upstream's `region`.",
+    }),
+    labels: T.Optional({
+      ...PlacementLabels,
+      description: "The placement labels of every address, over the upstream's `labels` (key by key).",
     }),
     refresh: T.Optional(
       T.Object(
@@ -284,6 +315,7 @@ export const Upstream = T.Object(
   {
     targets: T.Array(Target, { minItems: 1 }),
     region: T.Optional(Region),
+    labels: T.Optional(PlacementLabels),
     healthCheck: T.Optional(HealthCheck),
     outlier: T.Optional(Outlier),
     breaker: T.Optional(Breaker),

@@ -21,6 +21,8 @@ export interface Target {
   readonly weight: number;
   /** Data-residency region (the target's, else its upstream's); undefined: none. */
   readonly region?: string | undefined;
+  /** Placement labels (the target's over its upstream's); undefined: none. */
+  readonly labels?: Readonly<Record<string, string>> | undefined;
   readonly dispatcher: Dispatcher;
   /**
    * Identity on a consistent-hash ring: stays the same across reloads and DNS changes while the

@@ -4,14 +4,16 @@
  * the route's `fallback` answers (a static reply or another group), else 503: circuit open or no
  * target. On a released route the version stage (version.ts) has chosen the group already.
  *
- * A residency-bound route (`residency`) picks in the tenant's allowed regions only, each group's
- * per-region balancer (built with the group, never filtered per request): for each region, home
- * first, the active group (or the version's), then the other groups of the failover order that
- * serve it, then a fallback group; nothing there is a 503 SLUICE-RESIDENCY-001 and an event, never
- * a target in another region nor the static fallback. Other routes pay one comparison.
+ * A residency- or placement-bound route (`residency`, `placement`) picks in the tenant's cells
+ * only (its allowed regions, its shard...: policies/placement/spec.ts), each group's per-cell
+ * balancer (built with the group, never filtered per request): for each cell, preferred first, the
+ * active group (or the version's), then the other groups of the failover order that serve it, then
+ * a fallback group; nothing there is a 503 (SLUICE-RESIDENCY-001 or SLUICE-PLACEMENT-001) and an
+ * event, never a target in another cell nor the static fallback. Other routes pay one comparison.
  */
 import { Errors } from '../../errors/codes.js';
-import type { ResidencyPolicy } from '../../policies/residency/index.js';
+import type { RoutePlacement } from '../../policies/placement/route.js';
+import { type TenantPlacement, tenantPlacement } from '../../policies/placement/spec.js';
 import { regionsOf } from '../../policies/residency/regions.js';
 import type { Exchange } from '../exchange.js';
 import { refuse, sendFallback } from './reply.js';
@@ -19,7 +21,7 @@ import { refuse, sendFallback } from './reply.js';
 /** True when a target was picked (`x.target`); otherwise the exchange has been answered. */
 export function selectTarget(x: Exchange): boolean {
   const route = x.routed;
-  if (route.residency !== undefined) return selectResident(x, route.residency);
+  if (route.placement !== undefined) return selectPlaced(x, route.placement);
   // Only proxied routes get here (an `ofrep` route, the only one without an upstream, answers before).
   let group = x.version ?? (route.failover === undefined ? route.upstream! : route.failover.active);
   let target = group.pick(x.req);
@@ -49,42 +51,68 @@ export function selectTarget(x: Exchange): boolean {
   return true;
 }
 
-function selectResident(x: Exchange, residency: ResidencyPolicy): boolean {
+function selectPlaced(x: Exchange, p: RoutePlacement): boolean {
   const route = x.routed;
   const ctx = x.ctx!;
-  // The residency policy refused requests without a tenant or a region before this stage.
-  const regions = regionsOf(ctx.tenant!);
+  // The residency and placement policies refused requests without a tenant, a region or a label.
+  const placed = tenantPlacement(p.spec, ctx.tenant!);
+  const cells = placed.cells;
   const first = x.version ?? (route.failover === undefined ? route.upstream! : route.failover.active);
   // A version's requests stay in its group (as retries do); the failover order applies otherwise.
   const chain = x.version === undefined ? route.failover?.chain : undefined;
   const fb = route.fallback;
-  for (let i = 0; i < regions.length; i++) {
-    const region = regions[i]!;
+  for (let i = 0; i < cells.length; i++) {
+    const cell = cells[i]!;
     let group = first;
-    let target = group.pickIn(region, x.req);
+    let target = group.pickIn(cell, x.req);
     if (target === undefined && chain !== undefined)
       for (let j = 0; j < chain.length && target === undefined; j++) {
         const g = chain[j]!;
         if (g === first) continue;
-        target = g.pickIn(region, x.req);
+        target = g.pickIn(cell, x.req);
         group = g;
       }
     if (target === undefined && fb !== undefined && fb.kind === 'group') {
       group = fb.group;
-      target = group.pickIn(region, x.req);
+      target = group.pickIn(cell, x.req);
     }
     if (target !== undefined) {
       x.target = target;
-      x.region = region;
+      x.cell = cell;
       x.placed = group;
       return true;
     }
   }
-  residency.noTarget(ctx, regions);
+  refuseUnplaced(x, p, placed);
+  return false;
+}
+
+/**
+ * No target in the tenant's cells. Residency's refusal when the route is residency-bound and no
+ * group has an available target in any of the tenant's regions (or places by region only);
+ * otherwise the regions have targets, but not of the tenant's labels: placement's.
+ */
+function refuseUnplaced(x: Exchange, p: RoutePlacement, placed: TenantPlacement): void {
+  const ctx = x.ctx!;
+  const name = x.routed.name;
+  const residency = p.residency;
+  if (residency !== undefined) {
+    const regions = regionsOf(ctx.tenant!);
+    if (p.labels === undefined || !regions.some((r) => p.groups.some((g) => g.hasIn(r)))) {
+      residency.noTarget(ctx, regions);
+      refuse(
+        x,
+        Errors.residencyNoTarget,
+        `no target of route "${name}" is available in the tenant's regions (${regions.join(', ')})`,
+      );
+      return;
+    }
+  }
+  p.labels!.noTarget(ctx, placed);
+  const spec = p.spec;
   refuse(
     x,
-    Errors.residencyNoTarget,
-    `no target of route "${route.name}" is available in the tenant's regions (${regions.join(', ')})`,
+    Errors.placementNoTarget,
+    `no target of route "${name}" is available in the tenant's placement (${placed.cells.map((c) => spec.describe(c)).join('; ')})`,
   );
-  return false;
 }

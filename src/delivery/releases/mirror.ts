@@ -140,10 +140,9 @@ export class ReleaseMirror {
     const replayable = body === null || Buffer.isBuffer(body);
     const random = this.percent < 100 ? Math.random() : 0;
     if (!this.admits(x.arm, x.req.method ?? '', replayable, random, performance.now())) return undefined;
-    // A residency-bound route's copy goes to the candidate's targets in the region the request was
-    // placed in, or nowhere: a copy never crosses regions.
-    const target =
-      x.region === undefined ? this.candidate.pick(x.req) : this.candidate.pickIn(x.region, x.req);
+    // A residency- or placement-bound route's copy goes to the candidate's targets in the cell the
+    // request was placed in (region, shard...), or nowhere: a copy never crosses cells.
+    const target = x.cell === undefined ? this.candidate.pick(x.req) : this.candidate.pickIn(x.cell, x.req);
     if (target === undefined) return undefined;
     const limiter = target.limiter;
     if (limiter !== undefined && !limiter.tryAcquire()) return undefined;

@@ -7,7 +7,7 @@ import { Registry } from 'prom-client';
 import { bytes, ms } from '../../config/units.js';
 import type { PolicyFactory } from '../factory.js';
 import { LifetimeKey } from '../lifetime.js';
-import { residencyBound } from '../residency/index.js';
+import { routeSpec } from '../placement/index.js';
 import type { CacheState, Fill } from './fill.js';
 import { cacheMetrics } from './metrics.js';
 import { CachePolicy, type CacheRules } from './policy.js';
@@ -89,7 +89,7 @@ export const cachePolicy: PolicyFactory<'cache', typeof RouteCache> = {
       statuses: new Set(statuses),
       query: rc.key?.query,
       keyHeaders: (rc.key?.headers ?? []).map((h) => h.toLowerCase()),
-      region: residencyBound(r),
+      placement: routeSpec(r),
       shared: rc.shared ?? false,
       stripCookies: rc.setCookie === 'strip',
       honourRequest: rc.requestCacheControl ?? true,

@@ -1,12 +1,14 @@
 /**
  * What a cached response is filed under. The primary key: route, tenant, host, path and query (and
  * the route's `key.headers`); with Vary, the variant key: the request's values of the Vary names.
- * On a residency-bound route the tenant's allowed regions too: entries are per tenant already, and
- * with the regions in the key an answer fetched in one region is not served to the same tenant
- * once it is placed elsewhere (its region or `residency.regions` label changed).
+ * On a residency- or placement-bound route the tenant's placement too (its allowed regions, its
+ * shard...): entries are per tenant already, and with the placement in the key an answer fetched in
+ * one region or shard is not served to the same tenant once it is placed elsewhere (its region or
+ * `residency.regions` / `placement.<key>` label changed).
  */
+import type { PlacementSpec } from '../placement/spec.js';
+import { tenantPlacement } from '../placement/spec.js';
 import type { RequestContext } from '../policy.js';
-import { regionKeyOf } from '../residency/regions.js';
 
 /** What of a route's `cache` settings the key depends on. */
 export interface KeyRules {
@@ -14,8 +16,8 @@ export interface KeyRules {
   /** Only these query parameters (in this order); undefined: the whole query. */
   readonly query: readonly string[] | undefined;
   readonly keyHeaders: readonly string[];
-  /** The route is residency-bound: the key holds the tenant's allowed regions. */
-  readonly region?: boolean;
+  /** The route is residency- or placement-bound: the key holds the tenant's placement under this spec. */
+  readonly placement?: PlacementSpec | undefined;
 }
 
 /** The primary key of a request. Tenants never share entries. */
@@ -27,8 +29,9 @@ export function keyOf(rules: KeyRules, ctx: RequestContext): string {
   if (rules.query !== undefined) query = pickQuery(query, rules.query);
   // The tenant the route resolved, or the one the credentials name.
   let tenant = ctx.tenant?.id ?? ctx.principal?.tenantId ?? '';
-  // The residency policy refused requests without a tenant before the cache.
-  if (rules.region === true && ctx.tenant !== undefined) tenant += `@${regionKeyOf(ctx.tenant)}`;
+  // The residency and placement policies refused requests without a tenant before the cache.
+  const spec = rules.placement;
+  if (spec !== undefined && ctx.tenant !== undefined) tenant += `@${tenantPlacement(spec, ctx.tenant).key}`;
   let key = `${rules.route}\n${tenant}\n${(ctx.host ?? '').toLowerCase()}\n${ctx.path}?${query}`;
   const kh = rules.keyHeaders;
   for (let i = 0; i < kh.length; i++) {
