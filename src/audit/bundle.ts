@@ -8,7 +8,7 @@
  */
 import { canonicalBytes, type JsonValue } from './canonical.js';
 import { openCheckpoint, parseVkey } from './checkpoint.js';
-import { consistencyProof, type Hash, inclusionProof, leafHash } from './merkle.js';
+import { consistencyProof, type Hash, inclusionProof, leafHash, type SubtreeHasher } from './merkle.js';
 
 export const BUNDLE_FORMAT = 'sluice-audit-bundle/v1';
 
@@ -56,8 +56,11 @@ export interface CreateBundleInput {
   publicKeys: string[];
   /** Signed checkpoints, oldest first; the last one is the size every inclusion proof is made for. */
   checkpoints: string[];
-  /** Every leaf hash of the log in [0, latest size) (a store keeps these). */
-  leafHashes: readonly Hash[];
+  /**
+   * Every leaf hash of the log in [0, latest size), or a hasher of subtrees (the store's nodes,
+   * nodes.ts) that can answer every range the proofs ask for.
+   */
+  leafHashes: readonly Hash[] | SubtreeHasher;
   /** The entries to export with their indexes; all of them when `complete`. */
   entries: { index: number; entry: JsonValue }[];
   complete: boolean;
@@ -73,8 +76,9 @@ export function createBundle(input: CreateBundleInput): AuditBundle {
   });
   const latest = sizes.at(-1);
   if (latest === undefined) throw new Error('a bundle needs at least one checkpoint');
-  if (latest > input.leafHashes.length)
-    throw new Error(`checkpoint size ${latest} > ${input.leafHashes.length} leaves`);
+  const leaves = input.leafHashes;
+  if (typeof leaves !== 'function' && latest > leaves.length)
+    throw new Error(`checkpoint size ${latest} > ${leaves.length} leaves`);
   const consistency: BundleConsistency[] = [];
   for (let i = 1; i < sizes.length; i++) {
     const from = sizes[i - 1]!;

@@ -57,8 +57,10 @@ for (const kind of STORE_KINDS) {
         [
           'admin_changes',
           'api_keys',
+          'audit_archives',
           'audit_checkpoints',
           'audit_entries',
+          'audit_nodes',
           'audit_outbox',
           'audit_tree',
           'flags',
