@@ -48,7 +48,15 @@ export interface AdminHost {
   /** Canary and blue/green releases; undefined when the gateway runs without a store. */
   readonly releases: ReleaseAdmin | undefined;
   /** The audit log's reads and its signing key's vkey; undefined unless `audit.enabled`. */
-  readonly audit?: { log: Pick<AuditLogStore, 'checkpoints' | 'exportBundle'>; vkey: string } | undefined;
+  readonly audit?:
+    | {
+        log: Pick<
+          AuditLogStore,
+          'checkpoints' | 'exportBundle' | 'inclusion' | 'inclusionByEvent' | 'consistency'
+        >;
+        vkey: string;
+      }
+    | undefined;
   /** The usage rows persisted in the store; undefined without a store. */
   usageRows(): Pick<UsageRepository, 'forTenant'> | undefined;
   /** A gateway-lifetime value, if a policy made it (the usage engine, for live quota usage). */

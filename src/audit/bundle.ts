@@ -15,10 +15,18 @@ export const BUNDLE_FORMAT = 'sluice-audit-bundle/v1';
 export interface BundleEntry {
   /** The entry's position in the log (0-based). */
   index: number;
-  /** The entry, whose RFC 8785 canonical form is the leaf's data. */
-  entry: JsonValue;
+  /** The entry, whose RFC 8785 canonical form is the leaf's data (absent when redacted). */
+  entry?: JsonValue;
   /** PATH(index, D[latest checkpoint size]), base64 hashes, deepest first. */
   proof: string[];
+  /**
+   * An archived entry past its retention (retention.ts): `entry` is gone and `leafHash` (base64) stands
+   * in for it, so the proof still verifies; the verifier reports it as redacted, not as tampering.
+   */
+  redacted?: true;
+  leafHash?: string;
+  /** Archives: when the store integrated the entry (ISO 8601), for retention; not covered by any proof. */
+  at?: string;
 }
 
 export interface BundleConsistency {
@@ -41,6 +49,8 @@ export interface AuditBundle {
    * every checkpoint's root is recomputed. False for a selection (one tenant, a time range).
    */
   complete: boolean;
+  /** An archive segment (retention.ts): `entries` holds every index in [from, to), redacted or not. */
+  segment?: { from: number; to: number };
   entries: BundleEntry[];
 }
 

@@ -7,10 +7,12 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { verifyBundle } from '../audit/verify.js';
 import { AdminError, adminOptions, adminOptionsHelp, clientFrom, json } from './admin-client.js';
+import { proofHelp, proofHelpText, runAuditProof } from './audit-proof.js';
 
 const help = `Usage:
   sluice audit verify --bundle FILE [--key VKEY ...] [--anchor FILE ...] [--json]
   sluice audit export --out FILE [--from N] [--to N] [admin options]
+${proofHelp}
 
 verify: checks every signature, proof and leaf of an export bundle, offline. Pin the log's key with
 --key (its vkey, from GET /admin/v1/audit/checkpoints, kept out of band): without it only the
@@ -20,6 +22,8 @@ verifies, 1 when it does not (each problem is printed with its index), 2 on bad 
 
 export: the entries [from, to) under the latest checkpoint, with their proofs, every checkpoint
 and the keys (role auditor, permission audit.read).
+
+${proofHelpText}
 
 ${adminOptionsHelp}`;
 
@@ -37,6 +41,9 @@ export async function runAudit(args: string[]): Promise<number> {
         out: { type: 'string' },
         from: { type: 'string' },
         to: { type: 'string' },
+        seq: { type: 'string' },
+        event: { type: 'string' },
+        'tree-size': { type: 'string' },
       },
       strict: true,
     }));
@@ -65,14 +72,20 @@ export async function runAudit(args: string[]): Promise<number> {
     const report = verifyBundle(bundle, { trustedKeys: keys, anchors });
     if (values.json) console.log(json(report));
     else {
+      const redacted = report.entriesRedacted > 0 ? ` (${report.entriesRedacted} redacted)` : '';
       console.log(
-        `${report.ok ? 'ok' : 'FAILED'}: ${report.entriesVerified} entries and ${report.checkpointsVerified} checkpoints verified, tree size ${report.treeSize ?? '-'}, keys: ${report.trust === 'pinned' ? 'pinned' : "the bundle's own (pin one with --key)"}`,
+        `${report.ok ? 'ok' : 'FAILED'}: ${report.entriesVerified} entries${redacted} and ${report.checkpointsVerified} checkpoints verified, tree size ${report.treeSize ?? '-'}, keys: ${report.trust === 'pinned' ? 'pinned' : "the bundle's own (pin one with --key)"}`,
       );
+      if (report.entriesRedacted > 0)
+        console.log(
+          `  redacted by retention (content gone, leaf hash proven in place): ${report.redacted.map(([a, b]) => (b - a === 1 ? `${a}` : `${a}..${b - 1}`)).join(', ')}`,
+        );
       for (const p of report.problems)
         console.log(`  ${p.kind}${p.index === undefined ? '' : ` at index ${p.index}`}: ${p.detail}`);
     }
     return report.ok ? 0 : 1;
   }
+  if (sub === 'proof') return runAuditProof(values);
   if (sub === 'export') {
     if (typeof values.out !== 'string') {
       console.error(`sluice audit export: --out FILE is required\n\n${help}`);

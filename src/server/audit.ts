@@ -16,6 +16,7 @@ import type { Logger } from 'pino';
 import { type NoteSigner, noteSigner, signerVkey } from '../audit/checkpoint.js';
 import { AuditLogStore } from '../audit/log-store.js';
 import { FileOutbox, storeSink } from '../audit/outbox.js';
+import { AuditRetention, retentionMs, retentionOptions } from '../audit/retention.js';
 import { AUDIT_EVENT_TYPES, type AuditConfig } from '../audit/schema.js';
 import { AuditSequencer } from '../audit/sequencer.js';
 import type { Config } from '../config/schema.js';
@@ -69,6 +70,10 @@ function loadSigner(
 
 export class AuditServices {
   private unsubscribe: (() => void) | undefined;
+  /** `audit.retention`: archive and prune, run by the lease holder every `retention.every`. */
+  retention: AuditRetention | undefined;
+  private retentionTimer: NodeJS.Timeout | undefined;
+  private retentionRun: Promise<unknown> | undefined;
 
   private constructor(
     readonly outbox: FileOutbox,
@@ -118,12 +123,35 @@ export class AuditServices {
       outbox.append(e).catch(() => {}); // logged by the outbox; an unacknowledged event
     });
     sequencer.start();
+    if (cfg.retention) {
+      const retention = new AuditRetention(
+        store,
+        retentionOptions(cfg.retention, { origin, publicKeys: [vkey, ...(cfg.publicKeys ?? [])], replica }),
+        logger,
+      );
+      s.retention = retention;
+      const every = retentionMs(cfg.retention.every ?? '1h');
+      s.retentionTimer = setInterval(() => {
+        if (!sequencer.leader || s.retentionRun) return;
+        s.retentionRun = retention
+          .run()
+          .catch((err: Error) =>
+            logger.warn({ event: 'audit_retention_failed', err: err.message }, 'audit retention run failed'),
+          )
+          .finally(() => {
+            s.retentionRun = undefined;
+          });
+      }, every);
+      s.retentionTimer.unref();
+    }
     logger.info({ event: 'audit_started', origin, vkey, outbox: dir }, 'audit log on');
     return s;
   }
 
   async close(): Promise<void> {
     this.unsubscribe?.();
+    clearInterval(this.retentionTimer);
+    await this.retentionRun;
     await this.outbox.close();
     await this.sequencer.close();
   }
