@@ -52,8 +52,8 @@ const InclusionQuery = T.Object(
 
 const ConsistencyQuery = T.Object(
   {
-    from: T.Integer({ minimum: 1, description: 'The older checkpoint’s tree size.' }),
-    to: T.Integer({ minimum: 1, description: 'The newer checkpoint’s tree size.' }),
+    from: T.Optional(T.Integer({ minimum: 1, description: 'The older checkpoint’s tree size (required).' })),
+    to: T.Optional(T.Integer({ minimum: 1, description: 'The newer checkpoint’s tree size (required).' })),
   },
   { additionalProperties: false },
 );
@@ -106,7 +106,7 @@ export function registerAuditProofRoutes(app: FastifyInstance, ctx: AdminContext
     },
   );
 
-  app.get<{ Querystring: { from: number; to: number } }>(
+  app.get<{ Querystring: { from?: number; to?: number } }>(
     '/admin/v1/audit/proof/consistency',
     {
       config: { permission: 'audit.read' },
@@ -120,8 +120,11 @@ export function registerAuditProofRoutes(app: FastifyInstance, ctx: AdminContext
     async (req, reply) => {
       const audit = ctx.gw.audit;
       if (!audit) return sendProblem(reply, Errors.adminNoStore, AUDIT_OFF);
+      const { from, to } = req.query;
+      if (from === undefined || to === undefined)
+        return sendProblem(reply, Errors.adminInvalidRequest, '`from` and `to` are both required');
       try {
-        return await audit.log.consistency(req.query.from, req.query.to);
+        return await audit.log.consistency(from, to);
       } catch (err) {
         if (err instanceof AuditLogError) return sendAuditLogError(reply, err);
         throw err;
