@@ -51,7 +51,15 @@ export interface AdminHost {
   /** The audit log's reads and its signing key's vkey; undefined unless `audit.enabled`. */
   readonly audit?:
     | {
-        log: Pick<AuditLogStore, 'checkpoints' | 'exportBundle' | 'selectionBundle'>;
+        log: Pick<
+          AuditLogStore,
+          | 'checkpoints'
+          | 'exportBundle'
+          | 'selectionBundle'
+          | 'inclusion'
+          | 'inclusionByEvent'
+          | 'consistency'
+        >;
         vkey: string;
         /** Sealed personal fields: opening, erasure, subject export (src/audit/subjects). */
         subjects?: Pick<

@@ -15,10 +15,18 @@ export const BUNDLE_FORMAT = 'sluice-audit-bundle/v1';
 export interface BundleEntry {
   /** The entry's position in the log (0-based). */
   index: number;
-  /** The entry, whose RFC 8785 canonical form is the leaf's data. */
-  entry: JsonValue;
+  /** The entry, whose RFC 8785 canonical form is the leaf's data (absent when redacted). */
+  entry?: JsonValue;
   /** PATH(index, D[latest checkpoint size]), base64 hashes, deepest first. */
   proof: string[];
+  /**
+   * An archived entry past its retention (retention.ts): `entry` is gone and `leafHash` (base64) stands
+   * in for it, so the proof still verifies; the verifier reports it as redacted, not as tampering.
+   */
+  redacted?: true;
+  leafHash?: string;
+  /** Archives: when the store integrated the entry (ISO 8601), for retention; not covered by any proof. */
+  at?: string;
 }
 
 export interface BundleConsistency {
@@ -41,6 +49,8 @@ export interface AuditBundle {
    * every checkpoint's root is recomputed. False for a selection (one tenant, a time range).
    */
   complete: boolean;
+  /** An archive segment (retention.ts): `entries` holds every index in [from, to), redacted or not. */
+  segment?: { from: number; to: number };
   entries: BundleEntry[];
 }
 
@@ -56,10 +66,11 @@ export interface CreateBundleInput {
   publicKeys: string[];
   /** Signed checkpoints, oldest first; the last one is the size every inclusion proof is made for. */
   checkpoints: string[];
-  /** Every leaf hash of the log in [0, latest size) (a store keeps these). */
-  leafHashes: readonly Hash[];
-  /** Subtree hashes for the proofs instead of hashing `leafHashes` again for each (memo-hasher.ts). */
-  hasher?: SubtreeHasher;
+  /**
+   * Every leaf hash of the log in [0, latest size), or a hasher of subtrees (the store's nodes,
+   * nodes.ts) that can answer every range the proofs ask for.
+   */
+  leafHashes: readonly Hash[] | SubtreeHasher;
   /** The entries to export with their indexes; all of them when `complete`. */
   entries: { index: number; entry: JsonValue }[];
   complete: boolean;
@@ -75,18 +86,19 @@ export function createBundle(input: CreateBundleInput): AuditBundle {
   });
   const latest = sizes.at(-1);
   if (latest === undefined) throw new Error('a bundle needs at least one checkpoint');
-  if (latest > input.leafHashes.length)
-    throw new Error(`checkpoint size ${latest} > ${input.leafHashes.length} leaves`);
+  const leaves = input.leafHashes;
+  if (typeof leaves !== 'function' && latest > leaves.length)
+    throw new Error(`checkpoint size ${latest} > ${leaves.length} leaves`);
   const consistency: BundleConsistency[] = [];
   for (let i = 1; i < sizes.length; i++) {
     const from = sizes[i - 1]!;
     const to = sizes[i]!;
-    consistency.push({ from, to, proof: b64(consistencyProof(input.hasher ?? input.leafHashes, from, to)) });
+    consistency.push({ from, to, proof: b64(consistencyProof(input.leafHashes, from, to)) });
   }
   const entries = input.entries.map(({ index, entry }) => {
     if (index >= latest)
       throw new Error(`entry ${index} is not covered by the latest checkpoint (size ${latest})`);
-    return { index, entry, proof: b64(inclusionProof(input.hasher ?? input.leafHashes, index, latest)) };
+    return { index, entry, proof: b64(inclusionProof(input.leafHashes, index, latest)) };
   });
   return {
     format: BUNDLE_FORMAT,

@@ -90,12 +90,21 @@ export class MerkleFrontier {
     return this.#nodes.map((h) => Buffer.from(h));
   }
 
-  /** Appends one leaf hash. */
-  append(leaf: Hash): void {
+  /**
+   * Appends one leaf hash. `onNode` sees every perfect subtree the leaf completes, level 0 (the leaf)
+   * first: the node at `level` covers leaves [idx·2^level, (idx+1)·2^level) with idx = oldSize >> level,
+   * which is what a store of tree nodes (nodes.ts) persists.
+   */
+  append(leaf: Hash, onNode?: (level: number, hash: Buffer) => void): void {
     assertHash(leaf, 'leaf hash');
     let node: Buffer = Buffer.from(leaf);
+    onNode?.(0, node);
     // Each trailing 1 bit of the old size is a perfect subtree the new leaf completes.
-    for (let s = this.#size; isOdd(s); s = half(s)) node = nodeHash(this.#nodes.pop()!, node);
+    let level = 0;
+    for (let s = this.#size; isOdd(s); s = half(s)) {
+      node = nodeHash(this.#nodes.pop()!, node);
+      onNode?.(++level, node);
+    }
     this.#nodes.push(node);
     this.#size++;
   }

@@ -19,6 +19,56 @@ export const AUDIT_EVENT_TYPES = [
   'placement_refused',
 ] as const;
 
+/** A retention duration: like other durations, plus days, weeks and years (365 days). */
+const RetentionDuration = T.String({
+  pattern: '^[0-9]+(ms|s|m|h|d|w|y)$',
+  description: 'A duration: `90d`, `7y` (a year is 365 days), `12h`, `500ms`.',
+});
+
+/** `audit.retention` (retention.ts, docs/audit-log.md "Retention and archive"). */
+export const AuditRetentionSettings = T.Object(
+  {
+    hot: {
+      ...RetentionDuration,
+      description:
+        'How long entries stay in the store; older ones are archived into `archive.dir` as verifiable bundles and pruned by a minimum index, e.g. `90d`.',
+    },
+    default: T.Optional({
+      ...RetentionDuration,
+      description:
+        'How long an archived entry stays readable; after that its archive keeps only its leaf hash (redacted), so proofs still verify. Default `7y`.',
+    }),
+    types: T.Optional(
+      T.Record(T.String({ minLength: 1 }), RetentionDuration, {
+        description: 'Retention per event type, over `default`, e.g. `{ auth_failed: 1y }`.',
+      }),
+    ),
+    tenants: T.Optional(
+      T.Record(T.String({ minLength: 1 }), RetentionDuration, {
+        description: 'Retention per tenant (the entry’s `tenant`), over the type’s and `default`.',
+      }),
+    ),
+    archive: T.Object(
+      {
+        dir: T.String({
+          minLength: 1,
+          description:
+            'Directory of the archive bundles (one JSON file per segment, written atomically and fsynced).',
+        }),
+      },
+      { additionalProperties: false },
+    ),
+    every: T.Optional({
+      ...RetentionDuration,
+      description: 'How often the lease holder runs the job; default `1h`.',
+    }),
+    segment: T.Optional(
+      T.Integer({ minimum: 1, description: 'At most this many entries per archive file; default 100000.' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
 export const AuditSettings = T.Object(
   {
     enabled: T.Optional(T.Boolean({ description: 'Record the audit log (default false).' })),
@@ -74,6 +124,7 @@ export const AuditSettings = T.Object(
         { additionalProperties: false },
       ),
     ),
+    retention: T.Optional(AuditRetentionSettings),
     outbox: T.Optional(
       T.Object(
         {

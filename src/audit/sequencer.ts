@@ -22,6 +22,7 @@ import { entryLeafHash } from './bundle.js';
 import { canonicalize, type JsonValue } from './canonical.js';
 import { type NoteSigner, signCheckpoint } from './checkpoint.js';
 import { HASH_SIZE, MerkleFrontier } from './merkle.js';
+import { ensureNodes, insertNodes, NodeCollector } from './nodes.js';
 
 export const AUDIT_SEQUENCER_LEASE = 'audit-sequencer';
 
@@ -157,6 +158,7 @@ export class AuditSequencer {
     return this.store.transaction(async (tx) => {
       const state = await readFrontier(tx, true, this.opts.replica);
       if (!state) return undefined;
+      await ensureNodes(tx, state.size);
       const last = (
         await tx.query<{ tree_size: string | number; due: boolean }>(
           `SELECT tree_size, at < now() - ($1 || ' seconds')::interval AS due FROM audit_checkpoints ORDER BY tree_size DESC LIMIT 1`,
@@ -172,6 +174,7 @@ export class AuditSequencer {
       );
       const rows = this.opts.transform ? await this.opts.transform(tx, read) : read;
       const frontier = new MerkleFrontier(state);
+      const nodes = new NodeCollector(); // the perfect subtrees this batch completes (nodes.ts)
       const ids = rows.map((r) => r.id);
       let added = 0;
       if (rows.length > 0) {
@@ -196,7 +199,7 @@ export class AuditSequencer {
           eventIds.push(r.id);
           entries.push(JSON.stringify(entry));
           leaves.push(leaf.toString('hex'));
-          frontier.append(leaf);
+          frontier.append(leaf, nodes.onNode(frontier.size));
         }
         added = seqs.length;
         if (added > 0) {
@@ -205,6 +208,7 @@ export class AuditSequencer {
              SELECT s::bigint, e, j::jsonb, decode(h, 'hex') FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(s, e, j, h)`,
             [seqs, eventIds, entries, leaves],
           );
+          await insertNodes(tx, nodes.nodes);
           await tx.query(
             `UPDATE audit_tree SET size = $1, hashes = decode($2, 'hex'), updated_at = now() WHERE id = 1`,
             [String(frontier.size), Buffer.concat(frontier.hashes).toString('hex')],

@@ -54,6 +54,12 @@ export interface VerifyReport {
   treeSize: number | null;
   checkpointsVerified: number;
   entriesVerified: number;
+  /**
+   * Of those, entries an archive redacted after their retention (only the leaf hash kept): proven in
+   * place, their content gone; as runs [from, to) of indexes.
+   */
+  entriesRedacted: number;
+  redacted: [number, number][];
   problems: Problem[];
 }
 
@@ -70,6 +76,7 @@ interface LeafRecord {
   index: number;
   leaf: Buffer;
   proof: Buffer[];
+  redacted?: boolean;
 }
 
 function decodeHashes(value: unknown): Buffer[] | null {
@@ -86,6 +93,17 @@ function decodeHashes(value: unknown): Buffer[] | null {
 
 const isIndex = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
 
+/** Sorted indexes as runs [from, to). */
+function runsOf(indexes: number[]): [number, number][] {
+  const out: [number, number][] = [];
+  for (const i of [...indexes].sort((x, y) => x - y)) {
+    const last = out.at(-1);
+    if (last && last[1] === i) last[1] = i + 1;
+    else out.push([i, i + 1]);
+  }
+  return out;
+}
+
 function range(a: number, b: number): string {
   return a === b ? `index ${a}` : `indexes ${a}..${b}`;
 }
@@ -93,6 +111,7 @@ function range(a: number, b: number): string {
 /** Verifies an export bundle offline; never throws on bad input, which becomes `malformed` problems. */
 export function verifyBundle(input: unknown, options: VerifyOptions = {}): VerifyReport {
   const problems: Problem[] = [];
+  const redactedAt: number[] = [];
   const report = (
     trust: 'pinned' | 'bundle',
     treeSize: number | null,
@@ -104,6 +123,8 @@ export function verifyBundle(input: unknown, options: VerifyOptions = {}): Verif
     treeSize,
     checkpointsVerified: cps,
     entriesVerified: entries,
+    entriesRedacted: redactedAt.length,
+    redacted: runsOf(redactedAt),
     problems,
   });
   const trust = options.trustedKeys ? 'pinned' : 'bundle';
@@ -248,6 +269,20 @@ export function verifyBundle(input: unknown, options: VerifyOptions = {}): Verif
       });
       return;
     }
+    if ((e as { redacted?: unknown }).redacted === true) {
+      // Redacted by retention: the leaf hash stands in for the entry; it must still prove in place.
+      const leaf = decodeHashes([(e as { leafHash?: unknown }).leafHash])?.[0];
+      if (!leaf || (e as { entry?: unknown }).entry !== undefined) {
+        problems.push({
+          kind: 'malformed',
+          index,
+          detail: `entries[${at}]: a redacted entry carries a base64 leafHash and no entry`,
+        });
+        return;
+      }
+      records.push({ index, leaf, proof, redacted: true });
+      return;
+    }
     try {
       records.push({ index, leaf: entryLeafHash((e as { entry: unknown }).entry), proof });
     } catch (err) {
@@ -270,6 +305,7 @@ export function verifyBundle(input: unknown, options: VerifyOptions = {}): Verif
       } else {
         provenAt.set(r.index, r);
         entriesVerified++;
+        if (r.redacted) redactedAt.push(r.index);
       }
     } else {
       unresolved.push(r);
@@ -350,7 +386,34 @@ export function verifyBundle(input: unknown, options: VerifyOptions = {}): Verif
     }
   }
 
-  // 4. A complete bundle: every index present, and every checkpoint's root recomputed.
+  // 4. A complete bundle: every index present, and every checkpoint's root recomputed. An archive
+  // segment: every index of [from, to) present.
+  const seg = b.segment;
+  const segment =
+    !complete && seg && isIndex(seg.from) && isIndex(seg.to) && seg.from <= seg.to && seg.to <= N
+      ? { from: seg.from, to: seg.to }
+      : undefined;
+  if (!complete && seg !== undefined && !segment)
+    problems.push({
+      kind: 'malformed',
+      detail: `segment ${JSON.stringify(seg)} is not a range within [0, ${N})`,
+    });
+  if (segment) {
+    for (let p = segment.from; p < segment.to; ) {
+      if (provenAt.has(p) || modifiedAt.has(p)) {
+        p++;
+        continue;
+      }
+      let q = p;
+      while (q + 1 < segment.to && !provenAt.has(q + 1) && !modifiedAt.has(q + 1)) q++;
+      problems.push({
+        kind: 'removed',
+        index: p,
+        detail: `${range(p, q)} missing from the segment [${segment.from}, ${segment.to})`,
+      });
+      p = q + 1;
+    }
+  }
   if (complete) {
     for (let p = 0; p < N; ) {
       if (provenAt.has(p) || modifiedAt.has(p)) {

@@ -11,6 +11,7 @@ import { auditBundleOf } from '../admin/tenant-archive.js';
 import { verifyBundle } from '../audit/verify.js';
 import { AdminError, adminOptions, adminOptionsHelp, clientFrom, json } from './admin-client.js';
 import { bundleFromStore } from './audit-live.js';
+import { proofHelp, proofHelpText, runAuditProof } from './audit-proof.js';
 import { runAuditQuery } from './audit-query.js';
 import { auditSinksHelp, runAuditSinks } from './audit-sinks.js';
 import { auditSubjectsHelp, auditSubjectsHelpText, runAuditSubject } from './audit-subjects.js';
@@ -21,6 +22,7 @@ const help = `Usage:
   sluice audit export --out FILE [--from N] [--to N] [admin options]
 ${auditSubjectsHelp}
   sluice audit query [--since T] [--until T] [--tenant ID] [--actor A] [--type TYPE] [--limit N] [--all]
+${proofHelp}
 
 verify: checks every signature, proof and leaf of an export bundle, offline. Pin the log's key with
 --key (its vkey, from GET /admin/v1/audit/checkpoints, kept out of band): without it only the
@@ -37,6 +39,7 @@ ${auditSinksHelp}
 ${auditSubjectsHelpText}
 query: matching entries as JSON lines (sluice audit query --help). --bundle also takes a tenant
 archive (sluice tenants export): its audit part is verified.
+${proofHelpText}
 
 ${adminOptionsHelp}`;
 
@@ -58,6 +61,9 @@ export async function runAudit(args: string[]): Promise<number> {
         out: { type: 'string' },
         from: { type: 'string' },
         to: { type: 'string' },
+        seq: { type: 'string' },
+        event: { type: 'string' },
+        'tree-size': { type: 'string' },
       },
       strict: true,
     }));
@@ -95,14 +101,20 @@ export async function runAudit(args: string[]): Promise<number> {
     const report = verifyBundle(bundle, { trustedKeys: keys, anchors });
     if (values.json) console.log(json(report));
     else {
+      const redacted = report.entriesRedacted > 0 ? ` (${report.entriesRedacted} redacted)` : '';
       console.log(
-        `${report.ok ? 'ok' : 'FAILED'}: ${report.entriesVerified} entries and ${report.checkpointsVerified} checkpoints verified, tree size ${report.treeSize ?? '-'}, keys: ${report.trust === 'pinned' ? 'pinned' : "the bundle's own (pin one with --key)"}`,
+        `${report.ok ? 'ok' : 'FAILED'}: ${report.entriesVerified} entries${redacted} and ${report.checkpointsVerified} checkpoints verified, tree size ${report.treeSize ?? '-'}, keys: ${report.trust === 'pinned' ? 'pinned' : "the bundle's own (pin one with --key)"}`,
       );
+      if (report.entriesRedacted > 0)
+        console.log(
+          `  redacted by retention (content gone, leaf hash proven in place): ${report.redacted.map(([a, b]) => (b - a === 1 ? `${a}` : `${a}..${b - 1}`)).join(', ')}`,
+        );
       for (const p of report.problems)
         console.log(`  ${p.kind}${p.index === undefined ? '' : ` at index ${p.index}`}: ${p.detail}`);
     }
     return report.ok ? 0 : 1;
   }
+  if (sub === 'proof') return runAuditProof(values);
   if (sub === 'export') {
     if (typeof values.out !== 'string') {
       console.error(`sluice audit export: --out FILE is required\n\n${help}`);

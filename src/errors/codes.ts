@@ -191,6 +191,12 @@ export const Errors = {
     'Conflict',
     'The request conflicts with what exists: a tenant with this id already exists (pick another id, or change the existing one with PATCH), or the release is in a state that does not allow the action (the detail names its state and the states that allow it), or it kept changing under the request (try again).',
   ),
+  auditArchived: def(
+    'SLUICE-AUDIT-002',
+    410,
+    'Audit entries archived',
+    'The entries, checkpoint or proof asked for lie below the audit store’s minimum index: retention (`audit.retention`) archived them as bundle files in `audit.retention.archive.dir` and pruned them from the store. The `minIndex` member gives the first index the store still holds and `archive` the file, when known; verify that file offline with `sluice audit verify --bundle FILE --key VKEY`.',
+  ),
   configInvalid: def(
     'SLUICE-CONFIG-001',
     422,

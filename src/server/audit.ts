@@ -17,6 +17,7 @@ import type { Registry } from 'prom-client';
 import { type NoteSigner, noteSigner, signerVkey } from '../audit/checkpoint.js';
 import { AuditLogStore } from '../audit/log-store.js';
 import { FileOutbox, storeSink } from '../audit/outbox.js';
+import { AuditRetention, retentionMs, retentionOptions } from '../audit/retention.js';
 import { AUDIT_EVENT_TYPES, type AuditConfig } from '../audit/schema.js';
 import { AuditSequencer } from '../audit/sequencer.js';
 import { AuditShipping } from '../audit/sinks/index.js';
@@ -79,6 +80,10 @@ export class AuditServices {
   private readonly acks = new RecordAcks();
   /** Sinks, dead letters and checkpoint publishing (`audit.sinks`, `audit.publish`). */
   shipping: AuditShipping | undefined;
+  /** `audit.retention`: archive and prune, run by the lease holder every `retention.every`. */
+  retention: AuditRetention | undefined;
+  private retentionTimer: NodeJS.Timeout | undefined;
+  private retentionRun: Promise<unknown> | undefined;
 
   private constructor(
     readonly outbox: FileOutbox,
@@ -139,6 +144,27 @@ export class AuditServices {
     });
     sequencer.start();
     s.shipping = AuditShipping.open(cfg, store, replica, logger, registry);
+    if (cfg.retention) {
+      const retention = new AuditRetention(
+        store,
+        retentionOptions(cfg.retention, { origin, publicKeys: [vkey, ...(cfg.publicKeys ?? [])], replica }),
+        logger,
+      );
+      s.retention = retention;
+      const every = retentionMs(cfg.retention.every ?? '1h');
+      s.retentionTimer = setInterval(() => {
+        if (!sequencer.leader || s.retentionRun) return;
+        s.retentionRun = retention
+          .run()
+          .catch((err: Error) =>
+            logger.warn({ event: 'audit_retention_failed', err: err.message }, 'audit retention run failed'),
+          )
+          .finally(() => {
+            s.retentionRun = undefined;
+          });
+      }, every);
+      s.retentionTimer.unref();
+    }
     logger.info({ event: 'audit_started', origin, vkey, outbox: dir }, 'audit log on');
     return s;
   }
@@ -154,6 +180,8 @@ export class AuditServices {
   async close(): Promise<void> {
     this.unsubscribe?.();
     await this.shipping?.close();
+    clearInterval(this.retentionTimer);
+    await this.retentionRun;
     await this.outbox.close();
     await this.sequencer.close();
   }

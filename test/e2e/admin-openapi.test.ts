@@ -5,6 +5,9 @@
  */
 
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Ajv, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
@@ -13,6 +16,7 @@ import { ROLE_PERMISSIONS, ROLES } from '../../src/admin/roles.js';
 import { generateNoteSigner, signerVkey } from '../../src/audit/checkpoint.js';
 import { AuditLogStore } from '../../src/audit/log-store.js';
 import { storeSink } from '../../src/audit/outbox.js';
+import { AuditRetention, retentionOptions } from '../../src/audit/retention.js';
 import { AuditSequencer } from '../../src/audit/sequencer.js';
 import { AuditShipping } from '../../src/audit/sinks/index.js';
 import { SubjectKeys } from '../../src/audit/subjects/keys.js';
@@ -294,6 +298,52 @@ for (const kind of STORE_KINDS)
         await call('GET', TX, `${T}/NOPE/export`, { role: 'auditor' }); // 400
         await call('GET', TX, `${T}/acme/export`, { role: 'viewer' }); // 403
         await call('GET', TX, `${T}/acme/export`); // 401
+        // Proofs, then retention archives [0, 2) and what lies below is 410.
+        const PI = '/admin/v1/audit/proof/inclusion';
+        const PC = '/admin/v1/audit/proof/consistency';
+        const seq2 = new AuditSequencer(store, {
+          origin: 'sluice.test/audit',
+          signers: [signer],
+          replica: 'r',
+          checkpointEvery: 1,
+        });
+        await storeSink(store).forward([
+          { id: 'e1', replica: 'test', entry: { id: 'e1', type: 'auth_failed' } },
+          { id: 'e2', replica: 'test', entry: { id: 'e2', type: 'auth_failed' } },
+        ]);
+        while ((await seq2.tick()) > 0);
+        const sizes = ((await log.checkpoints()) as { treeSize: number }[]).map((c) => c.treeSize);
+        assert.ok(sizes.includes(2) && sizes.includes(3), `checkpoints ${sizes}`);
+        await call('GET', PI, `${PI}?seq=0`, { role: 'auditor' });
+        await call('GET', PI, `${PI}?eventId=e1&treeSize=2`, { role: 'auditor' });
+        await call('GET', PI, `${PI}?eventId=nope`, { role: 'auditor' }); // 404
+        await call('GET', PI, `${PI}?seq=1&eventId=e1`, { role: 'auditor' }); // 400
+        await call('GET', PI, `${PI}?seq=0`, { role: 'viewer' }); // 403
+        await call('GET', PI, `${PI}?seq=0`); // 401
+        await call('GET', PC, `${PC}?from=2&to=3`, { role: 'auditor' });
+        await call('GET', PC, `${PC}?from=2&to=7`, { role: 'auditor' }); // 404
+        await call('GET', PC, `${PC}?from=x&to=3`, { role: 'auditor' }); // 400
+        await call('GET', PC, `${PC}?from=2&to=3`, { role: 'viewer' }); // 403
+        await call('GET', PC, `${PC}?from=2&to=3`); // 401
+        const archiveDir = mkdtempSync(join(tmpdir(), 'sluice-openapi-archive-'));
+        const retention = new AuditRetention(
+          store,
+          retentionOptions(
+            { hot: '1d', archive: { dir: archiveDir }, segment: 2 },
+            {
+              origin: 'sluice.test/audit',
+              publicKeys: [signerVkey(signer)],
+              replica: 'r',
+              now: () => new Date(Date.now() + 2 * 86_400_000),
+            },
+          ),
+        );
+        assert.ok((await retention.run()).minIndex >= 2);
+        await seq2.close();
+        await call('GET', PI, `${PI}?seq=0`, { role: 'auditor' }); // 410
+        await call('GET', PC, `${PC}?from=1&to=3`, { role: 'auditor' }); // 410
+        await call('GET', AE, `${AE}?from=0`, { role: 'auditor' }); // 410
+        rmSync(archiveDir, { recursive: true, force: true });
       }
       // Releases: one made in the gateway's store, with figures and a judgement, then its actions.
       const releases = new ReleaseStore(a.g.gw.identity!.store);

@@ -120,6 +120,13 @@ const EXPECTED: Case[] = [
     status: 200,
     needs: 'tenant',
   },
+  { method: 'GET', path: '/admin/v1/audit/proof/inclusion', roles: ['auditor', 'admin'], status: 503 },
+  {
+    method: 'GET',
+    path: '/admin/v1/audit/proof/consistency',
+    roles: ['auditor', 'admin'],
+    status: 503,
+  },
   { method: 'GET', path: '/admin/v1/tenants/:id/usage', roles: ALL, status: 200, needs: 'tenant' },
   { method: 'GET', path: '/admin/v1/releases', roles: ALL, status: 200 },
   { method: 'GET', path: '/admin/v1/releases/:name', roles: ALL, status: 200, release: 'running' },

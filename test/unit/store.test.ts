@@ -60,10 +60,12 @@ for (const kind of STORE_KINDS) {
         [
           'admin_changes',
           'api_keys',
+          'audit_archives',
           'audit_checkpoints',
           'audit_cursors',
           'audit_dead_letters',
           'audit_entries',
+          'audit_nodes',
           'audit_outbox',
           'audit_subject_keys',
           'audit_subject_lookup',

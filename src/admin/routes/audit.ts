@@ -5,6 +5,7 @@ import { AuditLogError } from '../../audit/log-store.js';
 import { Errors } from '../../errors/codes.js';
 import { type AdminContext, sendProblem } from '../context.js';
 import { problemResponse, withAuthErrors } from '../schemas.js';
+import { registerAuditProofRoutes, sendAuditLogError } from './audit-proofs.js';
 
 const AUDIT_OFF = 'the audit log is off: set `audit.enabled` (with a store)';
 
@@ -67,6 +68,7 @@ const ExportQuery = T.Object(
 );
 
 export function registerAuditRoutes(app: FastifyInstance, ctx: AdminContext): void {
+  registerAuditProofRoutes(app, ctx);
   app.get(
     '/admin/v1/audit/checkpoints',
     {
@@ -100,6 +102,7 @@ export function registerAuditRoutes(app: FastifyInstance, ctx: AdminContext): vo
           200: Bundle,
           400: problemResponse('Invalid query (SLUICE-ADMIN-005).'),
           404: problemResponse('No checkpoint yet (SLUICE-ADMIN-006).'),
+          410: problemResponse('`from` was archived by retention (SLUICE-AUDIT-002).'),
           503: problemResponse('The audit log is off (SLUICE-ADMIN-004).'),
         }),
       },
@@ -111,8 +114,7 @@ export function registerAuditRoutes(app: FastifyInstance, ctx: AdminContext): vo
         const bundle = await audit.log.exportBundle({ from: req.query.from, to: req.query.to });
         return audit.subjects ? await audit.subjects.openBundle(bundle) : bundle;
       } catch (err) {
-        if (err instanceof AuditLogError)
-          return sendProblem(reply, Errors.adminResourceNotFound, err.message);
+        if (err instanceof AuditLogError) return sendAuditLogError(reply, err);
         throw err;
       }
     },

@@ -4,9 +4,9 @@
  * erases a subject (erase.ts) and exports one subject's entries with their proofs.
  */
 import type { Queryable, Store } from '../../store/store.js';
-import { type AuditBundle, type BundleEntry, createBundle } from '../bundle.js';
+import type { AuditBundle, BundleEntry } from '../bundle.js';
 import type { JsonValue } from '../canonical.js';
-import { AuditLogError, type AuditLogStore } from '../log-store.js';
+import { AuditLogError, type AuditLogStore, bundleFromNodes } from '../log-store.js';
 import { type EraseResult, eraseSubject } from './erase.js';
 import { sealHook } from './hook.js';
 import type { SubjectKeys } from './keys.js';
@@ -28,7 +28,7 @@ export class AuditSubjects {
   constructor(
     private readonly store: Store,
     readonly keys: SubjectKeys,
-    private readonly log: Pick<AuditLogStore, 'checkpoint' | 'leafHashes'>,
+    private readonly log: Pick<AuditLogStore, 'checkpoint'>,
     private readonly signing: { origin: string; publicKeys: readonly string[] },
   ) {
     this.seal = sealHook(keys);
@@ -47,10 +47,13 @@ export class AuditSubjects {
   async openBundle<B extends { entries: BundleEntry[] }>(
     bundle: B,
   ): Promise<Omit<B, 'entries'> & { entries: OpenedBundleEntry[] }> {
-    const opened = await this.openEntries(bundle.entries.map((e) => e.entry));
+    // A redacted entry (retention.ts: past its retention, only its leaf hash kept) has nothing to open.
+    const opened = await this.openEntries(bundle.entries.map((e) => e.entry ?? null));
     return {
       ...bundle,
-      entries: bundle.entries.map((e, i) => (opened[i] === e.entry ? e : { ...e, opened: opened[i]! })),
+      entries: bundle.entries.map((e, i) =>
+        e.entry === undefined || opened[i] === e.entry ? e : { ...e, opened: opened[i]! },
+      ),
     };
   }
 
@@ -81,11 +84,10 @@ export class AuditSubjects {
       `SELECT seq, entry FROM audit_entries WHERE entry -> 'subjects' @> $1::jsonb AND seq < $2::bigint ORDER BY seq`,
       [JSON.stringify([k.pseudonym]), String(latest.treeSize)],
     );
-    const bundle = createBundle({
+    const bundle = await bundleFromNodes(this.store, {
       origin: this.signing.origin,
       publicKeys: [...this.signing.publicKeys],
-      checkpoints: [latest.note],
-      leafHashes: await this.log.leafHashes(latest.treeSize),
+      checkpoints: [{ treeSize: latest.treeSize, note: latest.note }],
       entries: rows.map((r) => ({ index: Number(r.seq), entry: r.entry })),
       complete: false,
     });

@@ -73,6 +73,8 @@ describe('an intact bundle', () => {
       treeSize: 12,
       checkpointsVerified: 3,
       entriesVerified: 12,
+      entriesRedacted: 0,
+      redacted: [],
       problems: [],
     });
   });
