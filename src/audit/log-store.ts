@@ -290,6 +290,7 @@ export async function bundleFromNodes(
     publicKeys: input.publicKeys,
     checkpoints: input.checkpoints.map((c) => c.note),
     leafHashes: nodeHasher(nodes),
+    sizes,
     entries: input.entries,
     complete: input.complete,
   });

@@ -238,6 +238,25 @@ export async function testDatabase(): Promise<TestDatabase> {
   };
 }
 
+/**
+ * A copy of a test database (CREATE DATABASE … TEMPLATE): its state frozen at this moment, e.g. to
+ * tamper with one copy per case, or to restore an old state later. Nobody may be connected to it.
+ */
+export async function copyDatabase(url: string): Promise<TestDatabase> {
+  const from = new URL(url).pathname.slice(1);
+  if (!/^sluice_test_[0-9a-f]+$/.test(from)) throw new Error(`not a test database: ${from}`);
+  const name = `sluice_test_${randomBytes(6).toString('hex')}`;
+  await adminQuery(url, `CREATE DATABASE ${name} TEMPLATE ${from}`);
+  const u = new URL(url);
+  u.pathname = `/${name}`;
+  return {
+    url: u.toString(),
+    drop: async () => {
+      await adminQuery(url, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    },
+  };
+}
+
 /** Runs one statement as the superuser on the server's `postgres` database (names we made, not input). */
 export async function adminQuery<T = Record<string, unknown>>(
   url: string,
