@@ -117,3 +117,30 @@ export interface Policy {
   onResponse?(ctx: RequestContext, head: ResponseHead): BodyTap | undefined;
   onComplete?(ctx: RequestContext, outcome: Outcome): void;
 }
+
+/** Whom a refusal event is about: the request, its client, and its tenant and principal when known. */
+export function refusalAbout(ctx: RequestContext): {
+  requestId: string;
+  client: string;
+  tenant?: string;
+  principal?: string;
+} {
+  const about: { requestId: string; client: string; tenant?: string; principal?: string } = {
+    requestId: ctx.requestId,
+    client: ctx.client,
+  };
+  if (ctx.tenant !== undefined) about.tenant = ctx.tenant.id;
+  if (ctx.principal !== undefined) about.principal = ctx.principal.id;
+  return about;
+}
+
+/** The route's compiled policy of one class (undefined: the route has none). */
+export function policyOf<P extends Policy>(
+  policies: readonly Policy[] | undefined,
+  // biome-ignore lint/suspicious/noExplicitAny: any constructor of a policy class
+  kind: abstract new (...args: any[]) => P,
+): P | undefined {
+  if (policies === undefined) return undefined;
+  for (const p of policies) if (p instanceof kind) return p;
+  return undefined;
+}

@@ -15,7 +15,7 @@ import { Errors } from '../../errors/codes.js';
 import type { EventBus, PlacementRefusedEvent } from '../../telemetry/events.js';
 import type { ConfigProblem, PolicyFactory } from '../factory.js';
 import { identifies } from '../identity.js';
-import type { Denial, Policy, RequestContext } from '../policy.js';
+import { type Denial, type Policy, policyOf, type RequestContext, refusalAbout } from '../policy.js';
 import { residencyBound } from '../residency/index.js';
 import { RoutePlacement } from './schema.js';
 import {
@@ -94,24 +94,19 @@ export class PlacementPolicy implements Policy {
     const e: PlacementRefusedEvent = {
       type: 'placement_refused',
       at: new Date().toISOString(),
-      requestId: ctx.requestId,
       route: this.route,
       code,
       reason,
       placement,
-      client: ctx.client,
+      ...refusalAbout(ctx),
     };
-    if (ctx.tenant !== undefined) e.tenant = ctx.tenant.id;
-    if (ctx.principal !== undefined) e.principal = ctx.principal.id;
     this.events.emit(e);
   }
 }
 
 /** The route's placement policy among its compiled policies (undefined: not placement-bound). */
 export function placementOf(policies: readonly Policy[] | undefined): PlacementPolicy | undefined {
-  if (policies === undefined) return undefined;
-  for (const p of policies) if (p instanceof PlacementPolicy) return p;
-  return undefined;
+  return policyOf(policies, PlacementPolicy);
 }
 
 type Upstreams = Config['upstreams'];

@@ -16,7 +16,14 @@ import type { EventBus, ResidencyRefusedEvent } from '../../telemetry/events.js'
 import type { UpstreamGroup } from '../../upstreams/group.js';
 import type { ConfigProblem, PolicyFactory } from '../factory.js';
 import { identifies } from '../identity.js';
-import type { Denial, Policy, RequestContext, TenantView } from '../policy.js';
+import {
+  type Denial,
+  type Policy,
+  policyOf,
+  type RequestContext,
+  refusalAbout,
+  type TenantView,
+} from '../policy.js';
 import { regionsOf } from './regions.js';
 import { RouteResidency } from './schema.js';
 
@@ -92,24 +99,19 @@ export class ResidencyPolicy implements Policy {
     const e: ResidencyRefusedEvent = {
       type: 'residency_refused',
       at: new Date().toISOString(),
-      requestId: ctx.requestId,
       route: this.route,
       code,
       reason,
       regions,
-      client: ctx.client,
+      ...refusalAbout(ctx),
     };
-    if (ctx.tenant !== undefined) e.tenant = ctx.tenant.id;
-    if (ctx.principal !== undefined) e.principal = ctx.principal.id;
     this.events.emit(e);
   }
 }
 
 /** The route's residency policy among its compiled policies (undefined: not residency-bound). */
 export function residencyOf(policies: readonly Policy[] | undefined): ResidencyPolicy | undefined {
-  if (policies === undefined) return undefined;
-  for (const p of policies) if (p instanceof ResidencyPolicy) return p;
-  return undefined;
+  return policyOf(policies, ResidencyPolicy);
 }
 
 type Upstreams = Config['upstreams'];
