@@ -117,7 +117,9 @@ function describe(o: Objective): string {
 
 function objectiveGroup(o: Objective): RuleGroup {
   const sel = `{route=${q(o.route)},slo=${q(o.slo)}}`;
-  const labels = { slo: o.slo };
+  // The route is a static label too, though `sum by (route)` keeps it: promtool lints two rules with
+  // the same name and static labels as duplicates, and each route has rules of its own.
+  const labels = { route: o.route, slo: o.slo };
   const budget = tidy(1 - o.target);
   const period = `${o.windowDays}d`;
   const rules: (RecordingRule | AlertingRule)[] = [];
