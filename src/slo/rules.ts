@@ -94,11 +94,15 @@ function leMatcher(seconds: number): string {
 /** The bad-event ratio of an objective over a range, from Sluice's own series. */
 function errorRatioExpr(o: Objective, range: string): string {
   const r = `route=${q(o.route)}`;
-  if (o.thresholdSeconds === undefined)
+  // prom-client exports a 5xx series only from a route's first 5xx: until then `or 0 * all` stands
+  // in, so a clean route reads 0 errors and a full budget instead of nothing.
+  if (o.thresholdSeconds === undefined) {
+    const all = `sum by (route) (rate(sluice_requests_total{${r}}[${range}]))`;
     return (
-      `sum by (route) (rate(sluice_requests_total{${r},class="5xx"}[${range}]))\n` +
-      `/\nsum by (route) (rate(sluice_requests_total{${r}}[${range}]))`
+      `(\n  sum by (route) (rate(sluice_requests_total{${r},class="5xx"}[${range}]))\n  or\n  0 * ${all}\n)\n` +
+      `/\n${all}`
     );
+  }
   return (
     `1 - (\n  sum by (route) (rate(sluice_request_duration_seconds_bucket{${r},${leMatcher(o.thresholdSeconds)}}[${range}]))\n` +
     `  /\n  sum by (route) (rate(sluice_request_duration_seconds_count{${r}}[${range}]))\n)`

@@ -144,6 +144,23 @@ tests:
           - labels: '{route="api",slo="availability",window="30d"}'
             value: 0.6
 
+  # No 5xx ever (prom-client exports no 5xx series then): 0 errors and a full budget, not nothing.
+  - interval: 1m
+    input_series:
+      - series: 'sluice_requests_total{route="api",upstream="demo",class="2xx"}'
+        values: '0+100x60'
+    promql_expr_test:
+      - expr: sluice:slo_errors:ratio_rate5m
+        eval_time: 60m
+        exp_samples:
+          - labels: 'sluice:slo_errors:ratio_rate5m{route="api",slo="availability"}'
+            value: 0
+      - expr: sluice:slo_error_budget:remaining_ratio
+        eval_time: 60m
+        exp_samples:
+          - labels: 'sluice:slo_error_budget:remaining_ratio{route="api",slo="availability",window="30d"}'
+            value: 1
+
   # The errors stop after 30 minutes: at 60m the 5m and 30m windows are clean, so both pages have
   # reset although the 1h and 6h ratios are still high; the tickets (2h and 6h short windows) still fire.
   - interval: 1m

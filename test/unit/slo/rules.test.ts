@@ -130,7 +130,7 @@ test('SLI ratios over 5m, 30m, 1h, 2h, 6h, 1d, 3d and the period; the budget lef
   );
   assert.equal(
     rs[1]!.expr,
-    'sum by (route) (rate(sluice_requests_total{route="api",class="5xx"}[5m]))\n/\nsum by (route) (rate(sluice_requests_total{route="api"}[5m]))',
+    '(\n  sum by (route) (rate(sluice_requests_total{route="api",class="5xx"}[5m]))\n  or\n  0 * sum by (route) (rate(sluice_requests_total{route="api"}[5m]))\n)\n/\nsum by (route) (rate(sluice_requests_total{route="api"}[5m]))',
   );
   assert.match(rs[8]!.expr, /\[30d\]/);
   assert.equal(rs[9]!.expr, '1 - sluice:slo_errors:ratio_period{route="api",slo="availability"} / 0.0005');
