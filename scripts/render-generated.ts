@@ -3,8 +3,12 @@
  * write-generated.ts writes them (`npm run generate`); test/unit/generated.test.ts compares them
  * with the committed files.
  */
+import { fileURLToPath } from 'node:url';
+import { loadConfigFile } from '../src/config/load.js';
 import { jsonSchema } from '../src/config/schema.js';
 import { docsAnchor, Errors, typeUri } from '../src/errors/codes.js';
+import { renderRules } from '../src/slo/rules.js';
+import { objectivesOf } from '../src/slo/schema.js';
 
 export function renderSchema(): string {
   return `${JSON.stringify({ $schema: 'https://json-schema.org/draft/2020-12/schema', ...jsonSchema() }, null, 2)}\n`;
@@ -125,4 +129,14 @@ Any string value may use \`\${VAR}\` or \`\${VAR:-default}\`.
 |---|---|---|---|
 ${unique.join('\n')}
 `;
+}
+
+/** deploy/monitoring/sluice-rules.yaml: `sluice slo rules` for the bundled example (environment left empty, so defaults). */
+export function renderMonitoringRules(): string {
+  const file = fileURLToPath(new URL('../examples/sluice.yaml', import.meta.url));
+  const { config } = loadConfigFile(file, {});
+  return renderRules(
+    { objectives: objectivesOf(config.routes), redis: config.redis !== undefined },
+    'examples/sluice.yaml',
+  );
 }

@@ -6,10 +6,18 @@
  */
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { renderConfigReference, renderErrorsDoc, renderSchema } from './render-generated.js';
+import {
+  renderConfigReference,
+  renderErrorsDoc,
+  renderMonitoringRules,
+  renderSchema,
+} from './render-generated.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 writeFileSync(`${root}schema/sluice.schema.json`, renderSchema());
 writeFileSync(`${root}docs/errors.md`, renderErrorsDoc());
 writeFileSync(`${root}docs/config-reference.md`, renderConfigReference());
-console.log('wrote schema/sluice.schema.json , docs/errors.md and docs/config-reference.md');
+writeFileSync(`${root}deploy/monitoring/sluice-rules.yaml`, renderMonitoringRules());
+console.log(
+  'wrote schema/sluice.schema.json , docs/errors.md, docs/config-reference.md and deploy/monitoring/sluice-rules.yaml',
+);

@@ -13,6 +13,7 @@ Usage:
   sluice release status|history|start|pause|resume|promote|abort   canary and blue/green releases (admin API)
   sluice flags list|get|set|delete|history   manage feature flags (admin API)
   sluice audit verify|export              verify an audit bundle offline; export one (admin API)
+  sluice slo rules [--config FILE]        Prometheus SLO recording and burn-rate alerting rules
   sluice <command> --help                 help for one command
 
 Docs: docs/README.md`;
@@ -27,6 +28,7 @@ const commands: Record<string, () => Promise<Command>> = {
   keys: async () => (await import('./keys.js')).runKeys,
   migrate: async () => (await import('./migrate.js')).runMigrate,
   release: async () => (await import('./release.js')).runRelease,
+  slo: async () => (await import('./slo.js')).runSlo,
   start: async () => (await import('./start.js')).runStart,
   tenants: async () => (await import('./tenants.js')).runTenants,
   usage: async () => (await import('./usage.js')).runUsage,

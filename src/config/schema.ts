@@ -14,6 +14,7 @@ import { QuotasSettings } from '../policies/quota/schema.js';
 import { LimitsSettings } from '../policies/rate-limit/schema.js';
 import { routePolicyProperties } from '../policies/registry.js';
 import { RedisSettings } from '../redis/schema.js';
+import { SloSchema } from '../slo/schema.js';
 import { exchangeTimeouts, Upstream } from '../upstreams/schema.js';
 import { concurrency, Duration, HeaderName, PemFile, Size, TlsVersion } from './shared-schema.js';
 
@@ -516,6 +517,7 @@ const Route = T.Object(
       ),
     ),
     retry: T.Optional(Retry),
+    slo: T.Optional(SloSchema),
     // Each policy kind's property (`auth`, `ipFilter`, `cache`, ...), from the policy registry.
     ...routePolicyProperties(),
   },

@@ -2,6 +2,7 @@
 import { BlockList, isIP } from 'node:net';
 import { checkReleases } from '../delivery/releases/semantics.js';
 import { type ConfigProblem, checkRoutePolicies } from '../policies/registry.js';
+import { checkSlo } from '../slo/schema.js';
 import { defaultDnsRefresh } from '../upstreams/dns.js';
 import type { UpstreamConfig } from '../upstreams/schema.js';
 import type { Config, ListenTlsConfig } from './schema.js';
@@ -61,6 +62,9 @@ export function checkSemantics(c: Config): SemanticError[] {
         message: `duplicate route name "${r.name}" (also /routes/${prev})`,
       });
     names.set(r.name, i);
+    if (r.slo !== undefined)
+      for (const p of checkSlo(r.slo))
+        out.push({ path: ['routes', i, 'slo', ...p.path], message: p.message });
     if (r.ofrep === true) {
       if (r.upstream !== undefined)
         out.push({

@@ -5,6 +5,7 @@
 
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { JwksMetricsSink } from '../identity/jwt/jwks.js';
+import { REQUEST_DURATION_BUCKETS } from './request-buckets.js';
 
 const classes = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 
@@ -60,7 +61,7 @@ export class Metrics {
       name: 'sluice_request_duration_seconds',
       help: 'Time from request received to response complete, by route and upstream.',
       labelNames: ['route', 'upstream'],
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2.5, 5, 10, 30],
+      buckets: [...REQUEST_DURATION_BUCKETS],
       registers: [r],
     });
     this.upstreamErrors = new Counter({
