@@ -3,8 +3,7 @@
  * that exist. Parsing: each query (Grafana's `$__rate_interval` and `$route` filled in) becomes a
  * recording rule and the real `promtool check rules` parses it, Prometheus's own parser. Names: the
  * raw metrics a query reads must be ones a real gateway exports (its `# TYPE` lines, from a gateway
- * with the features the panels show configured: cache, health checks, breakers, Redis, a release,
- * an audit sink), and the recorded `sluice:` series must be ones the generated SLO rules record.
+ * with every feature that registers metrics configured: test/harness/featured-gateway.ts), and the recorded `sluice:` series must be ones the generated SLO rules record.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -13,9 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { startGateway, type TestGateway } from '../harness/gateway.js';
+import { type FeaturedGateway, startFeaturedGateway } from '../harness/featured-gateway.js';
 import { scrape } from '../harness/metrics.js';
-import { startUpstream, type TestUpstream } from '../harness/upstream.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const promtool = spawnSync('promtool', ['--version']).status === 0;
@@ -53,51 +51,14 @@ function metricNames(expr: string): string[] {
 }
 
 describe('the Grafana dashboard', () => {
-  let up: TestUpstream;
-  let g: TestGateway;
+  let f: FeaturedGateway;
   let exported: Set<string>;
 
   before(async () => {
-    up = await startUpstream();
-    g = await startGateway({
-      listen: { host: '127.0.0.1', port: 0 },
-      admin: { host: '127.0.0.1', port: 0 },
-      store: 'memory://',
-      redis: { url: process.env.SLUICE_TEST_REDIS_URL ?? 'redis://127.0.0.1:1' },
-      audit: {
-        enabled: true,
-        outbox: { dir: join(mkdtempSync(join(tmpdir(), 'sluice-dash-')), 'outbox') },
-        sinks: [{ name: 'file', type: 'file', path: join(tmpdir(), `sluice-dash-${process.pid}.jsonl`) }],
-      },
-      upstreams: {
-        up: {
-          targets: [{ url: up.url }],
-          healthCheck: { path: '/', interval: '5s' },
-          breaker: { consecutiveFailures: 5 },
-        },
-        v2: { targets: [{ url: up.url }] },
-      },
-      routes: [
-        { name: 'cached', match: { path: { prefix: '/c' } }, upstream: 'up', cache: { ttl: '1s' } },
-        {
-          name: 'limited',
-          match: { path: { prefix: '/l' } },
-          upstream: 'up',
-          rateLimit: [{ name: 'ip', key: ['ip'], limit: 100, window: '1s' }],
-        },
-        { name: 'released', match: { path: { prefix: '/r' } }, upstream: 'up' },
-      ],
-      releases: {
-        r: { route: 'released', candidate: 'v2', steps: [{ weight: 10, duration: '1h' }] },
-      },
-    });
-    exported = new Set([...(await scrape(g.adminUrl)).matchAll(/^# TYPE (\S+)/gm)].map((m) => m[1]!));
+    f = await startFeaturedGateway();
+    exported = new Set([...(await scrape(f.g.adminUrl)).matchAll(/^# TYPE (\S+)/gm)].map((m) => m[1]!));
   });
-  after(async () => {
-    await g?.stop();
-    await up?.close();
-    rmSync(join(tmpdir(), `sluice-dash-${process.pid}.jsonl`), { force: true });
-  });
+  after(() => f?.stop());
 
   it('has the panels the deploy kit promises', () => {
     const titles = queries.map((q) => q.panel).join('\n');
