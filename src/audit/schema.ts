@@ -17,6 +17,8 @@ export const AUDIT_EVENT_TYPES = [
   'release_decision',
   'residency_refused',
   'placement_refused',
+  'anomaly_started',
+  'anomaly_ended',
 ] as const;
 
 /** A retention duration: like other durations, plus days, weeks and years (365 days). */

@@ -7,6 +7,8 @@
 import { createHash } from 'node:crypto';
 import type { BlockList } from 'node:net';
 import type { Logger } from 'pino';
+import type { AnomalyCell } from '../anomaly/cell.js';
+import { configureAnomaly } from '../anomaly/service.js';
 import { Limiter } from '../dataplane/concurrency.js';
 import { guardHeaderActions, ReqHeader, requestHeaderActions } from '../dataplane/headers.js';
 import type { PathOptions } from '../dataplane/path.js';
@@ -105,6 +107,8 @@ export interface CompiledRoute extends Matchable {
   /** Those with a response phase / a completion phase (undefined when none: one comparison). */
   readonly responsePolicies: readonly Policy[] | undefined;
   readonly completePolicies: readonly Policy[] | undefined;
+  /** What the anomaly detector reads (src/anomaly/); undefined without `anomaly`: one comparison. */
+  readonly anomaly: AnomalyCell | undefined;
 }
 
 export type Fallback =
@@ -193,6 +197,12 @@ export function compileRuntime(
     }),
     onDispose: (fn) => disposers.push(fn),
   };
+  // Before the policies: a route's `cost` adds to the cell the detector gives it.
+  const anomaly = configureAnomaly(config, policyDeps.lifetime, {
+    events: policyDeps.events,
+    logger: policyDeps.logger,
+    registry: policyDeps.registry,
+  });
   const upstreams = new Map<string, UpstreamGroup>();
   const trustedProxies = blockListOf(config.listen.trustedProxies);
   try {
@@ -237,6 +247,7 @@ export function compileRuntime(
       policyHeaderNames(r, config),
       releaseOf.get(r.name),
       r.ofrep === true ? { flags: policyDeps.flags ?? noFlags, hidden: hiddenHeaders(r, config) } : undefined,
+      r.upstream === undefined ? undefined : anomaly?.cell(r.name, r.upstream),
     ),
   );
   const al = config.logging?.accessLog;
@@ -292,6 +303,7 @@ function compileRoute(
   policyHeaders: readonly string[],
   release: CompiledRelease | undefined,
   ofrep: OfrepEndpoint | undefined,
+  anomaly: AnomalyCell | undefined,
 ): CompiledRoute {
   const pm = compilePathMatch(r.match.path);
   const t = r.timeouts;
@@ -356,6 +368,7 @@ function compileRoute(
     placement: compilePlacement(r, policies, upstream, groups, release?.groups),
     responsePolicies: having(policies, 'onResponse'),
     completePolicies: having(policies, 'onComplete'),
+    anomaly,
   };
 }
 

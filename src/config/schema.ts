@@ -4,6 +4,7 @@
  */
 
 import { type Static, Type as T, type TSchema } from '@sinclair/typebox';
+import { AnomalySettings } from '../anomaly/schema.js';
 import { AuditSettings } from '../audit/schema.js';
 import { ReleasesSettings } from '../delivery/releases/schema.js';
 import { JwtIssuers } from '../identity/jwt/schema.js';
@@ -573,6 +574,7 @@ export const ConfigSchema = T.Object(
     cache: T.Optional(CacheSettings),
     releases: T.Optional(ReleasesSettings),
     audit: T.Optional(AuditSettings),
+    anomaly: T.Optional(AnomalySettings),
   },
   {
     additionalProperties: false,

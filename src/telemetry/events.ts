@@ -143,7 +143,45 @@ export interface PlacementRefusedEvent {
   principal?: string;
 }
 
+/**
+ * A route's latency, error ratio or cost per request rose above its learned baseline for
+ * `intervals` consecutive intervals (src/anomaly/): once per anomaly, until `anomaly_ended`.
+ */
+export interface AnomalyStartedEvent {
+  type: 'anomaly_started';
+  at: string;
+  route: string;
+  upstream: string;
+  signal: 'latency' | 'errors' | 'cost';
+  /** `ms`, `ratio` or `currency/request`. */
+  unit: string;
+  /** The interval that started it, the baseline's EWMA mean and deviation, and the threshold. */
+  value: number;
+  baseline: number;
+  deviation: number;
+  threshold: number;
+  intervals: number;
+  intervalMs: number;
+}
+
+/** The anomaly's signal was back under the threshold for the configured run of intervals. */
+export interface AnomalyEndedEvent {
+  type: 'anomaly_ended';
+  at: string;
+  route: string;
+  upstream: string;
+  signal: 'latency' | 'errors' | 'cost';
+  unit: string;
+  value: number;
+  baseline: number;
+  /** The worst interval of the anomaly. */
+  peak: number;
+  durationMs: number;
+}
+
 export type GatewayEvent =
+  | AnomalyStartedEvent
+  | AnomalyEndedEvent
   | ReleaseDecisionEvent
   | ResidencyRefusedEvent
   | PlacementRefusedEvent

@@ -7,6 +7,8 @@
  * a budget with `action: block` then refuses with 402 SLUICE-BUDGET-001.
  */
 import { Counter, type Registry } from 'prom-client';
+import type { AnomalyCell } from '../../anomaly/cell.js';
+import { anomalyCellFor } from '../../anomaly/service.js';
 import type { Config, RouteConfig } from '../../config/schema.js';
 import { Errors } from '../../errors/codes.js';
 import type { EventBus } from '../../telemetry/events.js';
@@ -113,6 +115,7 @@ export const costPolicy: PolicyFactory<'cost', typeof RouteCost> = {
       engine,
       deps.events,
       deps.registry,
+      anomalyCellFor(deps.lifetime, r.name, r.upstream),
     );
   },
 };
@@ -133,6 +136,8 @@ export function compileCostPolicy(
   engine: UsageEngine,
   events: EventBus,
   registry: Registry | undefined,
+  /** The anomaly detector's cell of the route (cost per request is one of its signals). */
+  anomaly?: AnomalyCell,
 ) {
   const { provider, perRequest, perUnit, unitsHeader, failClosed } = o;
   const metric = `cost:${provider}`;
@@ -170,7 +175,10 @@ export function compileCostPolicy(
   ): RequestVerdict => {
     const tenant = ctx.tenant!.id;
     if (r.ok) {
-      if (perRequest > 0) m?.spend.labels(provider).inc(perRequest / MICRO);
+      if (perRequest > 0) {
+        m?.spend.labels(provider).inc(perRequest / MICRO);
+        anomaly?.addCost(perRequest / MICRO);
+      }
       if (b.limit >= 0 && r.values[0]! >= b.limit) reached(ctx, tenant, b, r.values[0]!, item.period);
       if (unitsHeader !== undefined) (ctx as Marked)[kAdmitted] = b;
       return undefined;
@@ -214,6 +222,7 @@ export function compileCostPolicy(
     const cost = Math.round(unitsFrom(head.headers, unitsHeader) * perUnit);
     if (cost <= 0) return undefined;
     m?.spend.labels(provider).inc(cost / MICRO);
+    anomaly?.addCost(cost / MICRO);
     const period = clock.current('month');
     const tenant = ctx.tenant!.id;
     const done = engine.add(tenant, [{ metric, period, limit: -1, need: 0, inc: cost }]);
