@@ -1,6 +1,7 @@
 /**
  * A gateway with every feature that registers metrics configured (cache, health checks, a breaker,
- * rate limits, quotas, cost budgets, Redis, a release, the audit log with a sink, the store), so a
+ * rate limits, quotas, cost budgets, anomaly detection, Redis, a release, the audit log with a
+ * sink, the store), so a
  * test can read the whole metric catalogue from one process: the dashboard's and the catalogue's
  * tests compare what it exports with what deploy/monitoring and docs/metrics.md promise.
  */
@@ -31,6 +32,7 @@ export async function startFeaturedGateway(): Promise<FeaturedGateway> {
       outbox: { dir: join(dir, 'outbox') },
       sinks: [{ name: 'file', type: 'file', path: join(dir, 'audit.jsonl') }],
     },
+    anomaly: { interval: '10s' },
     quotas: { define: { api: { plans: { default: { daily: 50 } } } } },
     budgets: { currency: 'EUR', action: 'alert', plans: { default: 10 } },
     upstreams: {
