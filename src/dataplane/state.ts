@@ -2,6 +2,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Runtime } from '../config/compile.js';
 import type { Metrics } from '../telemetry/metrics.js';
+import type { ExchangeTracer } from './trace.js';
 
 /** What the data plane reads from the running gateway. The runtime reference is swapped on reload. */
 export interface DataplaneState {
@@ -17,5 +18,7 @@ export interface DataplaneState {
   /** Called when `inflight` reaches zero while draining. */
   onIdle: (() => void) | undefined;
   /** With `audit.enabled`: a refusal is written once the events its request emitted are on disk. */
+  /** With tracing on (docs/tracing.md); undefined otherwise: the request path's only check. */
+  readonly tracer?: ExchangeTracer | undefined;
   readonly audit?: { pendingAck(requestId: string): Promise<unknown> | undefined } | undefined;
 }
