@@ -17,8 +17,8 @@ export interface DataplaneState {
   readonly upgraded: Set<Duplex>;
   /** Called when `inflight` reaches zero while draining. */
   onIdle: (() => void) | undefined;
-  /** With `audit.enabled`: a refusal is written once the events its request emitted are on disk. */
   /** With tracing on (docs/tracing.md); undefined otherwise: the request path's only check. */
   readonly tracer?: ExchangeTracer | undefined;
+  /** With `audit.enabled`: a refusal is written once the events its request emitted are on disk. */
   readonly audit?: { pendingAck(requestId: string): Promise<unknown> | undefined } | undefined;
 }

@@ -90,7 +90,14 @@ export class OtelExchangeTracer implements ExchangeTracer {
     const method = methodOf(x.req.method);
     const span = this.tracer.startSpan(
       method === '_OTHER' ? 'HTTP' : method,
-      { kind: SpanKind.SERVER, startTime: x.started, attributes: { [ATTR_HTTP_REQUEST_METHOD]: method } },
+      {
+        kind: SpanKind.SERVER,
+        // On the wall clock the SDK anchors its own spans to (Date.now), not performance's time
+        // origin: the two drift apart over a process's life, and a CLIENT span would seem to start
+        // before its request.
+        startTime: Date.now() - (performance.now() - x.started),
+        attributes: { [ATTR_HTTP_REQUEST_METHOD]: method },
+      },
       parent,
     );
     return new OtelExchangeTrace(this.tracer, span, method);
