@@ -39,6 +39,7 @@ import {
 import { type ResidencyPolicy, residencyOf } from '../policies/residency/index.js';
 import { EventBus } from '../telemetry/events.js';
 import type { Metrics, RouteMetrics } from '../telemetry/metrics.js';
+import { httpRouteOf } from '../telemetry/tracing/http-route.js';
 import type { DnsRegistry } from '../upstreams/dns.js';
 import { Failover } from '../upstreams/failover.js';
 import { UpstreamGroup, type UpstreamTimeouts } from '../upstreams/group.js';
@@ -67,6 +68,8 @@ export interface ResponsePlan {
 }
 
 export interface CompiledRoute extends Matchable {
+  /** The path template as `http.route` (tracing: the SERVER span's name and attribute). */
+  readonly httpRoute: string;
   /** The upstream group; undefined only on an `ofrep` route, which never reaches target selection. */
   readonly upstream: UpstreamGroup | undefined;
   /** `ofrep: true`: the route answers OFREP from the flag snapshot (stages/ofrep.ts) instead of proxying. */
@@ -315,6 +318,7 @@ function compileRoute(
     priority: r.priority ?? 0,
     hosts: r.match.hosts,
     methods: r.match.methods,
+    httpRoute: httpRouteOf(r.match.path),
     pathKind: pm.pathKind,
     pathSpecificity: pm.pathSpecificity,
     matchPath: pm.matchPath,

@@ -259,6 +259,51 @@ const Logging = T.Object(
   { additionalProperties: false },
 );
 
+/** OpenTelemetry (docs/tracing.md). Read at start; a change takes effect after a restart. */
+const Telemetry = T.Object(
+  {
+    tracing: T.Optional(
+      T.Object(
+        {
+          enabled: T.Optional(
+            T.Boolean({
+              description: 'Trace requests; default: the ENABLE_TELEMETRY variable (true/1), else false.',
+            }),
+          ),
+          sampleRatio: T.Optional(
+            T.Number({
+              minimum: 0,
+              maximum: 1,
+              description:
+                "Share of new traces sampled (parent-based: a trusted caller's decision is kept); default OTEL_TRACES_SAMPLER_ARG, else 1.",
+            }),
+          ),
+          trustIncoming: T.Optional(
+            T.Boolean({
+              description:
+                "Continue the traceparent/tracestate of callers; default false: every request starts a new trace and the caller's headers are replaced.",
+            }),
+          ),
+          endpoint: T.Optional(
+            T.String({
+              description:
+                'OTLP/HTTP traces URL; default OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces, else http://localhost:4318/v1/traces.',
+            }),
+          ),
+          serviceName: T.Optional(
+            T.String({
+              minLength: 1,
+              description: 'service.name; default SERVICE_NAME, OTEL_SERVICE_NAME, else sluice.',
+            }),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+
 /** Retries of a failed attempt on another target (see docs/configuration.md#retries). */
 const Retry = T.Object(
   {
@@ -563,6 +608,7 @@ export const ConfigSchema = T.Object(
     listen: Listen,
     admin: T.Optional(Admin),
     logging: T.Optional(Logging),
+    telemetry: T.Optional(Telemetry),
     upstreams: T.Record(T.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$' }), Upstream),
     routes: T.Array(Route),
     store: T.Optional(Store),
@@ -589,6 +635,7 @@ export type RetryConfig = NonNullable<RouteConfig['retry']>;
 export type HeaderOpsConfig = Static<typeof HeaderOps>;
 export type ListenConfig = Static<typeof Listen>;
 export type LoggingConfig = Static<typeof Logging>;
+export type TelemetryConfig = Static<typeof Telemetry>;
 export type ListenTlsConfig = Static<typeof ListenTls>;
 
 /** The JSON Schema as published: TypeBox's symbols dropped. */

@@ -5,6 +5,7 @@ import { infoLinesOf, redactHeaders } from '../telemetry/logging.js';
 import type { Target } from '../upstreams/target.js';
 import { requestContextOf } from './context.js';
 import type { DataplaneState } from './state.js';
+import type { ExchangeTrace } from './trace.js';
 
 /**
  * One JSON line per request (when enabled and sampled). The query string is left out (it often
@@ -36,6 +37,8 @@ export function logAccess(
   attempts?: number,
   /** On a released route, the version that answered (its upstream group): logged as `version`. */
   version?: string,
+  /** With tracing on: the exchange's trace (its ids are logged when it is sampled). */
+  trace?: ExchangeTrace,
 ): void {
   const al = gw.runtime.accessLog;
   if (!al.enabled || (al.sample < 1 && Math.random() >= al.sample)) return;
@@ -64,6 +67,7 @@ export function logAccess(
   if (error) line += `,"error":${str(error)}`;
   if (attempts !== undefined && attempts > 1) line += `,"attempts":${num(attempts)}`;
   if (version !== undefined) line += `,"version":${str(version)}`;
+  if (trace?.traceId !== undefined) line += `,"trace_id":"${trace.traceId}","span_id":"${trace.spanId}"`;
   if (al.headers) line += `,"headers":${JSON.stringify(redactHeaders(req.headers, al.redact))}`;
   out.write(line);
 }

@@ -22,6 +22,7 @@ import { completePolicies } from './policy-chain.js';
 import type { RequestHead } from './request-head.js';
 import type { Params } from './router.js';
 import type { DataplaneState } from './state.js';
+import { type ExchangeTrace, traceOf } from './trace.js';
 
 /** Sluice answered 502/503/504 because the upstream failed (its own 5xx carry no error note). */
 function isUpstreamFailure(status: number, error: string | undefined): boolean {
@@ -66,6 +67,8 @@ export class Exchange {
   /** Tries made (retries); logged when more than one. */
   attempts = 1;
   finished = false;
+  /** With tracing on: the exchange's spans (begun at dispatch, or at finish for a local answer). */
+  trace: ExchangeTrace | undefined = undefined;
   /** Counted in `gw.inflight` (so a graceful drain waits for it) from the first wait on. */
   private held = false;
 
@@ -142,6 +145,8 @@ export class Exchange {
       if (this.armCounters !== undefined && status !== 499 && route.release!.slot.measuring)
         this.armCounters.record(status, seconds * 1000, isUpstreamFailure(status, error));
     }
+    const tracer = gw.tracer;
+    if (tracer !== undefined) traceOf(this, tracer).end(this, status, error);
     logAccess(
       gw,
       this.req,
@@ -156,6 +161,7 @@ export class Exchange {
       this.socket,
       this.attempts,
       this.version?.name,
+      this.trace,
     );
     if (this.ctx !== undefined && route !== undefined)
       completePolicies(route, this.ctx, status, seconds, error);

@@ -72,7 +72,9 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
   }
 
   /** Dispatch the first try to `target` (counted in its in-flight requests until the try ends). */
-  start(target: Target, options: Dispatcher.DispatchOptions): void {
+  start(target: Target, first: Dispatcher.DispatchOptions): void {
+    // Tracing on: the try's CLIENT span and its traceparent.
+    const options = this.x.trace !== undefined ? this.x.trace.attempt(target, first, 0) : first;
     target.state.inflight++; // least-request reads it
     this.x.gw.metrics.inflight.inc();
     this.sent = options;
@@ -162,6 +164,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     const ctx = x.ctx;
     if (ctx !== undefined) this.responsePhase(ctx, status, out);
     out.push('x-request-id', x.requestId);
+    if (x.trace !== undefined) x.trace.responseHead(out);
     if (x.gw.draining) out.push('connection', 'close');
     // A streamed (unsized) response sends its head at once: an SSE client must see it before the
     // first event. A sized one is held until the first chunk, so head and body leave in one packet,
@@ -355,6 +358,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     if (x.targetSlot !== undefined) x.targetSlot.release();
     if (failed.health !== undefined) failed.health.observe(this.triedStatus, this.triedError);
     r.policy.counted(this.retryReason!);
+    if (x.trace !== undefined) x.trace.endAttempt(this.triedStatus, this.triedError);
     this.retryReason = undefined;
     this.nextTarget = undefined;
     x.target = next;
@@ -366,7 +370,10 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     this.controller = undefined;
     // Never re-entered from the previous dispatch's callbacks; a client that leaves meanwhile
     // sets pendingAbort, which the next onRequestStart applies.
-    setTimeout(() => next.dispatcher.dispatch(r.options(next), this), this.retryDelay);
+    setTimeout(() => {
+      const o = r.options(next);
+      next.dispatcher.dispatch(x.trace !== undefined ? x.trace.attempt(next, o, x.attempts - 1) : o, this);
+    }, this.retryDelay);
   }
 
   /** Write a last `event: error` to an SSE client, then reset once it is flushed (or after 1 s). */
@@ -399,6 +406,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     x.gw.metrics.inflight.dec();
     // Passive health (outlier ejection, breakers): one comparison when the group has no health settings.
     if (target.health !== undefined) target.health.observe(status, error);
+    if (x.trace !== undefined) x.trace.endAttempt(status, error);
     x.finish(status, this.bytes, error);
   }
 }

@@ -17,6 +17,7 @@ import type { Config } from '../config/schema.js';
 import { ms } from '../config/units.js';
 import { handleRequest, handleUpgrade, refuseUnread } from '../dataplane/pipeline.js';
 import type { DataplaneState } from '../dataplane/state.js';
+import type { ExchangeTracer } from '../dataplane/trace.js';
 import type { FlagRepository } from '../delivery/flags/store.js';
 import { ReleaseSlots } from '../delivery/releases/registry.js';
 import type { ReleaseAdmin } from '../delivery/releases/service.js';
@@ -30,6 +31,7 @@ import type { RedisConnection } from '../redis/connection.js';
 import { EventBus } from '../telemetry/events.js';
 import { createLogger } from '../telemetry/logging.js';
 import { Metrics } from '../telemetry/metrics.js';
+import { tracingSettings } from '../telemetry/tracing/settings.js';
 import type { TenancyRepository } from '../tenancy/repository.js';
 import { UsageRepository } from '../tenancy/usage.js';
 import { DnsRegistry, type DnsResolver, defaultResolver } from '../upstreams/dns.js';
@@ -63,6 +65,8 @@ export class Gateway implements DataplaneState, AdminHost {
   readonly logger: Logger;
   /** `https` when the public listener terminates TLS (X-Forwarded-Proto, Forwarded proto). */
   scheme: 'http' | 'https' = 'http';
+  /** With tracing on (telemetry.tracing, ENABLE_TELEMETRY): set at start, kept for the gateway's life. */
+  tracer: ExchangeTracer | undefined = undefined;
   draining = false;
   inflight = 0;
   onIdle: (() => void) | undefined;
@@ -146,11 +150,21 @@ export class Gateway implements DataplaneState, AdminHost {
     }
     await this.admin?.close().catch(() => {});
     if (this.runtime) disposeRuntime(this.runtime);
+    await this.stopTracing();
     this.dns.closeAll();
     this.health.closeAll();
     await this.pools.closeAll();
     this.jwksPool.close();
     await this.closeShared();
+  }
+
+  /** Export the spans still buffered (after the drain, so the last requests' spans are in). */
+  private async stopTracing(): Promise<void> {
+    const t = this.tracer;
+    this.tracer = undefined;
+    await t
+      ?.shutdown()
+      .catch((err: Error) => this.logger.warn({ err: err.message }, 'exporting the last spans failed'));
   }
 
   /** Policy state, Redis and the store: what outlives config versions. */
@@ -192,6 +206,10 @@ export class Gateway implements DataplaneState, AdminHost {
         this.metrics,
       );
     if (this.identity) this.flagServices = await FlagServices.open(this.identity.store, this.logger);
+    const tracing = tracingSettings(loaded.config.telemetry, this.opts.env ?? process.env);
+    // Only with tracing on is OpenTelemetry loaded at all.
+    if (tracing !== undefined)
+      this.tracer = (await import('../telemetry/tracing/provider.js')).createExchangeTracer(tracing);
     this.pools.beginGeneration();
     this.runtime = compileRuntime(
       loaded.config,
@@ -471,6 +489,7 @@ export class Gateway implements DataplaneState, AdminHost {
     await this.pools.closeAll();
     // Policy state (whose close may still write: the usage engine persists its last counts), then
     // Redis and the store. Before, a stop closed only the store: policy state and Redis stayed open.
+    await this.stopTracing();
     await this.closeShared();
     this.logger.info({ event: 'stopped' }, 'sluice stopped');
     this.logger.flush();
@@ -502,6 +521,11 @@ function warnRestartOnly(logger: Logger, a: Config, b: Config): void {
     logger.warn(
       { event: 'restart_required', setting: 'listen.tls' },
       'turning TLS on or off takes effect after a restart',
+    );
+  if (JSON.stringify(a.telemetry) !== JSON.stringify(b.telemetry))
+    logger.warn(
+      { event: 'restart_required', setting: 'telemetry' },
+      'telemetry changes take effect after a restart',
     );
   if (JSON.stringify(a.redis) !== JSON.stringify(b.redis))
     logger.warn({ event: 'restart_required', setting: 'redis' }, 'redis changes take effect after a restart');

@@ -11,6 +11,7 @@ import type { Exchange } from '../exchange.js';
 import { forwardedHeaders, peerAddress } from '../headers.js';
 import { ProxyExchange } from '../proxy.js';
 import { applyRouteDrops } from '../request-head.js';
+import { traceOf } from '../trace.js';
 
 /** The path sent upstream: the normalised path, rewritten by the route, with the query. */
 export function upstreamPath(x: Exchange): string {
@@ -71,6 +72,9 @@ export function dispatch(x: Exchange): void {
   const res = x.res!;
   x.hold();
   if (x.gw.draining) res.shouldKeepAlive = false;
+  // Tracing on: the SERVER span, whose CLIENT spans ProxyExchange starts per try.
+  const tracer = x.gw.tracer;
+  if (tracer !== undefined) traceOf(x, tracer);
   const p = new ProxyExchange(x);
   const rp = route.retry;
   const body = x.body;

@@ -11,6 +11,7 @@ import { sendProblem, writeProblemToSocket } from '../../errors/problem.js';
 import type { Denial, Reply } from '../../policies/policy.js';
 import { withPolicyHeaders } from '../context.js';
 import type { Exchange } from '../exchange.js';
+import { traceOf } from '../trace.js';
 
 /**
  * Set on a socket once Sluice has answered `connection: close` to a refused request. node:http
@@ -77,6 +78,8 @@ export function answer(x: Exchange, v: Denial | Reply): void {
     return;
   }
   const headers = v.headers.concat('x-request-id', x.requestId, ...x.ctx!.responseHeaders);
+  const tracer = x.gw.tracer;
+  if (tracer !== undefined) traceOf(x, tracer).responseHead(headers);
   // RFC 9110 §8.6: a 204 (a CORS preflight's answer) has no Content-Length; node:http sends it as given.
   // Nor does a 304 from the cache: its Content-Length could only be the full representation's.
   if (v.status !== 204 && v.status !== 304) headers.push('content-length', String(v.body.length));

@@ -1,0 +1,51 @@
+/**
+ * The OpenTelemetry pipeline of one gateway: resource (service.name, service.version, and
+ * OTEL_RESOURCE_ATTRIBUTES), parent-based ratio sampling, a batch processor (OTEL_BSP_* honoured by
+ * the SDK) and the OTLP/HTTP protobuf exporter (OTEL_EXPORTER_OTLP_HEADERS, _TIMEOUT, _COMPRESSION
+ * honoured by the exporter). The provider is the gateway's own, never registered globally.
+ * Imported dynamically by the gateway, only when tracing is on.
+ */
+import { readFileSync } from 'node:fs';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import {
+  defaultResource,
+  detectResources,
+  envDetector,
+  resourceFromAttributes,
+} from '@opentelemetry/resources';
+import {
+  BasicTracerProvider,
+  BatchSpanProcessor,
+  ParentBasedSampler,
+  TraceIdRatioBasedSampler,
+} from '@opentelemetry/sdk-trace-base';
+import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
+import type { ExchangeTracer } from '../../dataplane/trace.js';
+import { OtelExchangeTracer } from './exchange-tracer.js';
+import type { TracingSettings } from './settings.js';
+
+/** Sluice's version, from package.json (src/ and dist/ sit equally deep). */
+function sluiceVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
+      version?: string;
+    };
+    return pkg.version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+export function createExchangeTracer(s: TracingSettings, version = sluiceVersion()): ExchangeTracer {
+  const resource = defaultResource()
+    .merge(detectResources({ detectors: [envDetector] }))
+    .merge(resourceFromAttributes({ [ATTR_SERVICE_NAME]: s.serviceName, [ATTR_SERVICE_VERSION]: version }));
+  const provider = new BasicTracerProvider({
+    resource,
+    sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(s.sampleRatio) }),
+    spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter({ url: s.url }))],
+  });
+  return new OtelExchangeTracer(provider.getTracer('sluice', version), s.trustIncoming, () =>
+    provider.shutdown(),
+  );
+}

@@ -1,0 +1,300 @@
+/**
+ * Tracing through a real gateway: traffic to real upstreams on loopback, spans exported over
+ * OTLP/HTTP protobuf to a real endpoint started here and decoded with the official
+ * opentelemetry-proto definitions (test/harness/otlp.ts). Checks span names, kinds, attributes,
+ * parent ids, the traceparent the upstream received, retries as CLIENT spans with
+ * http.request.resend_count, refusals with their code, trusted and untrusted callers, and the
+ * access log's trace_id/span_id.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { request } from 'undici';
+import { waitFor } from '../harness/flow.js';
+import { startGateway, type TestGateway } from '../harness/gateway.js';
+import { type OtlpReceiver, type ReceivedSpan, startOtlpReceiver } from '../harness/otlp.js';
+import { type RefusedOrigin, refusedOrigin } from '../harness/ports.js';
+import { startUpstream, type TestUpstream } from '../harness/upstream.js';
+
+// The batch processor reads OTEL_BSP_* from the process environment (the SDK's own reading):
+// a short delay so the spans of each request arrive within the test's waits.
+process.env.OTEL_BSP_SCHEDULE_DELAY = '20';
+
+const traceparentRe = /^00-([0-9a-f]{32})-([0-9a-f]{16})-(0[01])$/;
+const callerTrace = '4bf92f3577b34da6a3ce929d0e0e4736';
+const callerSpan = '00f067aa0ba902b7';
+
+let otlp: OtlpReceiver;
+let up: TestUpstream;
+let dead: RefusedOrigin;
+
+before(async () => {
+  otlp = await startOtlpReceiver();
+  up = await startUpstream();
+  dead = refusedOrigin();
+});
+after(async () => {
+  await otlp.close();
+  await up.close();
+  dead.close();
+});
+
+const spansOf = (traceId: string) => otlp.spans.filter((s) => s.traceId === traceId);
+const serverSpanOf = (requestId: string) =>
+  otlp.spans.find((s) => s.kind === 'SPAN_KIND_SERVER' && s.attributes['sluice.request_id'] === requestId);
+
+async function get(gw: TestGateway, path: string, headers: Record<string, string> = {}) {
+  const r = await request(gw.url + path, { headers });
+  await r.body.text();
+  return { status: r.statusCode, requestId: String(r.headers['x-request-id']) };
+}
+
+function upstreamTraceparent(path: string): string {
+  const seen = up.seen.filter((s) => s.url === path);
+  assert.equal(seen.length, 1, `one request for ${path} reached the upstream`);
+  const tp = seen[0]!.headers.traceparent;
+  assert.equal(typeof tp, 'string', 'the upstream received a traceparent');
+  return tp as string;
+}
+
+describe('tracing on, callers not trusted (the default)', () => {
+  let gw: TestGateway;
+  before(async () => {
+    gw = await startGateway(
+      {
+        logging: { accessLog: { enabled: true } },
+        telemetry: { tracing: { sampleRatio: 1 } },
+        upstreams: {
+          up: { targets: [{ url: up.url }] },
+          flaky: { targets: [{ url: dead.origin }, { url: up.url }], balancer: 'round-robin' },
+        },
+        routes: [
+          { name: 'items', match: { path: { pattern: '/items/:id' } }, upstream: 'up' },
+          {
+            name: 'retried',
+            match: { path: { prefix: '/retried' } },
+            upstream: 'flaky',
+            retry: { attempts: 2, on: ['connect'], backoff: { base: '1ms', max: '2ms' } },
+          },
+          {
+            name: 'limited',
+            match: { path: { prefix: '/limited' } },
+            upstream: 'up',
+            rateLimit: [{ name: 'one', key: ['ip'], limit: 1, window: '1h' }],
+          },
+        ],
+      },
+      // ENABLE_TELEMETRY turns tracing on (the config leaves `enabled` out); the endpoint and the
+      // service name come from the standard variables.
+      {
+        env: {
+          ENABLE_TELEMETRY: 'true',
+          OTEL_EXPORTER_OTLP_ENDPOINT: otlp.endpoint,
+          SERVICE_NAME: 'edge-test',
+        },
+      },
+    );
+  });
+  after(async () => {
+    await gw?.stop();
+  });
+
+  test('a proxied request: a SERVER span and a CLIENT span, the upstream continues the CLIENT span', async () => {
+    const r = await get(gw, '/items/42?token=secret-value', {
+      traceparent: `00-${callerTrace}-${callerSpan}-01`,
+      tracestate: 'caller=untrusted',
+    });
+    assert.equal(r.status, 200);
+    const server = await waitFor(() => serverSpanOf(r.requestId), 'the SERVER span');
+    const client = await waitFor(
+      () => spansOf(server.traceId).find((s) => s.kind === 'SPAN_KIND_CLIENT'),
+      'the CLIENT span',
+    );
+    // Not trusted: a new trace, the caller's context neither continued nor forwarded.
+    assert.notEqual(server.traceId, callerTrace);
+    assert.equal(server.parentSpanId, '');
+    const tp = upstreamTraceparent('/items/42?token=secret-value');
+    const m = traceparentRe.exec(tp);
+    assert.ok(m, tp);
+    assert.equal(m[1], server.traceId, 'the upstream is in the same trace');
+    assert.equal(m[2], client.spanId, "the upstream's parent is the CLIENT span");
+    assert.equal(m[3], '01');
+    const seen = up.seen.find((s) => s.url.startsWith('/items/42'))!;
+    assert.equal(seen.headers.tracestate, undefined, "the untrusted caller's tracestate is not forwarded");
+
+    assert.equal(server.name, 'GET /items/:id');
+    assert.equal(server.status, 'STATUS_CODE_UNSET');
+    assert.equal(server.scope, 'sluice');
+    assert.equal(server.resource['service.name'], 'edge-test');
+    assert.equal(server.attributes['http.request.method'], 'GET');
+    assert.equal(server.attributes['http.route'], '/items/:id');
+    assert.equal(server.attributes['url.path'], '/items/42');
+    assert.equal(server.attributes['url.scheme'], 'http');
+    assert.equal(server.attributes['http.response.status_code'], 200);
+    assert.equal(server.attributes['network.protocol.version'], '1.1');
+    assert.equal(server.attributes['server.address'], '127.0.0.1');
+    assert.equal(server.attributes['sluice.route'], 'items');
+    assert.equal(server.attributes['sluice.upstream'], 'up');
+
+    assert.equal(client.name, 'GET');
+    assert.equal(client.parentSpanId, server.spanId);
+    assert.equal(client.attributes['http.request.method'], 'GET');
+    assert.equal(client.attributes['url.full'], `${up.url}/items/42`, 'no query string (tokens) in url.full');
+    assert.equal(client.attributes['server.address'], '127.0.0.1');
+    assert.equal(client.attributes['server.port'], up.port);
+    assert.equal(client.attributes['http.response.status_code'], 200);
+    assert.equal(client.attributes['http.request.resend_count'], undefined);
+    assert.ok(
+      client.startNs >= server.startNs && client.endNs <= server.endNs,
+      'the try lies within the request',
+    );
+    assert.equal(otlp.contentTypes[0], 'application/x-protobuf');
+    // No attribute anywhere carries the query's secret.
+    assert.ok(!JSON.stringify(spansOf(server.traceId).map((s) => s.attributes)).includes('secret-value'));
+
+    // The access log line carries the ids of the SERVER span.
+    const line = await waitFor(
+      () => gw.logs.find((l) => l.type === 'access' && l.requestId === r.requestId),
+      'the access log line',
+    );
+    assert.equal(line.trace_id, server.traceId);
+    assert.equal(line.span_id, server.spanId);
+  });
+
+  test('a retried request: one CLIENT span per try, the second with http.request.resend_count', async () => {
+    // Round-robin over [refused, live]: within two requests one starts on the refused target.
+    let server: ReceivedSpan | undefined;
+    let clients: ReceivedSpan[] = [];
+    for (let i = 0; i < 2 && clients.length < 2; i++) {
+      const r = await get(gw, `/retried/${i}`);
+      assert.equal(r.status, 200);
+      server = await waitFor(() => serverSpanOf(r.requestId), 'the SERVER span');
+      const attempts = server.attributes['sluice.attempts'] ?? 1;
+      clients = await waitFor(() => {
+        const c = spansOf(server!.traceId).filter((s) => s.kind === 'SPAN_KIND_CLIENT');
+        return c.length === attempts ? c : undefined;
+      }, 'the CLIENT spans');
+    }
+    assert.equal(clients.length, 2, 'a request was retried');
+    assert.equal(server!.attributes['sluice.attempts'], 2);
+    const [first, second] = clients.sort((a, b) => Number(a.startNs - b.startNs));
+    assert.equal(first!.parentSpanId, server!.spanId);
+    assert.equal(second!.parentSpanId, server!.spanId);
+    assert.equal(first!.status, 'STATUS_CODE_ERROR');
+    assert.equal(first!.attributes['error.type'], 'connect', 'the kind the access log names');
+    assert.equal(first!.attributes['server.port'], Number(new URL(dead.origin).port));
+    assert.equal(first!.attributes['http.request.resend_count'], undefined);
+    assert.equal(second!.attributes['http.request.resend_count'], 1);
+    assert.equal(second!.attributes['http.response.status_code'], 200);
+    assert.equal(second!.status, 'STATUS_CODE_UNSET');
+  });
+
+  test('policy decisions: a rate-limit refusal carries its code and decision, no CLIENT span', async () => {
+    const ok = await get(gw, '/limited/a');
+    assert.equal(ok.status, 200);
+    const refused = await get(gw, '/limited/b');
+    assert.equal(refused.status, 429);
+    const allowed = await waitFor(() => serverSpanOf(ok.requestId), 'the allowed SERVER span');
+    assert.equal(allowed.attributes['sluice.limit.decision'], 'allowed');
+    assert.match(String(allowed.attributes['sluice.ratelimit']), /r=0/);
+    const span = await waitFor(() => serverSpanOf(refused.requestId), 'the refused SERVER span');
+    assert.equal(span.name, 'GET /limited/*');
+    assert.equal(span.attributes['http.response.status_code'], 429);
+    assert.equal(span.attributes['sluice.limit.decision'], 'refused');
+    assert.match(String(span.attributes['sluice.refusal.code']), /^SLUICE-LIMIT-/);
+    assert.equal(span.status, 'STATUS_CODE_UNSET', 'a 4xx is not an error of the SERVER span');
+    assert.equal(spansOf(span.traceId).length, 1, 'a refused request has no CLIENT span');
+  });
+
+  test('an unrouted request: a SERVER span named by its method only', async () => {
+    const r = await get(gw, '/nowhere');
+    assert.equal(r.status, 404);
+    const span = await waitFor(() => serverSpanOf(r.requestId), 'the SERVER span');
+    assert.equal(span.name, 'GET');
+    assert.equal(span.attributes['http.route'], undefined);
+    assert.match(String(span.attributes['sluice.refusal.code']), /^SLUICE-ROUTE-/);
+  });
+});
+
+describe('tracing on, callers trusted', () => {
+  let gw: TestGateway;
+  before(async () => {
+    gw = await startGateway({
+      logging: { accessLog: { enabled: true } },
+      telemetry: {
+        tracing: { enabled: true, trustIncoming: true, endpoint: otlp.url, serviceName: 'trusting' },
+      },
+      upstreams: { up: { targets: [{ url: up.url }] } },
+      routes: [{ name: 'trusted', match: { path: { prefix: '/trusted' } }, upstream: 'up' }],
+    });
+  });
+  after(async () => {
+    await gw?.stop();
+  });
+
+  test("a sampled caller's trace is continued and its tracestate passed on", async () => {
+    const r = await get(gw, '/trusted/1', {
+      traceparent: `00-${callerTrace}-${callerSpan}-01`,
+      tracestate: 'vendor=abc',
+    });
+    assert.equal(r.status, 200);
+    const server = await waitFor(() => serverSpanOf(r.requestId), 'the SERVER span');
+    assert.equal(server.traceId, callerTrace);
+    assert.equal(server.parentSpanId, callerSpan);
+    assert.equal(server.resource['service.name'], 'trusting');
+    const client = await waitFor(
+      () =>
+        spansOf(callerTrace).find((s) => s.kind === 'SPAN_KIND_CLIENT' && s.parentSpanId === server.spanId),
+      'the CLIENT span',
+    );
+    const m = traceparentRe.exec(upstreamTraceparent('/trusted/1'));
+    assert.ok(m);
+    assert.equal(m[1], callerTrace);
+    assert.equal(m[2], client.spanId);
+    assert.equal(up.seen.find((s) => s.url === '/trusted/1')!.headers.tracestate, 'vendor=abc');
+  });
+
+  test("an unsampled caller's decision is kept (parent-based): nothing exported, the context still passed on", async () => {
+    const unsampled = 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa';
+    const r = await get(gw, '/trusted/2', { traceparent: `00-${unsampled}-${callerSpan}-00` });
+    assert.equal(r.status, 200);
+    const m = traceparentRe.exec(upstreamTraceparent('/trusted/2'));
+    assert.ok(m);
+    assert.equal(m[1], unsampled);
+    assert.equal(m[3], '00');
+    // A later sampled request's spans arrive; the unsampled one's never did (same processor, in order).
+    const later = await get(gw, '/trusted/3');
+    await waitFor(() => serverSpanOf(later.requestId), 'a later SERVER span');
+    assert.equal(spansOf(unsampled).length, 0);
+    const line = gw.logs.find((l) => l.type === 'access' && l.requestId === r.requestId);
+    assert.ok(line);
+    assert.equal(line.trace_id, undefined, 'an unsampled request logs no trace ids');
+  });
+});
+
+describe('tracing off (the default)', () => {
+  test("no spans, no trace ids in the log, the caller's traceparent passes through untouched", async () => {
+    const gw = await startGateway({
+      logging: { accessLog: { enabled: true } },
+      upstreams: { up: { targets: [{ url: up.url }] } },
+      routes: [{ name: 'off', match: { path: { prefix: '/off' } }, upstream: 'up' }],
+    });
+    try {
+      assert.equal(gw.gw.tracer, undefined);
+      const tp = `00-${callerTrace}-${callerSpan}-01`;
+      const r = await get(gw, '/off/1', { traceparent: tp });
+      assert.equal(r.status, 200);
+      assert.equal(upstreamTraceparent('/off/1'), tp);
+      const line = await waitFor(
+        () => gw.logs.find((l) => l.type === 'access' && l.requestId === r.requestId),
+        'the access log line',
+      );
+      assert.equal(line.trace_id, undefined);
+      assert.equal(
+        otlp.spans.find((s) => s.attributes['sluice.request_id'] === r.requestId),
+        undefined,
+      );
+    } finally {
+      await gw.stop();
+    }
+  });
+});
