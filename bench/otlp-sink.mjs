@@ -10,7 +10,7 @@ const server = createServer((req, res) => {
     return;
   }
   if (req.method === 'GET') {
-    res.writeHead(200).end('ok'); // readiness probe of the bench
+    res.writeHead(200).end('ok\n'); // the bench's readiness probe
     return;
   }
   req.on('data', (c) => {

@@ -42,7 +42,7 @@ const spansOf = (traceId: string) => otlp.spans.filter((s) => s.traceId === trac
 const serverSpanOf = (requestId: string) =>
   otlp.spans.find((s) => s.kind === 'SPAN_KIND_SERVER' && s.attributes['sluice.request_id'] === requestId);
 
-async function get(gw: TestGateway, path: string, headers: Record<string, string> = {}) {
+async function get(gw: TestGateway, path: string, headers: Record<string, string | string[]> = {}) {
   const r = await request(gw.url + path, { headers });
   await r.body.text();
   return { status: r.statusCode, requestId: String(r.headers['x-request-id']) };
@@ -269,6 +269,20 @@ describe('tracing on, callers trusted', () => {
     assert.ok(line);
     assert.equal(line.trace_id, undefined, 'an unsampled request logs no trace ids');
   });
+  test('two traceparent headers are no context: a new trace, neither caller id continued', async () => {
+    const other = 'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb';
+    const r = await get(gw, '/trusted/4', {
+      traceparent: [`00-${callerTrace}-${callerSpan}-01`, `00-${other}-${callerSpan}-01`],
+    });
+    assert.equal(r.status, 200);
+    const server = await waitFor(() => serverSpanOf(r.requestId), 'the SERVER span');
+    assert.notEqual(server.traceId, callerTrace);
+    assert.notEqual(server.traceId, other);
+    assert.equal(server.parentSpanId, '', 'a root span');
+    const m = traceparentRe.exec(upstreamTraceparent('/trusted/4'));
+    assert.ok(m);
+    assert.equal(m[1], server.traceId, 'the upstream gets one traceparent, of the new trace');
+  });
 });
 
 describe('tracing off (the default)', () => {
@@ -296,5 +310,42 @@ describe('tracing off (the default)', () => {
     } finally {
       await gw.stop();
     }
+  });
+});
+
+describe('tracing on, nothing sampled (sampleRatio 0)', () => {
+  test("no span is exported, the caller's context is replaced by an unsampled one of Sluice's", async () => {
+    const gw = await startGateway({
+      logging: { accessLog: { enabled: true } },
+      telemetry: { tracing: { enabled: true, sampleRatio: 0, endpoint: otlp.url, serviceName: 'unsampled' } },
+      upstreams: { up: { targets: [{ url: up.url }] } },
+      routes: [{ name: 'unsampled', match: { path: { prefix: '/unsampled' } }, upstream: 'up' }],
+    });
+    const ids: string[] = [];
+    try {
+      for (const n of [1, 2]) {
+        const r = await get(gw, `/unsampled/${n}`, {
+          traceparent: `00-${callerTrace}-${callerSpan}-01`,
+          tracestate: 'vendor=abc',
+        });
+        assert.equal(r.status, 200);
+        ids.push(r.requestId);
+        const m = traceparentRe.exec(upstreamTraceparent(`/unsampled/${n}`));
+        assert.ok(m, 'one well-formed traceparent upstream');
+        assert.notEqual(m[1], callerTrace, "an untrusted caller's trace id is not continued");
+        assert.notEqual(m[1], '0'.repeat(32));
+        assert.equal(m[3], '00', 'not sampled: the upstream is told so');
+        assert.equal(up.seen.find((s) => s.url === `/unsampled/${n}`)!.headers.tracestate, undefined);
+      }
+      const a = traceparentRe.exec(upstreamTraceparent('/unsampled/1'))!;
+      const b = traceparentRe.exec(upstreamTraceparent('/unsampled/2'))!;
+      assert.notEqual(a[1], b[1], 'each request is its own trace');
+      const line = gw.logs.find((l) => l.type === 'access' && l.requestId === ids[0]);
+      assert.ok(line);
+      assert.equal(line.trace_id, undefined);
+    } finally {
+      await gw.stop(); // flushes the batch processor: what it held is exported now
+    }
+    assert.equal(otlp.spans.filter((s) => s.resource['service.name'] === 'unsampled').length, 0);
   });
 });

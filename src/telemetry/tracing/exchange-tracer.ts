@@ -1,7 +1,7 @@
 /**
  * Tracing of the request path with the OpenTelemetry SDK, made by Sluice itself: one SERVER span
  * per exchange and one CLIENT span per upstream try, no instrumentation library (which would add
- * its own spans and patch node:http). Loaded only when tracing is on (src/server/tracing.ts).
+ * its own spans and patch node:http). Loaded only when tracing is on (the gateway imports ./provider.ts dynamically).
  *
  * No context manager is registered and nothing global is set: the parent of a CLIENT span is
  * passed explicitly, so there is no AsyncLocalStorage work per request and several gateways can
@@ -11,11 +11,13 @@
 import {
   type Attributes,
   type Context,
+  isSpanContextValid,
   ROOT_CONTEXT,
   type Span,
   SpanKind,
   SpanStatusCode,
   type TextMapGetter,
+  TraceFlags,
   type Tracer,
   trace,
 } from '@opentelemetry/api';
@@ -39,6 +41,8 @@ import type { CompiledRoute } from '../../config/compile.js';
 import type { Exchange } from '../../dataplane/exchange.js';
 import type { ExchangeTrace, ExchangeTracer } from '../../dataplane/trace.js';
 import type { Target } from '../../upstreams/target.js';
+import { withoutTraceHeaders } from './trace-headers.js';
+import { randomTraceId, UnsampledTrace } from './unsampled.js';
 
 /** The methods semantic conventions know; others are `_OTHER` (a span name must stay low-cardinality). */
 const knownMethods = new Set([
@@ -78,14 +82,33 @@ export class OtelExchangeTracer implements ExchangeTracer {
   constructor(
     private readonly tracer: Tracer,
     private readonly trustIncoming: boolean,
+    /** Share of new traces sampled. */
+    private readonly ratio: number,
     private readonly stop: () => Promise<void>,
   ) {}
 
   begin(x: Exchange): ExchangeTrace {
     let parent: Context = ROOT_CONTEXT;
+    let sampled = false;
+    let fromCaller = false;
     if (this.trustIncoming && x.head !== undefined) {
       const inc = incomingOf(x);
-      if (inc !== undefined) parent = w3c.extract(ROOT_CONTEXT, inc, incomingGetter);
+      if (inc?.traceparent !== undefined) {
+        parent = w3c.extract(ROOT_CONTEXT, inc, incomingGetter);
+        const sc = trace.getSpanContext(parent);
+        if (sc !== undefined && isSpanContextValid(sc)) {
+          fromCaller = true;
+          sampled = (sc.traceFlags & TraceFlags.SAMPLED) !== 0;
+          // The caller decided not to sample: its trace continues upstream, with no span of ours.
+          if (!sampled) return new UnsampledTrace(sc.traceId, inc.tracestate);
+        }
+      }
+    }
+    // A new trace: sampled with the ratio, decided here so an unsampled request never reaches the
+    // SDK (whose root sampler is then always-on; a sampled parent keeps its decision).
+    if (!fromCaller) {
+      sampled = this.ratio >= 1 || (this.ratio > 0 && Math.random() < this.ratio);
+      if (!sampled) return new UnsampledTrace(randomTraceId(), undefined);
     }
     const method = methodOf(x.req.method);
     const span = this.tracer.startSpan(
@@ -261,19 +284,15 @@ function incomingOf(x: Exchange): Incoming | undefined {
     const l = lnames[j]!;
     if (l !== 'traceparent' && l !== 'tracestate') continue;
     if (inc === undefined) inc = {};
-    inc[l] = fwd[2 * j + 1];
+    const v = fwd[2 * j + 1]!;
+    // Two traceparent headers are no trace context at all (W3C Trace Context §3.2: the request
+    // starts a new trace); several tracestate headers are one list.
+    if (l === 'traceparent') {
+      if (inc.traceparent !== undefined) return undefined;
+      inc.traceparent = v;
+    } else inc.tracestate = inc.tracestate === undefined ? v : `${inc.tracestate},${v}`;
   }
   return inc;
-}
-
-function withoutTraceHeaders(headers: string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < headers.length; i += 2) {
-    const n = headers[i]!;
-    if ((n.length === 11 || n.length === 10) && /^trace(parent|state)$/i.test(n)) continue;
-    out.push(n, headers[i + 1]!);
-  }
-  return out;
 }
 
 interface Origin {
