@@ -7,8 +7,10 @@
  * access log's trace_id/span_id.
  */
 import assert from 'node:assert/strict';
+import type { IncomingMessage } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { request } from 'undici';
+import { WebSocket, WebSocketServer } from 'ws';
 import { waitFor } from '../harness/flow.js';
 import { startGateway, type TestGateway } from '../harness/gateway.js';
 import { type OtlpReceiver, type ReceivedSpan, startOtlpReceiver } from '../harness/otlp.js';
@@ -26,13 +28,22 @@ const callerSpan = '00f067aa0ba902b7';
 let otlp: OtlpReceiver;
 let up: TestUpstream;
 let dead: RefusedOrigin;
+let wss: WebSocketServer;
+/** The traceparent each WebSocket handshake brought to the upstream, by path. */
+const wsTraceparents = new Map<string, string | string[] | undefined>();
 
 before(async () => {
   otlp = await startOtlpReceiver();
   up = await startUpstream();
   dead = refusedOrigin();
+  wss = new WebSocketServer({ noServer: true });
+  up.server.on('upgrade', (req: IncomingMessage, socket, head) => {
+    wsTraceparents.set(req.url ?? '', req.headers.traceparent);
+    wss.handleUpgrade(req, socket, head, (ws) => ws.on('message', (d) => ws.send(d)));
+  });
 });
 after(async () => {
+  wss.close();
   await otlp.close();
   await up.close();
   dead.close();
@@ -75,6 +86,7 @@ describe('tracing on, callers not trusted (the default)', () => {
             upstream: 'flaky',
             retry: { attempts: 2, on: ['connect'], backoff: { base: '1ms', max: '2ms' } },
           },
+          { name: 'ws', match: { path: { prefix: '/ws' } }, upstream: 'up' },
           {
             name: 'limited',
             match: { path: { prefix: '/limited' } },
@@ -203,6 +215,37 @@ describe('tracing on, callers not trusted (the default)', () => {
     assert.match(String(span.attributes['sluice.refusal.code']), /^SLUICE-LIMIT-/);
     assert.equal(span.status, 'STATUS_CODE_UNSET', 'a 4xx is not an error of the SERVER span');
     assert.equal(spansOf(span.traceId).length, 1, 'a refused request has no CLIENT span');
+  });
+
+  test("a WebSocket: the handshake is a CLIENT span, the upstream gets Sluice's traceparent, the SERVER span lasts the tunnel", async () => {
+    const ws = new WebSocket(`ws://127.0.0.1:${gw.port}/ws/chat`, {
+      headers: { traceparent: `00-${callerTrace}-${callerSpan}-01` },
+    });
+    let requestId = '';
+    ws.once('upgrade', (res) => {
+      requestId = String(res.headers['x-request-id']);
+    });
+    await new Promise<void>((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    const echoed = new Promise<string>((resolve) => ws.once('message', (d) => resolve(String(d))));
+    ws.send('ping');
+    assert.equal(await echoed, 'ping');
+    const closed = new Promise<void>((resolve) => ws.once('close', () => resolve()));
+    ws.close(1000);
+    await closed;
+    const server = await waitFor(() => serverSpanOf(requestId), 'the SERVER span (ended with the tunnel)');
+    assert.equal(server.name, 'GET /ws/*');
+    assert.notEqual(server.traceId, callerTrace);
+    assert.equal(server.attributes['http.response.status_code'], 101);
+    const client = spansOf(server.traceId).find((s) => s.kind === 'SPAN_KIND_CLIENT');
+    assert.ok(client, 'the handshake CLIENT span');
+    assert.equal(client.parentSpanId, server.spanId);
+    assert.equal(client.attributes['http.response.status_code'], 101);
+    const tp = wsTraceparents.get('/ws/chat');
+    assert.equal(typeof tp, 'string', 'exactly one traceparent reached the upstream');
+    const m = traceparentRe.exec(tp as string);
+    assert.ok(m);
+    assert.equal(m[1], server.traceId);
+    assert.equal(m[2], client.spanId);
   });
 
   test('an unrouted request: a SERVER span named by its method only', async () => {

@@ -14,6 +14,7 @@ import type { Exchange } from '../exchange.js';
 import { responseHopByHop } from '../headers.js';
 import { rawHeadersOf } from '../proxy.js';
 import { classifyUpstreamError } from '../upstream-errors.js';
+import { traceOf } from '../trace.js';
 import { upstreamHeaders, upstreamPath } from './dispatch.js';
 import { refuse } from './reply.js';
 
@@ -38,16 +39,18 @@ export function dispatchUpgrade(x: Exchange): void {
   x.hold();
   // A WebSocket occupies its target until it closes: least-request counts it like a request.
   target.state.inflight++;
-  target.dispatcher.dispatch(
-    {
-      path: upstreamPath(x),
-      method: 'GET',
-      headers: upstreamHeaders(x, target.hostHeader),
-      upgrade: 'websocket',
-      headersTimeout: x.routed.timeouts.firstByte,
-    },
-    new UpgradeExchange(x),
-  );
+  const options: Dispatcher.DispatchOptions = {
+    path: upstreamPath(x),
+    method: 'GET',
+    headers: upstreamHeaders(x, target.hostHeader),
+    upgrade: 'websocket',
+    headersTimeout: x.routed.timeouts.firstByte,
+  };
+  // Tracing on: the SERVER span lasts as long as the tunnel; the CLIENT span is the handshake,
+  // and the upstream gets Sluice's traceparent as a proxied request does.
+  const tracer = x.gw.tracer;
+  const traced = tracer !== undefined ? traceOf(x, tracer).attempt(target, options, 0) : options;
+  target.dispatcher.dispatch(traced, new UpgradeExchange(x));
 }
 
 class UpgradeExchange implements Dispatcher.DispatchHandler {
@@ -70,6 +73,7 @@ class UpgradeExchange implements Dispatcher.DispatchHandler {
     this.observed = true;
     const h = this.x.target!.health;
     if (h !== undefined) h.observe(status, error);
+    if (this.x.trace !== undefined) this.x.trace.endAttempt(status, error);
   }
 
   /** The target's in-flight count, given back once. */
