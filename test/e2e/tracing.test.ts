@@ -8,9 +8,11 @@
  */
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
+import { connect } from 'node:http2';
 import { after, before, describe, test } from 'node:test';
 import { request } from 'undici';
 import { WebSocket, WebSocketServer } from 'ws';
+import { certDir, makeCa, makeLeaf } from '../harness/certs.js';
 import { waitFor } from '../harness/flow.js';
 import { startGateway, type TestGateway } from '../harness/gateway.js';
 import { type OtlpReceiver, type ReceivedSpan, startOtlpReceiver } from '../harness/otlp.js';
@@ -390,5 +392,50 @@ describe('tracing on, nothing sampled (sampleRatio 0)', () => {
       await gw.stop(); // flushes the batch processor: what it held is exported now
     }
     assert.equal(otlp.spans.filter((s) => s.resource['service.name'] === 'unsampled').length, 0);
+  });
+});
+
+describe('tracing on, over HTTP/2', () => {
+  test("an HTTP/2 request gets the same spans and the caller's traceparent is replaced upstream", async () => {
+    const dir = certDir();
+    const ca = makeCa(dir, 'trace-ca');
+    const leaf = makeLeaf(dir, ca, 'gateway', { cn: 'gw.example.test', san: ['IP:127.0.0.1'] });
+    const gw = await startGateway({
+      listen: { host: '127.0.0.1', port: 0, tls: { certificates: [{ cert: leaf.cert, key: leaf.key }] } },
+      telemetry: { tracing: { enabled: true, endpoint: otlp.url, serviceName: 'h2' } },
+      upstreams: { up: { targets: [{ url: up.url }] } },
+      routes: [{ name: 'h2', match: { path: { prefix: '/h2' } }, upstream: 'up' }],
+    });
+    const session = connect(`https://127.0.0.1:${gw.port}`, { ca: ca.pem });
+    try {
+      const requestId = await new Promise<string>((resolve, reject) => {
+        const s = session.request({
+          ':path': '/h2/1',
+          traceparent: `00-${callerTrace}-${callerSpan}-01`,
+          tracestate: 'vendor=abc',
+        });
+        s.on('response', (h) => {
+          assert.equal(h[':status'], 200);
+          resolve(String(h['x-request-id']));
+        });
+        s.on('error', reject);
+        s.resume();
+      });
+      const server = await waitFor(() => serverSpanOf(requestId), 'the SERVER span');
+      assert.equal(server.name, 'GET /h2/*');
+      assert.equal(server.attributes['network.protocol.version'], '2.0');
+      assert.notEqual(server.traceId, callerTrace);
+      const client = await waitFor(
+        () => spansOf(server.traceId).find((s) => s.kind === 'SPAN_KIND_CLIENT'),
+        'the CLIENT span',
+      );
+      const m = traceparentRe.exec(upstreamTraceparent('/h2/1'));
+      assert.ok(m);
+      assert.deepEqual([m[1], m[2]], [server.traceId, client.spanId]);
+      assert.equal(up.seen.find((s) => s.url === '/h2/1')!.headers.tracestate, undefined);
+    } finally {
+      session.close();
+      await gw.stop();
+    }
   });
 });
