@@ -302,6 +302,13 @@ describe('production values (ci/production-values.yaml)', () => {
     sluiceValidate(text, 'production');
     assert.equal(config.store, '${DATABASE_URL}');
     assert.deepEqual(config.redis, { url: '${REDIS_URL}' });
+    // The values leave the audit outbox out; the chart puts it on the writable emptyDir.
+    assert.deepEqual((config.audit as { outbox: unknown }).outbox, { dir: '/var/lib/sluice/audit-outbox' });
+    const mounts = container(objs).volumeMounts as { name: string; mountPath: string; readOnly?: boolean }[];
+    assert.deepEqual(
+      mounts.find((m) => m.mountPath === '/var/lib/sluice'),
+      { name: 'data', mountPath: '/var/lib/sluice' },
+    );
   });
 
   test('secrets come from the existing Secrets, by reference', () => {

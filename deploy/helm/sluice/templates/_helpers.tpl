@@ -70,8 +70,8 @@ true
 {{- end -}}
 
 {{/*
-The config as a map: configYaml parsed, else `config` with the chart's ports and, with an
-external Redis, `redis.url: ${REDIS_URL}`. Used for checks and the drain arithmetic.
+The config as a map: configYaml parsed, else `config` with the chart's ports, the audit outbox
+in /var/lib/sluice and, with an external Redis, `redis.url: ${REDIS_URL}`. Used for checks and the drain arithmetic.
 */}}
 {{- define "sluice.configMap" -}}
 {{- if .Values.configYaml -}}
@@ -90,6 +90,13 @@ external Redis, `redis.url: ${REDIS_URL}`. Used for checks and the drain arithme
 {{- $_ := set $admin "port" (int .Values.containerPorts.admin) -}}
 {{- if not (hasKey $admin "host") }}{{ $_ := set $admin "host" "0.0.0.0" }}{{ end -}}
 {{- $_ := set $cfg "admin" $admin -}}
+{{- /* The audit outbox defaults to ./data/sluice under the working directory, which is read-only. */ -}}
+{{- $audit := get $cfg "audit" -}}
+{{- if and (kindIs "map" $audit) (get $audit "enabled") -}}
+{{- $outbox := default dict (get $audit "outbox") -}}
+{{- if not (hasKey $outbox "dir") }}{{ $_ := set $outbox "dir" "/var/lib/sluice/audit-outbox" }}{{ end -}}
+{{- $_ := set $audit "outbox" $outbox -}}
+{{- end -}}
 {{- if and (include "sluice.redisEnabled" .) (not (hasKey $cfg "redis")) -}}
 {{- $_ := set $cfg "redis" (dict "url" "${REDIS_URL}") -}}
 {{- end -}}
