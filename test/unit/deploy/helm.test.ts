@@ -416,6 +416,33 @@ describe('production values (ci/production-values.yaml)', () => {
   });
 });
 
+test('HPA with a fleet-wide External latency metric, selected by route', async () => {
+  const objs = template('t', [
+    '--set',
+    'autoscaling.enabled=true,autoscaling.cpu.enabled=false,autoscaling.latency.enabled=true',
+    '--set',
+    'autoscaling.latency.type=External,autoscaling.latency.selector.route=public,autoscaling.latency.averageValue=300m',
+  ]);
+  const hpa = one(objs, 'HorizontalPodAutoscaler');
+  await validateAgainstSchema(hpa);
+  assert.deepEqual(hpa.spec.metrics, [
+    {
+      type: 'External',
+      external: {
+        metric: {
+          name: 'sluice_request_duration_seconds_p95',
+          selector: { matchLabels: { route: 'public' } },
+        },
+        target: { type: 'Value', value: '300m' },
+      },
+    },
+  ]);
+  assert.match(
+    renderFails(['--set', 'autoscaling.enabled=true,autoscaling.cpu.enabled=false']),
+    /enable the cpu or the latency metric/,
+  );
+});
+
 test('inline secrets land in the Secret only, never in a ConfigMap or the pod spec', () => {
   const secrets = {
     'externalPostgresql.url': 'postgres://sluice:pg-PASSWORD-1@db:5432/sluice',
