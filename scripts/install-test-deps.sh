@@ -2,7 +2,8 @@
 # Installs what the test suite needs on a fresh Debian machine with Node.js: the npm packages
 # (from package-lock.json) and the Debian packages of the real services the tests start
 # (PostgreSQL 15 for the store, Redis for shared counters) and promtool (Debian's `prometheus`) that
-# checks and unit-tests the generated SLO rules. Needs root only when something is missing.
+# checks and unit-tests the generated SLO rules, and `unzip`, which extracts the Helm binary the chart
+# tests run (test/harness/helm.ts). Needs root only when something is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
@@ -14,6 +15,7 @@ declare -A wanted=(
   [postgresql]=/usr/lib/postgresql/15/bin/initdb
   [redis-server]=/usr/bin/redis-server
   [prometheus]=/usr/bin/promtool
+  [unzip]=/usr/bin/unzip
 )
 missing=()
 for pkg in "${!wanted[@]}"; do

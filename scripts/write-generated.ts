@@ -18,6 +18,8 @@ writeFileSync(`${root}schema/sluice.schema.json`, renderSchema());
 writeFileSync(`${root}docs/errors.md`, renderErrorsDoc());
 writeFileSync(`${root}docs/config-reference.md`, renderConfigReference());
 writeFileSync(`${root}deploy/monitoring/sluice-rules.yaml`, renderMonitoringRules());
+// The Helm chart's copy, included by its PrometheusRule (.Files.Get cannot read outside the chart).
+writeFileSync(`${root}deploy/helm/sluice/files/sluice-rules.yaml`, renderMonitoringRules());
 console.log(
   'wrote schema/sluice.schema.json , docs/errors.md, docs/config-reference.md and deploy/monitoring/sluice-rules.yaml',
 );
