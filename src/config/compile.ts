@@ -38,6 +38,9 @@ import {
 } from '../policies/registry.js';
 import { type ResidencyPolicy, residencyOf } from '../policies/residency/index.js';
 import { EventBus } from '../telemetry/events.js';
+import type { SloCell } from '../slo/cell.js';
+import { configureSlo } from '../slo/live.js';
+import { objectivesOf } from '../slo/schema.js';
 import type { Metrics, RouteMetrics } from '../telemetry/metrics.js';
 import { httpRouteOf } from '../telemetry/tracing/http-route.js';
 import type { DnsRegistry } from '../upstreams/dns.js';
@@ -112,6 +115,8 @@ export interface CompiledRoute extends Matchable {
   readonly completePolicies: readonly Policy[] | undefined;
   /** What the anomaly detector reads (src/anomaly/); undefined without `anomaly`: one comparison. */
   readonly anomaly: AnomalyCell | undefined;
+  /** What Sluice's own SLO figures read (src/slo/live.ts); undefined without `slo`: one comparison. */
+  readonly slo: SloCell | undefined;
 }
 
 export type Fallback =
@@ -237,6 +242,7 @@ export function compileRuntime(
       compileRelease(name, spec, [stable, candidate], slots.slot(name), trustedProxies),
     );
   }
+  const slo = configureSlo(sloRoutes(config), policyDeps.lifetime, policyDeps.registry);
   const routes = config.routes.map((r, index) =>
     compileRoute(
       r,
@@ -251,6 +257,7 @@ export function compileRuntime(
       releaseOf.get(r.name),
       r.ofrep === true ? { flags: policyDeps.flags ?? noFlags, hidden: hiddenHeaders(r, config) } : undefined,
       r.upstream === undefined ? undefined : anomaly?.cell(r.name, r.upstream),
+      slo?.cell(r.name),
     ),
   );
   const al = config.logging?.accessLog;
@@ -307,6 +314,7 @@ function compileRoute(
   release: CompiledRelease | undefined,
   ofrep: OfrepEndpoint | undefined,
   anomaly: AnomalyCell | undefined,
+  slo: SloCell | undefined,
 ): CompiledRoute {
   const pm = compilePathMatch(r.match.path);
   const t = r.timeouts;
@@ -373,7 +381,23 @@ function compileRoute(
     responsePolicies: having(policies, 'onResponse'),
     completePolicies: having(policies, 'onComplete'),
     anomaly,
+    slo,
   };
+}
+
+/** The routes with objectives, each with its version labels (stable, candidate groups) when released. */
+function sloRoutes(config: Config) {
+  const objectives = objectivesOf(config.routes);
+  return config.routes
+    .filter((r) => r.slo !== undefined)
+    .map((r) => {
+      const release = Object.values(config.releases ?? {}).find((x) => x.route === r.name);
+      return {
+        route: r.name,
+        objectives: objectives.filter((o) => o.route === r.name),
+        versions: release === undefined ? [] : [release.stable ?? r.upstream!, release.candidate],
+      };
+    });
 }
 
 function having(ps: Policy[] | undefined, phase: 'onResponse' | 'onComplete'): Policy[] | undefined {

@@ -141,6 +141,7 @@ export class Exchange {
       route.metrics.requests[(status / 100) | 0]?.inc();
       route.metrics.duration.observe(seconds);
       if (route.anomaly !== undefined) route.anomaly.record(status, seconds);
+      if (route.slo !== undefined) route.slo.record(status, seconds, this.arm);
       // A released route: the answer counts for its version's analysis (a client that left does not).
       if (this.armCounters !== undefined && status !== 499 && route.release!.slot.measuring)
         this.armCounters.record(status, seconds * 1000, isUpstreamFailure(status, error));

@@ -28,6 +28,7 @@ import { jwtChecks } from '../policies/auth/jwt-check.js';
 import { GatewayLifetime, type LifetimeKey } from '../policies/lifetime.js';
 import { emptyDirectory } from '../policies/registry.js';
 import type { RedisConnection } from '../redis/connection.js';
+import { objectivesOf } from '../slo/schema.js';
 import { EventBus } from '../telemetry/events.js';
 import { createLogger } from '../telemetry/logging.js';
 import { Metrics } from '../telemetry/metrics.js';
@@ -230,6 +231,7 @@ export class Gateway implements DataplaneState, AdminHost {
         (name) => (this.runtime.upstreams.get(name)?.available.length ?? 0) > 0,
         this.metrics.registry,
         this.opts.releaseTimings,
+        (route) => objectivesOf(this.runtime.config.routes).filter((o) => o.route === route),
       );
       await this.releaseServices.start(this.runtime.releases);
       this.releases = this.releaseServices.admin;

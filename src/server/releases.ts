@@ -15,6 +15,7 @@ import { ReleaseMetrics } from '../delivery/releases/metrics.js';
 import type { ReleaseSlots } from '../delivery/releases/registry.js';
 import { ReleaseAdminService } from '../delivery/releases/service.js';
 import { ReleaseStore } from '../delivery/releases/store.js';
+import type { Objective } from '../slo/schema.js';
 import type { Store } from '../store/store.js';
 import type { EventBus } from '../telemetry/events.js';
 
@@ -43,6 +44,8 @@ export class ReleaseServices {
     canServe: (upstream: string) => boolean,
     registry: Registry,
     timings: ReleaseTimings = {},
+    /** The objectives of a route's `slo` in the running config (the burn-rate gate). */
+    objectives?: (route: string) => readonly Objective[],
   ) {
     const metrics = new ReleaseMetrics(registry);
     this.releases = new ReleaseStore(store);
@@ -68,6 +71,7 @@ export class ReleaseServices {
         leaseMs: timings.leaseMs,
         canServe,
         declared,
+        objectives,
       },
       metrics,
     );

@@ -14,10 +14,13 @@
  */
 import type { Logger } from 'pino';
 import { ms } from '../../config/units.js';
+import type { Objective } from '../../slo/schema.js';
 import type { EventBus } from '../../telemetry/events.js';
+import { badOf, burnChecks, withChecks } from '../analysis/burn.js';
 import { BUCKET_COUNT } from '../analysis/histogram.js';
 import { judge } from '../analysis/judge.js';
-import type { Judgement, JudgeRules } from '../analysis/types.js';
+import type { ArmSample, Judgement, JudgeRules } from '../analysis/types.js';
+import { BurnWindows } from './burn-window.js';
 import type { ReleaseMetrics } from './metrics.js';
 import { planOf } from './plan.js';
 import type { ReleaseConfig } from './schema.js';
@@ -36,6 +39,8 @@ export interface DriverOptions {
    * config no longer splits any route, so its figures would say nothing; it keeps its state.
    */
   declared: () => ReadonlyMap<string, unknown>;
+  /** The objectives of a route's `slo` in the running config (for `analysis.burnRate`); default none. */
+  objectives?: (route: string) => readonly Objective[];
 }
 
 export class ReleaseDriver {
@@ -44,6 +49,8 @@ export class ReleaseDriver {
   private readonly lastJudged = new Map<string, number>();
   /** The last hold recorded per release (so a hold repeated every interval is one event, not hundreds). */
   private readonly lastHold = new Map<string, string>();
+  /** What `analysis.burnRate` reads: the candidate's counts at each judgement of the current step. */
+  private readonly burnWindows = new BurnWindows();
   leader = false;
   private closed = false;
 
@@ -85,7 +92,9 @@ export class ReleaseDriver {
         );
       if (!this.leader) return;
       const now = await this.releases.now();
-      for (const row of await this.releases.list()) {
+      const rows = await this.releases.list();
+      this.burnWindows.retain(new Set(rows.filter((r) => r.state === 'running').map((r) => r.name)));
+      for (const row of rows) {
         if (row.state !== 'running' || !this.opts.declared().has(row.name)) continue;
         const interval = ms(row.spec.analysis?.interval, 10_000);
         const candidateDown = !this.opts.canServe(row.spec.candidate);
@@ -136,7 +145,10 @@ export class ReleaseDriver {
       });
 
     const samples = await this.releases.readSamples(row.name, row.run, row.step, BUCKET_COUNT);
-    const j = judge(samples.stable, samples.candidate, rulesOf(spec, step.baseline));
+    const j = withChecks(
+      judge(samples.stable, samples.candidate, rulesOf(spec, step.baseline)),
+      this.burnRate(row, now, samples.candidate),
+    );
     const figures = {
       ...j,
       mirror: { mirrored: samples.mirrored, diffs: samples.mirrorDiffs },
@@ -236,6 +248,29 @@ export class ReleaseDriver {
         figures,
       },
     });
+  }
+
+  /** `analysis.burnRate`: one check per objective of the route's slo, over the window ending now. */
+  private burnRate(row: ReleaseRow, now: number, candidate: ArmSample) {
+    const rule = row.spec.analysis?.burnRate;
+    const objectives = rule === undefined ? [] : (this.opts.objectives?.(row.spec.route) ?? []);
+    if (rule === undefined || objectives.length === 0) return [];
+    const windowMs = ms(rule.window, 300_000);
+    const counts = this.burnWindows.observe(
+      row.name,
+      `${row.run}:${row.step}`,
+      now,
+      row.stepStartedAt ?? now,
+      { requests: candidate.requests, bad: badOf(objectives, candidate) },
+      windowMs,
+    );
+    const window = typeof rule.window === 'string' ? rule.window : `${windowMs}ms`;
+    return burnChecks(
+      objectives,
+      counts,
+      { maxRate: rule.maxRate, window, windowMs },
+      minSamplesOf(row.spec),
+    );
   }
 
   /** A hold: written (and announced) only when its verdict changed, so history shows each decision once. */

@@ -90,6 +90,26 @@ const Analysis = T.Object(
         { additionalProperties: false },
       ),
     ),
+    burnRate: T.Optional(
+      T.Object(
+        {
+          maxRate: T.Number({
+            exclusiveMinimum: 0,
+            description:
+              "Fail when the candidate burns an error budget of the route's `slo` faster than this (1 = exactly the budget over the SLO period).",
+          }),
+          window: T.Optional({
+            ...Duration,
+            description: 'The window the burn rate is measured over, ending at the judgement; default 5m.',
+          }),
+        },
+        {
+          additionalProperties: false,
+          description:
+            "Burn-rate gate: the candidate's burn rate of each objective of the route's `slo` over `window` (the fleet's figures); needs `routes[].slo` (docs/releases-analysis.md).",
+        },
+      ),
+    ),
     failureLimit: T.Optional(
       T.Integer({ minimum: 0, description: 'Failed judgements tolerated before rolling back; default 0.' }),
     ),

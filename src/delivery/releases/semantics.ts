@@ -4,7 +4,13 @@ import type { ReleaseConfig } from './schema.js';
 
 interface Declared {
   upstreams: Record<string, unknown>;
-  routes: readonly { name: string; upstream?: string; websocket?: boolean; cache?: { enabled?: boolean } }[];
+  routes: readonly {
+    name: string;
+    upstream?: string;
+    websocket?: boolean;
+    cache?: { enabled?: boolean };
+    slo?: unknown;
+  }[];
   releases?: Record<string, ReleaseConfig>;
 }
 
@@ -68,6 +74,11 @@ export function checkReleases(c: Declared): ConfigProblem[] {
           message: `weights never go down (${prev.weight} then ${s.weight}): a lower weight would move users back`,
         });
     });
+    if (r.analysis?.burnRate !== undefined && route.slo === undefined)
+      out.push({
+        path: [...at, 'analysis', 'burnRate'],
+        message: `route "${r.route}" declares no \`slo\`: there is no error budget to burn`,
+      });
     if (r.overrides?.header !== undefined && !/^[A-Za-z0-9-]+$/.test(r.overrides.header))
       out.push({ path: [...at, 'overrides', 'header'], message: 'not a header name' });
   }

@@ -78,3 +78,14 @@ test('a release on a cached route is refused (a cached answer would cross versio
     /^conf\.yaml:8:16: \/releases\/r1\/route: route "api" uses the response cache: a cached answer would cross versions/,
   );
 });
+
+test('analysis.burnRate needs an slo on the route; with one it loads', () => {
+  const release = '  r1: { route: api, candidate: v2, analysis: { burnRate: { maxRate: 6, window: 5m } } }';
+  assert.deepEqual(configErrorLines(base(api, release)), [
+    'conf.yaml:8:58: /releases/r1/analysis/burnRate: route "api" declares no `slo`: there is no error budget to burn',
+  ]);
+  const withSlo =
+    '  - { name: api, match: { path: { prefix: / } }, upstream: v1, slo: { availability: 99% } }';
+  const { config } = loadConfigText(base(withSlo, release), 'conf.yaml', {});
+  assert.deepEqual(config.releases?.r1?.analysis?.burnRate, { maxRate: 6, window: '5m' });
+});
