@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import type { AnomalyCell } from '../anomaly/cell.js';
 import { configureAnomaly } from '../anomaly/service.js';
 import { Limiter } from '../dataplane/concurrency.js';
+import { GrpcRouteMetrics } from '../dataplane/grpc-status.js';
 import { guardHeaderActions, ReqHeader, requestHeaderActions } from '../dataplane/headers.js';
 import type { PathOptions } from '../dataplane/path.js';
 import { RetryPolicy } from '../dataplane/retry.js';
@@ -112,6 +113,8 @@ export interface CompiledRoute extends Matchable {
   readonly completePolicies: readonly Policy[] | undefined;
   /** What the anomaly detector reads (src/anomaly/); undefined without `anomaly`: one comparison. */
   readonly anomaly: AnomalyCell | undefined;
+  /** `grpc`: the route's gRPC answer counters (dataplane/grpc-status.ts); undefined elsewhere. */
+  readonly grpc: GrpcRouteMetrics | undefined;
 }
 
 export type Fallback =
@@ -373,6 +376,7 @@ function compileRoute(
     responsePolicies: having(policies, 'onResponse'),
     completePolicies: having(policies, 'onComplete'),
     anomaly,
+    grpc: r.grpc ? new GrpcRouteMetrics(metrics.grpcResponses, r.name, r.grpc.services) : undefined,
   };
 }
 
