@@ -256,6 +256,10 @@ export function compileRuntime(
       r.upstream === undefined ? undefined : anomaly?.cell(r.name, r.upstream),
     ),
   );
+  // `anomaly.action: failover` acts on this version's failovers (and re-holds what is held now).
+  anomaly?.bindFailovers(
+    new Map(routes.flatMap((r) => (r.failover === undefined ? [] : [[r.name, r.failover] as const]))),
+  );
   const al = config.logging?.accessLog;
   return {
     version: configVersion(config),
