@@ -30,7 +30,7 @@ async function cleanUp() {
   for (const c of cs) await c();
 }
 
-const INTERVAL_MS = 250;
+const INTERVAL_MS = 500;
 const anomaly = (action: 'failover' | 'rollback') => ({
   interval: INTERVAL_MS,
   warmup: 8,
@@ -61,11 +61,11 @@ interface Answer {
   status: number;
 }
 
-/** 8 clients, each sending its next request when the last is answered, until the test ends. */
+/** 16 clients, each sending its next request when the last is answered, until the test ends. */
 function load(gw: TestGateway, seen: Answer[], headers: () => Record<string, string> = () => ({})) {
   let running = true;
   let n = 0;
-  const clients = Array.from({ length: 8 }, async () => {
+  const clients = Array.from({ length: 16 }, async () => {
     while (running) {
       const sentAt = performance.now();
       const r = await httpRequest(`${gw.url}/x`, { headers: { 'x-user': `u${n++ % 1000}`, ...headers() } });

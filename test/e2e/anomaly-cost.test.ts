@@ -21,7 +21,7 @@ after(async () => {
   for (const c of cleanups.reverse()) await c();
 });
 
-const INTERVAL_MS = 250;
+const INTERVAL_MS = 500;
 const WARMUP = 8;
 const ENTER = 3;
 const NOISE_INTERVALS = 24;
@@ -71,7 +71,7 @@ test('a cost spike (units per answer ×4) starts a cost anomaly within K+2 inter
   });
 
   let running = true;
-  const clients = Array.from({ length: 8 }, async () => {
+  const clients = Array.from({ length: 16 }, async () => {
     while (running) {
       const r = await httpRequest(`${gw.url}/v1/chat`, { headers: { host: 'acme.api.test' } });
       assert.equal(r.status, 200);
