@@ -7,8 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { loadConfigFile } from '../src/config/load.js';
 import { jsonSchema } from '../src/config/schema.js';
 import { docsAnchor, Errors, typeUri } from '../src/errors/codes.js';
+import { rulesInputOf } from '../src/slo/input.js';
 import { renderRules } from '../src/slo/rules.js';
-import { objectivesOf } from '../src/slo/schema.js';
 
 export function renderSchema(): string {
   return `${JSON.stringify({ $schema: 'https://json-schema.org/draft/2020-12/schema', ...jsonSchema() }, null, 2)}\n`;
@@ -135,8 +135,5 @@ ${unique.join('\n')}
 export function renderMonitoringRules(): string {
   const file = fileURLToPath(new URL('../examples/sluice.yaml', import.meta.url));
   const { config } = loadConfigFile(file, {});
-  return renderRules(
-    { objectives: objectivesOf(config.routes), redis: config.redis !== undefined },
-    'examples/sluice.yaml',
-  );
+  return renderRules(rulesInputOf(config), 'examples/sluice.yaml');
 }

@@ -78,6 +78,12 @@ const tuning = {
   latency: T.Optional(Signal),
   errors: T.Optional(Signal),
   cost: T.Optional(Signal),
+  action: T.Optional(
+    T.Union([T.Literal('failover'), T.Literal('rollback')], {
+      description:
+        'What an anomaly does besides its events and metrics (./actions.ts, docs/anomaly.md#actions): `failover` — a latency or errors anomaly makes the route’s `failover` treat its upstream group as failed until the anomaly ends; `rollback` — any anomaly of a route with a running release aborts the release. Default: none.',
+    }),
+  ),
 };
 
 const Tuning = T.Object(tuning, { additionalProperties: false });

@@ -15,9 +15,17 @@ import type { Lifetime } from '../policies/lifetime.js';
 import { LifetimeKey } from '../policies/lifetime.js';
 import type { EventBus } from '../telemetry/events.js';
 import { perRegistry } from '../telemetry/per-registry.js';
+import type { Failover } from '../upstreams/failover.js';
 import { AnomalyCell } from './cell.js';
 import { Detector } from './detector.js';
-import { type ResolvedAnomaly, resolveAnomaly, SIGNALS, type SignalName, UNITS } from './settings.js';
+import {
+  type AnomalyAction,
+  type ResolvedAnomaly,
+  resolveAnomaly,
+  SIGNALS,
+  type SignalName,
+  UNITS,
+} from './settings.js';
 
 type Labels = 'route' | 'upstream' | 'signal';
 
@@ -61,6 +69,7 @@ interface Series {
   readonly upstream: string;
   readonly cell: AnomalyCell;
   minRequests: number;
+  action: AnomalyAction | undefined;
   /** Undefined for a signal that is off. */
   readonly detectors: Record<SignalName, Detector | undefined>;
 }
@@ -80,6 +89,8 @@ export class AnomalyService {
   private metrics: Metrics | undefined;
   /** Intervals judged so far (tests wait on it; also in docs as the evaluation count). */
   ticks = 0;
+  /** The routes' failovers of the running config (`action: failover` holds groups out in them). */
+  private failovers: ReadonlyMap<string, Failover> = new Map();
 
   /** Apply `anomaly:` of a (new) config version; undefined turns detection off. */
   configure(settings: ResolvedAnomaly | undefined, deps: AnomalyDeps): void {
@@ -106,7 +117,7 @@ export class AnomalyService {
     let s = this.series.get(key);
     if (s === undefined) {
       const detectors = {} as Record<SignalName, Detector | undefined>;
-      s = { route, upstream, cell: new AnomalyCell(), minRequests: 0, detectors };
+      s = { route, upstream, cell: new AnomalyCell(), minRequests: 0, action: undefined, detectors };
       this.series.set(key, s);
       this.applySettings(s);
     }
@@ -116,6 +127,7 @@ export class AnomalyService {
   private applySettings(s: Series): void {
     const set = this.settings!.forUpstream(s.upstream);
     s.minRequests = set.minRequests;
+    s.action = set.action;
     for (const name of SIGNALS) {
       const p = set.signals[name];
       const d = s.detectors[name];
@@ -180,9 +192,65 @@ export class AnomalyService {
       threshold,
       intervals: p.enterAfter,
       intervalMs: this.intervalMs,
+      ...(s.action === undefined ? {} : { action: s.action }),
     };
     logger?.warn({ event: e.type, ...e, type: undefined }, `anomaly started: ${signal} of ${s.route}`);
     events.emit(e);
+    // `rollback` is done by the gateway's release watcher on this event (./rollback.ts).
+    if (s.action === 'failover') this.failoverAction(s, signal, now);
+  }
+
+  /**
+   * The routes' failovers of a newly compiled config: anomalies under way with `action: failover`
+   * hold their group out in the new failover objects too (a reload does not bring traffic back).
+   */
+  bindFailovers(failovers: ReadonlyMap<string, Failover>): void {
+    this.failovers = failovers;
+    for (const s of this.series.values())
+      if (s.action === 'failover' && failsOver(s)) failovers.get(s.route)?.hold(s.upstream, true);
+  }
+
+  /** Hold the series' group out of its route's failover (a start) or let it back (an end). */
+  private failoverAction(s: Series, signal: SignalName, now: number): void {
+    // Cost is price, not health: a dearer answer is no reason to send traffic elsewhere.
+    if (signal === 'cost') return;
+    const f = this.failovers.get(s.route);
+    const base = {
+      type: 'anomaly_action' as const,
+      at: new Date(now).toISOString(),
+      route: s.route,
+      upstream: s.upstream,
+      signal,
+      action: 'failover' as const,
+    };
+    const emit = (outcome: 'applied' | 'lifted' | 'skipped', detail: string, active?: string) => {
+      const e = { ...base, outcome, detail, ...(active === undefined ? {} : { active }) };
+      this.deps!.logger?.warn({ event: e.type, ...e, type: undefined }, `anomaly action: ${detail}`);
+      this.deps!.events.emit(e);
+    };
+    if (f === undefined) {
+      emit('skipped', `route ${s.route} has no \`failover\`: nothing to fail over to`);
+      return;
+    }
+    const held = failsOver(s);
+    if (held === f.isHeld(s.upstream)) return; // another signal of the series holds it already (or still)
+    const from = f.active.name;
+    f.hold(s.upstream, held);
+    const to = f.active.name;
+    if (held)
+      emit(
+        'applied',
+        from === to
+          ? `route ${s.route}: ${s.upstream} held out for its ${signal} anomaly, but no other group has a target: traffic stays on ${to}`
+          : `route ${s.route}: ${s.upstream} held out for its ${signal} anomaly: traffic moved from ${from} to ${to}`,
+        to,
+      );
+    else
+      emit(
+        'lifted',
+        `route ${s.route}: ${s.upstream} no longer held out (its ${signal} anomaly ended): traffic returns after failback.after`,
+        to,
+      );
   }
 
   private ended(s: Series, signal: SignalName, d: Detector, x: number, now: number) {
@@ -201,6 +269,7 @@ export class AnomalyService {
     };
     logger?.info({ event: e.type, ...e, type: undefined }, `anomaly ended: ${signal} of ${s.route}`);
     events.emit(e);
+    if (s.action === 'failover') this.failoverAction(s, signal, now);
   }
 
   private stopTimer(): void {
@@ -211,6 +280,11 @@ export class AnomalyService {
   close(): void {
     this.stopTimer();
   }
+}
+
+/** Whether a series' health signals (latency, errors) have an anomaly under way. */
+function failsOver(s: Series): boolean {
+  return s.detectors.latency?.active === true || s.detectors.errors?.active === true;
 }
 
 export const anomalyKey = new LifetimeKey<AnomalyService>('anomaly');

@@ -19,8 +19,12 @@ const floors: Record<SignalName, { minRelative: number; minAbsolute: number }> =
   cost: { minRelative: 0.2, minAbsolute: 0 },
 };
 
+export type AnomalyAction = 'failover' | 'rollback';
+
 export interface SeriesSettings {
   readonly minRequests: number;
+  /** `action`: what a start of an anomaly does besides reporting it (./actions.ts). */
+  readonly action: AnomalyAction | undefined;
   /** Per signal: its detector parameters, or undefined when the signal is off. */
   readonly signals: Record<SignalName, DetectorParams | undefined>;
 }
@@ -48,7 +52,7 @@ function resolveTuning(t: AnomalyTuning): SeriesSettings {
             leaveAfter: t.leaveAfter ?? 5,
           };
   }
-  return { minRequests: t.minRequests ?? 20, signals };
+  return { minRequests: t.minRequests ?? 20, action: t.action, signals };
 }
 
 /** Undefined when detection is off (no `anomaly`, or `enabled: false`). */

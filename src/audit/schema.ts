@@ -19,6 +19,7 @@ export const AUDIT_EVENT_TYPES = [
   'placement_refused',
   'anomaly_started',
   'anomaly_ended',
+  'anomaly_action',
 ] as const;
 
 /** A retention duration: like other durations, plus days, weeks and years (365 days). */

@@ -1,21 +1,27 @@
 import { parseArgs } from 'node:util';
 import { ConfigInvalidError, formatConfigError, loadConfigFile } from '../config/load.js';
+import { rulesInputOf } from '../slo/input.js';
 import { renderRules } from '../slo/rules.js';
-import { objectivesOf } from '../slo/schema.js';
 
-const help = `Usage: sluice slo rules [--config FILE] > rules.yaml
+const help = `Usage: sluice slo rules [--config FILE] [--runbook-base URL] > rules.yaml
 
 Prints the Prometheus recording and alerting rules for the routes' \`slo\` objectives: error
 ratios over 5m..3d and the SLO period, the error budget left, the multi-window multi-burn-rate
 alerts (page: 14.4x over 1h and 5m, 6x over 6h and 30m; ticket: 3x over 1d and 2h, 1x over 3d
-and 6h, for a 30d period), a per-route 5xx-over-5% alert and, with \`redis\`, Redis p95 over 50ms.
-FILE defaults to $SLUICE_CONFIG, else ./sluice.yaml. Check the output with
+and 6h, for a 30d period), a per-route 5xx-over-5% alert, with \`redis\` Redis p95 over 50ms, with
+rate limits rejections over 3x their mean of the day before, and with \`grpc\` routes a gRPC
+service's failure share over 5%. Each alert's runbook_url is URL + docs/runbooks/<alert>.md (URL
+defaults to empty: a path in the repository). FILE defaults to $SLUICE_CONFIG, else ./sluice.yaml. Check the output with
 \`promtool check rules\`. See docs/slo.md.`;
 
 export async function runSlo(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
-    options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      config: { type: 'string', short: 'c' },
+      'runbook-base': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
     allowPositionals: true,
   });
   if (values.help) {
@@ -29,13 +35,14 @@ export async function runSlo(args: string[]): Promise<number> {
   const file = values.config ?? process.env.SLUICE_CONFIG ?? 'sluice.yaml';
   try {
     const { config } = loadConfigFile(file);
-    const objectives = objectivesOf(config.routes);
+    const input = rulesInputOf(config, values['runbook-base']);
+    const objectives = input.objectives;
     if (objectives.length === 0) console.error(`sluice slo rules: no route of ${file} declares an \`slo\``);
     if (config.redis === undefined)
       console.error(
         'sluice slo rules: no Redis alert (the config has no `redis`, so Sluice exports no Redis latency)',
       );
-    process.stdout.write(renderRules({ objectives, redis: config.redis !== undefined }, file));
+    process.stdout.write(renderRules(input, file));
     return 0;
   } catch (err) {
     if (!(err instanceof ConfigInvalidError)) throw err;

@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import type { AnomalyCell } from '../anomaly/cell.js';
 import { configureAnomaly } from '../anomaly/service.js';
 import { Limiter } from '../dataplane/concurrency.js';
+import { GrpcRouteMetrics } from '../dataplane/grpc-status.js';
 import { guardHeaderActions, ReqHeader, requestHeaderActions } from '../dataplane/headers.js';
 import type { PathOptions } from '../dataplane/path.js';
 import { RetryPolicy } from '../dataplane/retry.js';
@@ -117,6 +118,8 @@ export interface CompiledRoute extends Matchable {
   readonly anomaly: AnomalyCell | undefined;
   /** What Sluice's own SLO figures read (src/slo/live.ts); undefined without `slo`: one comparison. */
   readonly slo: SloCell | undefined;
+  /** `grpc`: the route's gRPC answer counters (dataplane/grpc-status.ts); undefined elsewhere. */
+  readonly grpc: GrpcRouteMetrics | undefined;
 }
 
 export type Fallback =
@@ -260,6 +263,10 @@ export function compileRuntime(
       slo?.cell(r.name),
     ),
   );
+  // `anomaly.action: failover` acts on this version's failovers (and re-holds what is held now).
+  anomaly?.bindFailovers(
+    new Map(routes.flatMap((r) => (r.failover === undefined ? [] : [[r.name, r.failover] as const]))),
+  );
   const al = config.logging?.accessLog;
   return {
     version: configVersion(config),
@@ -382,6 +389,7 @@ function compileRoute(
     completePolicies: having(policies, 'onComplete'),
     anomaly,
     slo,
+    grpc: r.grpc ? new GrpcRouteMetrics(metrics.grpcResponses, r.name, r.grpc.services) : undefined,
   };
 }
 

@@ -6,6 +6,7 @@
 import { type Static, Type as T, type TSchema } from '@sinclair/typebox';
 import { AnomalySettings } from '../anomaly/schema.js';
 import { AuditSettings } from '../audit/schema.js';
+import { GrpcRouteSchema } from '../dataplane/grpc-schema.js';
 import { ReleasesSettings } from '../delivery/releases/schema.js';
 import { JwtIssuers } from '../identity/jwt/schema.js';
 import { IdentitySettings } from '../policies/auth/schema.js';
@@ -564,6 +565,7 @@ const Route = T.Object(
     ),
     retry: T.Optional(Retry),
     slo: T.Optional(SloSchema),
+    grpc: T.Optional(GrpcRouteSchema),
     // Each policy kind's property (`auth`, `ipFilter`, `cache`, ...), from the policy registry.
     ...routePolicyProperties(),
   },

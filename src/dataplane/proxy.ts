@@ -13,6 +13,7 @@ import type { BodyTap, RequestContext } from '../policies/policy.js';
 import type { Target } from '../upstreams/target.js';
 import { withPolicyHeaders } from './context.js';
 import type { Exchange } from './exchange.js';
+import { type GrpcRouteMetrics, grpcCodeIndex, grpcStatusIn, isGrpcContentType } from './grpc-status.js';
 import { connectionTokens, responseHopByHop } from './headers.js';
 import { type RetryPolicy, retryAfterMs } from './retry.js';
 import { forwardTrailers } from './trailers.js';
@@ -60,6 +61,10 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
   /** The failed try's outcome, for its target's health record. */
   private triedStatus = 0;
   private triedError: string | undefined;
+  /** A gRPC answer on a route with `grpc`: its service label (counted when it ends). */
+  private grpcService: string | undefined;
+  /** `grpc-status` from the head of a Trailers-Only answer. */
+  private grpcHeadStatus: string | undefined;
   private readonly onDrain = () => this.controller?.resume();
   private readonly onClientClose = () => {
     if (!this.finished) this.abort(new ClientClosedError('client closed the connection'));
@@ -129,6 +134,8 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     const x = this.x;
     const res = x.res!;
     const route = x.routed;
+    // One comparison on routes without `grpc`.
+    if (route.grpc !== undefined) this.grpcHead(route.grpc, raw);
     // A release's shadow traffic: one comparison on routes without a mirror; copied off the request path.
     if (route.release?.mirror !== undefined) {
       const tap = route.release.mirror.begin(x, status, this.sent!);
@@ -230,6 +237,13 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     if (trailers !== null && (!Array.isArray(trailers) || trailers.length !== 0))
       forwardTrailers(res, trailers);
     res.end();
+    if (this.grpcService !== undefined) {
+      this.x.routed.grpc!.count(
+        this.grpcService,
+        grpcCodeIndex(grpcStatusIn(trailers) ?? this.grpcHeadStatus),
+      );
+      this.grpcService = undefined;
+    }
     const taps = this.taps;
     if (taps !== undefined) {
       this.taps = undefined;
@@ -259,6 +273,10 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     if (clientFault) gw.metrics.refusals.labels(def.code).inc();
     else gw.metrics.upstreamErrors.labels((x.version ?? route.upstream!).name, kind).inc();
     const res = x.res!;
+    if (this.grpcService !== undefined) {
+      route.grpc!.countBroken(this.grpcService);
+      this.grpcService = undefined;
+    }
     if (res.headersSent) {
       // The response already started: reset the connection (RST_STREAM on HTTP/2) so a truncated
       // body never looks complete. An SSE client first gets a final `event: error` it can act on.
@@ -279,6 +297,19 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
       withPolicyHeaders(x.ctx, clientFault ? { connection: 'close' } : undefined),
     );
     this.finish(def.status, kind);
+  }
+
+  /** A gRPC route's answer head: an `application/grpc` one is counted when it ends. */
+  private grpcHead(m: GrpcRouteMetrics, raw: readonly (Buffer | string)[]): void {
+    this.grpcService = undefined;
+    for (let i = 0; i < raw.length; i += 2) {
+      const n = raw[i]!;
+      if (n.length !== 12 || n.toString('latin1').toLowerCase() !== 'content-type') continue;
+      if (!isGrpcContentType(raw[i + 1]!.toString('latin1'))) return;
+      this.grpcService = m.serviceLabel(this.x.req.url ?? '');
+      this.grpcHeadStatus = grpcStatusIn(raw);
+      return;
+    }
   }
 
   /** On a retryable status: decide whether to try again (attempts, retry-after, target, budget). */

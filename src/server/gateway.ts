@@ -2,6 +2,7 @@
  * A Gateway is built from a config file and runs the public and admin listeners. No module-level
  * state: tests run several gateways in one process. Lifecycle: start → (reload)* → drain → stop.
  */
+
 import { createHash } from 'node:crypto';
 import { type FSWatcher, readFileSync, watch } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -10,6 +11,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { AdminHost, ReloadResult } from '../admin/host.js';
 import { AdminServer } from '../admin/server.js';
+import { watchAnomalyRollbacks } from '../anomaly/rollback.js';
 import { applyAuditEnv } from '../audit/sinks/env.js';
 import { compileRuntime, disposeRuntime, type Runtime } from '../config/compile.js';
 import { ConfigInvalidError, formatConfigError, loadConfigFile } from '../config/load.js';
@@ -84,6 +86,8 @@ export class Gateway implements DataplaneState, AdminHost {
   readonly releaseSlots = new ReleaseSlots();
   /** Stops the warning about tenant regions no residency-bound route serves. */
   private unwatchRegions: (() => void) | undefined;
+  /** Stops `anomaly.action: rollback` (anomaly/rollback.ts). */
+  private unwatchRollbacks: (() => void) | undefined;
   /** Release directory, driver and admin view: open when the store is. */
   releaseServices: ReleaseServices | undefined;
   /** The audit log's outbox, sequencer and reads (`audit.enabled`): open when the store is. */
@@ -171,6 +175,7 @@ export class Gateway implements DataplaneState, AdminHost {
   /** Policy state, Redis and the store: what outlives config versions. */
   private async closeShared(): Promise<void> {
     this.unwatchRegions?.();
+    this.unwatchRollbacks?.();
     await this.audit?.close();
     await this.releaseServices?.close();
     await this.lifetime.close();
@@ -234,6 +239,14 @@ export class Gateway implements DataplaneState, AdminHost {
         (route) => objectivesOf(this.runtime.config.routes).filter((o) => o.route === route),
       );
       await this.releaseServices.start(this.runtime.releases);
+      this.unwatchRollbacks = watchAnomalyRollbacks({
+        events: this.events,
+        releaseOf: (route) =>
+          Object.entries(this.runtime.config.releases ?? {}).find(([, r]) => r.route === route)?.[0],
+        releases: this.releaseServices.releases,
+        replica: this.releaseServices.replica,
+        logger: this.logger,
+      });
       this.releases = this.releaseServices.admin;
     }
     this.audit = await AuditServices.open(

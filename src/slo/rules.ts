@@ -5,8 +5,10 @@
  * workbook's windows, the ratio over the SLO period, the budget left, and the workbook's
  * multi-window, multi-burn-rate alerts (ch. 5, table 5-8) — one alert rule per window pair, so an
  * alert says by its labels which pair fired (a single rule OR-ing two pairs, as Sloth writes it,
- * cannot). Plus the seeds' fleet alerts: a route's error rate over 5% for 5 minutes, and Redis
- * p95 over 50 ms when the config uses Redis.
+ * cannot). Plus the seeds' fleet alerts: a route's error rate over 5% for 5 minutes, Redis p95
+ * over 50 ms when the config uses Redis, rate-limit rejections far above their own baseline when a
+ * route is rate-limited, and a gRPC service's failure share when a route has `grpc`. Every alert
+ * links its runbook (docs/runbooks/<alert>.md) and names in its summary the window that fired.
  */
 import { stringify } from 'yaml';
 import type { Objective } from './schema.js';
@@ -66,6 +68,35 @@ export interface RulesInput {
   objectives: readonly Objective[];
   /** Whether the config uses Redis (top-level `redis`): only then is the Redis latency metric exported. */
   redis: boolean;
+  /** Whether some route is rate-limited: only then is `sluice_ratelimit_decisions_total` exported. */
+  rateLimits?: boolean;
+  /** Whether some route has `grpc`: only then does `sluice_grpc_responses_total` get series. */
+  grpc?: boolean;
+  /** Prefix of the `runbook_url` annotations (`https://…/blob/main/`); default: the repository path. */
+  runbookBase?: string;
+}
+
+/**
+ * The rate-limit alert's figures: the 5m rejection rate must exceed FACTOR × the mean rate of the
+ * day before (which spans a whole daily cycle, so the usual peak hour is inside the baseline), and
+ * be at least MIN_PER_SECOND: 3x a quiet night's 0.1/s is still no page.
+ */
+export const RATE_LIMIT_FACTOR = 3;
+export const RATE_LIMIT_MIN_PER_SECOND = 1;
+/** gRPC codes that mean the service failed (the 5xx of gRPC); the other non-OK codes are the caller's. */
+export const GRPC_FAILURE_CODES = [
+  'UNKNOWN',
+  'DEADLINE_EXCEEDED',
+  'RESOURCE_EXHAUSTED',
+  'UNIMPLEMENTED',
+  'INTERNAL',
+  'UNAVAILABLE',
+  'DATA_LOSS',
+] as const;
+export const GRPC_FAILURE_SHARE = 0.05;
+
+function runbook(base: string | undefined, alert: string): string {
+  return `${base ?? ''}docs/runbooks/${alert}.md`;
 }
 
 /** Round away float noise (0.02 × 720 is 14.399999999999999) so rules read as the workbook does. */
@@ -119,7 +150,7 @@ function describe(o: Objective): string {
     : `latency: ${percent(o.target)} of requests within ${tidy(o.thresholdSeconds * 1000)}ms`;
 }
 
-function objectiveGroup(o: Objective): RuleGroup {
+function objectiveGroup(o: Objective, runbookBase: string | undefined): RuleGroup {
   const sel = `{route=${q(o.route)},slo=${q(o.slo)}}`;
   // The route is a static label too, though `sum by (route)` keeps it: promtool lints two rules with
   // the same name and static labels as duplicates, and each route has rules of its own.
@@ -166,13 +197,15 @@ function objectiveGroup(o: Objective): RuleGroup {
           `Objective: ${describe(o)} over ${period}, a budget of ${percent(budget)} bad events. ` +
           `The bad-event ratio is {{ $value | humanizePercentage }} over ${t.long} and above ${percent(threshold)} over ${t.short} too: ` +
           `at ${rate}x, ${percent(t.budgetShare)} of the ${period} budget goes in ${t.long}.`,
+        runbook_url: runbook(runbookBase, 'SluiceErrorBudgetBurn'),
       },
     });
   }
   return { name: `sluice-slo-${o.route}-${o.slo}`, rules };
 }
 
-function seedGroup(redis: boolean): RuleGroup {
+function seedGroup(input: RulesInput): RuleGroup {
+  const rb = (alert: string) => runbook(input.runbookBase, alert);
   const rules: AlertingRule[] = [
     {
       alert: 'SluiceRouteErrorRateHigh',
@@ -182,29 +215,70 @@ function seedGroup(redis: boolean): RuleGroup {
       for: '5m',
       labels: { severity: 'page' },
       annotations: {
-        summary: 'Route {{ $labels.route }} answers over 5% 5xx for 5 minutes',
+        summary: 'Route {{ $labels.route }} answers over 5% 5xx for 5 minutes (fired on the 5m window)',
         description:
           'The 5xx share on route {{ $labels.route }} over 5m is {{ $value | humanizePercentage }}.',
+        runbook_url: rb('SluiceRouteErrorRateHigh'),
       },
     },
   ];
-  if (redis)
+  if (input.redis)
     rules.push({
       alert: 'SluiceRedisLatencyHigh',
       expr: 'histogram_quantile(0.95, sum by (instance, le) (rate(sluice_redis_command_duration_seconds_bucket[5m])))\n> 0.05',
       for: '5m',
       labels: { severity: 'ticket' },
       annotations: {
-        summary: 'Redis p95 over 50ms on {{ $labels.instance }} for 5 minutes',
+        summary: 'Redis p95 over 50ms on {{ $labels.instance }} for 5 minutes (fired on the 5m window)',
         description:
           'p95 of the Redis commands of the limit, quota and cache policies is {{ $value | humanizeDuration }} on {{ $labels.instance }}.',
+        runbook_url: rb('SluiceRedisLatencyHigh'),
       },
     });
+  if (input.rateLimits) {
+    const limited = (range: string, offset = '') =>
+      `sum by (route) (rate(sluice_ratelimit_decisions_total{result="limited"}[${range}]${offset}))`;
+    rules.push({
+      alert: 'SluiceRateLimitRejectionsHigh',
+      // The baseline is the mean of the day before, ending where the 5m window starts; a route
+      // with no rejections that day (or no history yet) has a baseline of 0 rather than none.
+      expr:
+        `${limited('5m')}\n> ${RATE_LIMIT_FACTOR} * (\n  ${limited('1d', ' offset 5m')}\n  or\n  0 * ${limited('5m')}\n)\n` +
+        `and\n${limited('5m')} > ${RATE_LIMIT_MIN_PER_SECOND}`,
+      for: '10m',
+      labels: { severity: 'ticket' },
+      annotations: {
+        summary: `Route {{ $labels.route }} refuses over ${RATE_LIMIT_FACTOR}x its usual rate-limit rejections (fired on the 5m window against the 1d baseline)`,
+        description:
+          `Rate limits on route {{ $labels.route }} refuse {{ $value | humanize }}/s over the last 5m, over ${RATE_LIMIT_FACTOR}x the mean rate of the day before ` +
+          `and over ${RATE_LIMIT_MIN_PER_SECOND}/s, for 10 minutes.`,
+        runbook_url: rb('SluiceRateLimitRejectionsHigh'),
+      },
+    });
+  }
+  if (input.grpc) {
+    const codes = GRPC_FAILURE_CODES.join('|');
+    rules.push({
+      alert: 'SluiceGrpcFailureRateHigh',
+      expr:
+        `sum by (route, service) (rate(sluice_grpc_responses_total{code=~"${codes}"}[5m]))\n/\n` +
+        `sum by (route, service) (rate(sluice_grpc_responses_total[5m]))\n> ${GRPC_FAILURE_SHARE}`,
+      for: '5m',
+      labels: { severity: 'page' },
+      annotations: {
+        summary: `gRPC service {{ $labels.service }} on route {{ $labels.route }} fails over ${percent(GRPC_FAILURE_SHARE)} of calls for 5 minutes (fired on the 5m window)`,
+        description: `The share of {{ $labels.service }} calls answered ${GRPC_FAILURE_CODES.join(', ')} over 5m is {{ $value | humanizePercentage }}.`,
+        runbook_url: rb('SluiceGrpcFailureRateHigh'),
+      },
+    });
+  }
   return { name: 'sluice-fleet', rules };
 }
 
 export function generateRules(input: RulesInput): RuleFile {
-  return { groups: [...input.objectives.map(objectiveGroup), seedGroup(input.redis)] };
+  return {
+    groups: [...input.objectives.map((o) => objectiveGroup(o, input.runbookBase)), seedGroup(input)],
+  };
 }
 
 /** The rule file as YAML, with a header that says what it came from and what it left out. */
@@ -217,5 +291,9 @@ export function renderRules(input: RulesInput, source: string): string {
     head.push(
       '# No SluiceRedisLatencyHigh alert: the config has no `redis`, so no Redis latency is exported.',
     );
+  if (!input.rateLimits)
+    head.push('# No SluiceRateLimitRejectionsHigh alert: no route is rate-limited (`rateLimit`, `limits`).');
+  if (!input.grpc)
+    head.push('# No SluiceGrpcFailureRateHigh alert: no route has `grpc`, so no gRPC status is counted.');
   return `${head.join('\n')}\n${stringify(generateRules(input), { lineWidth: 0, aliasDuplicateObjects: false })}`;
 }

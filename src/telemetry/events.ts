@@ -162,6 +162,8 @@ export interface AnomalyStartedEvent {
   threshold: number;
   intervals: number;
   intervalMs: number;
+  /** The configured `anomaly.action` of the series, when it has one (./anomaly/actions.ts acts on it). */
+  action?: 'failover' | 'rollback';
 }
 
 /** The anomaly's signal was back under the threshold for the configured run of intervals. */
@@ -179,8 +181,31 @@ export interface AnomalyEndedEvent {
   durationMs: number;
 }
 
+/**
+ * What an anomaly's `action` did (src/anomaly/actions.ts): `failover` applied at the start (the
+ * route's traffic left the group) and lifted at the end; `rollback` applied (the release aborted,
+ * which is also a `release_decision`); `skipped` when there was nothing to act on, `failed` when
+ * the store refused.
+ */
+export interface AnomalyActionEvent {
+  type: 'anomaly_action';
+  at: string;
+  route: string;
+  upstream: string;
+  signal: 'latency' | 'errors' | 'cost';
+  action: 'failover' | 'rollback';
+  outcome: 'applied' | 'lifted' | 'skipped' | 'failed';
+  /** In words: the groups switched between, the release aborted, or why nothing was done. */
+  detail: string;
+  /** `rollback`: the release aborted (or that would have been). */
+  release?: string;
+  /** `failover`: the group the route's requests go to after the action. */
+  active?: string;
+}
+
 export type GatewayEvent =
   | AnomalyStartedEvent
+  | AnomalyActionEvent
   | AnomalyEndedEvent
   | ReleaseDecisionEvent
   | ResidencyRefusedEvent

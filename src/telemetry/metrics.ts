@@ -41,6 +41,7 @@ export class Metrics {
   readonly concurrencyQueued: Gauge<'scope' | 'name'>;
   readonly retries: Counter<'route' | 'reason'>;
   readonly retryBudgetExhausted: Counter<'route'>;
+  readonly grpcResponses: Counter<'route' | 'service' | 'code'>;
   readonly snapshotErrors: Counter;
   private readonly jwksFetches: Counter<'issuer' | 'result'>;
   private readonly jwksUnknownKid: Counter<'issuer' | 'outcome'>;
@@ -155,6 +156,12 @@ export class Metrics {
       name: 'sluice_retry_budget_exhausted_total',
       help: 'Failures passed on without a retry because the route’s retry budget was spent.',
       labelNames: ['route'],
+      registers: [r],
+    });
+    this.grpcResponses = new Counter({
+      name: 'sluice_grpc_responses_total',
+      help: 'gRPC answers on routes with `grpc`, by route, service (a declared one, else other) and grpc-status name (OK, UNAVAILABLE, ...).',
+      labelNames: ['route', 'service', 'code'],
       registers: [r],
     });
     this.snapshotErrors = new Counter({

@@ -9,6 +9,11 @@
  *   available, with a target not on half-open breaker trial, without a break for `failback.after`
  *   (hysteresis), so a flapping primary does not drag traffic back and forth.
  * - No group has a target: stay, and the active group's 503 (or the route's fallback) applies.
+ *
+ * A group can also be *held out* (`hold`): an anomaly of the route with `anomaly.action: failover`
+ * (src/anomaly/service.ts) makes this failover treat the group as unavailable while it lasts, by
+ * the same rules: the traffic leaves it at once for the first group that has a target, and returns
+ * `failback.after` after the hold is lifted. A held group with the only targets left still serves.
  */
 import type { Logger } from 'pino';
 import type { Counter, Gauge } from 'prom-client';
@@ -27,6 +32,8 @@ export class Failover {
   private readonly upSince: number[];
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** Indexes in the chain of the groups held out by an anomaly. */
+  private readonly heldOut = new Set<number>();
   private readonly onChange = () => this.update();
 
   constructor(
@@ -61,6 +68,26 @@ export class Failover {
     for (const g of this.chain) m.active.labels(this.route, g.name).set(g === this.active ? 1 : 0);
   }
 
+  /**
+   * Hold the group named `group` out (true) or let it back (false). False when the group is not in
+   * the chain. The switch, if any, happens before this returns (`active` tells where traffic goes).
+   */
+  hold(group: string, held: boolean): boolean {
+    const i = this.chain.findIndex((g) => g.name === group);
+    if (i < 0) return false;
+    if (held === this.heldOut.has(i)) return true;
+    if (held) this.heldOut.add(i);
+    else this.heldOut.delete(i);
+    this.update();
+    return true;
+  }
+
+  /** Whether the group named `group` is held out now. */
+  isHeld(group: string): boolean {
+    const i = this.chain.findIndex((g) => g.name === group);
+    return i >= 0 && this.heldOut.has(i);
+  }
+
   private update(): void {
     if (this.stopped) return;
     const now = Date.now();
@@ -69,7 +96,7 @@ export class Failover {
       const g = chain[i]!;
       // An earlier group counts as back only when settled: a target whose breaker is half-open
       // would take the traffic on one trial request and be out again at once (flapping).
-      const up = i < this.activeIndex ? g.settled : g.available.length > 0;
+      const up = !this.heldOut.has(i) && (i < this.activeIndex ? g.settled : g.available.length > 0);
       if (!up) this.upSince[i] = 0;
       else if (this.upSince[i] === 0) this.upSince[i] = now;
     }
@@ -78,7 +105,7 @@ export class Failover {
       // group too, when it is the only one left).
       let i = this.upSince.findIndex((s) => s > 0);
       if (i < 0) i = chain.findIndex((g) => g.available.length > 0);
-      if (i >= 0) this.switchTo(i, 'active_unavailable');
+      if (i >= 0) this.switchTo(i, this.heldOut.has(this.activeIndex) ? 'anomaly' : 'active_unavailable');
     } else {
       // An earlier group that has been up for failbackAfter takes over again.
       for (let i = 0; i < this.activeIndex; i++) {

@@ -17,7 +17,7 @@ import { request as httpsRequest } from 'node:https';
 import { after, before, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { certDir, makeCa, makeLeaf } from '../harness/certs.js';
-import { deferred, within } from '../harness/flow.js';
+import { deferred, untilPasses, within } from '../harness/flow.js';
 import { simpleConfig, startGateway, type TestGateway } from '../harness/gateway.js';
 import { startUpstream, type TestUpstream } from '../harness/upstream.js';
 
@@ -530,6 +530,15 @@ for (const secure of [true, false]) {
             http2: true,
             ...(secure ? { tls: { ca: ca.cert, serverName: 'grpc.internal' } } : {}),
           },
+          // `grpc` counts answers by service and status (sluice_grpc_responses_total).
+          routes: [
+            {
+              name: 'all',
+              match: { path: { prefix: '/' } },
+              upstream: 'up',
+              grpc: { services: ['sluice.test.Echo'] },
+            },
+          ],
         }),
       );
       client = grpcClient(gw);
@@ -573,6 +582,32 @@ for (const secure of [true, false]) {
       assert.deepEqual(items, ['item-0', 'item-1', 'item-2', 'item-3', 'item-4']);
       assert.equal(status.code, grpc.status.OK);
       assert.deepEqual(status.metadata.get('x-count'), ['5']);
+    });
+
+    test('sluice_grpc_responses_total counts each answer by declared service and grpc-status name', async () => {
+      const count = async (service: string, code: string) => {
+        const m = await gw.gw.metrics.registry.getSingleMetric('sluice_grpc_responses_total')!.get();
+        const v = m.values.find(
+          (x) => x.labels.route === 'all' && x.labels.service === service && x.labels.code === code,
+        );
+        return v?.value ?? 0;
+      };
+      const ok0 = await count('sluice.test.Echo', 'OK');
+      const nf0 = await count('sluice.test.Echo', 'NOT_FOUND');
+      await new Promise<void>((resolve, reject) =>
+        client.echo(Buffer.from('a'), new grpc.Metadata(), (e) => (e ? reject(e) : resolve())),
+      );
+      await new Promise<void>((resolve) =>
+        client.echo(Buffer.from('missing'), new grpc.Metadata(), () => resolve()),
+      );
+      const stream = client.count(Buffer.from('2'), new grpc.Metadata());
+      stream.resume();
+      await once(stream, 'status');
+      // The gateway counts when the upstream's answer ends, which can trail the client's callback.
+      await untilPasses(async () => {
+        assert.equal((await count('sluice.test.Echo', 'OK')) - ok0, 2);
+        assert.equal((await count('sluice.test.Echo', 'NOT_FOUND')) - nf0, 1);
+      });
     });
 
     test('client streaming and bidirectional streaming', async () => {

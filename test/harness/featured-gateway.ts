@@ -1,6 +1,6 @@
 /**
  * A gateway with every feature that registers metrics configured (cache, health checks, a breaker,
- * rate limits, quotas, cost budgets, anomaly detection, Redis, a release on a route with an slo, the audit log with a
+ * rate limits, quotas, cost budgets, anomaly detection, Redis, a release on a route with an slo, a gRPC route, the audit log with a
  * sink, the store), so a
  * test can read the whole metric catalogue from one process: the dashboard's and the catalogue's
  * tests compare what it exports with what deploy/monitoring and docs/metrics.md promise.
@@ -61,6 +61,12 @@ export async function startFeaturedGateway(): Promise<FeaturedGateway> {
       },
       // An slo on the released route: Sluice's own SLO gauges, per route and per version.
       { name: 'released', match: { path: { prefix: '/r' } }, upstream: 'up', slo: { availability: '99.9%' } },
+      {
+        name: 'rpc',
+        match: { path: { prefix: '/shop.' } },
+        upstream: 'up',
+        grpc: { services: ['shop.Cart'] },
+      },
     ],
     releases: {
       r: { route: 'released', candidate: 'v2', steps: [{ weight: 10, duration: '1h' }] },

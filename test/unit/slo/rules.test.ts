@@ -1,6 +1,6 @@
 /** `routes[].slo` at load time and the rules `sluice slo rules` generates (expected values written by hand from the SRE workbook). */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { renderMonitoringRules } from '../../../scripts/render-generated.js';
 import { ConfigInvalidError, formatConfigError, loadConfigText } from '../../../src/config/load.js';
@@ -168,4 +168,34 @@ test('deploy/monitoring/sluice-rules.yaml is what `sluice slo rules` gives for t
     'utf8',
   );
   assert.equal(committed, renderMonitoringRules());
+});
+
+test('the rate-limit and gRPC alerts only for configs that export their metrics; every alert links its runbook', () => {
+  const { config: c } = loadConfigText(config('{ availability: 99% }'), 'conf.yaml', {});
+  const names = (input: Parameters<typeof generateRules>[0]) =>
+    alerts(generateRules(input)).map((a) => a.alert);
+  const objectives = objectivesOf(c.routes);
+  assert.ok(!names({ objectives, redis: false }).includes('SluiceRateLimitRejectionsHigh'));
+  assert.ok(!names({ objectives, redis: false }).includes('SluiceGrpcFailureRateHigh'));
+  const all = alerts(
+    generateRules({ objectives, redis: true, rateLimits: true, grpc: true, runbookBase: 'https://x/' }),
+  );
+  assert.deepEqual(
+    [...new Set(all.map((a) => a.alert))],
+    [
+      'SluiceErrorBudgetBurn',
+      'SluiceRouteErrorRateHigh',
+      'SluiceRedisLatencyHigh',
+      'SluiceRateLimitRejectionsHigh',
+      'SluiceGrpcFailureRateHigh',
+    ],
+  );
+  for (const a of all) {
+    assert.equal(a.annotations.runbook_url, `https://x/docs/runbooks/${a.alert}.md`);
+    assert.match(a.annotations.summary!, /\(fired on the .+ windows?/);
+    assert.ok(
+      existsSync(new URL(`../../../docs/runbooks/${a.alert}.md`, import.meta.url)),
+      `runbook of ${a.alert}`,
+    );
+  }
 });
