@@ -27,6 +27,7 @@ import type { DeclaredRelease } from '../delivery/releases/actions.js';
 import { type CompiledRelease, compileRelease } from '../delivery/releases/compile.js';
 import { declaredReleases, ReleaseSlots } from '../delivery/releases/registry.js';
 import type { Verifier } from '../identity/jwt/verify.js';
+import { identifies } from '../policies/identity.js';
 import { transientLifetime } from '../policies/lifetime.js';
 import { compilePlacement, type RoutePlacement } from '../policies/placement/route.js';
 import type { Policy } from '../policies/policy.js';
@@ -39,6 +40,8 @@ import {
 import { type ResidencyPolicy, residencyOf } from '../policies/residency/index.js';
 import { EventBus } from '../telemetry/events.js';
 import type { Metrics, RouteMetrics } from '../telemetry/metrics.js';
+import { tenantAllowList } from '../telemetry/metrics-schema.js';
+import type { TenantSeries } from '../telemetry/tenant-metrics.js';
 import { httpRouteOf } from '../telemetry/tracing/http-route.js';
 import type { DnsRegistry } from '../upstreams/dns.js';
 import { Failover } from '../upstreams/failover.js';
@@ -85,6 +88,8 @@ export interface CompiledRoute extends Matchable {
   readonly maxBodyBytes: number;
   readonly websocket: boolean;
   readonly metrics: RouteMetrics;
+  /** Allow-listed tenants' series (`metrics.tenants`); undefined on other routes: one comparison. */
+  readonly tenantSeries: TenantSeries | undefined;
   /** `failover`: the ordered groups and the one active now (undefined without failover). */
   readonly failover: Failover | undefined;
   /** When the upstream has no target: a static answer or another group (`fallback`). */
@@ -237,6 +242,7 @@ export function compileRuntime(
       compileRelease(name, spec, [stable, candidate], slots.slot(name), trustedProxies),
     );
   }
+  const tenantAllow = tenantAllowList(config.metrics);
   const routes = config.routes.map((r, index) =>
     compileRoute(
       r,
@@ -251,6 +257,9 @@ export function compileRuntime(
       releaseOf.get(r.name),
       r.ofrep === true ? { flags: policyDeps.flags ?? noFlags, hidden: hiddenHeaders(r, config) } : undefined,
       r.upstream === undefined ? undefined : anomaly?.cell(r.name, r.upstream),
+      tenantAllow !== undefined && identifies(r)
+        ? deps.metrics.tenants.forRoute(r.name, tenantAllow)
+        : undefined,
     ),
   );
   const al = config.logging?.accessLog;
@@ -307,6 +316,7 @@ function compileRoute(
   release: CompiledRelease | undefined,
   ofrep: OfrepEndpoint | undefined,
   anomaly: AnomalyCell | undefined,
+  tenantSeries: TenantSeries | undefined,
 ): CompiledRoute {
   const pm = compilePathMatch(r.match.path);
   const t = r.timeouts;
@@ -351,6 +361,7 @@ function compileRoute(
           )
         : undefined,
     metrics: metrics.forRoute(r.name, upstream?.name ?? (ofrep ? 'ofrep' : '')),
+    tenantSeries,
     limiter: r.concurrency
       ? new Limiter(
           r.concurrency.max,
