@@ -7,7 +7,10 @@
  * resource, the environment's defaults, the last export at stop, and the kill switch.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { httpRequest, untilPasses } from '../harness/flow.js';
 import { startGateway, type TestGateway } from '../harness/gateway.js';
 import { scrape } from '../harness/metrics.js';
@@ -185,6 +188,37 @@ describe('the environment turns it on; a stop exports the last counts', () => {
       await send(g, '/items/1', 2);
       await g.stop();
       assert.equal(otlp.metricsRequests, 0);
+    } finally {
+      await otlp.close();
+    }
+  });
+});
+
+describe('off costs nothing', () => {
+  const script = fileURLToPath(new URL('../fixtures/otel-loaded.ts', import.meta.url));
+  /** The @opentelemetry packages a gateway process loaded, with this environment. */
+  async function loaded(env: NodeJS.ProcessEnv): Promise<string[]> {
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', script], {
+      env: { PATH: process.env.PATH, ...env },
+    });
+    return JSON.parse(stdout.trim().split('\n').pop()!) as string[];
+  }
+
+  test('telemetry off: no OpenTelemetry SDK or exporter package is loaded', async () => {
+    // Only the API: prom-client's process CPU collector requires @opentelemetry/api itself.
+    assert.deepEqual(await loaded({}), ['@opentelemetry/api']);
+  });
+
+  test('metrics export on: sdk-metrics is loaded (the check sees what it should)', async () => {
+    const otlp = await startOtlpReceiver();
+    try {
+      const pkgs = await loaded({
+        ENABLE_TELEMETRY: 'true',
+        OTEL_EXPORTER_OTLP_ENDPOINT: otlp.endpoint,
+        OTEL_TRACES_EXPORTER: 'none',
+      });
+      assert.ok(pkgs.includes('@opentelemetry/sdk-metrics'), pkgs.join());
+      assert.ok(otlp.metricsRequests >= 1, 'the child exported at its stop');
     } finally {
       await otlp.close();
     }
