@@ -28,6 +28,7 @@ import type { DeclaredRelease } from '../delivery/releases/actions.js';
 import { type CompiledRelease, compileRelease } from '../delivery/releases/compile.js';
 import { declaredReleases, ReleaseSlots } from '../delivery/releases/registry.js';
 import type { Verifier } from '../identity/jwt/verify.js';
+import { identifies } from '../policies/identity.js';
 import { transientLifetime } from '../policies/lifetime.js';
 import { compilePlacement, type RoutePlacement } from '../policies/placement/route.js';
 import type { Policy } from '../policies/policy.js';
@@ -43,6 +44,8 @@ import type { SloCell } from '../slo/cell.js';
 import { configureSlo } from '../slo/live.js';
 import { objectivesOf } from '../slo/schema.js';
 import type { Metrics, RouteMetrics } from '../telemetry/metrics.js';
+import { tenantAllowList } from '../telemetry/metrics-schema.js';
+import type { TenantSeries } from '../telemetry/tenant-metrics.js';
 import { httpRouteOf } from '../telemetry/tracing/http-route.js';
 import type { DnsRegistry } from '../upstreams/dns.js';
 import { Failover } from '../upstreams/failover.js';
@@ -89,6 +92,8 @@ export interface CompiledRoute extends Matchable {
   readonly maxBodyBytes: number;
   readonly websocket: boolean;
   readonly metrics: RouteMetrics;
+  /** Allow-listed tenants' series (`metrics.tenants`); undefined on other routes: one comparison. */
+  readonly tenantSeries: TenantSeries | undefined;
   /** `failover`: the ordered groups and the one active now (undefined without failover). */
   readonly failover: Failover | undefined;
   /** When the upstream has no target: a static answer or another group (`fallback`). */
@@ -246,6 +251,7 @@ export function compileRuntime(
     );
   }
   const slo = configureSlo(sloRoutes(config), policyDeps.lifetime, policyDeps.registry);
+  const tenantAllow = tenantAllowList(config.metrics);
   const routes = config.routes.map((r, index) =>
     compileRoute(
       r,
@@ -261,6 +267,9 @@ export function compileRuntime(
       r.ofrep === true ? { flags: policyDeps.flags ?? noFlags, hidden: hiddenHeaders(r, config) } : undefined,
       r.upstream === undefined ? undefined : anomaly?.cell(r.name, r.upstream),
       slo?.cell(r.name),
+      tenantAllow !== undefined && identifies(r)
+        ? deps.metrics.tenants.forRoute(r.name, tenantAllow)
+        : undefined,
     ),
   );
   // `anomaly.action: failover` acts on this version's failovers (and re-holds what is held now).
@@ -322,6 +331,7 @@ function compileRoute(
   ofrep: OfrepEndpoint | undefined,
   anomaly: AnomalyCell | undefined,
   slo: SloCell | undefined,
+  tenantSeries: TenantSeries | undefined,
 ): CompiledRoute {
   const pm = compilePathMatch(r.match.path);
   const t = r.timeouts;
@@ -366,6 +376,7 @@ function compileRoute(
           )
         : undefined,
     metrics: metrics.forRoute(r.name, upstream?.name ?? (ofrep ? 'ofrep' : '')),
+    tenantSeries,
     limiter: r.concurrency
       ? new Limiter(
           r.concurrency.max,

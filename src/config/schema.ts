@@ -17,6 +17,7 @@ import { LimitsSettings } from '../policies/rate-limit/schema.js';
 import { routePolicyProperties } from '../policies/registry.js';
 import { RedisSettings } from '../redis/schema.js';
 import { SloSchema } from '../slo/schema.js';
+import { MetricsSettings, OtlpMetricsSettings } from '../telemetry/metrics-schema.js';
 import { exchangeTimeouts, Upstream } from '../upstreams/schema.js';
 import { concurrency, Duration, HeaderName, PemFile, Size, TlsVersion } from './shared-schema.js';
 
@@ -301,6 +302,7 @@ const Telemetry = T.Object(
         { additionalProperties: false },
       ),
     ),
+    metrics: T.Optional(OtlpMetricsSettings),
   },
   { additionalProperties: false },
 );
@@ -623,6 +625,7 @@ export const ConfigSchema = T.Object(
     releases: T.Optional(ReleasesSettings),
     audit: T.Optional(AuditSettings),
     anomaly: T.Optional(AnomalySettings),
+    metrics: T.Optional(MetricsSettings),
   },
   {
     additionalProperties: false,

@@ -3,6 +3,7 @@ import { BlockList, isIP } from 'node:net';
 import { checkReleases } from '../delivery/releases/semantics.js';
 import { type ConfigProblem, checkRoutePolicies } from '../policies/registry.js';
 import { checkSlo } from '../slo/schema.js';
+import { checkTenantSeries } from '../telemetry/metrics-schema.js';
 import { defaultDnsRefresh } from '../upstreams/dns.js';
 import type { UpstreamConfig } from '../upstreams/schema.js';
 import type { Config, ListenTlsConfig } from './schema.js';
@@ -53,6 +54,7 @@ export function checkSemantics(c: Config): SemanticError[] {
   }
   if (c.listen.tls) checkListenTls(c.listen.tls, ['listen', 'tls'], out);
   out.push(...checkReleases(c));
+  out.push(...checkTenantSeries(c.metrics));
   const names = new Map<string, number>();
   c.routes.forEach((r, i) => {
     const prev = names.get(r.name);

@@ -140,6 +140,15 @@ export class Exchange {
     if (route !== undefined) {
       route.metrics.requests[(status / 100) | 0]?.inc();
       route.metrics.duration.observe(seconds);
+      // Allow-listed tenants only: the tenant the tenant policy verified, looked up by id.
+      const ts = route.tenantSeries;
+      if (ts !== undefined && this.ctx?.tenant !== undefined) {
+        const cells = ts.get(this.ctx.tenant.id);
+        if (cells !== undefined) {
+          cells.requests[(status / 100) | 0]?.inc();
+          cells.duration.observe(seconds);
+        }
+      }
       if (route.anomaly !== undefined) route.anomaly.record(status, seconds);
       if (route.slo !== undefined) route.slo.record(status, seconds, this.arm);
       // A released route: the answer counts for its version's analysis (a client that left does not).

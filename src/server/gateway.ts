@@ -34,6 +34,8 @@ import { objectivesOf } from '../slo/schema.js';
 import { EventBus } from '../telemetry/events.js';
 import { createLogger } from '../telemetry/logging.js';
 import { Metrics } from '../telemetry/metrics.js';
+import type { MetricsExport } from '../telemetry/otlp-metrics/pipeline.js';
+import { otlpMetricsSettings } from '../telemetry/otlp-metrics/settings.js';
 import { tracingSettings } from '../telemetry/tracing/settings.js';
 import type { TenancyRepository } from '../tenancy/repository.js';
 import { UsageRepository } from '../tenancy/usage.js';
@@ -70,6 +72,8 @@ export class Gateway implements DataplaneState, AdminHost {
   scheme: 'http' | 'https' = 'http';
   /** With tracing on (telemetry.tracing, ENABLE_TELEMETRY): set at start, kept for the gateway's life. */
   tracer: ExchangeTracer | undefined = undefined;
+  /** With the OTLP metrics export on (telemetry.metrics, ENABLE_TELEMETRY): set at start. */
+  private metricsExport: MetricsExport | undefined;
   draining = false;
   inflight = 0;
   onIdle: (() => void) | undefined;
@@ -156,6 +160,7 @@ export class Gateway implements DataplaneState, AdminHost {
     await this.admin?.close().catch(() => {});
     if (this.runtime) disposeRuntime(this.runtime);
     await this.stopTracing();
+    await this.stopMetricsExport();
     this.dns.closeAll();
     this.health.closeAll();
     await this.pools.closeAll();
@@ -170,6 +175,15 @@ export class Gateway implements DataplaneState, AdminHost {
     await t
       ?.shutdown()
       .catch((err: Error) => this.logger.warn({ err: err.message }, 'exporting the last spans failed'));
+  }
+
+  /** One last export of the registry, then the exporter stops. */
+  private async stopMetricsExport(): Promise<void> {
+    const m = this.metricsExport;
+    this.metricsExport = undefined;
+    await m
+      ?.shutdown()
+      .catch((err: Error) => this.logger.warn({ err: err.message }, 'exporting the last metrics failed'));
   }
 
   /** Policy state, Redis and the store: what outlives config versions. */
@@ -216,6 +230,14 @@ export class Gateway implements DataplaneState, AdminHost {
     // Only with tracing on is OpenTelemetry loaded at all.
     if (tracing !== undefined)
       this.tracer = (await import('../telemetry/tracing/provider.js')).createExchangeTracer(tracing);
+    const otlpMetrics = otlpMetricsSettings(loaded.config.telemetry, this.opts.env ?? process.env);
+    // Likewise the metrics export: it reads the registry, the request path is not touched.
+    if (otlpMetrics !== undefined)
+      this.metricsExport = (await import('../telemetry/otlp-metrics/pipeline.js')).startMetricsExport(
+        otlpMetrics,
+        this.metrics.registry,
+        this.metrics.createdAt,
+      );
     this.pools.beginGeneration();
     this.runtime = compileRuntime(
       loaded.config,
@@ -349,6 +371,7 @@ export class Gateway implements DataplaneState, AdminHost {
       return { result: 'unchanged', version: next.version };
     }
     this.runtime = next;
+    this.metrics.tenants.retain(next.routes);
     if (next.releases.size > 0)
       void this.releaseServices?.directory.declare(next.releases).then(
         () => this.releaseServices?.directory.reload(),
@@ -506,6 +529,8 @@ export class Gateway implements DataplaneState, AdminHost {
     // Redis and the store. Before, a stop closed only the store: policy state and Redis stayed open.
     await this.stopTracing();
     await this.closeShared();
+    // Last: what closing policy state and sinks counted is in the final export.
+    await this.stopMetricsExport();
     this.logger.info({ event: 'stopped' }, 'sluice stopped');
     this.logger.flush();
   }

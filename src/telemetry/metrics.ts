@@ -6,6 +6,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { JwksMetricsSink } from '../identity/jwt/jwks.js';
 import { REQUEST_DURATION_BUCKETS } from './request-buckets.js';
+import { TenantMetrics } from './tenant-metrics.js';
 
 const classes = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 
@@ -23,6 +24,8 @@ export interface RouteMetrics {
 
 export class Metrics {
   readonly registry = new Registry();
+  /** When the registry's counters started (the start time of the OTLP export's cumulative sums). */
+  readonly createdAt = Date.now();
   private readonly requests: Counter<'route' | 'upstream' | 'class'>;
   private readonly duration: Histogram<'route' | 'upstream'>;
   readonly upstreamErrors: Counter<'upstream' | 'kind'>;
@@ -49,6 +52,8 @@ export class Metrics {
   private readonly jwksStale: Gauge<'issuer'>;
   private readonly jwksLastSuccess: Gauge<'issuer'>;
   private readonly snapshotInfo: Gauge<'what'>;
+  /** Per-tenant series for `metrics.tenants.allow` (src/telemetry/tenant-metrics.ts). */
+  readonly tenants: TenantMetrics;
 
   constructor(defaultMetrics = true) {
     const r = this.registry;
@@ -205,6 +210,7 @@ export class Metrics {
       labelNames: ['issuer'],
       registers: [r],
     });
+    this.tenants = new TenantMetrics(r);
     if (defaultMetrics) collectDefaultMetrics({ register: r, prefix: 'sluice_process_' });
   }
 

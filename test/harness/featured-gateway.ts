@@ -1,7 +1,7 @@
 /**
  * A gateway with every feature that registers metrics configured (cache, health checks, a breaker,
  * rate limits, quotas, cost budgets, anomaly detection, Redis, a release on a route with an slo, a gRPC route, the audit log with a
- * sink, the store), so a
+ * sink, the store, per-tenant series), so a
  * test can read the whole metric catalogue from one process: the dashboard's and the catalogue's
  * tests compare what it exports with what deploy/monitoring and docs/metrics.md promise.
  */
@@ -33,6 +33,8 @@ export async function startFeaturedGateway(): Promise<FeaturedGateway> {
       sinks: [{ name: 'file', type: 'file', path: join(dir, 'audit.jsonl') }],
     },
     anomaly: { interval: '10s' },
+    // Per-tenant series (sluice_tenant_*) for an allow-list; the `metered` route attributes tenants.
+    metrics: { tenants: { allow: ['acme'] } },
     quotas: { define: { api: { plans: { default: { daily: 50 } } } } },
     budgets: { currency: 'EUR', action: 'alert', plans: { default: 10 } },
     upstreams: {

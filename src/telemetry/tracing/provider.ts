@@ -25,7 +25,7 @@ import { OtelExchangeTracer } from './exchange-tracer.js';
 import type { TracingSettings } from './settings.js';
 
 /** Sluice's version, from package.json (src/ and dist/ sit equally deep). */
-function sluiceVersion(): string {
+export function sluiceVersion(): string {
   try {
     const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
       version?: string;
