@@ -15,6 +15,10 @@ if [ "${BENCH:-run}" = tls ]; then
   command -v h2load >/dev/null 2>&1 || need+=(nghttp2-client)
   command -v openssl >/dev/null 2>&1 || need+=(openssl)
 fi
+# BENCH=fleet (npm run bench:fleet) also needs haproxy.
+if [ "${BENCH:-run}" = fleet ]; then
+  command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
+fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing ${need[*]}"
   # The benchmark never uses nginx's system service; it runs its own instances (bench/.work/).
@@ -45,5 +49,6 @@ fi
 mkdir -p bench/.work
 # The orchestrator is light (it waits on wrk); keep it on the load generator's core.
 # BENCH=reload (npm run bench:reload) runs bench/reload.mjs instead; BENCH=tls bench/tls.mjs;
-# BENCH=failover (npm run bench:failover) bench/failover.mjs; BENCH=delivery bench/delivery.mjs.
+# BENCH=failover (npm run bench:failover) bench/failover.mjs; BENCH=delivery bench/delivery.mjs;
+# BENCH=fleet (npm run bench:fleet) bench/fleet.mjs.
 exec taskset -c "${LOAD_CPU:-0}" node "bench/${BENCH:-run}.mjs" "$@"
