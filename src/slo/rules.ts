@@ -9,6 +9,7 @@
  * p95 over 50 ms when the config uses Redis.
  */
 import { stringify } from 'yaml';
+import { withRunbooks } from './runbooks.js';
 import type { Objective } from './schema.js';
 
 /** The windows the alerts read (the workbook's short and long windows). */
@@ -66,6 +67,8 @@ export interface RulesInput {
   objectives: readonly Objective[];
   /** Whether the config uses Redis (top-level `redis`): only then is the Redis latency metric exported. */
   redis: boolean;
+  /** Where the runbooks are published (runbooks.ts); default the repository path docs/runbooks/. */
+  runbookBase?: string;
 }
 
 /** Round away float noise (0.02 × 720 is 14.399999999999999) so rules read as the workbook does. */
@@ -204,7 +207,10 @@ function seedGroup(redis: boolean): RuleGroup {
 }
 
 export function generateRules(input: RulesInput): RuleFile {
-  return { groups: [...input.objectives.map(objectiveGroup), seedGroup(input.redis)] };
+  return withRunbooks(
+    { groups: [...input.objectives.map(objectiveGroup), seedGroup(input.redis)] },
+    input.runbookBase,
+  );
 }
 
 /** The rule file as YAML, with a header that says what it came from and what it left out. */

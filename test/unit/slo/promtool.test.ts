@@ -54,6 +54,7 @@ function burn(
   return {
     summary: `Route ${route} burns its ${slo} error budget at over ${rate}x (fired on the ${long} and ${short} windows)`,
     description: `Objective: ${objective} over 30d, a budget of ${budget} bad events. The bad-event ratio is ${value} over ${long} and above ${threshold} over ${short} too: at ${rate}x, ${share} of the 30d budget goes in ${long}.`,
+    runbook_url: 'docs/runbooks/SluiceErrorBudgetBurn.md',
   };
 }
 
@@ -101,6 +102,7 @@ tests:
             exp_annotations:
               summary: Route api answers over 5% 5xx for 5 minutes
               description: The 5xx share on route api over 5m is 10%.
+              runbook_url: docs/runbooks/SluiceRouteErrorRateHigh.md
     promql_expr_test:
       - expr: sluice:slo_errors:ratio_rate5m
         eval_time: 10m
@@ -229,6 +231,7 @@ tests:
             exp_annotations:
               summary: Redis p95 over 50ms on a for 5 minutes
               description: p95 of the Redis commands of the limit, quota and cache policies is 97.22ms on a.
+              runbook_url: docs/runbooks/SluiceRedisLatencyHigh.md
 `;
 
 test('the generated rules pass promtool check rules and promtool test rules', { skip }, (t) => {
