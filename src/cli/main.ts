@@ -7,6 +7,8 @@ Usage:
   sluice start [--config FILE] [--demo]   run the gateway
   sluice validate FILE                    check a config file, print every error
   sluice migrate [--config FILE] [--store URL|DIR]   bring the store's schema up to date
+  sluice backup --out FILE [--store URL|DIR]         back the store up (docs/backup.md)
+  sluice restore --in FILE [--force] [--store URL|DIR]   restore a backup into a store
   sluice tenants list|get|create|update|suspend|resume|delete   manage tenants (admin API)
   sluice keys list|create|revoke          manage API keys (admin API)
   sluice usage TENANT                     a tenant's quotas and spend (admin API)
@@ -24,10 +26,12 @@ type Command = (args: string[]) => Promise<number>;
 // (tenants, keys) need none of them.
 const commands: Record<string, () => Promise<Command>> = {
   audit: async () => (await import('./audit.js')).runAudit,
+  backup: async () => (await import('./backup.js')).runBackup,
   flags: async () => (await import('./flags.js')).runFlags,
   keys: async () => (await import('./keys.js')).runKeys,
   migrate: async () => (await import('./migrate.js')).runMigrate,
   release: async () => (await import('./release.js')).runRelease,
+  restore: async () => (await import('./backup.js')).runRestore,
   slo: async () => (await import('./slo.js')).runSlo,
   start: async () => (await import('./start.js')).runStart,
   tenants: async () => (await import('./tenants.js')).runTenants,

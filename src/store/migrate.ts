@@ -30,7 +30,12 @@ export interface MigrationResult {
  * others wait, then find nothing left to do. PostgreSQL DDL is transactional, so a failed
  * migration leaves the schema as it was.
  */
-export async function migrate(store: Store, dir: string = MIGRATIONS_DIR): Promise<MigrationResult> {
+export async function migrate(
+  store: Store,
+  dir: string = MIGRATIONS_DIR,
+  /** Stop at this version instead of the newest (`sluice restore` brings a store to its backup's). */
+  target?: number,
+): Promise<MigrationResult> {
   return store.transaction(async (tx) => {
     await tx.query('SELECT pg_advisory_xact_lock($1::bigint)', [MIGRATION_LOCK]);
     const postgrator = new Postgrator({
@@ -41,7 +46,7 @@ export async function migrate(store: Store, dir: string = MIGRATIONS_DIR): Promi
       execQuery: async (sql) => ({ rows: await tx.query(sql) }),
       execSqlScript: (script) => tx.exec(script),
     });
-    const applied = await postgrator.migrate();
+    const applied = await postgrator.migrate(target === undefined ? 'max' : String(target));
     const version = await postgrator.getDatabaseVersion();
     return { applied: applied.map((m) => ({ version: m.version, name: m.name })), version };
   });
