@@ -1,6 +1,7 @@
 /** Checks the schema cannot express: references, uniqueness, URLs, regexes. */
 import { BlockList, isIP } from 'node:net';
 import { checkReleases } from '../delivery/releases/semantics.js';
+import { checkKeySlots, checkRedisTarget } from '../redis/key-slots.js';
 import { type ConfigProblem, checkRoutePolicies } from '../policies/registry.js';
 import { checkSlo } from '../slo/schema.js';
 import { defaultDnsRefresh } from '../upstreams/dns.js';
@@ -211,6 +212,9 @@ export function checkSemantics(c: Config): SemanticError[] {
       message: 'the admin listener must not share the public listener address',
     });
   checkIdentity(c, out);
+  checkRedisTarget(c, out);
+  // Redis Cluster: the keys of one script in one slot (docs/redis.md).
+  checkKeySlots(c, out);
   // Each route's policies check their own parts (the factories' `check`).
   checkRoutePolicies(c, out);
   return out;
