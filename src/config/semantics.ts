@@ -1,8 +1,8 @@
 /** Checks the schema cannot express: references, uniqueness, URLs, regexes. */
 import { BlockList, isIP } from 'node:net';
 import { checkReleases } from '../delivery/releases/semantics.js';
-import { checkKeySlots, checkRedisTarget } from '../redis/key-slots.js';
 import { type ConfigProblem, checkRoutePolicies } from '../policies/registry.js';
+import { checkKeySlots, checkRedisTarget } from '../redis/key-slots.js';
 import { checkSlo } from '../slo/schema.js';
 import { defaultDnsRefresh } from '../upstreams/dns.js';
 import type { UpstreamConfig } from '../upstreams/schema.js';

@@ -5,7 +5,7 @@
  * queue (a command while Redis is unreachable fails at once), a command timeout, reconnection
  * forever with a short backoff; what differs is how the client finds the server for a key.
  */
-import { Cluster, Redis, type RedisOptions as IoRedisOptions } from 'ioredis';
+import { Cluster, type RedisOptions as IoRedisOptions, Redis } from 'ioredis';
 import { redactUrl } from '../store/store.js';
 
 /** Either client: both are ioredis Commanders with the same commands. */

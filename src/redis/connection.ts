@@ -15,7 +15,13 @@
  */
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { type ClusterTarget, createClient, describeTarget, type RedisClient, type SentinelTarget } from './client.js';
+import {
+  type ClusterTarget,
+  createClient,
+  describeTarget,
+  type RedisClient,
+  type SentinelTarget,
+} from './client.js';
 
 export type { RedisClient } from './client.js';
 

@@ -18,7 +18,7 @@ export const RedisSettings = T.Object(
           nodes: T.Array(RedisUrl, {
             minItems: 1,
             description:
-              'Some nodes of the Redis Cluster (`redis://[user:password@]host:port`, no database: a cluster has only 0); the client learns the others and the slot map from them. Every node is reached with the first URL\'s credentials and scheme.',
+              "Some nodes of the Redis Cluster (`redis://[user:password@]host:port`, no database: a cluster has only 0); the client learns the others and the slot map from them. Every node is reached with the first URL's credentials and scheme.",
           }),
         },
         {
@@ -31,11 +31,14 @@ export const RedisSettings = T.Object(
     sentinel: T.Optional(
       T.Object(
         {
-          name: T.String({ minLength: 1, description: 'The monitored primary\'s name (`sentinel monitor <name> ...`).' }),
+          name: T.String({
+            minLength: 1,
+            description: "The monitored primary's name (`sentinel monitor <name> ...`).",
+          }),
           sentinels: T.Array(RedisUrl, {
             minItems: 1,
             description:
-              'Sentinels, `redis://[user:password@]host:port` (credentials: the sentinels\' own, if they ask for them).',
+              "Sentinels, `redis://[user:password@]host:port` (credentials: the sentinels' own, if they ask for them).",
           }),
           username: T.Optional(T.String({ description: 'User on the primary and replicas (ACL).' })),
           password: T.Optional(

@@ -21,8 +21,8 @@
 import { createHash } from 'node:crypto';
 import { Command } from 'ioredis';
 import type { RedisConnection } from '../../redis/connection.js';
-import type { RequestContext, RequestVerdict } from '../policy.js';
 import { keySlot } from '../../redis/slot.js';
+import type { RequestContext, RequestVerdict } from '../policy.js';
 import { GCRA_LUA } from './gcra.js';
 
 /** A request's limits as the script reads them: `[n, interval1, tolerance1, ...]` (µs), as strings. */

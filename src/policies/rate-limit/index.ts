@@ -401,7 +401,9 @@ export function limitDefs(route: string, entries: readonly RateLimitConfig[], pr
   for (const c of entries) {
     const name = c.name ?? defaultName(c);
     if (seen.has(name))
-      throw new Error(`route "${route}": rateLimit: two limits are named "${name}" (give each a distinct name)`);
+      throw new Error(
+        `route "${route}": rateLimit: two limits are named "${name}" (give each a distinct name)`,
+      );
     seen.add(name);
     const dims = c.key.map(parseDim).sort(byPriority);
     defs.push({
