@@ -12,6 +12,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Cluster } from 'ioredis';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import type { RequestContext, RequestVerdict } from '../../src/policies/policy.js';
+import { type BatchedLimits, type BatchOwner, GcraBatcher } from '../../src/policies/rate-limit/batch.js';
+import { fromScriptReply } from '../../src/policies/rate-limit/gcra.js';
+import { RedisConnection } from '../../src/redis/connection.js';
 import { keySlot } from '../../src/redis/slot.js';
 import { startErrors } from '../harness/config-errors.js';
 import { eventually, httpRequest, waitFor } from '../harness/flow.js';
@@ -134,6 +140,58 @@ describe('Redis Cluster: three primaries, two gateways', () => {
       '',
     ];
     for (const k of keys) assert.equal(keySlot(k), Number(await node.cluster('KEYSLOT', k)), k);
+  });
+
+  test("one tick's decisions over many slots: one script call per slot, each decided by Redis", async () => {
+    // Requests over HTTP in one process rarely share a tick; the batcher is driven directly here.
+    const registry = new Registry();
+    const conn = new RedisConnection(
+      {
+        cluster: { nodes: cluster.urls },
+        keyPrefix: 'rc:',
+        commandTimeout: 2000,
+        failures: 3,
+        openFor: 1000,
+      },
+      registry,
+      pino({ level: 'silent' }),
+    );
+    try {
+      assert.equal(await conn.ready(10_000), true);
+      const log: string[] = [];
+      const owner: BatchOwner = {
+        decided(_c, _s, keys, reply, at): RequestVerdict {
+          log.push(fromScriptReply(reply, at, keys.length).allowed ? 'allowed' : 'refused');
+          return undefined;
+        },
+        withoutRedis(): RequestVerdict {
+          log.push('local');
+          return undefined;
+        },
+      };
+      const interval = 360_000_000; // 10 per hour, a burst of 10
+      const limits: BatchedLimits = { batchArgv: ['1', String(interval), String(interval * 10)] };
+      const tags = Array.from({ length: 12 }, (_, i) => `t${i}`);
+      const batcher = new GcraBatcher(conn);
+      // 12 keys, 3 requests each (the 12 tags hash to slots on every primary), all in one tick.
+      await Promise.all(
+        tags.flatMap((t) =>
+          Array.from({ length: 3 }, () =>
+            batcher.decide(owner, {} as RequestContext, limits, [`rc:rl:batch:{${t}}`]),
+          ),
+        ),
+      );
+      assert.deepEqual(log, Array(36).fill('allowed'));
+      let calls = 0;
+      for (const line of (await registry.metrics()).split('\n'))
+        if (line.startsWith('sluice_redis_command_duration_seconds_count'))
+          calls += Number(line.split(' ').pop());
+      assert.equal(calls, new Set(tags.map((t) => keySlot(`{${t}}`))).size, 'one call per slot');
+      const placed = await keysByNode(cluster, 'rc:rl:batch:*');
+      assert.equal(placed.size, 3, 'the keys are on all three primaries');
+    } finally {
+      await conn.close();
+    }
   });
 
   test('a rate limit holds exactly across both replicas, for tenants whose keys span slots and nodes', async () => {
