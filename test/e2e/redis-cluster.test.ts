@@ -177,7 +177,7 @@ describe('Redis Cluster: three primaries, two gateways', () => {
       await Promise.all(
         tags.flatMap((t) =>
           Array.from({ length: 3 }, () =>
-            batcher.decide(owner, {} as RequestContext, limits, [`rc:rl:batch:{${t}}`]),
+            batcher.decide(owner, {} as RequestContext, limits, [`rcb:rl:batch:{${t}}`]),
           ),
         ),
       );
@@ -187,7 +187,7 @@ describe('Redis Cluster: three primaries, two gateways', () => {
         if (line.startsWith('sluice_redis_command_duration_seconds_count'))
           calls += Number(line.split(' ').pop());
       assert.equal(calls, new Set(tags.map((t) => keySlot(`{${t}}`))).size, 'one call per slot');
-      const placed = await keysByNode(cluster, 'rc:rl:batch:*');
+      const placed = await keysByNode(cluster, 'rcb:rl:batch:*');
       assert.equal(placed.size, 3, 'the keys are on all three primaries');
     } finally {
       await conn.close();
