@@ -148,7 +148,7 @@ describe('Redis Cluster: three primaries, two gateways', () => {
     const conn = new RedisConnection(
       {
         cluster: { nodes: cluster.urls },
-        keyPrefix: 'rc:',
+        keyPrefix: 'rcb:',
         commandTimeout: 2000,
         failures: 3,
         openFor: 1000,
