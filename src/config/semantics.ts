@@ -2,6 +2,7 @@
 import { BlockList, isIP } from 'node:net';
 import { checkReleases } from '../delivery/releases/semantics.js';
 import { type ConfigProblem, checkRoutePolicies } from '../policies/registry.js';
+import { checkKeySlots, checkRedisTarget } from '../redis/key-slots.js';
 import { checkSlo } from '../slo/schema.js';
 import { checkTenantSeries } from '../telemetry/metrics-schema.js';
 import { defaultDnsRefresh } from '../upstreams/dns.js';
@@ -213,6 +214,9 @@ export function checkSemantics(c: Config): SemanticError[] {
       message: 'the admin listener must not share the public listener address',
     });
   checkIdentity(c, out);
+  checkRedisTarget(c, out);
+  // Redis Cluster: the keys of one script in one slot (docs/redis.md).
+  checkKeySlots(c, out);
   // Each route's policies check their own parts (the factories' `check`).
   checkRoutePolicies(c, out);
   return out;

@@ -8,14 +8,28 @@
  * command means (fail open with a local fallback, or fail closed). A reconnection (ioredis's
  * `ready`: Redis answered its ready check) closes the breaker at once: while it stays open, every
  * replica decides from its own counters, so each moment of it after Redis is back over-admits.
+ *
+ * The client is one server, a Redis Cluster or a Sentinel-found primary (client.ts). The breaker
+ * is one for the whole deployment: in a cluster, a primary that fails (until its replica takes
+ * over) opens it for every slot, not only for its own; docs/redis.md says what that means.
  */
-import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { redactUrl } from '../store/store.js';
+import {
+  type ClusterTarget,
+  createClient,
+  describeTarget,
+  type RedisClient,
+  type SentinelTarget,
+} from './client.js';
+
+export type { RedisClient } from './client.js';
 
 export interface RedisOptions {
-  url: string;
+  /** One server; or `cluster`, or `sentinel` (client.ts). */
+  url?: string | undefined;
+  cluster?: ClusterTarget | undefined;
+  sentinel?: SentinelTarget | undefined;
   /** Prefix of every key (several gateways or environments on one Redis). */
   keyPrefix: string;
   /** Longest wait for one command, ms. */
@@ -74,8 +88,13 @@ const OPEN = 1;
 const HALF_OPEN = 2;
 
 export class RedisConnection {
-  readonly client: Redis;
+  readonly client: RedisClient;
   readonly keyPrefix: string;
+  /**
+   * A Redis Cluster: every command and script must touch the keys of one slot (callers that
+   * batch keys of many requests split their batches by slot, src/redis/slot.ts).
+   */
+  readonly cluster: boolean;
   private state = CLOSED;
   private consecutive = 0;
   private openedAt = 0;
@@ -94,23 +113,13 @@ export class RedisConnection {
     private readonly logger: Logger,
   ) {
     this.keyPrefix = opts.keyPrefix;
-    this.where = redactUrl(opts.url);
+    this.where = describeTarget(opts);
+    this.cluster = opts.cluster !== undefined;
     this.m = redisMetrics(registry);
     this.okDuration = this.m.duration.labels('ok');
     this.errorDuration = this.m.duration.labels('error');
     this.refused = this.m.errors.labels('breaker_open');
-    this.client = new Redis(opts.url, {
-      enableAutoPipelining: true,
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: opts.commandTimeout,
-      connectTimeout: Math.max(1000, opts.commandTimeout * 4),
-      lazyConnect: false,
-      // Reconnect forever, backing off to 500 ms: recovery needs no restart, and a Redis that is
-      // back is found within half a second (until then every replica decides on its own counters).
-      // A refused connection to a stopped Redis costs next to nothing at that rate.
-      retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 4), 500),
-    });
+    this.client = createClient(opts, { commandTimeout: opts.commandTimeout });
     let down = false;
     this.client.on('error', (err: Error) => {
       if (!down)
@@ -196,7 +205,7 @@ export class RedisConnection {
    * Run commands through the breaker, timed. Rejects with RedisUnavailableError at once while the
    * breaker is open, or with the command's error (which counts towards opening it).
    */
-  run<T>(fn: (r: Redis) => Promise<T>): Promise<T> {
+  run<T>(fn: (r: RedisClient) => Promise<T>): Promise<T> {
     if (!this.acquire()) return Promise.reject(new RedisUnavailableError('redis breaker open'));
     const t0 = performance.now();
     let p: Promise<T>;

@@ -9,6 +9,8 @@ export function openRedis(c: RedisConfig, metrics: Metrics, logger: Logger): Red
   return new RedisConnection(
     {
       url: c.url,
+      cluster: c.cluster,
+      sentinel: c.sentinel,
       keyPrefix: c.keyPrefix ?? 'sluice:',
       commandTimeout: ms(c.timeout, 50),
       failures: c.breaker?.failures ?? 3,

@@ -5,8 +5,7 @@
  * refused request consumes nothing. A counter Redis does not have (a new period, or Redis lost its
  * data) is created from its seed: the total persisted in the store.
  */
-import type { Redis } from 'ioredis';
-import type { RedisConnection } from '../redis/connection.js';
+import type { RedisClient, RedisConnection } from '../redis/connection.js';
 import { type CounterItem, GRACE_SECONDS } from './counters.js';
 import type { Period } from './periods.js';
 
@@ -46,9 +45,9 @@ interface ScriptClient {
   sluiceUsageRaise(numKeys: number, ...args: (string | number)[]): Promise<number>;
 }
 
-const scripts = (c: Redis) => c as unknown as ScriptClient;
+const scripts = (c: RedisClient) => c as unknown as ScriptClient;
 
-function defineScripts(client: Redis): void {
+function defineScripts(client: RedisClient): void {
   const c = client as unknown as Partial<ScriptClient>;
   if (typeof c.sluiceUsageTake !== 'function') client.defineCommand('sluiceUsageTake', { lua: TAKE });
   if (typeof c.sluiceUsageRaise !== 'function') client.defineCommand('sluiceUsageRaise', { lua: RAISE });
@@ -57,6 +56,14 @@ function defineScripts(client: Redis): void {
 /** Seconds a counter of `period` lives in Redis from `now`. */
 export function ttlOf(period: Period, now: number): number {
   return Math.ceil((period.endsAt - now) / 1000) + GRACE_SECONDS;
+}
+
+/**
+ * A usage counter's key. {tenant}: every counter of one tenant hashes to one Cluster slot, so one
+ * script may touch them all (src/redis/key-slots.ts checks it at load).
+ */
+export function usageKey(prefix: string, tenant: string, metric: string, periodId: string): string {
+  return `${prefix}usage:{${tenant}}:${metric}:${periodId}`;
 }
 
 export class RedisCounters {
@@ -70,8 +77,7 @@ export class RedisCounters {
   }
 
   key(tenant: string, it: { metric: string; period: Period }): string {
-    // {tenant}: every counter of one tenant hashes to one Cluster slot, so one script may touch them all.
-    return `${this.conn.keyPrefix}usage:{${tenant}}:${it.metric}:${it.period.id}`;
+    return usageKey(this.conn.keyPrefix, tenant, it.metric, it.period.id);
   }
 
   /**

@@ -21,6 +21,7 @@
 import { createHash } from 'node:crypto';
 import { Command } from 'ioredis';
 import type { RedisConnection } from '../../redis/connection.js';
+import { keySlot } from '../../redis/slot.js';
 import type { RequestContext, RequestVerdict } from '../policy.js';
 import { GCRA_LUA } from './gcra.js';
 
@@ -102,7 +103,14 @@ function flushLater(b: GcraBatcher): void {
 
 /** One per Redis connection (gateway-lifetime): every rate-limited route's requests share its batches. */
 export class GcraBatcher {
-  private current: Batch | undefined;
+  /**
+   * The batches collecting, by Redis Cluster slot (one server: all in slot 0). A script may only
+   * touch one slot's keys in a cluster; a request's keys share one (key-slots.ts checks it at
+   * load), those of different requests need not, so a tick's requests leave as one script call
+   * per slot they use.
+   */
+  private readonly collecting = new Map<number, Batch>();
+  private readonly bySlot: boolean;
   private readonly pool: Batch[] = [];
   private scheduled = false;
   private waitingForTrial = false;
@@ -115,6 +123,7 @@ export class GcraBatcher {
   };
 
   constructor(private readonly redis: RedisConnection) {
+    this.bySlot = redis.cluster;
     // A new connection may be to a restarted Redis, which has no scripts.
     redis.client.on('ready', () => {
       this.loaded = false;
@@ -133,10 +142,11 @@ export class GcraBatcher {
     set: BatchedLimits,
     keys: string[],
   ): Promise<RequestVerdict> {
-    let b = this.current;
+    const slot = this.bySlot ? keySlot(keys[0]!) : 0;
+    let b = this.collecting.get(slot);
     if (b === undefined) {
       b = this.pool.pop() ?? new Batch(this);
-      this.current = b;
+      this.collecting.set(slot, b);
     }
     b.owners.push(owner);
     b.ctxs.push(ctx);
@@ -148,7 +158,7 @@ export class GcraBatcher {
     const p = new Promise<RequestVerdict>(capture);
     b.resolves.push(capturedResolve!);
     b.rejects.push(capturedReject!);
-    if (++b.n >= MAX_REQUESTS) this.flush();
+    if (++b.n >= MAX_REQUESTS) this.flushOne(slot, b);
     else if (!this.scheduled) {
       this.scheduled = true;
       // setImmediate, not nextTick: the requests read from every socket in this turn of the loop
@@ -158,25 +168,29 @@ export class GcraBatcher {
     return p;
   }
 
-  /** Sends the collecting batch (or leaves it collecting while the breaker's trial is in flight). */
+  /** Sends the collecting batches (or leaves them collecting while the breaker's trial is in flight). */
   flush(): void {
     this.scheduled = false;
-    const b = this.current;
-    if (b === undefined) return;
+    for (const [slot, b] of this.collecting) if (!this.flushOne(slot, b)) return;
+  }
+
+  /** Sends one collecting batch; false when it stays (the breaker's trial is in flight). */
+  private flushOne(slot: number, b: Batch): boolean {
     if (this.redis.trialPending) {
       if (!this.waitingForTrial) {
         this.waitingForTrial = true;
         this.redis.afterTrial(this.afterTrial);
       }
-      return;
+      return false;
     }
-    this.current = undefined;
+    this.collecting.delete(slot);
     if (!this.redis.acquire()) {
       this.fallBack(b);
-      return;
+      return true;
     }
     b.t0 = performance.now();
     this.send(b);
+    return true;
   }
 
   private send(b: Batch): void {

@@ -48,8 +48,9 @@ const EPS = 1e-6;
  * kept in a table, so a key shared by the call's requests is read once and written once, at the end.
  * Redis's TIME is the clock, read once per call: every replica decides on one clock, however theirs
  * drift (scripts may call TIME since Redis 5 with effect replication, the default from Redis 7).
- * Keys of one request share a hash tag, those of different requests need not: a call spans slots,
- * which a single Redis (the only kind the connection opens) allows and Redis Cluster would not.
+ * Keys of one request share a hash tag (src/redis/key-slots.ts refuses a route at load whose
+ * limits would not), those of different requests need not: on one server a call spans slots; with
+ * Redis Cluster, batch.ts sends one call per slot.
  */
 export const GCRA_LUA = `
 local t = redis.call('TIME')

@@ -83,7 +83,12 @@ function byPriority(a: Dim, b: Dim): number {
   return a.kind - b.kind || (a.header < b.header ? -1 : a.header > b.header ? 1 : 0);
 }
 
-function dimValue(d: Dim, ctx: RequestContext): string {
+/** What a limit's key is made of: the parts of a request the dimensions read. */
+export type KeyInputs = Pick<RequestContext, 'tenant' | 'principal' | 'client' | 'route'> & {
+  readonly req: { readonly headers: RequestContext['req']['headers'] };
+};
+
+function dimValue(d: Dim, ctx: KeyInputs): string {
   switch (d.kind) {
     case TENANT:
       return ctx.tenant?.id ?? '-';
@@ -99,7 +104,10 @@ function dimValue(d: Dim, ctx: RequestContext): string {
       const v = ctx.req.headers[d.header];
       if (v === undefined) return '-';
       // Escaped: a value can hold neither `|` (separator) nor `{}` (Redis Cluster hash tag).
-      return encodeURIComponent(typeof v === 'string' ? v : v.join(','));
+      const e = encodeURIComponent(typeof v === 'string' ? v : v.join(','));
+      // An empty value counts with the absent ones: as the hash tag, `{}` would not be a tag at
+      // all (Redis hashes the whole key then), and the route's limits would leave its slot.
+      return e === '' ? '-' : e;
     }
   }
 }
@@ -107,7 +115,7 @@ function dimValue(d: Dim, ctx: RequestContext): string {
 // ---- limits and their per-plan / per-tenant values --------------------------------------------
 
 /** One named limit of a route, as compiled: how to build its key, what to do without Redis. */
-interface LimitDef {
+export interface LimitDef {
   readonly name: string;
   readonly dims: readonly Dim[];
   /** `<prefix>rl:<name>:{` : the key is head + first value + `}` + `|` + other values. */
@@ -174,6 +182,23 @@ function makeSet(defs: readonly LimitDef[], values: readonly LimitValues[]): Lim
     policy.push(`"${defs[i]!.name}";q=${q};w=${w}`);
   }
   return { values, gcra, batchArgv: argv, policyHeader: policy.join(', ') };
+}
+
+/**
+ * A request's counter keys, one per limit: `<prefix>rl:<name>:{<first value>}|<other values>`.
+ * The first dimension's value is the hash tag, so limits that share their first dimension share
+ * a Redis Cluster slot (src/redis/key-slots.ts checks a route's limits do).
+ */
+export function keysOf(defs: readonly LimitDef[], ctx: KeyInputs): string[] {
+  const keys = new Array<string>(defs.length);
+  for (let i = 0; i < defs.length; i++) {
+    const d = defs[i]!;
+    const dims = d.dims;
+    let k = `${d.head}${dimValue(dims[0]!, ctx)}}`;
+    for (let j = 1; j < dims.length; j++) k += `|${dimValue(dims[j]!, ctx)}`;
+    keys[i] = k;
+  }
+  return keys;
 }
 
 // ---- metrics ----------------------------------------------------------------------------------
@@ -271,21 +296,12 @@ class RateLimitPolicy implements Policy, BatchOwner {
   }
 
   keysFor(ctx: RequestContext): string[] {
-    const defs = this.defs;
-    const keys = new Array<string>(defs.length);
-    for (let i = 0; i < defs.length; i++) {
-      const d = defs[i]!;
-      const dims = d.dims;
-      let k = `${d.head}${dimValue(dims[0]!, ctx)}}`;
-      for (let j = 1; j < dims.length; j++) k += `|${dimValue(dims[j]!, ctx)}`;
-      keys[i] = k;
-    }
-    return keys;
+    return keysOf(this.defs, ctx);
   }
 
   onRequest(ctx: RequestContext): RequestVerdict | Promise<RequestVerdict> {
     const set = this.limitsFor(ctx.tenant);
-    const keys = this.keysFor(ctx);
+    const keys = keysOf(this.defs, ctx);
     const batch = this.batch;
     if (batch !== undefined) {
       // Breaker open: decide now, no promise, no round trip.
@@ -378,24 +394,15 @@ function routeValues(c: RateLimitConfig): LimitValues {
   return { limit: c.limit, windowMs: windowMs(c.window), burst: c.burst ?? c.limit };
 }
 
-const stateKey = new LifetimeKey<RateLimitState>(KIND);
-
-function stateOf(deps: PolicyDeps, limits: LimitsConfig | undefined): RateLimitState {
-  const maxKeys = limits?.localMaxKeys ?? 100_000;
-  return deps.lifetime.get(stateKey, () => new RateLimitState(maxKeys, deps.lifetime.kept));
-}
-
-export function compileRateLimit(r: RouteConfig, config: Config, deps: PolicyDeps): Policy | undefined {
-  const entries = r.rateLimit as readonly RateLimitConfig[] | undefined;
-  if (entries === undefined || entries.length === 0) return undefined;
-  const prefix = deps.redis?.keyPrefix ?? 'sluice:';
+/** A route's limits as keys are built from them (`prefix`: the Redis key prefix). */
+export function limitDefs(route: string, entries: readonly RateLimitConfig[], prefix: string): LimitDef[] {
   const defs: LimitDef[] = [];
   const seen = new Set<string>();
   for (const c of entries) {
     const name = c.name ?? defaultName(c);
     if (seen.has(name))
       throw new Error(
-        `route "${r.name}": rateLimit: two limits are named "${name}" (give each a distinct name)`,
+        `route "${route}": rateLimit: two limits are named "${name}" (give each a distinct name)`,
       );
     seen.add(name);
     const dims = c.key.map(parseDim).sort(byPriority);
@@ -407,6 +414,20 @@ export function compileRateLimit(r: RouteConfig, config: Config, deps: PolicyDep
       label: `ratelimit.${name}`,
     });
   }
+  return defs;
+}
+
+const stateKey = new LifetimeKey<RateLimitState>(KIND);
+
+function stateOf(deps: PolicyDeps, limits: LimitsConfig | undefined): RateLimitState {
+  const maxKeys = limits?.localMaxKeys ?? 100_000;
+  return deps.lifetime.get(stateKey, () => new RateLimitState(maxKeys, deps.lifetime.kept));
+}
+
+export function compileRateLimit(r: RouteConfig, config: Config, deps: PolicyDeps): Policy | undefined {
+  const entries = r.rateLimit as readonly RateLimitConfig[] | undefined;
+  if (entries === undefined || entries.length === 0) return undefined;
+  const defs = limitDefs(r.name, entries, deps.redis?.keyPrefix ?? 'sluice:');
   const baseValues = entries.map(routeValues);
   const base = makeSet(defs, baseValues);
   const limits = config.limits as LimitsConfig | undefined;
