@@ -39,10 +39,10 @@ import {
   policyHeaderNames,
 } from '../policies/registry.js';
 import { type ResidencyPolicy, residencyOf } from '../policies/residency/index.js';
-import { EventBus } from '../telemetry/events.js';
 import type { SloCell } from '../slo/cell.js';
 import { configureSlo } from '../slo/live.js';
 import { objectivesOf } from '../slo/schema.js';
+import { EventBus } from '../telemetry/events.js';
 import type { Metrics, RouteMetrics } from '../telemetry/metrics.js';
 import { tenantAllowList } from '../telemetry/metrics-schema.js';
 import type { TenantSeries } from '../telemetry/tenant-metrics.js';

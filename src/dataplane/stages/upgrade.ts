@@ -13,8 +13,8 @@ import { Errors } from '../../errors/codes.js';
 import type { Exchange } from '../exchange.js';
 import { responseHopByHop } from '../headers.js';
 import { rawHeadersOf } from '../proxy.js';
-import { classifyUpstreamError } from '../upstream-errors.js';
 import { traceOf } from '../trace.js';
+import { classifyUpstreamError } from '../upstream-errors.js';
 import { upstreamHeaders, upstreamPath } from './dispatch.js';
 import { refuse } from './reply.js';
 
