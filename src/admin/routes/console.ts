@@ -16,7 +16,7 @@ import { type Reading, readTraffic, trafficBetween } from '../../console/traffic
 import type { AdminContext } from '../context.js';
 import type { AdminHost } from '../host.js';
 import { allows, PERMISSIONS, type Permission } from '../roles.js';
-import { withAuthErrors } from '../schemas.js';
+import { problemResponse, withAuthErrors } from '../schemas.js';
 import { upstreamsView } from './system.js';
 
 /** How often the stream sends a tick. */
@@ -122,6 +122,7 @@ export function registerConsoleRoutes(app: FastifyInstance, { gw }: AdminContext
               'Server-sent events: `event: tick` lines whose `data` is one JSON object (docs/console.md).',
             content: { 'text/event-stream': { schema: T.String() } },
           },
+          400: problemResponse('The query does not match the schema (SLUICE-ADMIN-005).'),
         }),
       },
     },
