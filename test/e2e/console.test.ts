@@ -11,6 +11,7 @@
  * (untilPasses, eventually), bounded.
  */
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { adminCall, ROLE_TOKENS, roleTokensEnv } from '../harness/admin.js';
@@ -68,6 +69,10 @@ describe('the operations console in Chromium', () => {
     adminCall(g.adminUrl, method, path, { role, body });
 
   before(async () => {
+    assert.ok(
+      existsSync(CHROMIUM),
+      `${CHROMIUM} is missing: run scripts/install-test-deps.sh (Debian's chromium)`,
+    );
     [a, b, v1, v2] = await Promise.all([startNode('a'), startNode('b'), version('v1'), version('v2')]);
     g = await startGateway(
       {
