@@ -52,6 +52,24 @@ function armRow(name, a) {
   );
 }
 
+/** Consecutive identical holds (the driver judges every interval) as one line with a count. */
+function collapse(history) {
+  const out = [];
+  for (const e of history) {
+    const last = out[out.length - 1];
+    if (
+      last &&
+      e.action === 'hold' &&
+      last.e.action === 'hold' &&
+      last.e.verdict === e.verdict &&
+      last.e.step === e.step
+    )
+      last.n++;
+    else out.push({ e, n: 1 });
+  }
+  return out;
+}
+
 function releaseCard(r, history, act) {
   const actions = session.can('releases.operate')
     ? (ALLOWED[r.state] ?? []).map((a) =>
@@ -163,12 +181,13 @@ function releaseCard(r, history, act) {
     h(
       'ol',
       { class: 'timeline', reversed: true },
-      history.map((e) =>
+      collapse(history).map(({ e, n }) =>
         h(
           'li',
           { 'data-action': e.action },
           h('time', { datetime: e.at }, fmt.when(e.at)),
           h('strong', {}, e.action),
+          n > 1 ? ` ×${n}` : '',
           ` step ${e.step + 1}, ${e.weight}% · ${e.actor} `,
           verdictBadge(e.verdict),
           e.reason ? ` · ${e.reason}` : '',
@@ -190,7 +209,7 @@ export function mount(main) {
       const { releases } = await api('GET', '/admin/v1/releases');
       const histories = await Promise.all(
         releases.map((r) =>
-          api('GET', `/admin/v1/releases/${encodeURIComponent(r.name)}/history?limit=20`).then(
+          api('GET', `/admin/v1/releases/${encodeURIComponent(r.name)}/history?limit=50`).then(
             (x) => x.events,
           ),
         ),

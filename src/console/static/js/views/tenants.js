@@ -166,7 +166,7 @@ export function mount(main) {
           h('td', {}, t.plan ?? '–'),
           h('td', {}, t.region ?? '–'),
           h('td', {}, status(t.status)),
-          h('td', { class: 'actions' }, actions),
+          h('td', { class: 'row-actions' }, actions),
         ),
       );
       if (open.has(t.id)) out.push(await keysRow(t));
