@@ -3,8 +3,10 @@
 # (from package-lock.json) and the Debian packages of the real services the tests start
 # (PostgreSQL 15 for the store, Redis for shared counters) and promtool (Debian's `prometheus`) that
 # checks and unit-tests the generated SLO rules, and `unzip`, which extracts the Helm binary the chart
-# tests run (test/harness/helm.ts), and `haproxy`, the balancer in front of the fleet test's replicas
-# (test/harness/haproxy.ts). Needs root only when something is missing.
+# tests run (test/harness/helm.ts), `haproxy`, the balancer in front of the fleet test's replicas
+# (test/harness/haproxy.ts), and Chromium, the real browser the console tests drive through
+# playwright-core (test/e2e/console.test.ts; never a downloaded browser build). Needs root only when
+# something is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
@@ -18,6 +20,7 @@ declare -A wanted=(
   [prometheus]=/usr/bin/promtool
   [unzip]=/usr/bin/unzip
   [haproxy]=/usr/sbin/haproxy
+  [chromium]=/usr/bin/chromium
 )
 missing=()
 for pkg in "${!wanted[@]}"; do

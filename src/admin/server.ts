@@ -14,6 +14,7 @@ import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { Errors } from '../errors/codes.js';
 import { bearerToken } from '../identity/jwt/verify.js';
 import { BootstrapTokens, type Principal } from './auth.js';
+import { registerConsoleStatic } from './console-static.js';
 import { type AdminContext, adminContext, sendProblem } from './context.js';
 import type { AdminHost } from './host.js';
 import { type AdminAuthSettings, type AdminOidc, adminOidc, authFromConfig } from './oidc.js';
@@ -23,6 +24,7 @@ import { registerAuditQueryRoutes } from './routes/audit-query.js';
 import { registerAuditSinkRoutes } from './routes/audit-sinks.js';
 import { registerAuditSubjectRoutes } from './routes/audit-subjects.js';
 import { registerChangeRoutes } from './routes/changes.js';
+import { registerConsoleRoutes } from './routes/console.js';
 import { registerFlagRoutes } from './routes/flags.js';
 import { registerReleaseRoutes } from './routes/releases.js';
 import { registerSystemRoutes } from './routes/system.js';
@@ -56,6 +58,8 @@ const defaultRoutes: readonly RouteRegistrar[] = [
   registerAuditSubjectRoutes,
   registerAuditQueryRoutes,
   registerTenantExportRoutes,
+  registerConsoleRoutes,
+  registerConsoleStatic,
 ];
 
 export interface AdminServerOptions {

@@ -128,6 +128,14 @@ for (const kind of STORE_KINDS)
         await call('GET', p, p);
         await call('GET', p, p, { token: 'wrong-token-wrong-token' });
       }
+      // The console's session and live stream (one tick, then the stream ends).
+      const CS = '/admin/v1/console/session';
+      await call('GET', CS, CS, { role: 'viewer' });
+      await call('GET', CS, CS);
+      const ST = '/admin/v1/console/stream';
+      await call('GET', ST, `${ST}?ticks=1`, { role: 'viewer' });
+      await call('GET', ST, `${ST}?ticks=0`, { role: 'viewer' }); // 400
+      await call('GET', ST, ST); // 401
       await call('POST', '/admin/v1/config/reload', '/admin/v1/config/reload', { role: 'operator' });
       await call('POST', '/admin/v1/config/reload', '/admin/v1/config/reload', { role: 'viewer' });
       await call('POST', '/admin/v1/config/reload', '/admin/v1/config/reload');

@@ -42,6 +42,9 @@ const EXPECTED: Case[] = [
   { method: 'GET', path: '/admin/v1/version', roles: ALL, status: 200 },
   { method: 'GET', path: '/admin/v1/upstreams', roles: ALL, status: 200 },
   { method: 'GET', path: '/admin/v1/routes', roles: ALL, status: 200 },
+  { method: 'GET', path: '/admin/v1/console/session', roles: ALL, status: 200 },
+  // One tick, then the stream ends (without `ticks` it lasts).
+  { method: 'GET', path: '/admin/v1/console/stream?ticks=1', roles: ALL, status: 200 },
   { method: 'POST', path: '/admin/v1/config/reload', roles: ['operator', 'admin'], status: 200 },
   { method: 'GET', path: '/admin/v1/tenants', roles: ALL, status: 200 },
   {
@@ -189,7 +192,7 @@ const EXPECTED: Case[] = [
 /** Open to everyone, no credentials. */
 const PUBLIC = ['/health/live', '/health/ready', '/metrics', '/openapi.json'];
 
-const openapiPath = (p: string) => p.replace(/:([A-Za-z]+)/g, '{$1}');
+const openapiPath = (p: string) => p.replace(/\?.*$/, '').replace(/:([A-Za-z]+)/g, '{$1}');
 
 // On both stores: what an allowed call does (and answers) comes from the store.
 for (const kind of STORE_KINDS)

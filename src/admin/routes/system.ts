@@ -198,7 +198,7 @@ export function registerSystemRoutes(app: FastifyInstance, { gw }: AdminContext)
 }
 
 /** Each group of the running config: its targets, their health, ejection state and in-flight count. */
-function upstreamsView(gw: AdminHost) {
+export function upstreamsView(gw: AdminHost) {
   const now = Date.now();
   return [...gw.runtime.upstreams.values()].map((g) => {
     const available = new Set(g.available);

@@ -1,0 +1,212 @@
+// Tenants and their keys: search and pages (long lists are never drawn whole), suspend and resume
+// for roles with tenants.suspend, keys' metadata for roles with keys.read (never a secret).
+import { ApiError, api, session } from '../api.js';
+import { badge, fmt, h, notify } from '../dom.js';
+
+export const title = 'Tenants';
+const PAGE = 25;
+
+const status = (s) =>
+  s === 'active'
+    ? badge('ok', '✓', 'active', { 'data-field': 'status' })
+    : badge('bad', '⏸', s, { 'data-field': 'status' });
+const keyStatus = (s) => (s === 'active' ? badge('ok', '✓', 'active') : badge('muted', '✗', s));
+
+export function mount(main) {
+  let all = [];
+  let page = 0;
+  let query = '';
+  const open = new Set();
+  const search = h('input', {
+    type: 'search',
+    id: 'tenant-search',
+    'aria-label': 'Search tenants by id or name',
+    placeholder: 'Search id or name',
+  });
+  const info = h('span', { id: 'tenant-count', role: 'status' });
+  const prev = h('button', { type: 'button', id: 'tenant-prev' }, '← Previous');
+  const next = h('button', { type: 'button', id: 'tenant-next' }, 'Next →');
+  const body = h('tbody');
+  main.append(
+    h('h2', {}, 'Tenants'),
+    h('div', { class: 'toolbar' }, search, prev, next, info),
+    h(
+      'table',
+      { id: 'tenants-table' },
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          ...['Id', 'Name', 'Plan', 'Region', 'Status', 'Actions'].map((c) => h('th', { scope: 'col' }, c)),
+        ),
+      ),
+      body,
+    ),
+  );
+
+  const filtered = () => {
+    const q = query.toLowerCase();
+    return q ? all.filter((t) => t.id.toLowerCase().includes(q) || t.name.toLowerCase().includes(q)) : all;
+  };
+
+  async function keysRow(t) {
+    const cell = h('td', { colspan: 6 }, 'Loading keys…');
+    const row = h('tr', { 'data-keys-of': t.id }, cell);
+    api('GET', `/admin/v1/tenants/${encodeURIComponent(t.id)}/keys`)
+      .then(({ keys }) => {
+        cell.replaceChildren(
+          keys.length === 0
+            ? 'No keys.'
+            : h(
+                'table',
+                {},
+                h('caption', { class: 'muted' }, `Keys of ${t.id}`),
+                h(
+                  'thead',
+                  {},
+                  h(
+                    'tr',
+                    {},
+                    ...['Prefix', 'Name', 'Scopes', 'Status', 'Created', 'Last used'].map((c) =>
+                      h('th', { scope: 'col' }, c),
+                    ),
+                  ),
+                ),
+                h(
+                  'tbody',
+                  {},
+                  keys.map((k) =>
+                    h(
+                      'tr',
+                      {},
+                      h('td', {}, h('code', {}, k.prefix)),
+                      h('td', {}, k.name),
+                      h('td', {}, k.scopes.join(', ') || '–'),
+                      h('td', {}, keyStatus(k.status)),
+                      h('td', {}, fmt.when(k.createdAt)),
+                      h('td', {}, fmt.when(k.lastUsedAt)),
+                    ),
+                  ),
+                ),
+              ),
+        );
+      })
+      .catch((err) => cell.replaceChildren(`Could not load keys: ${err.message}`));
+    return row;
+  }
+
+  async function act(t, action) {
+    try {
+      const updated = await api('POST', `/admin/v1/tenants/${encodeURIComponent(t.id)}/${action}`);
+      all = all.map((x) => (x.id === t.id ? updated : x));
+      notify(`Tenant ${t.id} ${action === 'suspend' ? 'suspended: its requests are refused' : 'resumed'}.`);
+      await draw();
+      body.querySelector(`tr[data-tenant="${CSS.escape(t.id)}"] button[data-action]`)?.focus();
+    } catch (err) {
+      notify(`${action} ${t.id} refused: ${err.message}`);
+    }
+  }
+
+  async function draw() {
+    const rows = filtered();
+    const pages = Math.max(1, Math.ceil(rows.length / PAGE));
+    page = Math.min(page, pages - 1);
+    const shown = rows.slice(page * PAGE, page * PAGE + PAGE);
+    info.textContent = rows.length
+      ? `${page * PAGE + 1}–${page * PAGE + shown.length} of ${rows.length}`
+      : 'No tenants match.';
+    prev.disabled = page === 0;
+    next.disabled = page >= pages - 1;
+    const out = [];
+    for (const t of shown) {
+      const actions = [];
+      if (session.can('tenants.suspend'))
+        actions.push(
+          t.status === 'active'
+            ? h(
+                'button',
+                {
+                  type: 'button',
+                  class: 'danger',
+                  'data-action': 'suspend',
+                  onclick: () => act(t, 'suspend'),
+                },
+                `Suspend ${t.id}`,
+              )
+            : h(
+                'button',
+                { type: 'button', 'data-action': 'resume', onclick: () => act(t, 'resume') },
+                `Resume ${t.id}`,
+              ),
+        );
+      if (session.can('keys.read'))
+        actions.push(
+          h(
+            'button',
+            {
+              type: 'button',
+              'aria-expanded': String(open.has(t.id)),
+              'data-keys': t.id,
+              onclick: () => {
+                open.has(t.id) ? open.delete(t.id) : open.add(t.id);
+                void draw();
+              },
+            },
+            open.has(t.id) ? 'Hide keys' : 'Keys',
+          ),
+        );
+      out.push(
+        h(
+          'tr',
+          { 'data-tenant': t.id, 'data-status': t.status },
+          h('th', { scope: 'row' }, t.id),
+          h('td', {}, t.name),
+          h('td', {}, t.plan ?? '–'),
+          h('td', {}, t.region ?? '–'),
+          h('td', {}, status(t.status)),
+          h('td', { class: 'row-actions' }, actions),
+        ),
+      );
+      if (open.has(t.id)) out.push(await keysRow(t));
+    }
+    body.replaceChildren(...out);
+  }
+
+  search.addEventListener('input', () => {
+    query = search.value.trim();
+    page = 0;
+    void draw();
+  });
+  prev.addEventListener('click', () => {
+    page--;
+    void draw();
+  });
+  next.addEventListener('click', () => {
+    page++;
+    void draw();
+  });
+
+  api('GET', '/admin/v1/tenants')
+    .then((r) => {
+      all = r.tenants.sort((a, b) => a.id.localeCompare(b.id));
+      return draw();
+    })
+    .catch((err) =>
+      body.replaceChildren(
+        h(
+          'tr',
+          {},
+          h(
+            'td',
+            { colspan: 6, class: 'error' },
+            err instanceof ApiError && err.status === 503
+              ? 'No store is configured: tenants need one.'
+              : `Could not load tenants: ${err.message}`,
+          ),
+        ),
+      ),
+    );
+  return () => {};
+}
