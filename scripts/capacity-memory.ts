@@ -2,7 +2,7 @@
  * Memory per route, tenant and key (docs/capacity.md quotes the figures): starts the built gateway
  * (dist/cli/main.js) on configs with 0 and ROUTES routes, and on PGlite stores with 0 and
  * TENANTS tenants holding KEYS keys (the tenancy snapshot every replica keeps in memory), and reads
- * each process's VmRSS once it is ready and has settled. Run after `npm run build`:
+ * each process's heap in use (its own /metrics) and VmRSS once it is ready and has settled. Run after `npm run build`:
  *   node --import tsx scripts/capacity-memory.ts [ROUTES] [TENANTS] [KEYS]
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -37,12 +37,16 @@ function rssKb(pid: number): number {
   return Number(m?.[1] ?? 0);
 }
 
-async function measure(name: string, n: number, store: string): Promise<number> {
+async function measure(name: string, n: number, store: string): Promise<{ rss: number; heapKb: number }> {
   const port = await freePort();
   const admin = await freePort();
-  const p: ChildProcess = spawn(process.execPath, [main, 'start', '--config', config(name, n, store, port, admin)], {
-    stdio: 'ignore',
-  });
+  const p: ChildProcess = spawn(
+    process.execPath,
+    [main, 'start', '--config', config(name, n, store, port, admin)],
+    {
+      stdio: 'ignore',
+    },
+  );
   try {
     for (let i = 0; ; i++) {
       const ok = await fetch(`http://127.0.0.1:${admin}/health/ready`).then(
@@ -54,7 +58,9 @@ async function measure(name: string, n: number, store: string): Promise<number> 
       await delay(100);
     }
     await delay(3000); // let start-up garbage be collected
-    return rssKb(p.pid!);
+    const text = await (await fetch(`http://127.0.0.1:${admin}/metrics`)).text();
+    const heap = Number(/^sluice_process_nodejs_heap_size_used_bytes (\S+)/m.exec(text)?.[1] ?? Number.NaN);
+    return { rss: rssKb(p.pid!), heapKb: heap / 1024 };
   } finally {
     p.kill('SIGTERM');
     await new Promise((r) => p.once('exit', r));
@@ -71,7 +77,9 @@ try {
     const s = await openStore({ dataDir: d });
     await migrate(s);
     if (t > 0) {
-      await s.query(`INSERT INTO tenants (id, name) SELECT 't' || i, 'Tenant ' || i FROM generate_series(1, ${t}) i`);
+      await s.query(
+        `INSERT INTO tenants (id, name) SELECT 't' || i, 'Tenant ' || i FROM generate_series(1, ${t}) i`,
+      );
       await s.query(`INSERT INTO api_keys (id, tenant_id, name, prefix, secret_hash, scopes)
         SELECT 'k' || i, 't' || (1 + i % ${t}), 'key ' || i, 'sk_k' || i || '_', sha256(('s' || i)::bytea), '{read}'
         FROM generate_series(1, ${k}) i`);
@@ -81,11 +89,15 @@ try {
   const base = await measure('base', 1, empty);
   const many = await measure('routes', routes, empty);
   const tenancy = await measure('tenancy', 1, full);
-  const kb = (x: number) => `${(x / 1024).toFixed(1)} MB`;
-  console.log(`1 route, empty store:            ${kb(base)}`);
-  console.log(`${routes} routes, empty store:        ${kb(many)}  (${((many - base) / routes).toFixed(2)} kB per route)`);
+  const mb = (x: number) => `${(x / 1024).toFixed(1)} MB`;
+  const line = (what: string, m: { rss: number; heapKb: number }) =>
+    `${what.padEnd(34)} heap used ${mb(m.heapKb).padStart(9)}, RSS ${mb(m.rss).padStart(9)}`;
+  console.log(line('1 route, empty store', base));
   console.log(
-    `1 route, ${tenants} tenants / ${keys} keys: ${kb(tenancy)}  (${(((tenancy - base) * 1024) / keys).toFixed(0)} bytes per key, tenants included)`,
+    `${line(`${routes} routes, empty store`, many)}  → ${((many.heapKb - base.heapKb) / routes).toFixed(2)} kB heap per route`,
+  );
+  console.log(
+    `${line(`1 route, ${tenants} tenants, ${keys} keys`, tenancy)}  → ${(((tenancy.heapKb - base.heapKb) * 1024) / keys).toFixed(0)} bytes heap per key (tenants included)`,
   );
 } finally {
   rmSync(dir, { recursive: true, force: true });
