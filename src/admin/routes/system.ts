@@ -1,10 +1,10 @@
 /**
  * Health, metrics, the running config and its version, routes and upstream health, config reload.
  */
-import { readFileSync } from 'node:fs';
 import { Type as T } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { Errors } from '../../errors/codes.js';
+import { sluiceVersion } from '../../version.js';
 import { type AdminContext, sendProblem } from '../context.js';
 import type { AdminHost } from '../host.js';
 import {
@@ -17,18 +17,6 @@ import {
   VersionView,
   withAuthErrors,
 } from '../schemas.js';
-
-/** The version of Sluice, from package.json (src/admin/routes and dist/admin/routes sit equally deep). */
-function sluiceVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
-      version?: string;
-    };
-    return pkg.version ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
-}
 
 export function registerSystemRoutes(app: FastifyInstance, { gw }: AdminContext): void {
   const version = sluiceVersion();

@@ -13,7 +13,7 @@ import {
 import { MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import type { Registry } from 'prom-client';
-import { sluiceVersion } from '../tracing/provider.js';
+import { sluiceVersion } from '../../version.js';
 import { OtlpProtoMetricExporter } from './exporter.js';
 import { PromRegistryProducer } from './producer.js';
 import type { OtlpMetricsSettings } from './settings.js';

@@ -5,7 +5,6 @@
  * honoured by the exporter). The provider is the gateway's own, never registered globally.
  * Imported dynamically by the gateway, only when tracing is on.
  */
-import { readFileSync } from 'node:fs';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import {
   defaultResource,
@@ -21,20 +20,9 @@ import {
 } from '@opentelemetry/sdk-trace-base';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import type { ExchangeTracer } from '../../dataplane/trace.js';
+import { sluiceVersion } from '../../version.js';
 import { OtelExchangeTracer } from './exchange-tracer.js';
 import type { TracingSettings } from './settings.js';
-
-/** Sluice's version, from package.json (src/ and dist/ sit equally deep). */
-export function sluiceVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
-      version?: string;
-    };
-    return pkg.version ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
-}
 
 export function createExchangeTracer(s: TracingSettings, version = sluiceVersion()): ExchangeTracer {
   const resource = defaultResource()
