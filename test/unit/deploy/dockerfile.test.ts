@@ -226,14 +226,14 @@ test('ENTRYPOINT runs the CLI that the build writes, the same file as package.js
   assert.ok(existsSync(join(outDir, rel)), `tsc wrote ${rel}`);
   assert.deepEqual(execForm(of(runtime, 'CMD')[0]!), ['start']);
   // Files the built code reads beside dist/: package.json (the version, read from
-  // ../../../package.json of dist/admin/routes/) and the example config (`start --demo`,
+  // ../package.json of dist/version.js) and the example config (`start --demo`,
   // ../../examples/sluice.yaml of dist/cli/).
   const dests = of(runtime, 'COPY').map((c) => copyPaths(runtime, c).dest);
-  assert.ok(dests.includes(posix.resolve(distCopy.dest, 'admin/routes', '../../../package.json')));
+  assert.ok(dests.includes(posix.resolve(distCopy.dest, '../package.json')));
   assert.ok(dests.includes(posix.resolve(distCopy.dest, 'cli', '../../examples/sluice.yaml')));
   assert.match(
-    read('src/admin/routes/system.ts'),
-    /new URL\('\.\.\/\.\.\/\.\.\/package\.json', import\.meta\.url\)/,
+    read('src/version.ts'),
+    /new URL\('\.\.\/package\.json', import\.meta\.url\)/,
   );
   assert.match(
     read('src/cli/start.ts'),
