@@ -231,10 +231,7 @@ test('ENTRYPOINT runs the CLI that the build writes, the same file as package.js
   const dests = of(runtime, 'COPY').map((c) => copyPaths(runtime, c).dest);
   assert.ok(dests.includes(posix.resolve(distCopy.dest, '../package.json')));
   assert.ok(dests.includes(posix.resolve(distCopy.dest, 'cli', '../../examples/sluice.yaml')));
-  assert.match(
-    read('src/version.ts'),
-    /new URL\('\.\.\/package\.json', import\.meta\.url\)/,
-  );
+  assert.match(read('src/version.ts'), /new URL\('\.\.\/package\.json', import\.meta\.url\)/);
   assert.match(
     read('src/cli/start.ts'),
     /new URL\('\.\.\/\.\.\/examples\/sluice\.yaml', import\.meta\.url\)/,
