@@ -7,6 +7,7 @@
  */
 import type { TelemetryConfig } from '../../config/schema.js';
 import { ms } from '../../config/units.js';
+import { nonEmpty, signalUrl, truthy } from '../otel-env.js';
 
 export interface OtlpMetricsSettings {
   readonly serviceName: string;
@@ -16,8 +17,6 @@ export interface OtlpMetricsSettings {
   /** At most the interval (the SDK refuses a longer one). */
   readonly timeoutMs: number;
 }
-
-const truthy = (v: string | undefined) => v !== undefined && /^(1|true|yes|on)$/i.test(v.trim());
 
 /** The settings, or undefined when the export is off (then nothing of OpenTelemetry is loaded). */
 export function otlpMetricsSettings(
@@ -39,26 +38,13 @@ export function otlpMetricsSettings(
       nonEmpty(env.SERVICE_NAME) ??
       nonEmpty(env.OTEL_SERVICE_NAME) ??
       'sluice',
-    url: m?.endpoint ?? metricsUrl(env),
+    url: m?.endpoint ?? signalUrl(env, 'metrics'),
     intervalMs,
     timeoutMs: Math.min(positive(env.OTEL_METRIC_EXPORT_TIMEOUT, 30_000), intervalMs),
   };
 }
 
-function nonEmpty(v: string | undefined): string | undefined {
-  return v === undefined || v.trim() === '' ? undefined : v.trim();
-}
-
 function positive(v: string | undefined, fallback: number): number {
   const n = Number(nonEmpty(v));
   return Number.isFinite(n) && n > 0 ? n : fallback;
-}
-
-/** The signal-specific URL is used as is; the base endpoint gets `/v1/metrics` (OTLP exporter spec). */
-function metricsUrl(env: NodeJS.ProcessEnv): string {
-  const own = nonEmpty(env.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT);
-  if (own !== undefined) return own;
-  const base = nonEmpty(env.OTEL_EXPORTER_OTLP_ENDPOINT);
-  if (base !== undefined) return `${base.replace(/\/+$/, '')}/v1/metrics`;
-  return 'http://localhost:4318/v1/metrics';
 }

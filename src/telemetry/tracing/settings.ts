@@ -6,6 +6,7 @@
  * Pure: a test passes its own environment.
  */
 import type { TelemetryConfig } from '../../config/schema.js';
+import { nonEmpty, signalUrl, truthy } from '../otel-env.js';
 
 export interface TracingSettings {
   readonly serviceName: string;
@@ -16,8 +17,6 @@ export interface TracingSettings {
   /** The OTLP/HTTP (protobuf) traces URL. */
   readonly url: string;
 }
-
-const truthy = (v: string | undefined) => v !== undefined && /^(1|true|yes|on)$/i.test(v.trim());
 
 /** The settings, or undefined when tracing is off (then nothing of OpenTelemetry is even loaded). */
 export function tracingSettings(
@@ -31,12 +30,8 @@ export function tracingSettings(
     serviceName: t?.serviceName ?? nonEmpty(env.SERVICE_NAME) ?? nonEmpty(env.OTEL_SERVICE_NAME) ?? 'sluice',
     sampleRatio: t?.sampleRatio ?? samplerRatio(env),
     trustIncoming: t?.trustIncoming ?? false,
-    url: t?.endpoint ?? tracesUrl(env),
+    url: t?.endpoint ?? signalUrl(env, 'traces'),
   };
-}
-
-function nonEmpty(v: string | undefined): string | undefined {
-  return v === undefined || v.trim() === '' ? undefined : v.trim();
 }
 
 /**
@@ -51,13 +46,4 @@ function samplerRatio(env: NodeJS.ProcessEnv): number {
     return Number.isFinite(r) && r >= 0 && r <= 1 ? r : 1;
   }
   return 1;
-}
-
-/** The signal-specific URL is used as is; the base endpoint gets `/v1/traces` (OTLP exporter spec). */
-function tracesUrl(env: NodeJS.ProcessEnv): string {
-  const own = nonEmpty(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
-  if (own !== undefined) return own;
-  const base = nonEmpty(env.OTEL_EXPORTER_OTLP_ENDPOINT);
-  if (base !== undefined) return `${base.replace(/\/+$/, '')}/v1/traces`;
-  return 'http://localhost:4318/v1/traces';
 }
