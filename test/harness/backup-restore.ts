@@ -98,6 +98,10 @@ export function backupRestoreSuite(kind: StoreKind): void {
           audit: {
             enabled: true,
             origin: ORIGIN,
+            // Not release_decision: the release driver's judgement on a gateway's first tick (a hold,
+            // insufficient data) lands before or after a test's counting depending on the machine's
+            // load, and made the counts of this file flaky in CI.
+            events: ['admin_change', 'auth_failed'],
             outbox: { dir: join(dir, outbox) },
             checkpoint: { entries: 1, every: '100ms' },
           },
@@ -157,11 +161,11 @@ export function backupRestoreSuite(kind: StoreKind): void {
         assert.equal(r.status, 401);
         await r.arrayBuffer();
       }
-      // 4 admin changes and 3 refusals, each an audit entry (and any the gateway adds of its own).
+      // 4 admin changes and 3 refusals, each an audit entry.
       await settled(g, 7);
       await g.stop();
       entries = await count(source, kind, 'SELECT count(*) AS n FROM audit_entries');
-      assert.ok(entries >= 7, `${entries} entries`);
+      assert.equal(entries, 7);
 
       // Bounded below the file's 120 s limit: a CLI that hangs fails here, with what it printed.
       const b = await runCli(['backup', '--store', source, '--out', file], { timeoutMs: CLI_BOUND });
