@@ -26,7 +26,9 @@ export interface AdminAuthConfig {
   rolesClaim?: string;
 }
 
-export type OidcResult = { ok: true; principal: Principal } | { ok: false; reason: string };
+export type OidcResult =
+  | { ok: true; principal: Principal; claims: Readonly<Record<string, unknown>> }
+  | { ok: false; reason: string };
 
 export interface AdminOidc {
   authenticate(token: string): Promise<OidcResult>;
@@ -84,7 +86,12 @@ class OidcAuthenticator implements AdminOidc {
     const clientId = r.token.claims.client_id;
     const name = r.token.subject ?? (typeof clientId === 'string' ? clientId : undefined);
     if (!name) return { ok: false, reason: 'the token has neither sub nor client_id' };
-    return { ok: true, principal: { name, roles: rolesOf(this.roles(r.token.claims)), via: 'oidc' } };
+    return {
+      ok: true,
+      principal: { name, roles: rolesOf(this.roles(r.token.claims)), via: 'oidc' },
+      // admin.scim matches the token to a provisioned user by one of them (scim-access.ts).
+      claims: r.token.claims,
+    };
   }
 
   private firstKeys(): Promise<void> {

@@ -27,10 +27,12 @@ import { registerChangeRoutes } from './routes/changes.js';
 import { registerConsoleRoutes } from './routes/console.js';
 import { registerFlagRoutes } from './routes/flags.js';
 import { registerReleaseRoutes } from './routes/releases.js';
+import { registerScimRoutes, scimConfig } from './routes/scim.js';
 import { registerSystemRoutes } from './routes/system.js';
 import { registerTenantExportRoutes } from './routes/tenant-export.js';
 import { registerTenantRoutes } from './routes/tenants.js';
 import { registerUsageRoutes } from './routes/usage.js';
+import { ScimAccess } from './scim-access.js';
 import { requestValidatorCompiler, responseSerializerCompiler } from './validate.js';
 
 declare module 'fastify' {
@@ -60,6 +62,7 @@ const defaultRoutes: readonly RouteRegistrar[] = [
   registerTenantExportRoutes,
   registerConsoleRoutes,
   registerConsoleStatic,
+  registerScimRoutes,
 ];
 
 export interface AdminServerOptions {
@@ -89,6 +92,9 @@ export class AdminServer {
     this.app = app;
     const ctx = adminContext(gw);
     const oidc = this.oidc;
+    // admin.scim: OIDC principals must be provisioned users; their roles come from their groups.
+    const scim = scimConfig(ctx);
+    const scimAccess = scim && new ScimAccess(scim, () => gw.tenancy?.store);
 
     app.setValidatorCompiler(requestValidatorCompiler());
     app.setSerializerCompiler(responseSerializerCompiler());
@@ -118,6 +124,11 @@ export class AdminServer {
         const r = await oidc.authenticate(token);
         if (!r.ok) return unauthorized(r.reason);
         principal = r.principal;
+        if (scimAccess) {
+          const s = await scimAccess.admit(r.claims);
+          if (!s.ok) return unauthorized(s.reason);
+          principal = s.principal;
+        }
       }
       if (!principal) return unauthorized();
       req.principal = principal;

@@ -227,6 +227,54 @@ const Admin = T.Object(
         },
       ),
     ),
+    scim: T.Optional(
+      T.Object(
+        {
+          token: T.String({
+            minLength: 32,
+            description:
+              'Bearer token of the provisioning client (Entra ID, Okta) for `/scim/v2/` on the admin listener, at least 32 characters. Write it as `${SLUICE_SCIM_TOKEN}` so the config file holds no secret; it is compared in constant time and never logged.',
+          }),
+          groupRoles: T.Optional(
+            T.Record(
+              T.String({ minLength: 1 }),
+              T.Array(
+                T.Union(['viewer', 'operator', 'security', 'auditor', 'admin'].map((r) => T.Literal(r))),
+              ),
+              {
+                description:
+                  'Admin roles of the members of each provisioned group, by the group’s `displayName` (compared without case). A user’s roles are the union over its groups; a group not listed grants nothing.',
+              },
+            ),
+          ),
+          match: T.Optional(
+            T.Object(
+              {
+                claim: T.Optional(
+                  T.String({
+                    minLength: 1,
+                    description:
+                      'Claim (or dotted path) of the admin.auth token that names the user; default `preferred_username` (Entra ID: the UPN; Okta: the login). `email` and `sub` are common choices.',
+                  }),
+                ),
+                attribute: T.Optional(
+                  T.Union([T.Literal('userName'), T.Literal('externalId')], {
+                    description:
+                      'The SCIM attribute the claim is compared with: `userName` (default, without case) or `externalId` (exact; Entra ID sends the object id, Okta the user id).',
+                  }),
+                ),
+              },
+              { additionalProperties: false, description: 'How a token is matched to a provisioned user.' },
+            ),
+          ),
+        },
+        {
+          additionalProperties: false,
+          description:
+            'SCIM 2.0 provisioning of the people who operate Sluice (docs/scim.md). With it, an OIDC principal of `admin.auth` must be a provisioned, active user, and its roles are those of its groups (`groupRoles`); bootstrap tokens are unaffected. Needs a store.',
+        },
+      ),
+    ),
   },
   {
     additionalProperties: false,

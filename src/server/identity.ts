@@ -25,7 +25,9 @@ export function needsStore(config: Config): boolean {
     usesIdentity(config) ||
     config.routes.some((r) => r.ofrep === true) ||
     Object.keys(config.releases ?? {}).length > 0 ||
-    config.audit?.enabled === true
+    config.audit?.enabled === true ||
+    // SCIM's users and groups (admin.scim) live in the store.
+    config.admin?.scim !== undefined
   );
 }
 
