@@ -54,8 +54,9 @@ export interface AppliedMigration {
 export async function appliedMigrations(q: Queryable): Promise<AppliedMigration[]> {
   const [exists] = await q.query<{ t: string | null }>("SELECT to_regclass('sluice_migrations')::text AS t");
   if (!exists?.t) return [];
+  // Ordered by the column, not the text alias: as text, '10' sorts before '9'.
   const rows = await q.query<{ version: string; name: string; md5: string }>(
-    'SELECT version::text AS version, name, md5 FROM sluice_migrations WHERE version > 0 ORDER BY version',
+    'SELECT version::text AS version, name, md5 FROM sluice_migrations WHERE version > 0 ORDER BY sluice_migrations.version',
   );
   return rows.map((r) => ({ version: Number(r.version), name: r.name, md5: r.md5 }));
 }
