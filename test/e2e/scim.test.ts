@@ -126,7 +126,7 @@ test('the Entra/Okta flow: probe, create, find, group with members, PATCH, deact
   assert.equal(created.headers.get('etag'), 'W/"1"');
   assert.equal(ada.meta.location, `${g.adminUrl}/scim/v2/Users/${ada.id}`);
   assert.equal(created.headers.get('location'), ada.meta.location);
-  assert.ok(Date.parse(ada.meta.created) > 0 && ada.meta.created === ada.meta.lastModified);
+  assert.ok(Date.parse(ada.meta.created ?? '') > 0 && ada.meta.created === ada.meta.lastModified);
   assert.equal((created.body[ENTERPRISE] as { department: string }).department, 'Platform');
 
   // userName is unique, without case.
