@@ -421,6 +421,13 @@ test('the wrong token, an admin token or none is refused; the token never reache
     paths: Record<string, unknown>;
   };
   assert.ok(Object.keys(doc.paths).every((p) => !p.startsWith('/scim')));
+  // Nor does the admin API show it: the config source holds ${SLUICE_SCIM_TOKEN}, not the value.
+  const config = await fetch(`${g.adminUrl}/admin/v1/config`, {
+    headers: { authorization: `Bearer ${ROLE_TOKENS.admin}` },
+  });
+  assert.equal(config.status, 200);
+  const configText = await config.text();
+  assert.ok(configText.includes('SLUICE_SCIM_TOKEN') && !configText.includes(TOKEN));
   assert.ok(!g.logText().includes(TOKEN), 'the SCIM token is never logged');
   assert.ok(!g.logText().includes(TOKEN.slice(0, 20)));
 });
