@@ -330,6 +330,40 @@ describe('the console: flags, keys and usage in Chromium', () => {
     assert.equal(after.revision, before.revision);
   });
 
+  test('the flags list is paged and searched on the server', async () => {
+    const simple = { enabled: true, variants: { on: true, off: false }, defaultVariant: 'off' };
+    for (let i = 0; i < 25; i++) {
+      const r = await call('PUT', `/admin/v1/flags/page-${String(i).padStart(2, '0')}`, 'admin', simple);
+      assert.equal(r.status, 201, r.text);
+    }
+    const api = await call('GET', '/admin/v1/flags?q=PAGE-&limit=5&offset=20', 'viewer');
+    const body = api.body as { flags: { key: string }[]; total: number };
+    assert.equal(body.total, 25);
+    assert.deepEqual(
+      body.flags.map((f) => f.key),
+      ['page-20', 'page-21', 'page-22', 'page-23', 'page-24'],
+    );
+    const page = await login('viewer');
+    await go(page, 'flags');
+    const count = (re: RegExp) =>
+      page.waitForFunction(
+        (src) => new RegExp(src).test(document.getElementById('flag-count')?.textContent ?? ''),
+        re.source,
+        {
+          timeout: PAGE_WAIT,
+        },
+      );
+    await count(/^1–20 of 26$/);
+    assert.equal(await page.locator('article[data-flag]').count(), 20, 'one page at a time');
+    await page.click('#flag-next');
+    await count(/^21–26 of 26$/);
+    await page.fill('#flag-search', 'page-1');
+    await count(/^1–10 of 10$/);
+    assert.equal(await page.locator('article[data-flag="page-10"]').count(), 1);
+    for (let i = 0; i < 25; i++)
+      await call('DELETE', `/admin/v1/flags/page-${String(i).padStart(2, '0')}`, 'admin');
+  });
+
   test('a security user creates a key (the secret shown once works), then revokes it from the page (refused)', async () => {
     const keyed = async (secret: string) =>
       (await httpRequest(`${g.url}/keyed/x`, { headers: { 'x-api-key': secret } })).status;
