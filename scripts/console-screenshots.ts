@@ -8,7 +8,7 @@
 import { mkdirSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 import { adminCall, ROLE_TOKENS, roleTokensEnv } from '../test/harness/admin.js';
-import { httpRequest } from '../test/harness/flow.js';
+import { eventually, httpRequest } from '../test/harness/flow.js';
 import { startGateway } from '../test/harness/gateway.js';
 import { startNode } from '../test/harness/nodes.js';
 import { timings, version } from '../test/harness/releases.js';
@@ -33,7 +33,17 @@ const g = await startGateway(
     routes: [
       { name: 'web', match: { path: { prefix: '/web' } }, upstream: 'web' },
       { name: 'api', match: { path: { prefix: '/api' } }, upstream: 'v1' },
+      {
+        name: 'metered',
+        match: { path: { prefix: '/metered' } },
+        upstream: 'v1',
+        auth: { apiKey: true },
+        quota: { use: ['api'] },
+        cost: { perRequest: 0.002 },
+      },
     ],
+    quotas: { define: { api: { plans: { default: { daily: 1000, monthly: 20000 } } } } },
+    budgets: { currency: 'EUR', action: 'block', plans: { default: 5 } },
     releases: {
       api: {
         route: 'api',
@@ -46,17 +56,39 @@ const g = await startGateway(
   },
   { env: { SLUICE_ADMIN_TOKENS: roleTokensEnv(), SLUICE_ADMIN_TOKEN: '' }, releaseTimings: timings },
 );
+const secrets: string[] = [];
 for (const [id, name, plan] of [
   ['acme', 'Acme Corp', 'enterprise'],
   ['globex', 'Globex', 'pro'],
   ['initech', 'Initech', 'free'],
 ] as const) {
   await adminCall(g.adminUrl, 'POST', '/admin/v1/tenants', { role: 'admin', body: { id, name, plan } });
-  await adminCall(g.adminUrl, 'POST', `/admin/v1/tenants/${id}/keys`, {
+  const k = await adminCall(g.adminUrl, 'POST', `/admin/v1/tenants/${id}/keys`, {
     role: 'admin',
     body: { name: 'ci' },
   });
+  secrets.push((k.body as { secret: string }).secret);
 }
+await adminCall(g.adminUrl, 'PUT', '/admin/v1/flags/new-checkout', {
+  role: 'admin',
+  headers: { 'x-sluice-reason': encodeURIComponent('the new checkout, 10 % of users first') },
+  body: {
+    description: 'The new checkout',
+    enabled: true,
+    variants: { on: true, off: false },
+    defaultVariant: 'off',
+    rules: [
+      { name: 'beta tenants', when: [{ attribute: 'tenant.plan', in: ['enterprise'] }], variant: 'on' },
+    ],
+    rollout: {
+      by: 'user',
+      variants: [
+        { variant: 'on', weight: 10 },
+        { variant: 'off', weight: 90 },
+      ],
+    },
+  },
+});
 
 let stop = false;
 let n = 0;
@@ -65,6 +97,12 @@ const send = async (path: string) => {
     await httpRequest(`${g.url}${path}`, { headers: { 'x-user': `u${n++ % 500}` } }).catch(() => {});
 };
 const traffic = Promise.all([send('/web/x'), send('/api/x'), send('/api/y')]);
+// Some metered requests for acme: usage against its quota and budget on the tenant's details
+// (first once the new key has reached the gateway's snapshot).
+const metered = () => httpRequest(`${g.url}/metered/x`, { headers: { 'x-api-key': secrets[0]! } });
+await eventually(async () => (await metered()).status === 200, 'the acme key served', 10_000);
+for (let i = 0; i < 240; i++)
+  await httpRequest(`${g.url}/metered/x`, { headers: { 'x-api-key': secrets[0]! } }).catch(() => {});
 
 const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
 try {
@@ -73,13 +111,25 @@ try {
   await page.fill('#token', ROLE_TOKENS.admin);
   await page.press('#token', 'Enter');
   await page.waitForFunction(() => document.getElementById('who')?.textContent?.includes('admin-user'));
-  for (const view of ['traffic', 'upstreams', 'releases', 'tenants']) {
+  for (const view of ['traffic', 'upstreams', 'releases', 'tenants', 'flags']) {
     await page.click(`nav a[href="#${view}"]`);
     // Charts and tables fill from the stream (a tick a second): a few ticks in, every view has data.
     await page.waitForTimeout(view === 'traffic' ? 6000 : 2500);
     await page.screenshot({ path: `${out}${view}.png` });
     console.log(`docs/console/${view}.png`);
   }
+  // A tenant's details (keys, usage against quotas and budgets), and a new key's one-time dialog.
+  await page.click('nav a[href="#tenants"]');
+  await page.click('tr[data-tenant="acme"] button[data-keys]');
+  await page.locator('[data-usage-of="acme"] table').first().waitFor();
+  await page.screenshot({ path: `${out}tenant-details.png`, fullPage: true });
+  console.log('docs/console/tenant-details.png');
+  await page.fill('#key-acme-name', 'screenshot');
+  await page.press('#key-acme-name', 'Enter');
+  await page.locator('#key-secret-dialog').waitFor();
+  await page.screenshot({ path: `${out}key-created.png` });
+  console.log('docs/console/key-created.png');
+  await page.keyboard.press('Escape');
 } finally {
   stop = true;
   await traffic;

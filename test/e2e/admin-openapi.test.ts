@@ -431,6 +431,8 @@ for (const kind of STORE_KINDS)
       const flag = { enabled: true, variants: { on: true, off: false }, defaultVariant: 'off' };
       await call('GET', F, F, { role: 'viewer' });
       await call('GET', F, F); // 401
+      await call('GET', F, `${F}?q=bet&limit=10&offset=0`, { role: 'viewer' });
+      await call('GET', F, `${F}?limit=0`, { role: 'viewer' }); // 400
       await call('PUT', FK, `${F}/beta`, { role: 'operator', body: flag }); // 201
       await call('PUT', FK, `${F}/beta`, { role: 'operator', body: { ...flag, defaultVariant: 'on' } }); // 200
       await call('PUT', FK, `${F}/beta`, { role: 'operator', body: flag, headers: { 'if-match': '"9"' } }); // 409

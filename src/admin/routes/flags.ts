@@ -41,10 +41,47 @@ const IfMatch = T.Object(
     'if-match': T.Optional(
       T.String({ description: 'The revision the change applies to, `"3"` (0: create only).' }),
     ),
+    'x-sluice-reason': T.Optional(
+      T.String({
+        maxLength: 1500,
+        description:
+          'Why (percent-encoded UTF-8, at most 500 characters decoded): kept with the change in its history.',
+      }),
+    ),
   },
   { additionalProperties: true },
 );
 type IfMatchT = typeof IfMatch.static;
+
+const ListQuery = T.Object(
+  {
+    q: T.Optional(
+      T.String({
+        maxLength: 200,
+        description: 'Only flags whose key or description contains this (any case).',
+      }),
+    ),
+    limit: T.Optional(
+      T.Integer({ minimum: 1, maximum: 500, description: 'A page of this many (without it: every flag).' }),
+    ),
+    offset: T.Optional(T.Integer({ minimum: 0, description: 'Skip this many (with limit). Default 0.' })),
+  },
+  { additionalProperties: false },
+);
+type ListQueryT = typeof ListQuery.static;
+
+/** The reason header, decoded; undefined when absent or blank. */
+function reasonOf(h: string | undefined): string | undefined {
+  if (h === undefined) return undefined;
+  let r: string;
+  try {
+    r = decodeURIComponent(h);
+  } catch {
+    r = h;
+  }
+  r = r.trim();
+  return r ? r.slice(0, 500) : undefined;
+}
 
 const HistoryQuery = T.Object(
   { limit: T.Optional(T.Integer({ minimum: 1, maximum: 500, description: 'Default 50.' })) },
@@ -88,17 +125,35 @@ export function registerFlagRoutes(app: FastifyInstance, ctx: AdminContext): voi
   const badRevision = (reply: FastifyReply) =>
     sendProblem(reply, Errors.adminInvalidRequest, 'If-Match: expected a revision such as "3"');
 
-  app.get(
+  app.get<{ Querystring: ListQueryT }>(
     '/admin/v1/flags',
     {
       config: { permission: 'flags.read' },
       schema: {
         tags: ['flags'],
-        summary: 'All feature flags',
-        response: withAuthErrors({ 200: T.Object({ flags: T.Array(FlagView) }), 503: noStore }),
+        summary:
+          'Feature flags in key order: all of them, or a page (`limit`, `offset`) of those matching `q`',
+        querystring: ListQuery,
+        response: withAuthErrors({
+          200: T.Object({
+            flags: T.Array(FlagView),
+            total: T.Integer({ description: 'How many flags match `q` in all.' }),
+          }),
+          400: invalid,
+          503: noStore,
+        }),
       },
     },
-    async (_req, reply) => withRepo(reply, async (r) => ({ flags: (await r.list()).map(flagView) })),
+    async (req, reply) =>
+      withRepo(reply, async (r) => {
+        const { q, limit, offset } = req.query;
+        if (q === undefined && limit === undefined && offset === undefined) {
+          const flags = (await r.list()).map(flagView);
+          return { flags, total: flags.length };
+        }
+        const page = await r.page(q ?? '', limit ?? 500, offset ?? 0);
+        return { flags: page.flags.map(flagView), total: page.total };
+      }),
   );
 
   app.get<{ Params: FlagParamsT }>(
@@ -147,13 +202,14 @@ export function registerFlagRoutes(app: FastifyInstance, ctx: AdminContext): voi
         if (Number.isNaN(expected)) return badRevision(reply);
         const who = ctx.actor(req);
         const before = await r.get(req.params.key);
-        const { flag, created } = await r.set(who, req.params.key, req.body, expected);
+        const reason = reasonOf(req.headers['x-sluice-reason']);
+        const { flag, created } = await r.set(who, req.params.key, req.body, expected, reason);
         ctx.changed(
           who,
           created ? 'flag.create' : 'flag.update',
           `flag:${flag.key}`,
           before && flagView(before),
-          flagView(flag),
+          reason ? { ...flagView(flag), reason } : flagView(flag),
         );
         reply.code(created ? 201 : 200).header('etag', `"${flag.revision}"`);
         if (created) reply.header('location', `/admin/v1/flags/${flag.key}`);

@@ -56,7 +56,12 @@ export function toStoredFlag(r: FlagRow): StoredFlag {
 }
 
 /** What the change log records of a flag: its definition and revision. */
-const recorded = (f: StoredFlag) => ({ key: f.key, revision: f.revision, spec: f.spec });
+const recorded = (f: StoredFlag, reason?: string) => ({
+  key: f.key,
+  revision: f.revision,
+  spec: f.spec,
+  ...(reason ? { reason } : {}),
+});
 
 export class FlagRepository {
   constructor(private readonly store: Store) {}
@@ -64,6 +69,24 @@ export class FlagRepository {
   async list(): Promise<StoredFlag[]> {
     const rows = await this.store.query<FlagRow>(`SELECT ${COLUMNS} FROM flags ORDER BY key`);
     return rows.map(toStoredFlag);
+  }
+
+  /**
+   * One page of flags in key order, those whose key or description contains `q` (any case), and how
+   * many match in all: the console pages on the server however many flags there are.
+   */
+  async page(q: string, limit: number, offset: number): Promise<{ flags: StoredFlag[]; total: number }> {
+    const like = `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    const where = `WHERE key ILIKE $1 OR coalesce(spec->>'description', '') ILIKE $1`;
+    const rows = await this.store.query<FlagRow>(
+      `SELECT ${COLUMNS} FROM flags ${where} ORDER BY key LIMIT $2 OFFSET $3`,
+      [like, limit, offset],
+    );
+    const [count] = await this.store.query<{ n: string | number }>(
+      `SELECT count(*) AS n FROM flags ${where}`,
+      [like],
+    );
+    return { flags: rows.map(toStoredFlag), total: Number(count?.n ?? 0) };
   }
 
   async get(key: string): Promise<StoredFlag | undefined> {
@@ -81,6 +104,8 @@ export class FlagRepository {
     key: string,
     spec: FlagSpecT,
     ifRevision?: number,
+    /** Why, as the person changing it said: kept with the change in the log. */
+    reason?: string,
   ): Promise<{ flag: StoredFlag; created: boolean }> {
     if (!FLAG_KEY.test(key))
       throw new FlagError(
@@ -121,7 +146,7 @@ export class FlagRepository {
         before ? 'flag.update' : 'flag.create',
         `flag:${key}`,
         before && recorded(before),
-        recorded(flag),
+        recorded(flag, reason),
       );
       return { flag, created: before === undefined };
     });

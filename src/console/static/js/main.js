@@ -3,12 +3,13 @@
 import { ApiError, session, token, whenUnauthorized } from './api.js';
 import { notify } from './dom.js';
 import { onState, openStream } from './stream.js';
+import * as flags from './views/flags.js';
 import * as releases from './views/releases.js';
 import * as tenants from './views/tenants.js';
 import * as traffic from './views/traffic.js';
 import * as upstreams from './views/upstreams.js';
 
-const VIEWS = { traffic, upstreams, releases, tenants };
+const VIEWS = { traffic, upstreams, releases, tenants, flags };
 const $ = (id) => document.getElementById(id);
 let closeStream;
 let unmount;

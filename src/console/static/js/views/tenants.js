@@ -1,7 +1,10 @@
 // Tenants and their keys: search and pages (long lists are never drawn whole), suspend and resume
-// for roles with tenants.suspend, keys' metadata for roles with keys.read (never a secret).
+// for roles with tenants.suspend, keys' metadata for roles with keys.read (never a secret), and a
+// tenant's details: keys (create, revoke with keys.write) and usage against its quotas and budgets.
 import { ApiError, api, session } from '../api.js';
-import { badge, fmt, h, notify } from '../dom.js';
+import { badge, h, notify } from '../dom.js';
+import { keysSection } from './tenant-keys.js';
+import { usageSection } from './tenant-usage.js';
 
 export const title = 'Tenants';
 const PAGE = 25;
@@ -10,7 +13,6 @@ const status = (s) =>
   s === 'active'
     ? badge('ok', '✓', 'active', { 'data-field': 'status' })
     : badge('bad', '⏸', s, { 'data-field': 'status' });
-const keyStatus = (s) => (s === 'active' ? badge('ok', '✓', 'active') : badge('muted', '✗', s));
 
 export function mount(main) {
   let all = [];
@@ -51,50 +53,15 @@ export function mount(main) {
     return q ? all.filter((t) => t.id.toLowerCase().includes(q) || t.name.toLowerCase().includes(q)) : all;
   };
 
+  // A tenant's details: its keys (tenant-keys.js) and its usage against its limits (tenant-usage.js).
   async function keysRow(t) {
-    const cell = h('td', { colspan: 6 }, 'Loading keys…');
-    const row = h('tr', { 'data-keys-of': t.id }, cell);
-    api('GET', `/admin/v1/tenants/${encodeURIComponent(t.id)}/keys`)
-      .then(({ keys }) => {
-        cell.replaceChildren(
-          keys.length === 0
-            ? 'No keys.'
-            : h(
-                'table',
-                {},
-                h('caption', { class: 'muted' }, `Keys of ${t.id}`),
-                h(
-                  'thead',
-                  {},
-                  h(
-                    'tr',
-                    {},
-                    ...['Prefix', 'Name', 'Scopes', 'Status', 'Created', 'Last used'].map((c) =>
-                      h('th', { scope: 'col' }, c),
-                    ),
-                  ),
-                ),
-                h(
-                  'tbody',
-                  {},
-                  keys.map((k) =>
-                    h(
-                      'tr',
-                      {},
-                      h('td', {}, h('code', {}, k.prefix)),
-                      h('td', {}, k.name),
-                      h('td', {}, k.scopes.join(', ') || '–'),
-                      h('td', {}, keyStatus(k.status)),
-                      h('td', {}, fmt.when(k.createdAt)),
-                      h('td', {}, fmt.when(k.lastUsedAt)),
-                    ),
-                  ),
-                ),
-              ),
-        );
-      })
-      .catch((err) => cell.replaceChildren(`Could not load keys: ${err.message}`));
-    return row;
+    const cell = h(
+      'td',
+      { colspan: 6 },
+      session.can('keys.read') ? keysSection(t) : '',
+      session.can('usage.read') ? usageSection(t) : '',
+    );
+    return h('tr', { 'data-keys-of': t.id }, cell);
   }
 
   async function act(t, action) {
@@ -141,7 +108,7 @@ export function mount(main) {
                 `Resume ${t.id}`,
               ),
         );
-      if (session.can('keys.read'))
+      if (session.can('keys.read') || session.can('usage.read'))
         actions.push(
           h(
             'button',
@@ -154,7 +121,7 @@ export function mount(main) {
                 void draw();
               },
             },
-            open.has(t.id) ? 'Hide keys' : 'Keys',
+            open.has(t.id) ? `Hide keys and usage of ${t.id}` : `Keys and usage of ${t.id}`,
           ),
         );
       out.push(
