@@ -11,6 +11,7 @@
  */
 import { type Static, Type as T } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
+import { busiestFirst, routeName, TICK_TOP, top, totals, upstreamName } from '../../console/bounded.js';
 import { Sampler } from '../../console/sampler.js';
 import { type Reading, readTraffic, trafficBetween } from '../../console/traffic.js';
 import type { AdminContext } from '../context.js';
@@ -60,7 +61,27 @@ function states(gw: AdminHost) {
   };
 }
 
-type Tick = ReturnType<typeof trafficBetween> & ReturnType<typeof states> & { at: string; inflight: number };
+/**
+ * A tick is bounded whatever the config's size: the busiest TICK_TOP routes and upstreams, the
+ * totals over all of them, and how many there are (a 1000-route gateway must not send 1000 rows a
+ * second to every open console).
+ */
+function bounded(traffic: ReturnType<typeof trafficBetween>) {
+  return {
+    intervalMs: traffic.intervalMs,
+    totals: totals(traffic.routes, traffic.intervalMs / 1000),
+    routeCount: traffic.routes.length,
+    upstreamCount: traffic.upstreams.length,
+    routes: top(traffic.routes, TICK_TOP, busiestFirst(routeName)).sort(
+      (a, b) => a.route.localeCompare(b.route) || a.upstream.localeCompare(b.upstream),
+    ),
+    upstreams: top(traffic.upstreams, TICK_TOP, busiestFirst(upstreamName)).sort((a, b) =>
+      a.upstream.localeCompare(b.upstream),
+    ),
+  };
+}
+
+type Tick = ReturnType<typeof bounded> & ReturnType<typeof states> & { at: string; inflight: number };
 
 interface Sample {
   traffic: Reading;
@@ -76,7 +97,7 @@ export function registerConsoleRoutes(app: FastifyInstance, { gw }: AdminContext
     },
     (before, now) => ({
       at: new Date().toISOString(),
-      ...trafficBetween(before.traffic, now.traffic),
+      ...bounded(trafficBetween(before.traffic, now.traffic)),
       inflight: now.inflight,
       ...states(gw),
     }),
