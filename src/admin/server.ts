@@ -25,6 +25,7 @@ import { registerAuditSinkRoutes } from './routes/audit-sinks.js';
 import { registerAuditSubjectRoutes } from './routes/audit-subjects.js';
 import { registerChangeRoutes } from './routes/changes.js';
 import { registerConsoleRoutes } from './routes/console.js';
+import { registerConsoleLoginRoutes } from './routes/console-login.js';
 import { registerFlagRoutes } from './routes/flags.js';
 import { registerReleaseRoutes } from './routes/releases.js';
 import { registerSystemRoutes } from './routes/system.js';
@@ -59,6 +60,7 @@ const defaultRoutes: readonly RouteRegistrar[] = [
   registerAuditQueryRoutes,
   registerTenantExportRoutes,
   registerConsoleRoutes,
+  registerConsoleLoginRoutes,
   registerConsoleStatic,
 ];
 
