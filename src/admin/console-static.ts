@@ -13,7 +13,8 @@ import { extname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { Errors } from '../errors/codes.js';
-import { sendProblem } from './context.js';
+import { CALLBACK_PATH, ssoConnectOrigins } from './console-sso.js';
+import { type AdminContext, sendProblem } from './context.js';
 
 export const CONSOLE_CSP =
   "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
@@ -55,11 +56,18 @@ function assets(): Map<string, Asset> {
   return map;
 }
 
-function send(reply: FastifyReply, a: Asset): FastifyReply {
+/** CONSOLE_CSP, with the issuer's token endpoint in connect-src when the console login is on. */
+export function consoleCsp(extraConnect: readonly string[]): string {
+  return extraConnect.length === 0
+    ? CONSOLE_CSP
+    : CONSOLE_CSP.replace("connect-src 'self'", `connect-src 'self' ${extraConnect.join(' ')}`);
+}
+
+function send(reply: FastifyReply, a: Asset, csp = CONSOLE_CSP): FastifyReply {
   return (
     reply
       .header('content-type', a.type)
-      .header('content-security-policy', CONSOLE_CSP)
+      .header('content-security-policy', csp)
       .header('x-content-type-options', 'nosniff')
       .header('referrer-policy', 'no-referrer')
       .header('x-frame-options', 'DENY')
@@ -69,7 +77,7 @@ function send(reply: FastifyReply, a: Asset): FastifyReply {
   );
 }
 
-export function registerConsoleStatic(app: FastifyInstance): void {
+export function registerConsoleStatic(app: FastifyInstance, { gw }: AdminContext): void {
   const files = assets();
   const index = files.get('index.html');
   if (!index) throw new Error(`the console's index.html is missing from ${STATIC_DIR}`);
@@ -78,12 +86,15 @@ export function registerConsoleStatic(app: FastifyInstance): void {
   app.get('/console', { config: { permission: 'public' }, schema: hidden }, async (req, reply) =>
     req.url.split('?')[0] === '/console' ? reply.redirect('/console/', 302) : send(reply, index),
   );
+  // The page is where the issuer sends the browser back (the code in the fragment, never seen here).
+  const page = async (reply: FastifyReply) => send(reply, index!, consoleCsp(await ssoConnectOrigins(gw)));
   app.get<{ Params: { '*': string } }>(
     '/console/*',
     { config: { permission: 'public' }, schema: hidden },
     async (req, reply) => {
       const path = req.params['*'];
-      const a = path === '' ? index : files.get(path);
+      if (path === '' || `/console/${path}` === CALLBACK_PATH) return page(reply);
+      const a = files.get(path);
       if (!a) return sendProblem(reply, Errors.adminNotFound);
       return send(reply, a);
     },

@@ -24,6 +24,8 @@ export interface AdminAuthConfig {
   issuer: string;
   audience?: string;
   rolesClaim?: string;
+  /** The console's login through this issuer (src/admin/routes/console-login.ts); absent: token login only. */
+  console?: { clientId: string; scopes?: string[]; resource?: string; label?: string };
 }
 
 export type OidcResult =

@@ -25,6 +25,7 @@ import { registerAuditSinkRoutes } from './routes/audit-sinks.js';
 import { registerAuditSubjectRoutes } from './routes/audit-subjects.js';
 import { registerChangeRoutes } from './routes/changes.js';
 import { registerConsoleRoutes } from './routes/console.js';
+import { registerConsoleLoginRoutes } from './routes/console-login.js';
 import { registerFlagRoutes } from './routes/flags.js';
 import { registerReleaseRoutes } from './routes/releases.js';
 import { registerScimRoutes, scimConfig } from './routes/scim.js';
@@ -61,6 +62,7 @@ const defaultRoutes: readonly RouteRegistrar[] = [
   registerAuditQueryRoutes,
   registerTenantExportRoutes,
   registerConsoleRoutes,
+  registerConsoleLoginRoutes,
   registerConsoleStatic,
   registerScimRoutes,
 ];

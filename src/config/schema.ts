@@ -219,6 +219,46 @@ const Admin = T.Object(
                 'Claim (or dotted path) holding the admin roles (`viewer`, `operator`, `security`, `auditor`, `admin`); default `sluice_roles`.',
             }),
           ),
+          console: T.Optional(
+            T.Object(
+              {
+                clientId: T.String({
+                  minLength: 1,
+                  maxLength: 256,
+                  description:
+                    "The console's client id at the issuer: a public client (no secret; PKCE), redirect URI `<admin origin>/console/callback`.",
+                }),
+                scopes: T.Optional(
+                  T.Array(T.String({ minLength: 1, maxLength: 256, pattern: '^[!#-\\[\\]-~]+$' }), {
+                    minItems: 1,
+                    maxItems: 32,
+                    description:
+                      'Scopes the console asks for; default `["openid"]`. `openid` is required (the ID token carries the nonce). Entra ID: add `api://<app>/.default` (or your API scope) so the access token is for the admin API.',
+                  }),
+                ),
+                resource: T.Optional(
+                  T.String({
+                    pattern: '^https?://[^\\s]+$',
+                    description:
+                      'A resource indicator (RFC 8707) sent with the authorization and token requests, for providers that set the audience from it (e.g. oidc-provider); usually `admin.auth.audience`. Not sent when absent.',
+                  }),
+                ),
+                label: T.Optional(
+                  T.String({
+                    minLength: 1,
+                    maxLength: 64,
+                    description:
+                      'Name on the login button ("Sign in with <label>"); default the issuer URL\'s host.',
+                  }),
+                ),
+              },
+              {
+                additionalProperties: false,
+                description:
+                  'Login to the console through this issuer (authorization code with PKCE, in the browser). Without it the console offers the token login only. See docs/console.md.',
+              },
+            ),
+          ),
         },
         {
           additionalProperties: false,

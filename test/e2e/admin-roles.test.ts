@@ -190,7 +190,13 @@ const EXPECTED: Case[] = [
 ];
 
 /** Open to everyone, no credentials. */
-const PUBLIC = ['/health/live', '/health/ready', '/metrics', '/openapi.json'];
+const PUBLIC = [
+  '/health/live',
+  '/health/ready',
+  '/metrics',
+  '/openapi.json',
+  '/admin/v1/console/login-options',
+];
 
 const openapiPath = (p: string) => p.replace(/\?.*$/, '').replace(/:([A-Za-z]+)/g, '{$1}');
 

@@ -1,11 +1,21 @@
 // The admin API with the token of this tab: kept in sessionStorage, sent as Authorization: Bearer,
 // never put in a URL.
 const KEY = 'sluice.console.token';
+/** How the token was obtained, for a login through the issuer: { label, expiresAt, user } (oidc.js). */
+const META = 'sluice.console.token.meta';
 
 export const token = {
   get: () => sessionStorage.getItem(KEY),
-  set: (t) => sessionStorage.setItem(KEY, t),
-  clear: () => sessionStorage.removeItem(KEY),
+  set: (t, meta) => {
+    sessionStorage.setItem(KEY, t);
+    if (meta) sessionStorage.setItem(META, JSON.stringify(meta));
+    else sessionStorage.removeItem(META);
+  },
+  meta: () => JSON.parse(sessionStorage.getItem(META) ?? 'null'),
+  clear: () => {
+    sessionStorage.removeItem(KEY);
+    sessionStorage.removeItem(META);
+  },
 };
 
 /** Called when the server answers 401 (token wrong, revoked, or expired). */
@@ -46,6 +56,7 @@ export async function api(method, path, body) {
 export const session = {
   name: '',
   roles: [],
+  via: 'token',
   permissions: new Set(),
   can(p) {
     return this.permissions.has(p);
@@ -54,6 +65,7 @@ export const session = {
     const s = await api('GET', '/admin/v1/console/session');
     this.name = s.name;
     this.roles = s.roles;
+    this.via = s.via;
     this.permissions = new Set(s.permissions);
     return s;
   },

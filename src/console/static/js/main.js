@@ -2,6 +2,7 @@
 // back button works), and the one live stream every view shares.
 import { ApiError, session, token, whenUnauthorized } from './api.js';
 import { notify } from './dom.js';
+import { offerSso, returnFromIssuer } from './sso-login.js';
 import { onState, openStream } from './stream.js';
 import * as flags from './views/flags.js';
 import * as releases from './views/releases.js';
@@ -13,8 +14,18 @@ const VIEWS = { traffic, upstreams, releases, tenants, flags };
 const $ = (id) => document.getElementById(id);
 let closeStream;
 let unmount;
+let expiry;
+
+/** Why the token stopped working: a login through the issuer says which, and what to do. */
+function refusedMessage() {
+  const meta = token.meta();
+  return meta
+    ? `Signed out: your sign-in with ${meta.label} expired or was refused. Sign in again.`
+    : 'Signed out: the token is no longer accepted.';
+}
 
 function showLogin(message = '') {
+  clearTimeout(expiry);
   closeStream?.();
   closeStream = undefined;
   unmount?.();
@@ -44,21 +55,48 @@ async function start() {
   try {
     await session.load();
   } catch (err) {
+    const refused = token.meta()
+      ? 'The identity provider signed you in, but this gateway did not accept its token (audience, issuer or roles): ask your administrator.'
+      : 'That token was not accepted.';
+    const why = err instanceof ApiError && err.status === 401 ? refused : err.message;
     token.clear();
-    const why = err instanceof ApiError && err.status === 401 ? 'That token was not accepted.' : err.message;
     return showLogin(why);
   }
   $('login').hidden = true;
   $('app').hidden = false;
+  const meta = token.meta();
   $('who').textContent = `${session.name} (${session.roles.join(', ') || 'no role'})`;
-  closeStream = openStream(() => showLogin('Signed out: the token is no longer accepted.'));
+  $('who').append(
+    Object.assign(document.createElement('span'), {
+      className: 'who-via',
+      textContent:
+        session.via === 'oidc' ? ` · signed in with ${meta?.label ?? 'the identity provider'}` : ' · token',
+    }),
+  );
+  $('who').dataset.via = session.via;
+  // A token from the issuer says when it expires: back to the login page then, not at the next 401.
+  if (meta?.expiresAt)
+    expiry = setTimeout(
+      () => {
+        const label = token.meta()?.label ?? 'the identity provider';
+        token.clear();
+        showLogin(`Your sign-in with ${label} expired. Sign in again.`);
+      },
+      Math.max(0, meta.expiresAt - Date.now()),
+    );
+  closeStream = openStream(() => {
+    const why = refusedMessage();
+    token.clear();
+    showLogin(why);
+  });
   route();
   $('main').focus();
 }
 
 whenUnauthorized(() => {
+  const why = refusedMessage();
   token.clear();
-  showLogin('Signed out: the token is no longer accepted.');
+  showLogin(why);
 });
 
 onState((s) => {
@@ -81,5 +119,14 @@ $('logout').addEventListener('click', () => {
 });
 window.addEventListener('hashchange', route);
 
-if (token.get()) void start();
-else showLogin();
+void offerSso((message) => {
+  $('login-error').textContent = message;
+});
+returnFromIssuer().then(
+  (r) => {
+    if (r) token.set(r.token, r.meta);
+    if (token.get()) void start();
+    else showLogin();
+  },
+  (err) => showLogin(err.message),
+);
