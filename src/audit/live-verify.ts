@@ -63,6 +63,9 @@ interface Inputs {
   origin: string;
   trustedKeys: readonly string[];
   now?: () => number;
+  /** The bounds (tests make them small); default the constants above. */
+  maxEntries?: number;
+  maxCheckpoints?: number;
 }
 
 /** What the check reads of the log besides the store's tables. */
@@ -79,17 +82,25 @@ export function verifyLiveLog(inputs: Inputs): Promise<LiveVerifyReport> {
   return run;
 }
 
-async function check({ store, log, origin, trustedKeys, now = Date.now }: Inputs): Promise<LiveVerifyReport> {
+async function check({
+  store,
+  log,
+  origin,
+  trustedKeys,
+  now = Date.now,
+  maxEntries = LIVE_VERIFY_MAX_ENTRIES,
+  maxCheckpoints = LIVE_VERIFY_MAX_CHECKPOINTS,
+}: Inputs): Promise<LiveVerifyReport> {
   const started = now();
-  const limits = { entries: LIVE_VERIFY_MAX_ENTRIES, checkpoints: LIVE_VERIFY_MAX_CHECKPOINTS };
+  const limits = { entries: maxEntries, checkpoints: maxCheckpoints };
   const size = await log.size();
   const rows = await store.query<{ tree_size: string | number; note: string; at: unknown }>(
     'SELECT tree_size, note, at FROM audit_checkpoints ORDER BY tree_size DESC LIMIT $1',
-    [LIVE_VERIFY_MAX_CHECKPOINTS + 1],
+    [maxCheckpoints + 1],
   );
-  const allCheckpointsHere = rows.length <= LIVE_VERIFY_MAX_CHECKPOINTS;
+  const allCheckpointsHere = rows.length <= maxCheckpoints;
   const checkpoints = rows
-    .slice(0, LIVE_VERIFY_MAX_CHECKPOINTS)
+    .slice(0, maxCheckpoints)
     .reverse()
     .map((r) => ({
       treeSize: Number(r.tree_size),
@@ -117,7 +128,7 @@ async function check({ store, log, origin, trustedKeys, now = Date.now }: Inputs
 
   const min = await log.minIndex();
   const to = latest.treeSize;
-  const from = Math.max(min, to - LIVE_VERIFY_MAX_ENTRIES);
+  const from = Math.max(min, to - maxEntries);
   const entries: { index: number; entry: JsonValue }[] = [];
   for (let at = from; at < to; ) {
     const page = await log.entries(at, to, 5000);
