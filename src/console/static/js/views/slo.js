@@ -20,9 +20,9 @@ function budgetBadge(b) {
 function burnBadge(rate) {
   if (rate === null) return '–';
   const text = `${num(rate)}×`;
-  if (rate >= 14.4) return badge('bad', '✗', `${text} fast burn`);
+  if (rate >= 14.4) return badge('bad', '✗', `${text} fast`);
   if (rate > 1) return badge('warn', '!', `${text} burning`);
-  return badge('ok', '✓', `${text} within budget`);
+  return badge('ok', '✓', `${text} ok`);
 }
 
 function objectiveRows(route, objectives, windows) {
@@ -98,24 +98,28 @@ export function mount(main) {
         slo.routes.length === 0
           ? h('p', { class: 'muted' }, 'No route has an slo.')
           : h(
-              'table',
-              { id: 'slo-table' },
+              'div',
+              { class: 'scroll' },
               h(
-                'thead',
-                {},
+                'table',
+                { id: 'slo-table' },
                 h(
-                  'tr',
+                  'thead',
                   {},
-                  ...['Route', 'Objective', 'Target', 'Events', 'SLI', 'Budget left'].map((c) =>
-                    h('th', { scope: 'col' }, c),
+                  h(
+                    'tr',
+                    {},
+                    ...['Route', 'Objective', 'Target', 'Events', 'SLI', 'Budget left'].map((c) =>
+                      h('th', { scope: 'col' }, c),
+                    ),
+                    ...windows.map((w) => h('th', { scope: 'col' }, `Burn ${w}`)),
                   ),
-                  ...windows.map((w) => h('th', { scope: 'col' }, `Burn ${w}`)),
                 ),
-              ),
-              h(
-                'tbody',
-                {},
-                slo.routes.map((r) => objectiveRows(r.route, r.objectives, windows)),
+                h(
+                  'tbody',
+                  {},
+                  slo.routes.map((r) => objectiveRows(r.route, r.objectives, windows)),
+                ),
               ),
             ),
       );
