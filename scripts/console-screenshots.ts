@@ -5,7 +5,9 @@
  * Chromium at a laptop size (1366x768), one PNG per view once its figures are on the page.
  *   node --import tsx scripts/console-screenshots.ts
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { adminCall, ROLE_TOKENS, roleTokensEnv } from '../test/harness/admin.js';
 import { eventually, httpRequest } from '../test/harness/flow.js';
@@ -22,6 +24,12 @@ const [a, b, v1, v2] = await Promise.all([startNode('a'), startNode('b'), versio
 const g = await startGateway(
   {
     store: 'memory://',
+    // The audit view's log (an in-memory store signs with a key that lives as long as the process).
+    audit: {
+      enabled: true,
+      outbox: { dir: mkdtempSync(join(tmpdir(), 'sluice-shots-outbox-')) },
+      checkpoint: { entries: 1, every: '1s' },
+    },
     upstreams: {
       web: {
         targets: [{ url: a.origin }, { url: b.origin }],
@@ -31,7 +39,7 @@ const g = await startGateway(
       v2: { targets: [{ url: v2.url }] },
     },
     routes: [
-      { name: 'web', match: { path: { prefix: '/web' } }, upstream: 'web' },
+      { name: 'web', match: { path: { prefix: '/web' } }, upstream: 'web', slo: { availability: '99.9%' } },
       { name: 'api', match: { path: { prefix: '/api' } }, upstream: 'v1' },
       {
         name: 'metered',
@@ -111,7 +119,7 @@ try {
   await page.fill('#token', ROLE_TOKENS.admin);
   await page.press('#token', 'Enter');
   await page.waitForFunction(() => document.getElementById('who')?.textContent?.includes('admin-user'));
-  for (const view of ['traffic', 'upstreams', 'releases', 'tenants', 'flags']) {
+  for (const view of ['traffic', 'upstreams', 'releases', 'tenants', 'flags', 'slo', 'audit', 'config']) {
     await page.click(`nav a[href="#${view}"]`);
     // Charts and tables fill from the stream (a tick a second): a few ticks in, every view has data.
     await page.waitForTimeout(view === 'traffic' ? 6000 : 2500);

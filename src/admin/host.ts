@@ -9,6 +9,7 @@ import type { AuditLogStore } from '../audit/log-store.js';
 import type { AuditSubjects } from '../audit/subjects/service.js';
 import type { Runtime } from '../config/compile.js';
 import type { ConfigError } from '../config/load.js';
+import type { ReloadHistory } from '../config/reload-history.js';
 import type { FlagRepository } from '../delivery/flags/store.js';
 import type { ReleaseAdmin } from '../delivery/releases/service.js';
 import type { LifetimeKey } from '../policies/lifetime.js';
@@ -59,6 +60,9 @@ export interface AdminHost {
           | 'inclusion'
           | 'inclusionByEvent'
           | 'consistency'
+          | 'size'
+          | 'entries'
+          | 'minIndex'
         >;
         vkey: string;
         /** Sealed personal fields: opening, erasure, subject export (src/audit/subjects). */
@@ -72,6 +76,8 @@ export interface AdminHost {
   usageRows(): Pick<UsageRepository, 'forTenant'> | undefined;
   /** A gateway-lifetime value, if a policy made it (the usage engine, for live quota usage). */
   lifetimeValue<T>(key: LifetimeKey<T>): T | undefined;
+  /** The last reload attempts, newest first (src/config/reload-history.ts). */
+  readonly reloadHistory?: Pick<ReloadHistory, 'list' | 'capacity'>;
   /** Validate and compile the config file again; swap only if it is valid. Never throws for a bad file. */
   reload(trigger: string): ReloadResult;
 }

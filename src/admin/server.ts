@@ -22,13 +22,16 @@ import { allows, isPermission, type RoutePermission } from './roles.js';
 import { registerAuditRoutes } from './routes/audit.js';
 import { registerAuditQueryRoutes } from './routes/audit-query.js';
 import { registerAuditSinkRoutes } from './routes/audit-sinks.js';
+import { registerAuditStatusRoutes } from './routes/audit-status.js';
 import { registerAuditSubjectRoutes } from './routes/audit-subjects.js';
 import { registerChangeRoutes } from './routes/changes.js';
+import { registerConfigReloadRoutes } from './routes/config-reloads.js';
 import { registerConsoleRoutes } from './routes/console.js';
 import { registerConsoleLoginRoutes } from './routes/console-login.js';
 import { registerFlagRoutes } from './routes/flags.js';
 import { registerReleaseRoutes } from './routes/releases.js';
 import { registerScimRoutes, scimConfig } from './routes/scim.js';
+import { registerSloRoutes } from './routes/slo.js';
 import { registerSystemRoutes } from './routes/system.js';
 import { registerTenantExportRoutes } from './routes/tenant-export.js';
 import { registerTenantRoutes } from './routes/tenants.js';
@@ -63,6 +66,9 @@ const defaultRoutes: readonly RouteRegistrar[] = [
   registerTenantExportRoutes,
   registerConsoleRoutes,
   registerConsoleLoginRoutes,
+  registerAuditStatusRoutes,
+  registerConfigReloadRoutes,
+  registerSloRoutes,
   registerConsoleStatic,
   registerScimRoutes,
 ];

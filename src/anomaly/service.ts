@@ -80,8 +80,32 @@ export interface AnomalyDeps {
   registry?: Registry | undefined;
 }
 
+/** An anomaly under way or ended, as the admin API shows it (GET /admin/v1/anomalies). */
+export interface AnomalyView {
+  route: string;
+  upstream: string;
+  signal: SignalName;
+  unit: string;
+  startedAt: string;
+  endedAt?: string;
+  durationMs?: number;
+  /** The last judged value (open), or the value of the interval that ended it. */
+  value: number | null;
+  baseline: number;
+  threshold: number | null;
+  peak: number;
+  action?: AnomalyAction;
+}
+
+/** Ended anomalies kept for the admin API (in memory; the audit log has every one). */
+export const RECENT_ANOMALIES = 50;
+
 export class AnomalyService {
   private readonly series = new Map<string, Series>();
+  /** The last RECENT_ANOMALIES ended anomalies, newest first. */
+  private readonly recent: AnomalyView[] = [];
+  /** Per series × signal: the last judged value and threshold (for open anomalies' figures). */
+  private readonly last = new Map<string, { value: number; threshold: number }>();
   private settings: ResolvedAnomaly | undefined;
   private timer: NodeJS.Timeout | undefined;
   private intervalMs = 0;
@@ -159,6 +183,11 @@ export class AnomalyService {
         if (d === undefined) continue;
         const x = values[name];
         const step = d.observe(x, now);
+        if (x !== undefined)
+          this.last.set(`${s.route}\u0000${s.upstream}\u0000${name}`, {
+            value: x,
+            threshold: step.threshold,
+          });
         this.publish(s, name, d, x, step.threshold);
         if (step.transition === 'started') this.started(s, name, d, x!, step.threshold, now);
         else if (step.transition === 'ended') this.ended(s, name, d, x!, now);
@@ -253,8 +282,48 @@ export class AnomalyService {
       );
   }
 
+  /** Open anomalies (now) and the recently ended ones, newest first. */
+  view(): { open: AnomalyView[]; recent: AnomalyView[] } {
+    const open: AnomalyView[] = [];
+    for (const s of this.series.values())
+      for (const signal of SIGNALS) {
+        const d = s.detectors[signal];
+        if (d?.active !== true) continue;
+        const last = this.last.get(`${s.route}\u0000${s.upstream}\u0000${signal}`);
+        open.push({
+          route: s.route,
+          upstream: s.upstream,
+          signal,
+          unit: UNITS[signal],
+          startedAt: new Date(d.startedAt).toISOString(),
+          value: last?.value ?? null,
+          baseline: d.baseline.mean,
+          threshold: last === undefined || Number.isNaN(last.threshold) ? null : last.threshold,
+          peak: d.peak,
+          ...(s.action === undefined ? {} : { action: s.action }),
+        });
+      }
+    open.sort((a, b) => b.startedAt.localeCompare(a.startedAt));
+    return { open, recent: [...this.recent] };
+  }
+
   private ended(s: Series, signal: SignalName, d: Detector, x: number, now: number) {
     const { events, logger } = this.deps!;
+    this.recent.unshift({
+      route: s.route,
+      upstream: s.upstream,
+      signal,
+      unit: UNITS[signal],
+      startedAt: new Date(d.startedAt).toISOString(),
+      endedAt: new Date(now).toISOString(),
+      durationMs: now - d.startedAt,
+      value: x,
+      baseline: d.baseline.mean,
+      threshold: null,
+      peak: d.peak,
+      ...(s.action === undefined ? {} : { action: s.action }),
+    });
+    if (this.recent.length > RECENT_ANOMALIES) this.recent.length = RECENT_ANOMALIES;
     const e = {
       type: 'anomaly_ended' as const,
       at: new Date(now).toISOString(),

@@ -15,6 +15,7 @@ import { watchAnomalyRollbacks } from '../anomaly/rollback.js';
 import { applyAuditEnv } from '../audit/sinks/env.js';
 import { compileRuntime, disposeRuntime, type Runtime } from '../config/compile.js';
 import { ConfigInvalidError, formatConfigError, loadConfigFile } from '../config/load.js';
+import { ReloadHistory } from '../config/reload-history.js';
 import type { Config } from '../config/schema.js';
 import { ms } from '../config/units.js';
 import { handleRequest, handleUpgrade, refuseUnread } from '../dataplane/pipeline.js';
@@ -329,8 +330,26 @@ export class Gateway implements DataplaneState, AdminHost {
     );
   }
 
+  /** The last reload attempts, for the console's config view (config/reload-history.ts). */
+  readonly reloadHistory = new ReloadHistory();
+
   /** Validate and compile the file again; swap only if it is valid. Never throws for a bad file. */
   reload(trigger: string): ReloadResult {
+    const started = Date.now();
+    const r = this.reloadOnce(trigger);
+    this.reloadHistory.record({
+      at: new Date(started).toISOString(),
+      trigger,
+      result: r.result,
+      version: this.runtime.version,
+      ...(r.result === 'applied' ? { previous: r.previous } : {}),
+      ...(r.result === 'rejected' ? { errors: r.errors } : {}),
+      durationMs: Date.now() - started,
+    });
+    return r;
+  }
+
+  private reloadOnce(trigger: string): ReloadResult {
     const previous = this.runtime;
     let next: Runtime;
     const generation = this.pools.snapshotGeneration();

@@ -70,6 +70,30 @@ interface Series {
   readonly signature: string;
 }
 
+export interface SloBurnView {
+  window: string;
+  total: number;
+  bad: number;
+  /** null without events in the window (0/0). */
+  rate: number | null;
+}
+
+export interface SloRouteView {
+  route: string;
+  objectives: {
+    slo: string;
+    target: number;
+    thresholdSeconds?: number;
+    periodDays: number;
+    /** Events and bad events over the SLO period so far. */
+    total: number;
+    bad: number;
+    sli: number | null;
+    budgetRemaining: number | null;
+    burn: SloBurnView[];
+  }[];
+}
+
 export class SloService {
   private series = new Map<string, Series>();
   private timer: NodeJS.Timeout | undefined;
@@ -166,6 +190,49 @@ export class SloService {
         });
       }
     }
+  }
+
+  /**
+   * The figures as of `now` for the admin API (GET /admin/v1/slo): what the gauges show, plus the
+   * counts of the current tick not yet moved into the rings, so a request just answered is in.
+   */
+  view(now = Date.now()): SloRouteView[] {
+    const out: SloRouteView[] = [];
+    for (const s of this.series.values()) {
+      const c = s.cell;
+      const sums = new Float64Array(c.width);
+      const rings = s.rings[0]!;
+      const sum = (windowMs: number) => {
+        rings.find((r) => r.spanMs >= windowMs)!.sum(now, windowMs, sums);
+        for (let i = 0; i < c.width; i++) sums[i]! += c.pending[i]!;
+        return { total: sums[0]!, bad: (k: number) => sums[1 + k]! };
+      };
+      const period = sum(s.periodMs);
+      const objectives = s.objectives.map((o, k) => ({
+        slo: o.slo,
+        target: o.target,
+        ...(o.thresholdSeconds === undefined ? {} : { thresholdSeconds: o.thresholdSeconds }),
+        periodDays: o.windowDays,
+        total: period.total,
+        bad: period.bad(k),
+        sli: sli(period.bad(k), period.total) ?? null,
+        budgetRemaining: budgetRemaining(period.bad(k), period.total, o.target) ?? null,
+        burn: [] as SloBurnView[],
+      }));
+      for (const w of BURN_WINDOWS) {
+        const x = sum(w.ms);
+        s.objectives.forEach((o, k) => {
+          objectives[k]!.burn.push({
+            window: w.label,
+            total: x.total,
+            bad: x.bad(k),
+            rate: burnRate(x.bad(k), x.total, o.target) ?? null,
+          });
+        });
+      }
+      out.push({ route: s.route, objectives });
+    }
+    return out.sort((a, b) => a.route.localeCompare(b.route));
   }
 
   /** Drop a series' gauges (its route lost or changed its objectives). */

@@ -124,7 +124,14 @@ for (const kind of STORE_KINDS)
       await call('GET', '/health/ready', '/health/ready');
       await call('GET', '/metrics', '/metrics');
       // Config and health
-      for (const p of ['/admin/v1/config', '/admin/v1/version', '/admin/v1/upstreams', '/admin/v1/routes']) {
+      for (const p of [
+        '/admin/v1/config',
+        '/admin/v1/version',
+        '/admin/v1/upstreams',
+        '/admin/v1/routes',
+        '/admin/v1/slo',
+        '/admin/v1/anomalies',
+      ]) {
         await call('GET', p, p, { role: 'viewer' });
         await call('GET', p, p);
         await call('GET', p, p, { token: 'wrong-token-wrong-token' });
@@ -149,6 +156,11 @@ for (const kind of STORE_KINDS)
       const bad = await call('POST', '/admin/v1/config/reload', '/admin/v1/config/reload', { role: 'admin' });
       assert.equal(bad.status, 422);
       writeFileSync(a.g.file, good);
+      // The reload history, with the refusal's errors.
+      const RL = '/admin/v1/config/reloads';
+      const rl = await call('GET', RL, RL, { role: 'viewer' });
+      assert.equal((rl.body as { reloads: { result: string }[] }).reloads[0]?.result, 'rejected');
+      await call('GET', RL, RL); // 401
 
       // Tenants
       await call('GET', T, T, { role: 'viewer' });
@@ -301,6 +313,10 @@ for (const kind of STORE_KINDS)
         await call('GET', AQ, `${AQ}?tenant=acme&since=2026-01-01T00:00:00Z&after=0`, { role: 'auditor' });
         await call('GET', AQ, `${AQ}?limit=1001`, { role: 'auditor' }); // 400
         await call('GET', AQ, AQ, { role: 'viewer' }); // 403
+        const AST = '/admin/v1/audit/status';
+        await call('GET', AST, AST, { role: 'auditor' });
+        await call('GET', AST, AST, { role: 'viewer' }); // 403
+        await call('GET', AST, AST); // 401
         await call('GET', AQ, AQ); // 401
         const TX = `${TID}/export`;
         const archive = await call('GET', TX, `${T}/acme/export`, { role: 'auditor' });

@@ -115,6 +115,10 @@ const EXPECTED: Case[] = [
   },
   { method: 'POST', path: '/admin/v1/audit/subjects/:subject/erase', roles: ['admin'], status: 503 },
   { method: 'GET', path: '/admin/v1/audit/entries', roles: ['auditor', 'admin'], status: 503 },
+  { method: 'GET', path: '/admin/v1/audit/status', roles: ['auditor', 'admin'], status: 503 },
+  { method: 'GET', path: '/admin/v1/config/reloads', roles: ALL, status: 200 },
+  { method: 'GET', path: '/admin/v1/slo', roles: ALL, status: 200 },
+  { method: 'GET', path: '/admin/v1/anomalies', roles: ALL, status: 200 },
   // The tenant export works with the log off (its audit part is null).
   {
     method: 'GET',

@@ -3,6 +3,7 @@
  */
 import { Type as T } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
+import { redactSource } from '../../config/redact-source.js';
 import { Errors } from '../../errors/codes.js';
 import { sluiceVersion } from '../../version.js';
 import { type AdminContext, sendProblem } from '../context.js';
@@ -89,13 +90,20 @@ export function registerSystemRoutes(app: FastifyInstance, { gw }: AdminContext)
       config: { permission: 'config.read' },
       schema: {
         tags: ['config'],
-        summary: 'The running config as written (`${VAR}` references, never their values)',
+        summary:
+          'The running config as written (`${VAR}` references, never their values; literal secrets redacted)',
         response: withAuthErrors({ 200: ConfigView }),
       },
     },
     async () => {
       const rt = gw.runtime;
-      return { version: rt.version, file: rt.file, loadedAt: rt.loadedAt.toISOString(), source: rt.source };
+      return {
+        version: rt.version,
+        file: rt.file,
+        loadedAt: rt.loadedAt.toISOString(),
+        // Literal secrets in the file never leave the process (config/redact-source.ts).
+        source: redactSource(rt.source),
+      };
     },
   );
 

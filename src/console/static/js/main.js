@@ -4,13 +4,16 @@ import { ApiError, session, token, whenUnauthorized } from './api.js';
 import { notify } from './dom.js';
 import { offerSso, returnFromIssuer } from './sso-login.js';
 import { onState, openStream } from './stream.js';
+import * as audit from './views/audit.js';
+import * as config from './views/config.js';
 import * as flags from './views/flags.js';
 import * as releases from './views/releases.js';
+import * as slo from './views/slo.js';
 import * as tenants from './views/tenants.js';
 import * as traffic from './views/traffic.js';
 import * as upstreams from './views/upstreams.js';
 
-const VIEWS = { traffic, upstreams, releases, tenants, flags };
+const VIEWS = { traffic, upstreams, releases, tenants, flags, slo, audit, config };
 const $ = (id) => document.getElementById(id);
 let closeStream;
 let unmount;
