@@ -7,7 +7,7 @@
  *
  * Redacted, wherever they are in the file:
  * - the value of a key that names a secret (SECRET_KEY: token, password, secret, apiKey,
- *   authorization, cookie, credentials, …), and of a header whose name ends in `key` (x-api-key);
+ *   authorization, cookie, credentials, …), and of a header whose name ends in `key` or holds `auth` (x-api-key, x-upstream-auth);
  * - the password of a URL with credentials (`scheme://user:PASSWORD@host`);
  * - in both cases a `${VAR}` reference stays, only a literal default (`${VAR:-default}`) goes.
  * The rest of the text (comments, layout, line numbers: reload errors point into it) is unchanged.
@@ -19,8 +19,8 @@ export const REDACTED = '<redacted>';
 /** Key names whose values are secrets (case-insensitive, `_` and `-` ignored). */
 const SECRET_KEY =
   /(secret|passw|pwd|token|apikey|accesskey|privatekey|authorization|cookie|credential|bearer|signature)/i;
-/** Under a `headers` map: any header whose name ends in "key" (x-api-key, x-upstream-key). */
-const SECRET_HEADER = /key$/i;
+/** Under a `headers` map: any header whose name ends in "key" or holds "auth" (x-api-key, x-upstream-auth). */
+const SECRET_HEADER = /(key$|auth)/i;
 /** scheme://user:password@ — the password part (not a `${VAR}` reference). */
 const URL_PASSWORD = /([a-z][a-z0-9+.-]*:\/\/[^\s/@:]*:)([^\s@/]+)(@)/gi;
 const REF = /^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/;

@@ -25,7 +25,7 @@ test('literal secrets are redacted wherever they are; references, comments and l
     '  - name: a',
     '    headers:',
     '      request:',
-    '        set: { authorization: "Bearer abc.def", x-api-key: k-123, x-trace: on }',
+    '        set: { authorization: "Bearer abc.def", x-api-key: k-123, x-upstream-auth: s3cr3t, x-trace: on }',
     '    sentinel: { password: "p@ss", name: mymaster }',
     '  - name: b # a comment',
     '    url: postgres://u:${DB_PASSWORD}@h/x',
@@ -45,7 +45,7 @@ test('literal secrets are redacted wherever they are; references, comments and l
   assert.equal(lines[12], '      token: "${SIEM_TOKEN:-<redacted>}"');
   assert.equal(
     lines[17],
-    '        set: { authorization: "<redacted>", x-api-key: "<redacted>", x-trace: on }',
+    '        set: { authorization: "<redacted>", x-api-key: "<redacted>", x-upstream-auth: "<redacted>", x-trace: on }',
   );
   assert.equal(lines[18], '    sentinel: { password: "<redacted>", name: mymaster }');
   assert.equal(lines[19], '  - name: b # a comment');
