@@ -362,7 +362,7 @@ describe('Redis Cluster failover: three primaries with a replica each', () => {
     assert.equal((await send('/closed', 1))[0]!.status, 200);
     const killedAt = performance.now();
     await primary.kill();
-    // Until the replica is promoted (cluster-node-timeout 1 s, then an election), the slot has no
+    // Until the replica is promoted (cluster-node-timeout 3 s, then an election), the slot has no
     // primary: a closed limit refuses with 503 SLUICE-LIMIT-002 ...
     const refused = await eventually(
       async () => {
@@ -381,7 +381,7 @@ describe('Redis Cluster failover: three primaries with a replica each', () => {
     await eventually(
       async () => (await cluster.primaryOf(slot, replica.port)) === replica,
       'replica promoted',
-      15_000,
+      30_000,
     );
     const promotedAt = performance.now();
     await eventually(async () => (await send('/closed', 1))[0]!.status === 200, 'closed limit back', 10_000);

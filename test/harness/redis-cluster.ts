@@ -3,8 +3,10 @@
  * with `--cluster-enabled yes`, on free ports of 127.0.0.1 (each node's bus port chosen too, with
  * `--cluster-port`: the default, port + 10000, may be taken or past 65535), joined by
  * `redis-cli --cluster create`, then waited on until every node reports `cluster_state:ok` and
- * every replica's link to its primary is up. `cluster-node-timeout` is short (1 s) so that a
- * primary that dies is failed over within a few seconds. `destroy()` stops every node and
+ * every replica's link to its primary is up. `cluster-node-timeout` is 3 s: short enough that a
+ * primary that dies is failed over within seconds, long enough that a loaded 2-core CI machine
+ * missing a node's pings does not mark it failed (at 1 s, a busy run saw the cluster down and every
+ * command of a test failing over to the local fallbacks). `destroy()` stops every node and
  * removes the dirs; nodes are also killed when the test process exits.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
@@ -17,7 +19,7 @@ import { freePort } from './ports.js';
 
 const REDIS_BIN = process.env.SLUICE_REDIS_BIN ?? '/usr/bin/redis-server';
 const CLI_BIN = process.env.SLUICE_REDIS_CLI_BIN ?? '/usr/bin/redis-cli';
-const NODE_TIMEOUT_MS = 1000;
+const NODE_TIMEOUT_MS = 3000;
 const run = promisify(execFile);
 
 export interface ClusterNode {
