@@ -19,11 +19,12 @@ import {
   createProcesses,
   failWith,
   freePort,
+  httpGet,
   knobs,
   loadAverage,
   median,
   runBenchmark,
-  waitOk,
+  waitAnswer,
 } from './lib.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -40,14 +41,22 @@ const CHROMIUM = env.CHROMIUM ?? '/usr/bin/chromium';
 const TOKEN = randomBytes(24).toString('hex');
 const dist = (p) => pathToFileURL(join(root, 'dist', p)).href;
 
-/** Per view: the page condition that says its data is shown (evaluated in the page). */
-const VIEWS = {
-  traffic: `document.querySelectorAll('#traffic-table tbody tr[data-route]').length > 0 && /of ${ROUTES}/.test(document.getElementById('route-count')?.textContent ?? '')`,
-  upstreams: `document.querySelectorAll('#routes-table tbody tr[data-route]').length > 0 && document.querySelectorAll('#groups section.group').length > 0`,
-  releases: `!/Loading/.test(document.getElementById('releases')?.textContent ?? 'Loading')`,
-  tenants: `document.querySelectorAll('#tenants-table tr[data-tenant]').length > 0`,
-  flags: `!/Loading/.test(document.getElementById('flags')?.textContent ?? 'Loading')`,
-};
+const VIEWS = ['traffic', 'upstreams', 'releases', 'tenants', 'flags'];
+
+/** In the page: performance.now() once `view`'s data is shown (a page condition per view), else false. */
+function shownAt([view, routes]) {
+  const n = (sel) => document.querySelectorAll(sel).length;
+  const text = (id) => document.getElementById(id)?.textContent ?? 'Loading';
+  const ready = {
+    traffic: () =>
+      n('#traffic-table tbody tr[data-route]') > 0 && text('route-count').includes(`of ${routes}`),
+    upstreams: () => n('#routes-table tbody tr[data-route]') > 0 && n('#groups section.group') > 0,
+    releases: () => !text('releases').includes('Loading'),
+    tenants: () => n('#tenants-table tr[data-tenant]') > 0,
+    flags: () => !text('flags').includes('Loading'),
+  }[view];
+  return ready() && performance.now();
+}
 
 function configYaml(port, adminPort, upPort, dataDir) {
   const groups = Array.from(
@@ -138,7 +147,19 @@ async function main(procs) {
       env: { SLUICE_ADMIN_TOKEN: TOKEN },
     },
   );
-  await waitOk(procs, 'sluice', port, '/health/ready');
+  // /health/ready answers JSON: 200 is what counts. The upstream is closed whatever happens next.
+  try {
+    await waitAnswer(
+      procs,
+      'sluice',
+      `200 on 127.0.0.1:${adminPort}/health/ready`,
+      () => httpGet(adminPort, '/health/ready'),
+      (r) => r.status === 200,
+    );
+  } catch (err) {
+    up.close();
+    throw err;
+  }
 
   // A trickle of traffic over 30 routes, so the ticks and the lists carry figures.
   let stop = false;
@@ -155,31 +176,33 @@ async function main(procs) {
   const browser = await chromium.launch({ executablePath: CHROMIUM });
   const rows = [];
   try {
-    if (env.VERBOSE) console.error('reading ticks');
     const ticks = await tickSizes(adminPort, 3);
-    for (const [view, ready] of Object.entries(VIEWS)) {
+    for (const view of VIEWS) {
       const m = { fcp: [], data: [], api: [], nodes: [] };
       for (let round = 0; round < ROUNDS; round++) {
-        if (env.VERBOSE) console.error(`${view} round ${round}`);
         const context = await browser.newContext({ viewport: { width: 1366, height: 768 } });
         try {
           const page = await context.newPage();
           await page.addInitScript((t) => sessionStorage.setItem('sluice.console.token', t), TOKEN);
           await page.goto(`http://127.0.0.1:${adminPort}/console/#${view}`);
-          const shown = await page.waitForFunction(`(${ready}) && performance.now()`, null, {
+          const shown = await page.waitForFunction(shownAt, [view, ROUTES], {
             timeout: 30_000,
             polling: 'raf',
           });
           const dataAt = await shown.jsonValue();
-          const r = await page.evaluate(() => ({
-            fcp: performance.getEntriesByType('paint').find((e) => e.name === 'first-contentful-paint')
-              ?.startTime,
-            api: performance
-              .getEntriesByType('resource')
-              .filter((e) => e.name.includes('/admin/v1/') && !e.name.includes('/console/stream'))
-              .reduce((a, e) => a + e.encodedBodySize, 0),
-            nodes: document.getElementsByTagName('*').length,
-          }));
+          const r = await page.evaluate(async () => {
+            // The paint entry is recorded after the frame is presented: wait for two frames.
+            await new Promise((ok) => requestAnimationFrame(() => requestAnimationFrame(ok)));
+            return {
+              fcp: performance.getEntriesByType('paint').find((e) => e.name === 'first-contentful-paint')
+                ?.startTime,
+              api: performance
+                .getEntriesByType('resource')
+                .filter((e) => e.name.includes('/admin/v1/') && !e.name.includes('/console/stream'))
+                .reduce((a, e) => a + e.encodedBodySize, 0),
+              nodes: document.getElementsByTagName('*').length,
+            };
+          });
           m.fcp.push(r.fcp ?? Number.NaN);
           m.data.push(dataAt);
           m.api.push(r.api);
