@@ -1,8 +1,8 @@
 /**
  * What keeps the console's stream and lists bounded whatever the size of the config: a tick carries
  * the busiest few routes and upstreams plus the totals (never one entry per route: a 1000-route
- * gateway would send and draw 1000 rows a second). Not yet bounded: routeStates and groups (one
- * entry per route and per group); paged list endpoints for them are still to come.
+ * gateway would send and draw 1000 rows a second). Route states and groups are bounded the same
+ * way (lists.ts), and the views read every route and group a page at a time (console-lists.ts).
  */
 import type { RouteTraffic, TrafficFigures, UpstreamTraffic } from './traffic.js';
 

@@ -203,6 +203,41 @@ export class TenancyRepository {
     return rows.map(toTenant);
   }
 
+  /**
+   * One page of tenants in id order, those whose id or name contains `q` (any case), and how many
+   * match in all: the console pages on the server however many tenants there are.
+   */
+  async pageTenants(q: string, limit: number, offset: number): Promise<{ tenants: Tenant[]; total: number }> {
+    const like = `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    const where = 'WHERE id ILIKE $1 OR name ILIKE $1';
+    const rows = await this.store.query<TenantRow>(
+      `SELECT ${TENANT_COLUMNS} FROM tenants ${where} ORDER BY id LIMIT $2 OFFSET $3`,
+      [like, limit, offset],
+    );
+    const [count] = await this.store.query<{ n: string | number }>(
+      `SELECT count(*) AS n FROM tenants ${where}`,
+      [like],
+    );
+    return { tenants: rows.map(toTenant), total: Number(count?.n ?? 0) };
+  }
+
+  /** One page of a tenant's keys in creation order, and how many it has. */
+  async pageKeys(
+    tenantId: string,
+    limit: number,
+    offset: number,
+  ): Promise<{ keys: ApiKeyInfo[]; total: number }> {
+    const rows = await this.store.query<KeyRow>(
+      `SELECT ${KEY_COLUMNS} FROM api_keys WHERE tenant_id = $1 ORDER BY created_at, id LIMIT $2 OFFSET $3`,
+      [tenantId, limit, offset],
+    );
+    const [count] = await this.store.query<{ n: string | number }>(
+      'SELECT count(*) AS n FROM api_keys WHERE tenant_id = $1',
+      [tenantId],
+    );
+    return { keys: rows.map(toKey), total: Number(count?.n ?? 0) };
+  }
+
   async getTenant(id: string): Promise<Tenant | undefined> {
     const rows = await this.store.query<TenantRow>(`SELECT ${TENANT_COLUMNS} FROM tenants WHERE id = $1`, [
       id,

@@ -146,6 +146,13 @@ for (const kind of STORE_KINDS)
       await call('GET', ST, `${ST}?ticks=1`, { role: 'viewer' });
       await call('GET', ST, `${ST}?ticks=0`, { role: 'viewer' }); // 400
       await call('GET', ST, ST); // 401
+      // The console's paged lists.
+      for (const L of ['/admin/v1/console/routes', '/admin/v1/console/groups']) {
+        await call('GET', L, L, { role: 'viewer' });
+        await call('GET', L, `${L}?q=a&offset=0&limit=5`, { role: 'viewer' });
+        await call('GET', L, `${L}?limit=0`, { role: 'viewer' }); // 400
+        await call('GET', L, L); // 401
+      }
       await call('POST', '/admin/v1/config/reload', '/admin/v1/config/reload', { role: 'operator' });
       await call('POST', '/admin/v1/config/reload', '/admin/v1/config/reload', { role: 'viewer' });
       await call('POST', '/admin/v1/config/reload', '/admin/v1/config/reload');
@@ -166,6 +173,8 @@ for (const kind of STORE_KINDS)
       await call('GET', T, T, { role: 'viewer' });
       await call('GET', T, T);
       await call('GET', T, T, { token: 'wrong-token-wrong-token' });
+      await call('GET', T, `${T}?q=ac&limit=5&offset=0`, { role: 'viewer' });
+      await call('GET', T, `${T}?limit=0`, { role: 'viewer' }); // 400
       const created = await call('POST', T, T, {
         role: 'operator',
         body: { id: 'acme', name: 'Acme', region: 'eu', plan: 'gold', labels: { tier: '1' } },
@@ -213,6 +222,7 @@ for (const kind of STORE_KINDS)
       await call('POST', KEYS, `${T}/acme/keys`, { role: 'operator', body: { name: 'x' } }); // 403
       await call('POST', KEYS, `${T}/acme/keys`, { body: { name: 'x' } }); // 401
       await call('GET', KEYS, `${T}/acme/keys`, { role: 'viewer' });
+      await call('GET', KEYS, `${T}/acme/keys?limit=1&offset=0`, { role: 'viewer' });
       await call('GET', KEYS, `${T}/nobody/keys`, { role: 'viewer' }); // 404
       await call('GET', KEYS, `${T}/NOPE/keys`, { role: 'viewer' }); // 400
       await call('GET', KEYS, `${T}/acme/keys`); // 401

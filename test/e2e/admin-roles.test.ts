@@ -45,6 +45,8 @@ const EXPECTED: Case[] = [
   { method: 'GET', path: '/admin/v1/console/session', roles: ALL, status: 200 },
   // One tick, then the stream ends (without `ticks` it lasts).
   { method: 'GET', path: '/admin/v1/console/stream?ticks=1', roles: ALL, status: 200 },
+  { method: 'GET', path: '/admin/v1/console/routes?q=&offset=0&limit=10', roles: ALL, status: 200 },
+  { method: 'GET', path: '/admin/v1/console/groups?limit=10', roles: ALL, status: 200 },
   { method: 'POST', path: '/admin/v1/config/reload', roles: ['operator', 'admin'], status: 200 },
   { method: 'GET', path: '/admin/v1/tenants', roles: ALL, status: 200 },
   {

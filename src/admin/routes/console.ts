@@ -12,12 +12,14 @@
 import { type Static, Type as T } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { busiestFirst, routeName, TICK_TOP, top, totals, upstreamName } from '../../console/bounded.js';
+import { boundedStates, LatestTraffic } from '../../console/lists.js';
 import { Sampler } from '../../console/sampler.js';
 import { type Reading, readTraffic, trafficBetween } from '../../console/traffic.js';
 import type { AdminContext } from '../context.js';
 import type { AdminHost } from '../host.js';
 import { allows, PERMISSIONS, type Permission } from '../roles.js';
 import { problemResponse, withAuthErrors } from '../schemas.js';
+import { registerConsoleListRoutes } from './console-lists.js';
 import { upstreamsView } from './system.js';
 
 /** How often the stream sends a tick. */
@@ -47,18 +49,19 @@ const StreamQuery = T.Object(
 );
 type StreamQueryT = Static<typeof StreamQuery>;
 
-/** The state half of a tick: what each route serves from, and every target's health now. */
+/**
+ * The state half of a tick: what each route serves from, and every target's health now; bounded
+ * like the figures (counts, and past TICK_TOP only the routes not serving and the groups with a
+ * target out). The views read the full lists a page at a time (console-lists.ts).
+ */
 function states(gw: AdminHost) {
   const rt = gw.runtime;
-  return {
-    version: rt.version,
-    routeStates: rt.routes.map((r) => {
-      const active = r.failover?.active ?? r.upstream;
-      if (active === undefined) return { route: r.name, activeUpstream: 'ofrep', serving: true };
-      return { route: r.name, activeUpstream: active.name, serving: active.available.length > 0 };
-    }),
-    groups: upstreamsView(gw),
-  };
+  const routeStates = rt.routes.map((r) => {
+    const active = r.failover?.active ?? r.upstream;
+    if (active === undefined) return { route: r.name, activeUpstream: 'ofrep', serving: true };
+    return { route: r.name, activeUpstream: active.name, serving: active.available.length > 0 };
+  });
+  return { version: rt.version, ...boundedStates(routeStates, upstreamsView(gw), TICK_TOP) };
 }
 
 /**
@@ -90,17 +93,20 @@ interface Sample {
 
 export function registerConsoleRoutes(app: FastifyInstance, { gw }: AdminContext): void {
   const registry = gw.metrics.registry;
+  // Every route's figures of the latest tick, for the paged lists (the tick carries the busiest).
+  const latest = new LatestTraffic(3 * CONSOLE_TICK_MS);
+  registerConsoleListRoutes(app, gw, latest);
   const sampler = new Sampler<Sample, Tick>(
     async () => {
       const inflight = (await registry.getSingleMetric('sluice_requests_in_flight')?.get())?.values[0]?.value;
       return { traffic: await readTraffic(registry), inflight: inflight ?? 0 };
     },
-    (before, now) => ({
-      at: new Date().toISOString(),
-      ...bounded(trafficBetween(before.traffic, now.traffic)),
-      inflight: now.inflight,
-      ...states(gw),
-    }),
+    (before, now) => {
+      const at = new Date().toISOString();
+      const traffic = trafficBetween(before.traffic, now.traffic);
+      latest.set(at, traffic.intervalMs, traffic.routes, traffic.upstreams);
+      return { at, ...bounded(traffic), inflight: now.inflight, ...states(gw) };
+    },
     CONSOLE_TICK_MS,
     (err) => gw.logger.error({ err, event: 'console_sample_error' }, 'console: reading the metrics failed'),
   );

@@ -193,10 +193,14 @@ export function registerSystemRoutes(app: FastifyInstance, { gw }: AdminContext)
   );
 }
 
-/** Each group of the running config: its targets, their health, ejection state and in-flight count. */
-export function upstreamsView(gw: AdminHost) {
+/**
+ * Each group of the running config: its targets, their health, ejection state and in-flight count.
+ * `only`: just these groups (a page of the console's list).
+ */
+export function upstreamsView(gw: AdminHost, only?: ReadonlySet<string>) {
   const now = Date.now();
-  return [...gw.runtime.upstreams.values()].map((g) => {
+  const groups = [...gw.runtime.upstreams.values()];
+  return (only ? groups.filter((g) => only.has(g.name)) : groups).map((g) => {
     const available = new Set(g.available);
     return {
       name: g.name,

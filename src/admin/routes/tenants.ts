@@ -31,6 +31,31 @@ const noStore = problemResponse('No store is configured (SLUICE-ADMIN-004).');
 const notFound = problemResponse('No such tenant or key (SLUICE-ADMIN-006).');
 const invalid = problemResponse('The request does not match the schema (SLUICE-ADMIN-005).');
 
+/** A page of a list (the console's): without any of these, the whole list as before. */
+const TenantsQuery = T.Object(
+  {
+    q: T.Optional(
+      T.String({ maxLength: 200, description: 'Only tenants whose id or name contains this (any case).' }),
+    ),
+    limit: T.Optional(
+      T.Integer({ minimum: 1, maximum: 500, description: 'A page of this many (without it: all).' }),
+    ),
+    offset: T.Optional(T.Integer({ minimum: 0, description: 'Skip this many (with limit). Default 0.' })),
+  },
+  { additionalProperties: false },
+);
+type TenantsQueryT = typeof TenantsQuery.static;
+const KeysQuery = T.Object(
+  {
+    limit: T.Optional(
+      T.Integer({ minimum: 1, maximum: 500, description: 'A page of this many (without it: all).' }),
+    ),
+    offset: T.Optional(T.Integer({ minimum: 0, description: 'Skip this many (with limit). Default 0.' })),
+  },
+  { additionalProperties: false },
+);
+type KeysQueryT = typeof KeysQuery.static;
+
 export function tenantView(t: Tenant) {
   return {
     id: t.id,
@@ -73,19 +98,33 @@ export function registerTenantRoutes(app: FastifyInstance, ctx: AdminContext): v
     }
   };
 
-  app.get(
+  app.get<{ Querystring: TenantsQueryT }>(
     '/admin/v1/tenants',
     {
       config: { permission: 'tenants.read' },
       schema: {
         tags: ['tenants'],
-        summary: 'All tenants',
-        response: withAuthErrors({ 200: T.Object({ tenants: T.Array(TenantSchema) }), 503: noStore }),
+        summary: 'Tenants in id order: all of them, or a page (`limit`, `offset`) of those matching `q`',
+        querystring: TenantsQuery,
+        response: withAuthErrors({
+          200: T.Object({
+            tenants: T.Array(TenantSchema),
+            total: T.Integer({ description: 'How many tenants match `q` in all.' }),
+          }),
+          400: invalid,
+          503: noStore,
+        }),
       },
     },
-    async (_req, reply) =>
+    async (req, reply) =>
       withRepo(reply, async (r) => {
-        return { tenants: (await r.listTenants()).map(tenantView) };
+        const { q, limit, offset } = req.query;
+        if (q === undefined && limit === undefined && offset === undefined) {
+          const tenants = (await r.listTenants()).map(tenantView);
+          return { tenants, total: tenants.length };
+        }
+        const page = await r.pageTenants(q ?? '', limit ?? 500, offset ?? 0);
+        return { tenants: page.tenants.map(tenantView), total: page.total };
       }),
   );
 
@@ -206,16 +245,21 @@ export function registerTenantRoutes(app: FastifyInstance, ctx: AdminContext): v
     );
   }
 
-  app.get<{ Params: TenantParamsT }>(
+  app.get<{ Params: TenantParamsT; Querystring: KeysQueryT }>(
     '/admin/v1/tenants/:id/keys',
     {
       config: { permission: 'keys.read' },
       schema: {
         tags: ['keys'],
-        summary: 'API keys of a tenant: metadata only, never secrets or hashes',
+        summary:
+          'API keys of a tenant in creation order, all or a page (`limit`, `offset`): metadata only, never secrets or hashes',
         params: TenantParams,
+        querystring: KeysQuery,
         response: withAuthErrors({
-          200: T.Object({ keys: T.Array(ApiKey) }),
+          200: T.Object({
+            keys: T.Array(ApiKey),
+            total: T.Integer({ description: 'How many keys the tenant has in all.' }),
+          }),
           400: invalid,
           404: notFound,
           503: noStore,
@@ -227,7 +271,13 @@ export function registerTenantRoutes(app: FastifyInstance, ctx: AdminContext): v
         if (!(await r.getTenant(req.params.id)))
           return sendProblem(reply, Errors.adminResourceNotFound, `no tenant ${req.params.id}`);
         const now = Date.now();
-        return { keys: (await r.listKeys(req.params.id)).map((k) => keyView(k, now)) };
+        const { limit, offset } = req.query;
+        if (limit === undefined && offset === undefined) {
+          const keys = (await r.listKeys(req.params.id)).map((k) => keyView(k, now));
+          return { keys, total: keys.length };
+        }
+        const page = await r.pageKeys(req.params.id, limit ?? 500, offset ?? 0);
+        return { keys: page.keys.map((k) => keyView(k, now)), total: page.total };
       }),
   );
 

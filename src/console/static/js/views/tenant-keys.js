@@ -11,6 +11,7 @@ const keyStatus = (s) =>
     ? badge('ok', '✓', 'active', { 'data-field': 'status' })
     : badge('muted', '✗', s, { 'data-field': 'status' });
 
+const KEYS_PAGE = 25;
 const keysPath = (t) => `/admin/v1/tenants/${encodeURIComponent(t.id)}/keys`;
 
 /**
@@ -83,11 +84,47 @@ export function keysSection(t) {
     h('h4', {}, `Keys of ${t.id}`),
   );
   const id = (s) => `key-${t.id}-${s}`;
+  // A tenant with many keys is read a page at a time (never every key at once).
+  let offset = 0;
+  const pager = (total, shown) => {
+    if (total <= KEYS_PAGE) return '';
+    const go = (to) => () => {
+      offset = to;
+      void load();
+    };
+    return h(
+      'div',
+      { class: 'toolbar' },
+      h(
+        'button',
+        { type: 'button', disabled: offset === 0, onclick: go(Math.max(0, offset - KEYS_PAGE)) },
+        '← Previous keys',
+      ),
+      h(
+        'button',
+        { type: 'button', disabled: offset + KEYS_PAGE >= total, onclick: go(offset + KEYS_PAGE) },
+        'Next keys →',
+      ),
+      h(
+        'span',
+        { role: 'status', 'data-keys-count': t.id },
+        `${offset + 1}–${offset + shown} of ${total} keys`,
+      ),
+    );
+  };
 
   async function load() {
     try {
-      const { keys } = await api('GET', keysPath(t));
-      table.replaceChildren(keys.length === 0 ? h('p', { class: 'muted' }, 'No keys.') : keysTable(keys));
+      const { keys, total } = await api('GET', `${keysPath(t)}?limit=${KEYS_PAGE}&offset=${offset}`);
+      if (offset > 0 && offset >= total) {
+        offset = Math.max(0, Math.ceil(total / KEYS_PAGE) - 1) * KEYS_PAGE;
+        return load();
+      }
+      table.replaceChildren(
+        ...(keys.length === 0
+          ? [h('p', { class: 'muted' }, 'No keys.')]
+          : [pager(total, keys.length), keysTable(keys)]),
+      );
     } catch (err) {
       table.replaceChildren(h('p', { class: 'error' }, `Could not load keys: ${err.message}`));
     }

@@ -1,10 +1,13 @@
-// Live traffic: totals, charts of request rate and p95 latency per route → upstream, and the table
-// of every pair's figures for the last tick.
+// Live traffic: totals, charts of request rate and p95 latency per route → upstream (the busiest,
+// from the tick), and every route's figures for the last tick in a table paged and searched on the
+// server (/admin/v1/console/routes), its page re-read each tick: 1000 routes are never drawn at once.
 import { TimeChart } from '../chart.js';
 import { fmt, h } from '../dom.js';
+import { pagedList } from '../pager.js';
 import { onTick, ticks } from '../stream.js';
 
 export const title = 'Traffic';
+const PAGE = 50;
 const pair = (r) => `${r.route} → ${r.upstream}`;
 
 function totals(tick) {
@@ -46,6 +49,41 @@ export function mount(main) {
     'aria-label': 'p95 latency by route and upstream',
   });
   const body = h('tbody');
+  const row = (route, upstream, f) =>
+    h(
+      'tr',
+      { 'data-route': route, 'data-upstream': upstream },
+      h('th', { scope: 'row' }, route),
+      h('td', {}, upstream),
+      h('td', { class: 'num', 'data-field': 'rps' }, fmt.rate(f?.rps)),
+      h('td', { class: 'num', 'data-field': 'errorRps' }, fmt.rate(f?.errorRps)),
+      h('td', { class: 'num', 'data-field': 'errorRatio' }, fmt.pct(f?.errorRatio)),
+      h('td', { class: 'num', 'data-field': 'p50' }, fmt.ms(f?.p50)),
+      h('td', { class: 'num', 'data-field': 'p95' }, fmt.ms(f?.p95)),
+      h('td', { class: 'num', 'data-field': 'p99' }, fmt.ms(f?.p99)),
+    );
+  const list = pagedList({
+    id: 'route',
+    path: '/admin/v1/console/routes',
+    field: 'routes',
+    limit: PAGE,
+    label: 'Search routes by route or upstream name',
+    placeholder: 'Search route or upstream',
+    noun: 'routes',
+    // A route with traffic in the last tick: a row per upstream it went to; without: its active one.
+    render: (routes) =>
+      body.replaceChildren(
+        ...routes.flatMap((r) =>
+          r.traffic.length
+            ? r.traffic.map((t) => row(r.route, t.upstream, t))
+            : [row(r.route, r.activeUpstream, null)],
+        ),
+      ),
+    failed: (err) =>
+      body.replaceChildren(
+        h('tr', {}, h('td', { colspan: 8, class: 'error' }, `Could not load routes: ${err.message}`)),
+      ),
+  });
   const updated = h('p', { class: 'muted', id: 'traffic-updated' }, 'Waiting for the first tick…');
   main.append(
     h('h2', {}, 'Live traffic'),
@@ -61,6 +99,7 @@ export function mount(main) {
     h('h3', {}, 'Charts'),
     h('div', { class: 'charts' }, rateBox, p95Box),
     h('h3', {}, 'Per route and upstream (last tick)'),
+    list.toolbar,
     h(
       'table',
       { id: 'traffic-table' },
@@ -104,25 +143,13 @@ export function mount(main) {
       }));
     rate.update(points((r) => r.rps));
     p95.update(points((r) => r.p95));
-    body.replaceChildren(
-      ...last.routes.map((r) =>
-        h(
-          'tr',
-          { 'data-route': r.route, 'data-upstream': r.upstream },
-          h('th', { scope: 'row' }, r.route),
-          h('td', {}, r.upstream),
-          h('td', { class: 'num', 'data-field': 'rps' }, fmt.rate(r.rps)),
-          h('td', { class: 'num', 'data-field': 'errorRps' }, fmt.rate(r.errorRps)),
-          h('td', { class: 'num', 'data-field': 'errorRatio' }, fmt.pct(r.errorRatio)),
-          h('td', { class: 'num', 'data-field': 'p50' }, fmt.ms(r.p50)),
-          h('td', { class: 'num', 'data-field': 'p95' }, fmt.ms(r.p95)),
-          h('td', { class: 'num', 'data-field': 'p99' }, fmt.ms(r.p99)),
-        ),
-      ),
-    );
   };
   draw();
-  const off = onTick(draw);
+  void list.refresh();
+  const off = onTick(() => {
+    draw();
+    void list.refresh();
+  });
   const resize = () => {
     rate.resize();
     p95.resize();

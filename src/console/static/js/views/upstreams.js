@@ -1,9 +1,13 @@
-// Routes and upstream groups, live from the stream: whether each route has a target to serve it,
-// and every target's health, ejection, breaker state and in-flight requests.
+// Routes and upstream groups: whether each route has a target to serve it, and every target's
+// health, ejection, breaker state and in-flight requests. Both lists are paged and searched on the
+// server (/admin/v1/console/routes, …/groups) and their current pages re-read on every tick.
 import { badge, fmt, h } from '../dom.js';
+import { pagedList } from '../pager.js';
 import { onTick, ticks } from '../stream.js';
 
 export const title = 'Upstreams';
+const ROUTES_PAGE = 50;
+const GROUPS_PAGE = 20;
 
 /** One word for a target's state, with its symbol and tone: what an on-call engineer reads first. */
 export function targetState(t) {
@@ -19,9 +23,37 @@ export function mount(main) {
   const routes = h('tbody');
   const groups = h('div', { id: 'groups' });
   const updated = h('p', { class: 'muted' }, 'Waiting for the first tick…');
+  const failed = (what, into) => (err) =>
+    into.replaceChildren(h('p', { class: 'error' }, `Could not load ${what}: ${err.message}`));
+  const routeList = pagedList({
+    id: 'state',
+    path: '/admin/v1/console/routes',
+    field: 'routes',
+    limit: ROUTES_PAGE,
+    label: 'Search routes by route or upstream name',
+    placeholder: 'Search route or upstream',
+    noun: 'routes',
+    render: drawRoutes,
+    failed: (err) =>
+      routes.replaceChildren(
+        h('tr', {}, h('td', { colspan: 3, class: 'error' }, `Could not load routes: ${err.message}`)),
+      ),
+  });
+  const groupList = pagedList({
+    id: 'group',
+    path: '/admin/v1/console/groups',
+    field: 'groups',
+    limit: GROUPS_PAGE,
+    label: 'Search upstream groups by name or target',
+    placeholder: 'Search group or target',
+    noun: 'groups',
+    render: drawGroups,
+    failed: failed('upstream groups', groups),
+  });
   main.append(
     h('h2', {}, 'Routes'),
     updated,
+    routeList.toolbar,
     h(
       'table',
       { id: 'routes-table' },
@@ -39,14 +71,12 @@ export function mount(main) {
       routes,
     ),
     h('h2', {}, 'Upstream groups'),
+    groupList.toolbar,
     groups,
   );
-  const draw = () => {
-    const last = ticks[ticks.length - 1];
-    if (!last) return;
-    updated.textContent = `As of ${fmt.time(last.at)}`;
+  function drawRoutes(rows) {
     routes.replaceChildren(
-      ...last.routeStates.map((r) =>
+      ...rows.map((r) =>
         h(
           'tr',
           { 'data-route': r.route },
@@ -56,10 +86,11 @@ export function mount(main) {
         ),
       ),
     );
-    const traffic = new Map(last.upstreams.map((u) => [u.upstream, u]));
+  }
+  function drawGroups(rows) {
     groups.replaceChildren(
-      ...last.groups.map((g) => {
-        const t = traffic.get(g.name);
+      ...rows.map((g) => {
+        const t = g.traffic;
         return h(
           'section',
           { class: 'group', 'data-upstream': g.name, 'aria-labelledby': `g-${g.name}` },
@@ -138,7 +169,13 @@ export function mount(main) {
         );
       }),
     );
+  }
+  const refresh = () => {
+    const last = ticks[ticks.length - 1];
+    if (last) updated.textContent = `As of ${fmt.time(last.at)}`;
+    void routeList.refresh();
+    void groupList.refresh();
   };
-  draw();
-  return onTick(draw);
+  refresh();
+  return onTick(refresh);
 }
