@@ -22,6 +22,7 @@ import { after, before, describe, test } from 'node:test';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { formatVkey } from '../../src/audit/checkpoint.js';
 import { adminCall, ROLE_TOKENS, roleTokensEnv } from '../harness/admin.js';
+import { goToView, PAGE_WAIT, signInWithToken } from '../harness/console-page.js';
 import { eventually } from '../harness/flow.js';
 import { startGateway, type TestGateway } from '../harness/gateway.js';
 import { startUpstream, type TestUpstream } from '../harness/upstream.js';
@@ -40,7 +41,7 @@ declare const document: {
 declare const location: { hash: string };
 
 const CHROMIUM = '/usr/bin/chromium';
-const PAGE_WAIT = 20_000;
+
 const ORIGIN = 'sluice.test/console-audit';
 const SECRET = 'literal-s3cr3t-value';
 const TARGET = 0.9; // the route's availability objective
@@ -121,22 +122,10 @@ describe('the audit, config and SLO views in Chromium', () => {
       if (m.type() === 'error' && !/^Failed to load resource/.test(m.text()))
         problems.push(`${role}: ${m.text()}`);
     });
-    await page.goto(`${g.adminUrl}/console/`);
-    await page.locator('#token').waitFor({ state: 'visible', timeout: PAGE_WAIT });
-    await page.fill('#token', ROLE_TOKENS[role]);
-    await page.press('#token', 'Enter');
-    await page.waitForFunction(
-      (name) => document.getElementById('who')?.textContent?.includes(name),
-      `${role}-user`,
-      { timeout: PAGE_WAIT },
-    );
-    return page;
+    return signInWithToken(page, g.adminUrl, ROLE_TOKENS[role], `${role}-user`);
   }
 
-  const go = async (page: Page, view: string) => {
-    await page.click(`nav a[href="#${view}"]`);
-    await page.waitForFunction((v) => location.hash === `#${v}`, view);
-  };
+  const go = goToView;
   const text = (page: Page, selector: string) =>
     page.locator(selector).first().textContent({ timeout: PAGE_WAIT });
 

@@ -16,6 +16,7 @@ import { after, before, describe, test } from 'node:test';
 import MurmurHash3 from 'imurmurhash';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { adminCall, ROLE_TOKENS, roleTokensEnv } from '../harness/admin.js';
+import { goToView, PAGE_WAIT, signInWithToken } from '../harness/console-page.js';
 import { eventually, httpRequest, untilPasses } from '../harness/flow.js';
 import { startGateway, type TestGateway } from '../harness/gateway.js';
 import { startUpstream, type TestUpstream } from '../harness/upstream.js';
@@ -50,7 +51,7 @@ declare const localStorage: WebStorage;
 declare const navigator: { clipboard: { readText(): Promise<string> } };
 
 const CHROMIUM = '/usr/bin/chromium';
-const PAGE_WAIT = 20_000;
+
 const FLAG = 'new-search';
 
 /** The independent oracle of bucketing v1 (as test/e2e/flags.test.ts): salt = the flag key. */
@@ -149,22 +150,10 @@ describe('the console: flags, keys and usage in Chromium', () => {
         console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`);
       });
     });
-    await page.goto(`${g.adminUrl}/console/`);
-    await page.locator('#token').waitFor({ state: 'visible', timeout: PAGE_WAIT });
-    await page.fill('#token', ROLE_TOKENS[role]);
-    await page.press('#token', 'Enter');
-    await page.waitForFunction(
-      (name) => document.getElementById('who')?.textContent?.includes(name),
-      `${role}-user`,
-      { timeout: PAGE_WAIT },
-    );
-    return page;
+    return signInWithToken(page, g.adminUrl, ROLE_TOKENS[role], `${role}-user`);
   }
 
-  const go = async (page: Page, view: string) => {
-    await page.click(`nav a[href="#${view}"]`);
-    await page.waitForFunction((v) => location.hash === `#${v}`, view);
-  };
+  const go = goToView;
 
   /** The variant OFREP serves for each targeting key, through the gateway. */
   const served = async (keys: string[]) => {

@@ -15,6 +15,7 @@ import { existsSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { adminCall, ROLE_TOKENS, roleTokensEnv } from '../harness/admin.js';
+import { goToView, PAGE_WAIT, signInWithToken } from '../harness/console-page.js';
 import { eventually, httpRequest, untilPasses } from '../harness/flow.js';
 import { startGateway, type TestGateway } from '../harness/gateway.js';
 import { startNode, type TestNode } from '../harness/nodes.js';
@@ -40,7 +41,6 @@ declare const location: { hash: string };
 declare const sessionStorage: { length: number; getItem(key: string): string | null };
 
 const CHROMIUM = '/usr/bin/chromium';
-const PAGE_WAIT = 20_000;
 
 const fastChecks = {
   path: '/health',
@@ -135,22 +135,10 @@ describe('the operations console in Chromium', () => {
         console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`);
       });
     });
-    await page.goto(`${g.adminUrl}/console/`);
-    await page.locator('#token').waitFor({ state: 'visible', timeout: PAGE_WAIT });
-    await page.fill('#token', ROLE_TOKENS[role]);
-    await page.press('#token', 'Enter');
-    await page.waitForFunction(
-      (name) => document.getElementById('who')?.textContent?.includes(name),
-      `${role}-user`,
-      { timeout: PAGE_WAIT },
-    );
-    return page;
+    return signInWithToken(page, g.adminUrl, ROLE_TOKENS[role], `${role}-user`);
   }
 
-  const go = async (page: Page, view: string) => {
-    await page.click(`nav a[href="#${view}"]`);
-    await page.waitForFunction((v) => location.hash === `#${v}`, view);
-  };
+  const go = goToView;
 
   test('the console is served under /console/ with a Content-Security-Policy of its own origin only', async () => {
     const r = await fetch(`${g.adminUrl}/console`, { redirect: 'manual' });
