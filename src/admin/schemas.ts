@@ -268,3 +268,24 @@ export function withAuthErrors(responses: Record<string, unknown>): Record<strin
 }
 
 export type Schema = TSchema;
+
+/** `limit` and `offset` of a paged list; `limit` says what its absence means for that list. */
+function pageFields(max: number, limit: string, offset = 'Skip this many (with limit). Default 0.') {
+  return {
+    limit: T.Optional(T.Integer({ minimum: 1, maximum: max, description: limit })),
+    offset: T.Optional(T.Integer({ minimum: 0, description: offset })),
+  };
+}
+
+/** The query of a paged list. */
+export function pageQuery(max: number, limit: string, offset?: string) {
+  return T.Object(pageFields(max, limit, offset), { additionalProperties: false });
+}
+
+/** The query of a paged list searched by `q` (`search` says what it matches). */
+export function searchedPageQuery(search: string, max: number, limit: string, offset?: string) {
+  return T.Object(
+    { q: T.Optional(T.String({ maxLength: 200, description: search })), ...pageFields(max, limit, offset) },
+    { additionalProperties: false },
+  );
+}

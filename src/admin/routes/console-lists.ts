@@ -7,27 +7,17 @@ import { type Static, Type as T } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { byName, type LatestTraffic, LIST_DEFAULT, LIST_MAX, matcher, pageOf } from '../../console/lists.js';
 import type { AdminHost } from '../host.js';
-import { problemResponse, UpstreamsView, withAuthErrors } from '../schemas.js';
+import { problemResponse, searchedPageQuery, UpstreamsView, withAuthErrors } from '../schemas.js';
 import { upstreamsView } from './system.js';
 
 const closed = { additionalProperties: false } as const;
 const Nullable = <S extends ReturnType<typeof T.Number>>(s: S) => T.Union([s, T.Null()]);
 
-const ListQuery = T.Object(
-  {
-    q: T.Optional(
-      T.String({ maxLength: 200, description: 'Only rows whose names contain this (any case).' }),
-    ),
-    offset: T.Optional(T.Integer({ minimum: 0, description: 'Skip this many. Default 0.' })),
-    limit: T.Optional(
-      T.Integer({
-        minimum: 1,
-        maximum: LIST_MAX,
-        description: `A page of this many. Default ${LIST_DEFAULT}.`,
-      }),
-    ),
-  },
-  closed,
+const ListQuery = searchedPageQuery(
+  'Only rows whose names contain this (any case).',
+  LIST_MAX,
+  `A page of this many. Default ${LIST_DEFAULT}.`,
+  'Skip this many. Default 0.',
 );
 type ListQueryT = Static<typeof ListQuery>;
 

@@ -10,7 +10,7 @@ import { FlagKey, FlagSpec, type FlagSpecT } from '../../delivery/flags/spec.js'
 import { FlagError, type FlagRepository, type StoredFlag } from '../../delivery/flags/store.js';
 import { Errors } from '../../errors/codes.js';
 import { type AdminContext, sendProblem } from '../context.js';
-import { Change, Empty, problemResponse, withAuthErrors } from '../schemas.js';
+import { Change, Empty, problemResponse, searchedPageQuery, withAuthErrors } from '../schemas.js';
 import { changeView } from './changes.js';
 
 const noStore = problemResponse('No store is configured (SLUICE-ADMIN-004).');
@@ -53,20 +53,10 @@ const IfMatch = T.Object(
 );
 type IfMatchT = typeof IfMatch.static;
 
-const ListQuery = T.Object(
-  {
-    q: T.Optional(
-      T.String({
-        maxLength: 200,
-        description: 'Only flags whose key or description contains this (any case).',
-      }),
-    ),
-    limit: T.Optional(
-      T.Integer({ minimum: 1, maximum: 500, description: 'A page of this many (without it: every flag).' }),
-    ),
-    offset: T.Optional(T.Integer({ minimum: 0, description: 'Skip this many (with limit). Default 0.' })),
-  },
-  { additionalProperties: false },
+const ListQuery = searchedPageQuery(
+  'Only flags whose key or description contains this (any case).',
+  500,
+  'A page of this many (without it: every flag).',
 );
 type ListQueryT = typeof ListQuery.static;
 

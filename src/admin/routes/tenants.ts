@@ -16,7 +16,9 @@ import {
   Empty,
   KeyParams,
   type KeyParamsT,
+  pageQuery,
   problemResponse,
+  searchedPageQuery,
   TenantCreate,
   type TenantCreateT,
   TenantParams,
@@ -32,28 +34,13 @@ const notFound = problemResponse('No such tenant or key (SLUICE-ADMIN-006).');
 const invalid = problemResponse('The request does not match the schema (SLUICE-ADMIN-005).');
 
 /** A page of a list (the console's): without any of these, the whole list as before. */
-const TenantsQuery = T.Object(
-  {
-    q: T.Optional(
-      T.String({ maxLength: 200, description: 'Only tenants whose id or name contains this (any case).' }),
-    ),
-    limit: T.Optional(
-      T.Integer({ minimum: 1, maximum: 500, description: 'A page of this many (without it: all).' }),
-    ),
-    offset: T.Optional(T.Integer({ minimum: 0, description: 'Skip this many (with limit). Default 0.' })),
-  },
-  { additionalProperties: false },
+const TenantsQuery = searchedPageQuery(
+  'Only tenants whose id or name contains this (any case).',
+  500,
+  'A page of this many (without it: all).',
 );
 type TenantsQueryT = typeof TenantsQuery.static;
-const KeysQuery = T.Object(
-  {
-    limit: T.Optional(
-      T.Integer({ minimum: 1, maximum: 500, description: 'A page of this many (without it: all).' }),
-    ),
-    offset: T.Optional(T.Integer({ minimum: 0, description: 'Skip this many (with limit). Default 0.' })),
-  },
-  { additionalProperties: false },
-);
+const KeysQuery = pageQuery(500, 'A page of this many (without it: all).');
 type KeysQueryT = typeof KeysQuery.static;
 
 export function tenantView(t: Tenant) {
