@@ -5,12 +5,13 @@
  * refused request consumes nothing. A counter Redis does not have (a new period, or Redis lost its
  * data) is created from its seed: the total persisted in the store.
  */
-import type { RedisClient, RedisConnection } from '../redis/connection.js';
+import type { RedisConnection } from '../redis/connection.js';
+import { LuaScript } from '../redis/lua-script.js';
 import { type CounterItem, GRACE_SECONDS } from './counters.js';
 import type { Period } from './periods.js';
 
 /** Read every counter; refuse with the first over its limit; else create missing ones from their seed and add. */
-const TAKE = `
+const TAKE = new LuaScript(`
 local n = #KEYS
 local cur = {}
 for i = 1, n do
@@ -28,30 +29,17 @@ for i = 1, n do
   if ARGV[b + 3] ~= '0' then out[i + 1] = redis.call('INCRBY', KEYS[i], ARGV[b + 3])
   else out[i + 1] = cur[i] or tonumber(ARGV[b + 4]) end
 end
-return out`;
+return out`);
 
 /** Raise each counter to at least its floor (the persisted total); create it if missing. */
-const RAISE = `
+const RAISE = new LuaScript(`
 for i = 1, #KEYS do
   local f = ARGV[i * 2 - 1]
   local v = redis.call('GET', KEYS[i])
   if not v then redis.call('SET', KEYS[i], f, 'EX', ARGV[i * 2])
   elseif tonumber(v) < tonumber(f) then redis.call('SET', KEYS[i], f, 'KEEPTTL') end
 end
-return 1`;
-
-interface ScriptClient {
-  sluiceUsageTake(numKeys: number, ...args: (string | number)[]): Promise<number[]>;
-  sluiceUsageRaise(numKeys: number, ...args: (string | number)[]): Promise<number>;
-}
-
-const scripts = (c: RedisClient) => c as unknown as ScriptClient;
-
-function defineScripts(client: RedisClient): void {
-  const c = client as unknown as Partial<ScriptClient>;
-  if (typeof c.sluiceUsageTake !== 'function') client.defineCommand('sluiceUsageTake', { lua: TAKE });
-  if (typeof c.sluiceUsageRaise !== 'function') client.defineCommand('sluiceUsageRaise', { lua: RAISE });
-}
+return 1`);
 
 /** Seconds a counter of `period` lives in Redis from `now`. */
 export function ttlOf(period: Period, now: number): number {
@@ -67,9 +55,7 @@ export function usageKey(prefix: string, tenant: string, metric: string, periodI
 }
 
 export class RedisCounters {
-  constructor(readonly conn: RedisConnection) {
-    defineScripts(conn.client);
-  }
+  constructor(readonly conn: RedisConnection) {}
 
   /** False while the connection's breaker is open: decide without Redis at once. */
   get available(): boolean {
@@ -90,13 +76,14 @@ export class RedisCounters {
     seeds: readonly number[],
     now: number,
   ): Promise<number[]> {
+    const keys: string[] = new Array(items.length);
     const args: (string | number)[] = [];
-    for (let i = 0; i < items.length; i++) args.push(this.key(tenant, items[i]!));
     for (let i = 0; i < items.length; i++) {
       const it = items[i]!;
+      keys[i] = this.key(tenant, it);
       args.push(it.limit, it.need, it.inc, seeds[i]!, ttlOf(it.period, now));
     }
-    return this.conn.run((c) => scripts(c).sluiceUsageTake(items.length, ...args));
+    return this.conn.run((c) => TAKE.run(c, keys, args) as Promise<number[]>);
   }
 
   /** The counters' values (null where Redis has none). */
@@ -112,6 +99,6 @@ export class RedisCounters {
 
   /** Raise each of one tenant's counters to at least its floor (`args`: floor, ttl per key). Never rejects. */
   raise(keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
-    return this.conn.run((c) => scripts(c).sluiceUsageRaise(keys.length, ...keys, ...args)).catch(() => {});
+    return this.conn.run((c) => RAISE.run(c, keys, args)).catch(() => {});
   }
 }

@@ -2,7 +2,7 @@
  * Sluice on a real Redis Cluster (three redis-server primaries joined by `redis-cli --cluster
  * create`, test/harness/redis-cluster.ts), two gateways sharing it: a rate limit holds exactly
  * across both (per-slot batches: several tenants' keys in one tick span slots and nodes), a quota
- * counts exactly, the cache serves a hit filled by the other replica, the keys are spread over more
+ * counts exactly (one tick's quota scripts for tenants on every primary each reach their own node), the cache serves a hit filled by the other replica, the keys are spread over more
  * than one node, and the slot function agrees with the server's CLUSTER KEYSLOT. The load-time
  * check refuses a route whose limits could not share a slot. Then, with a replica per primary: a
  * manual failover (CLUSTER FAILOVER) keeps the counters and the limits exact; a primary killed
@@ -19,6 +19,8 @@ import { type BatchedLimits, type BatchOwner, GcraBatcher } from '../../src/poli
 import { fromScriptReply } from '../../src/policies/rate-limit/gcra.js';
 import { RedisConnection } from '../../src/redis/connection.js';
 import { keySlot } from '../../src/redis/slot.js';
+import { periodOf } from '../../src/usage/periods.js';
+import { RedisCounters } from '../../src/usage/redis-counters.js';
 import { startErrors } from '../harness/config-errors.js';
 import { eventually, httpRequest, waitFor } from '../harness/flow.js';
 import { startGateway, type TestGateway } from '../harness/gateway.js';
@@ -196,6 +198,62 @@ describe('Redis Cluster: three primaries, two gateways', () => {
     }
   });
 
+  test("one tick's quota scripts for tenants on every primary: each sent to its own node and decided", async () => {
+    // ioredis's auto-pipelining groups a cluster's commands by their first argument's slot; a
+    // script given its key count first was grouped by the slot of "1" and a pipeline mixing nodes
+    // was refused whole. Twelve tenants' scripts in one tick span all three primaries.
+    const conn = new RedisConnection(
+      {
+        cluster: { nodes: cluster.urls },
+        keyPrefix: 'rcq:',
+        commandTimeout: 2000,
+        failures: 3,
+        openFor: 1000,
+      },
+      new Registry(),
+      pino({ level: 'silent' }),
+    );
+    try {
+      assert.equal(await conn.ready(10_000), true);
+      const counters = new RedisCounters(conn);
+      const now = Date.now();
+      const day = periodOf('day', now);
+      const one = { metric: 'quota:api', period: day, limit: 2, need: 1, inc: 1 };
+      const two = [one, { metric: 'quota:other', period: day, limit: -1, need: 0, inc: 1 }];
+      const tenants = Array.from({ length: 12 }, (_, i) => `q${i}`);
+      assert.ok(new Set(tenants.map((t) => keySlot(`{${t}}`))).size > 3);
+      // Each tenant: three takes of one counter and one of two counters, all in one tick.
+      const replies = await Promise.all(
+        tenants.flatMap((t) => [
+          ...Array.from({ length: 3 }, () => counters.take(t, [one], [0], now)),
+          counters.take(t, two, [0, 0], now),
+        ]),
+      );
+      for (const [ti, t] of tenants.entries()) {
+        const mine = replies.slice(ti * 4, ti * 4 + 4);
+        // A limit of 2: two of the four admitted, the others refused at item 1 with 2 used.
+        assert.equal(mine.filter((r) => r[0] === 1).length, 2, `${t}: ${JSON.stringify(mine)}`);
+        for (const r of mine.filter((r) => r[0] !== 1)) assert.deepEqual(r, [0, 1, 2]);
+      }
+      const raised = tenants.map((t) => counters.key(t, { metric: 'quota:raised', period: day }));
+      await Promise.all(tenants.map((_, i) => counters.raise([raised[i]!], [7, 60])));
+      const read = await Promise.all(
+        tenants.map((t) => counters.read(t, [{ metric: 'quota:raised', period: day }])),
+      );
+      assert.deepEqual(
+        read,
+        tenants.map(() => ['7']),
+      );
+      assert.equal(
+        (await keysByNode(cluster, 'rcq:usage:*')).size,
+        3,
+        'the counters are on all three primaries',
+      );
+    } finally {
+      await conn.close();
+    }
+  });
+
   test('a rate limit holds exactly across both replicas, for tenants whose keys span slots and nodes', async () => {
     const per = 3 * LIMIT;
     // All at once: one tick's batch holds several tenants' requests, hence several slots.
@@ -237,7 +295,7 @@ describe('Redis Cluster: three primaries, two gateways', () => {
       assert.equal(
         metricSum(await scrape(g.adminUrl), 'sluice_usage_redis_fallback_total'),
         0,
-        'no fallback',
+        `no fallback: ${JSON.stringify(g.logs.filter((l) => String(l.event ?? '').includes('redis')).slice(-5))}`,
       );
     for (const [ti, t] of tenants.entries()) {
       const mine = results.slice(ti * per, (ti + 1) * per);
