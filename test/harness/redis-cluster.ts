@@ -5,8 +5,7 @@
  * `redis-cli --cluster create`, then waited on until every node reports `cluster_state:ok` and
  * every replica's link to its primary is up. `cluster-node-timeout` is 3 s: short enough that a
  * primary that dies is failed over within seconds, long enough that a loaded 2-core CI machine
- * missing a node's pings does not mark it failed (at 1 s, a busy run saw the cluster down and every
- * command of a test failing over to the local fallbacks). `destroy()` stops every node and
+ * missing a node's pings does not mark it failed. `destroy()` stops every node and
  * removes the dirs; nodes are also killed when the test process exits.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
