@@ -158,7 +158,11 @@ test('failover: a latency anomaly of the primary sends the route to its backup u
   assert.equal(lifted.active, 'backup', 'failback waits for failback.after');
   // Failback after 500 ms: the primary answers again.
   await untilPasses(
-    () => assert.ok(seen.some((a) => a.sentAt > liftedAt + 500 && a.up === 'primary')),
+    () =>
+      assert.ok(
+        seen.some((a) => a.sentAt > liftedAt + 500 && a.up === 'primary'),
+        'a request went to the primary after failback.after',
+      ),
     20_000,
   );
   assert.ok(gw.logs.some((l) => l.event === 'upstream_failover' && l.reason === 'anomaly'));

@@ -209,7 +209,7 @@ for (const kind of ['pglite', 'postgres'] as const)
       const down = await untilPasses(async () => {
         const s = await status('siem');
         assert.equal(s.lag, 0, 'the cursor moved past the failed batches');
-        assert.ok(s.deadLetters > 0);
+        assert.ok(s.deadLetters > 0, 'the failed batches were dead-lettered');
         return s;
       }, 20_000);
       assert.equal(down.target, `${siem.server.url}/ingest`);
@@ -351,7 +351,14 @@ for (const kind of ['pglite', 'postgres'] as const)
       for (const h of history) assert.ok(openCheckpoint(h.note, [verifier], ORIGIN).ok);
 
       // The URL: text/plain notes with the bearer token, each verifying; the latest among them.
-      await untilPasses(() => assert.ok(siem.checkpoints.some((c) => c.note === latest.note)), 20_000);
+      await untilPasses(
+        () =>
+          assert.ok(
+            siem.checkpoints.some((c) => c.note === latest.note),
+            'the latest checkpoint reached the URL',
+          ),
+        20_000,
+      );
       for (const c of siem.checkpoints) {
         assert.equal(c.auth, `Bearer ${TOKEN}`);
         assert.match(c.type ?? '', /^text\/plain/);

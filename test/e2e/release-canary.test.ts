@@ -12,6 +12,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { httpRequest, untilPasses } from '../harness/flow.js';
+import type { TestGateway } from '../harness/gateway.js';
+import { testDatabase } from '../harness/postgres.js';
 import { closers, gateway, load, row, type Seen, slot, version } from '../harness/releases.js';
 
 test('a healthy candidate is promoted through 10 → 25 → 50 → 100%; each step’s share of keys on it is its weight within 4 standard errors; no key moves back', async (t) => {
@@ -114,6 +116,34 @@ test('an empty measurement holds: no traffic, the step’s time passes, the rele
   assert.ok(r.inconclusive >= 1, `insufficient judgements counted (${r.inconclusive})`);
   const h = await g.gw.releases!.history('api', 50);
   assert.ok(!h.some((e) => e.action === 'promote' || e.action === 'advance'), 'never advanced nor promoted');
+});
+
+test('a restarted driver does not record again the hold its predecessor recorded', async () => {
+  const [v1, v2, db] = await Promise.all([version('v1'), version('v2'), testDatabase()]);
+  closers.push(v1.close, v2.close, db.drop);
+  const release = { steps: [{ weight: 50, duration: '300ms', minRequests: 0 }] };
+  const holds = async (g: TestGateway) =>
+    (await g.gw.releases!.history('api', 50)).filter((e) => e.action === 'hold');
+  const first = await gateway(v1, v2, release, db.url);
+  await untilPasses(async () => assert.equal((await holds(first)).length, 1), 20_000);
+  await first.stop();
+  // The next process on the same store drives the release and judges the same empty step again.
+  const next = await gateway(v1, v2, release, db.url);
+  const driver = next.gw.releaseServices!.driver;
+  await untilPasses(() => assert.ok(driver.leader, 'the new process drives'), 20_000);
+  // Two more judgements of the step by the new process (each counted in the row).
+  const judged = (await row(next)).inconclusive;
+  await untilPasses(async () => {
+    const now = (await row(next)).inconclusive;
+    // With a message: without one, a failing assert.ok parses the test's source for it (seconds each).
+    assert.ok(now > judged + 1, `judged ${now - judged} more time(s)`);
+  }, 20_000);
+  const h = await holds(next);
+  assert.deepEqual(
+    h.map((e) => [e.run, e.step, e.verdict]),
+    [[1, 0, 'insufficient']],
+    'one hold for the step, from the first process',
+  );
 });
 
 test('a forced version (header) holds through pause and resume; the weight holds while paused', async () => {

@@ -26,10 +26,11 @@ export async function gateway(
   v1: TestUpstream,
   v2: TestUpstream,
   release: Record<string, unknown>,
+  store = 'memory://',
 ): Promise<TestGateway> {
   const g = await startGateway(
     {
-      store: 'memory://',
+      store,
       upstreams: { v1: { targets: [{ url: v1.url }] }, v2: { targets: [{ url: v2.url }] } },
       routes: [{ name: 'api', match: { path: { prefix: '/' } }, upstream: 'v1' }],
       releases: {

@@ -47,7 +47,12 @@ export class ReleaseDriver {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private readonly lastJudged = new Map<string, number>();
-  /** The last hold recorded per release (so a hold repeated every interval is one event, not hundreds). */
+  /**
+   * The last hold recorded per release (so a hold repeated every interval is one event, not
+   * hundreds), as `run:step:verdict`. Read from the newest stored event the first time a release is
+   * held after this replica becomes the driver, so a restart or a change of leader does not record
+   * the same hold again.
+   */
   private readonly lastHold = new Map<string, string>();
   /** What `analysis.burnRate` reads: the candidate's counts at each judgement of the current step. */
   private readonly burnWindows = new BurnWindows();
@@ -82,6 +87,7 @@ export class ReleaseDriver {
       const was = this.leader;
       this.leader = await this.releases.lease(DRIVER_LEASE, this.opts.replica, this.opts.leaseMs ?? 5000);
       this.metrics?.driver.set(this.leader ? 1 : 0);
+      if (this.leader && !was) this.lastHold.clear();
       if (this.leader !== was)
         this.logger.info(
           {
@@ -283,6 +289,11 @@ export class ReleaseDriver {
     _j: Judgement,
   ): Promise<void> {
     const key = `${row.run}:${row.step}:${verdict}`;
+    if (!this.lastHold.has(row.name)) {
+      const [newest] = await this.releases.history(row.name, 1);
+      if (newest?.action === 'hold')
+        this.lastHold.set(row.name, `${newest.run}:${newest.step}:${newest.verdict}`);
+    }
     if (this.lastHold.get(row.name) === key) {
       if (fields.inconclusive !== undefined && fields.inconclusive !== row.inconclusive)
         await this.releases.transition(
