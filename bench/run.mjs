@@ -34,7 +34,9 @@ const env = process.env;
 const fail = failWith('bench');
 const ROUNDS = int(env.ROUNDS, 5);
 const DURATION = int(env.DURATION, 5); // seconds per measurement
-const WARMUP = int(env.WARMUP, 3); // seconds per target, once, at the highest connection count
+const WARMUP = int(env.WARMUP, 3); // seconds per target after each start, at the highest connection count
+// 1 (default): every round starts the proxies afresh in its order (see launchAll); 0: once.
+const FRESH = int(env.FRESH, 1) === 1;
 const CONNS = (env.CONNS ?? '64,1').split(',').map((c) => int(c, 0));
 const LOAD_CPU = env.LOAD_CPU ?? '0'; // wrk and the upstream
 const PROXY_CPU = env.PROXY_CPU ?? '1'; // the proxy under test
@@ -300,10 +302,12 @@ async function main() {
     await waitOk(procs, 'otlp-sink', otlpPort, '/');
   }
 
-  /** @type {Record<string, {port: number, pid?: number}>} */
+  /** @type {Record<string, {port: number, pid?: number, logFile?: string}>} */
   const t = { direct: { port: upPort, pid: upstream.pid } };
-  for (const name of TARGETS) {
-    if (name === 'direct') continue;
+  const proxies = TARGETS.filter((n) => n !== 'direct');
+
+  /** Start the proxy `name` on a new port; `t[name]` says where. */
+  async function launch(name) {
     const port = await freePort();
     let e;
     // PROFILE=1: V8 CPU profiles of the Node.js targets, written on exit (bench/profile-summary.mjs reads them).
@@ -340,21 +344,45 @@ async function main() {
       if (adminPort !== 0) consoleAdmin = adminPort;
       if (fd !== undefined) closeSync(fd); // the child holds its own copy
       t[name] = { port, pid: e.pid, logFile };
-      continue;
+      return;
     }
     t[name] = { port, pid: e.pid };
   }
-  for (const name of TARGETS) if (name !== 'direct') await waitReady(name, t[name].port);
-  const consoleStream = consoleAdmin === undefined ? undefined : watchConsole(consoleAdmin);
 
   const nodeTargets = TARGETS.filter((n) => ['fastify', 'bare'].includes(n) || n.startsWith('sluice'));
   const rss = {};
-  await sleep(500);
-  for (const n of nodeTargets) rss[n] = { idle: rssKb(t[n].pid), load: 0 };
+  let consoleStream;
+  let consoleTicks = 0;
 
-  log(`== warm-up (${WARMUP}s each at ${Math.max(...CONNS)} connections)`);
-  for (const name of TARGETS)
-    if (WARMUP > 0) await wrk(t[name].port, Math.max(...CONNS), WARMUP, t[name].pid, false, t[name].logFile);
+  /**
+   * Start every proxy in `order` (one after another, each ready before the next), then warm each
+   * up. A process's speed is set for its life by more than its code: in an A/A run, of two
+   * identical Sluice processes the one started later stayed 5–10% slower in every round (bench/
+   * README.md, "Start order"). So by default every round starts its proxies afresh, in the
+   * round's rotated order, and the medians over rounds mix the start orders; FRESH=0 starts them
+   * once, in TARGETS order (faster, with that bias).
+   */
+  async function launchAll(order, first) {
+    for (const name of order) {
+      await launch(name);
+      await waitReady(name, t[name].port);
+    }
+    if (consoleAdmin !== undefined) consoleStream = watchConsole(consoleAdmin);
+    if (first) {
+      await sleep(500);
+      for (const n of nodeTargets) rss[n] = { idle: rssKb(t[n].pid), load: 0 };
+    }
+    for (const name of first ? ['direct', ...order] : order) {
+      if (WARMUP > 0)
+        await wrk(t[name].port, Math.max(...CONNS), WARMUP, t[name].pid, false, t[name].logFile);
+    }
+  }
+
+  async function stopProxies() {
+    consoleTicks += consoleStream?.stop() ?? 0;
+    consoleStream = undefined;
+    for (const name of proxies) await procs.stop(name);
+  }
 
   /** results[conns][target] = [{rps,p50,p99,errors}] */
   const results = {};
@@ -363,6 +391,18 @@ async function main() {
   for (let r = 0; r < ROUNDS; r++) {
     // Rotate the order each round so no target always runs first (or right after another).
     const order = TARGETS.map((_, i) => TARGETS[(i + r) % TARGETS.length]);
+    // The proxies' start order, rotated apart from `order` (which includes direct), so that with
+    // two proxies each is started first in every other round.
+    const starts = proxies.map((_, i) => proxies[(i + r) % proxies.length]);
+    if (r === 0 || FRESH) {
+      if (r > 0) await stopProxies();
+      log(
+        r === 0
+          ? `== start and warm-up (${WARMUP}s each at ${Math.max(...CONNS)} connections)${FRESH ? ', again before every round, in its order' : ''}`
+          : `   (round ${r + 1}: proxies started afresh in the order ${starts.join(', ')})`,
+      );
+      await launchAll(starts, r === 0);
+    }
     for (const c of CONNS) {
       for (const name of order) {
         let res = await wrk(t[name].port, c, DURATION, t[name].pid, name in rss, t[name].logFile);
@@ -384,7 +424,7 @@ async function main() {
     }
   }
   for (const n of nodeTargets) rss[n].after = rssKb(t[n].pid);
-  const consoleTicks = consoleStream?.stop();
+  consoleTicks += consoleStream?.stop() ?? 0;
   const otlp = TARGETS.some((n) => n in TRACED)
     ? await fetch(`http://127.0.0.1:${otlpPort}/stats`).then((r) => r.json())
     : undefined;

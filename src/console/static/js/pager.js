@@ -5,10 +5,23 @@ import { api } from './api.js';
 import { h } from './dom.js';
 
 /**
- * `path`: the list endpoint; `field`: the array in its answer; `render(rows, answer)`: draws a page.
- * Returns `{ toolbar, refresh }`: put the toolbar above the list, call refresh() to re-read the page.
+ * `path`: the list endpoint; `field`: the array in its answer; `render(rows, answer)`: draws a page;
+ * `searchDelay`: ms of quiet typing before the search is sent (default 0: every keystroke).
+ * Returns `{ toolbar, refresh, stop }`: put the toolbar above the list, call refresh() to re-read
+ * the page, stop() when the view goes (a search still waiting is not sent).
  */
-export function pagedList({ id, path, field, limit, label, placeholder, noun, render, failed }) {
+export function pagedList({
+  id,
+  path,
+  field,
+  limit,
+  label,
+  placeholder,
+  noun,
+  render,
+  failed,
+  searchDelay = 0,
+}) {
   let offset = 0;
   let query = '';
   let total = 0;
@@ -27,6 +40,7 @@ export function pagedList({ id, path, field, limit, label, placeholder, noun, re
       again = true;
       return;
     }
+    if (stopped) return;
     busy = true;
     const mine = ++seq;
     const params = new URLSearchParams({ offset: String(offset), limit: String(limit) });
@@ -66,10 +80,15 @@ export function pagedList({ id, path, field, limit, label, placeholder, noun, re
     busy = false;
     void refresh();
   };
+  let searchTimer;
+  let stopped = false;
   search.addEventListener('input', () => {
-    query = search.value.trim();
-    offset = 0;
-    restart();
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => {
+      query = search.value.trim();
+      offset = 0;
+      restart();
+    }, searchDelay);
   });
   prev.addEventListener('click', () => {
     offset = Math.max(0, offset - limit);
@@ -79,5 +98,10 @@ export function pagedList({ id, path, field, limit, label, placeholder, noun, re
     if (offset + limit < total) offset += limit;
     restart();
   });
-  return { toolbar, refresh };
+  const stop = () => {
+    stopped = true;
+    seq++;
+    clearTimeout(searchTimer);
+  };
+  return { toolbar, refresh, stop };
 }

@@ -1,10 +1,11 @@
-// Feature flags: every flag (searched and paged on the server) with its state, variants, default
+// Feature flags: every flag (searched and paged on the server, through pager.js) with its state, variants, default
 // variant, targeting rules and rollout percentages, and its change history (who, when, what, why).
 // Roles with flags.write edit enabled, the default variant and the rollout percentages, with a
 // reason, sent with the revision the page read (If-Match): a change someone made meanwhile is
 // refused by the server (409) and said here, never silently overwritten.
 import { ApiError, api, authHeaders, session } from '../api.js';
 import { badge, fmt, h, notify } from '../dom.js';
+import { pagedList } from '../pager.js';
 
 export const title = 'Flags';
 const PAGE = 20;
@@ -262,27 +263,48 @@ function editForm(f, { save, cancel }) {
 
 export function mount(main) {
   let flags = [];
-  let total = 0;
-  let page = 0;
-  let query = '';
-  let seq = 0;
-  let searchTimer;
+  let drawn = 0;
   let stopped = false;
   /** Keys whose history is open, and the history read for each. */
   const histories = new Map();
   let editing = null;
 
-  const search = h('input', {
-    type: 'search',
-    id: 'flag-search',
-    'aria-label': 'Search flags by key or description',
-    placeholder: 'Search key or description',
-  });
-  const info = h('span', { id: 'flag-count', role: 'status' });
-  const prev = h('button', { type: 'button', id: 'flag-prev' }, '← Previous');
-  const next = h('button', { type: 'button', id: 'flag-next' }, 'Next →');
   const listEl = h('div', { id: 'flags' }, h('p', { class: 'muted' }, 'Loading…'));
-  main.append(h('h2', {}, 'Flags'), h('div', { class: 'toolbar' }, search, prev, next, info), listEl);
+  const pager = pagedList({
+    id: 'flag',
+    path: '/admin/v1/flags',
+    field: 'flags',
+    limit: PAGE,
+    label: 'Search flags by key or description',
+    placeholder: 'Search key or description',
+    noun: 'flags',
+    searchDelay: SEARCH_DELAY_MS,
+    render: (rows) => void showPage(rows),
+    failed: (err) =>
+      listEl.replaceChildren(
+        h(
+          'p',
+          { class: 'error', role: 'alert' },
+          err instanceof ApiError && err.status === 503
+            ? 'No store is configured: flags need one.'
+            : `Could not load flags: ${err.message}`,
+        ),
+      ),
+  });
+  main.append(h('h2', {}, 'Flags'), pager.toolbar, listEl);
+
+  /** A page read: the open histories of its flags read again, then drawn (unless a newer page came). */
+  async function showPage(rows) {
+    const mine = ++drawn;
+    flags = rows;
+    for (const k of [...histories.keys()]) if (!flags.some((f) => f.key === k)) histories.delete(k);
+    try {
+      await Promise.all([...histories.keys()].map(loadHistory));
+    } catch (err) {
+      notify(`Could not read a flag's history: ${err.message}`);
+    }
+    if (!stopped && mine === drawn) draw();
+  }
 
   const refocus = (key, action) =>
     listEl.querySelector(`[data-flag="${CSS.escape(key)}"] [data-action="${action}"]`)?.focus();
@@ -438,14 +460,6 @@ export function mount(main) {
   }
 
   function draw() {
-    const pages = Math.max(1, Math.ceil(total / PAGE));
-    info.textContent = total
-      ? `${page * PAGE + 1}–${page * PAGE + flags.length} of ${total}`
-      : query
-        ? 'No flags match.'
-        : 'No flags yet.';
-    prev.disabled = page === 0;
-    next.disabled = page >= pages - 1;
     const cards = flags.map(card);
     listEl.replaceChildren(
       ...(cards.length ? cards.map((c) => c.el) : [h('p', { class: 'muted' }, 'No flags to show.')]),
@@ -453,58 +467,9 @@ export function mount(main) {
     for (const c of cards) c.focus?.();
   }
 
-  async function load() {
-    const mine = ++seq;
-    try {
-      const r = await api(
-        'GET',
-        `/admin/v1/flags?q=${encodeURIComponent(query)}&limit=${PAGE}&offset=${page * PAGE}`,
-      );
-      if (stopped || mine !== seq) return;
-      flags = r.flags;
-      total = r.total;
-      if (flags.length === 0 && page > 0) {
-        page = Math.max(0, Math.ceil(total / PAGE) - 1);
-        return load();
-      }
-      for (const k of [...histories.keys()]) if (!flags.some((f) => f.key === k)) histories.delete(k);
-      await Promise.all([...histories.keys()].map(loadHistory));
-      if (stopped || mine !== seq) return;
-      draw();
-    } catch (err) {
-      if (stopped || mine !== seq) return;
-      listEl.replaceChildren(
-        h(
-          'p',
-          { class: 'error', role: 'alert' },
-          err instanceof ApiError && err.status === 503
-            ? 'No store is configured: flags need one.'
-            : `Could not load flags: ${err.message}`,
-        ),
-      );
-    }
-  }
-
-  search.addEventListener('input', () => {
-    clearTimeout(searchTimer);
-    searchTimer = setTimeout(() => {
-      query = search.value.trim();
-      page = 0;
-      void load();
-    }, SEARCH_DELAY_MS);
-  });
-  prev.addEventListener('click', () => {
-    page--;
-    void load();
-  });
-  next.addEventListener('click', () => {
-    page++;
-    void load();
-  });
-
-  void load();
+  void pager.refresh();
   return () => {
     stopped = true;
-    clearTimeout(searchTimer);
+    pager.stop();
   };
 }

@@ -1,10 +1,11 @@
 // Tenants and their keys: search and pages (long lists are never drawn whole), suspend and resume
 // for roles with tenants.suspend, keys' metadata for roles with keys.read (never a secret), and a
 // tenant's details: keys (create, revoke with keys.write) and usage against its quotas and budgets.
-// The list is paged and searched on the server (GET /admin/v1/tenants?q=&limit=&offset=): with
-// thousands of tenants the page reads and draws 25.
+// The list is paged and searched on the server (GET /admin/v1/tenants?q=&limit=&offset=, through
+// pager.js): with thousands of tenants the page reads and draws 25.
 import { ApiError, api, session } from '../api.js';
 import { badge, h, notify } from '../dom.js';
+import { pagedList } from '../pager.js';
 import { keysSection } from './tenant-keys.js';
 import { usageSection } from './tenant-usage.js';
 
@@ -18,39 +19,8 @@ const status = (s) =>
 
 export function mount(main) {
   let shown = [];
-  let total = 0;
-  let page = 0;
-  let query = '';
-  let seq = 0;
   const open = new Set();
-  const search = h('input', {
-    type: 'search',
-    id: 'tenant-search',
-    'aria-label': 'Search tenants by id or name',
-    placeholder: 'Search id or name',
-  });
-  const info = h('span', { id: 'tenant-count', role: 'status' });
-  const prev = h('button', { type: 'button', id: 'tenant-prev' }, '← Previous');
-  const next = h('button', { type: 'button', id: 'tenant-next' }, 'Next →');
   const body = h('tbody');
-  main.append(
-    h('h2', {}, 'Tenants'),
-    h('div', { class: 'toolbar' }, search, prev, next, info),
-    h(
-      'table',
-      { id: 'tenants-table' },
-      h(
-        'thead',
-        {},
-        h(
-          'tr',
-          {},
-          ...['Id', 'Name', 'Plan', 'Region', 'Status', 'Actions'].map((c) => h('th', { scope: 'col' }, c)),
-        ),
-      ),
-      body,
-    ),
-  );
 
   const failed = (err) =>
     body.replaceChildren(
@@ -67,26 +37,38 @@ export function mount(main) {
       ),
     );
 
-  /** Reads the current page from the server; an answer to an older query or page is dropped. */
-  async function load() {
-    const mine = ++seq;
-    const params = new URLSearchParams({ limit: String(PAGE), offset: String(page * PAGE) });
-    if (query) params.set('q', query);
-    try {
-      const r = await api('GET', `/admin/v1/tenants?${params}`);
-      if (mine !== seq) return;
-      if (page > 0 && page * PAGE >= r.total) {
-        // The list shrank under this page: show its last one.
-        page = Math.max(0, Math.ceil(r.total / PAGE) - 1);
-        return load();
-      }
-      shown = r.tenants;
-      total = r.total;
-      await draw();
-    } catch (err) {
-      if (mine === seq) failed(err);
-    }
-  }
+  const list = pagedList({
+    id: 'tenant',
+    path: '/admin/v1/tenants',
+    field: 'tenants',
+    limit: PAGE,
+    label: 'Search tenants by id or name',
+    placeholder: 'Search id or name',
+    noun: 'tenants',
+    render: (rows) => {
+      shown = rows;
+      void draw();
+    },
+    failed,
+  });
+  main.append(
+    h('h2', {}, 'Tenants'),
+    list.toolbar,
+    h(
+      'table',
+      { id: 'tenants-table' },
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          ...['Id', 'Name', 'Plan', 'Region', 'Status', 'Actions'].map((c) => h('th', { scope: 'col' }, c)),
+        ),
+      ),
+      body,
+    ),
+  );
 
   // A tenant's details: its keys (tenant-keys.js) and its usage against its limits (tenant-usage.js).
   async function keysRow(t) {
@@ -111,13 +93,8 @@ export function mount(main) {
     }
   }
 
+  /** Draws the page read last (again after a suspend, a resume or a row opened, without a read). */
   async function draw() {
-    const pages = Math.max(1, Math.ceil(total / PAGE));
-    info.textContent = total
-      ? `${page * PAGE + 1}–${page * PAGE + shown.length} of ${total}`
-      : 'No tenants match.';
-    prev.disabled = page === 0;
-    next.disabled = page >= pages - 1;
     const out = [];
     for (const t of shown) {
       const actions = [];
@@ -173,20 +150,6 @@ export function mount(main) {
     body.replaceChildren(...out);
   }
 
-  search.addEventListener('input', () => {
-    query = search.value.trim();
-    page = 0;
-    void load();
-  });
-  prev.addEventListener('click', () => {
-    page = Math.max(0, page - 1);
-    void load();
-  });
-  next.addEventListener('click', () => {
-    page++;
-    void load();
-  });
-
-  void load();
+  void list.refresh();
   return () => {};
 }
