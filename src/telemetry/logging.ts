@@ -18,14 +18,14 @@ const infoLevel = 30;
 
 /**
  * The gateway's logger. Without a destination, lines go to stdout through a `LineWriter`: one
- * synchronous write per turn of the event loop (see line-writer.ts for why not sonic-boom), which
- * also shows `sluice started` at once on a quiet gateway, and whatever is pending is written at exit.
+ * synchronous write per 10 ms batch (see line-writer.ts for why neither a write per turn nor
+ * sonic-boom), and whatever is pending is written at exit.
  */
 export function createLogger(level: string, destination?: DestinationStream): Logger {
   let dest = destination;
   if (!dest) {
     const out = new LineWriter(1);
-    // A clean stop ends with process.exit: the lines of its last turn are written here.
+    // A clean stop ends with process.exit: the lines of its last batch are written here.
     process.on('exit', () => out.flushSync(true));
     dest = out;
   }

@@ -33,8 +33,8 @@ function run(body: string, stdout: number | 'pipe') {
 test('lines logged right before process.exit() are all in the file, whole and in order', async () => {
   const file = join(mkdtempSync(join(tmpdir(), 'sluice-lw-')), 'out.log');
   const fd = openSync(file, 'a');
-  // 20,000 lines in one turn (more than the 1 MiB that forces a write mid-turn), pino's and
-  // pre-serialised ones alternating, then an exit in the same turn: no setImmediate runs.
+  // 20,000 lines in one turn (more than the 64 KiB that force a write before the timer), pino's
+  // and pre-serialised ones alternating, then an exit in the same turn: the timer never fires.
   const { exited } = run(
     `const log = createLogger('info');
      const lines = infoLinesOf(log);
