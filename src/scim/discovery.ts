@@ -2,6 +2,7 @@
  * What a SCIM client asks before provisioning (RFC 7644 4): ServiceProviderConfig (what this
  * service supports), ResourceTypes (Users, Groups) and Schemas (their attributes, RFC 7643 7/8.7).
  */
+import { ENTERPRISE_ATTRIBUTES, GROUP_ATTRIBUTES, USER_ATTRIBUTES } from './attributes.js';
 import { ENTERPRISE_SCHEMA, GROUP_SCHEMA, type Json, USER_SCHEMA } from './resources.js';
 
 export const SPC_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig';
@@ -55,31 +56,6 @@ export function resourceTypes(base: string): Json[] {
   ];
 }
 
-type Attr = Json;
-const attr = (name: string, extra: Partial<Attr> = {}): Attr => ({
-  name,
-  type: 'string',
-  multiValued: false,
-  required: false,
-  caseExact: false,
-  mutability: 'readWrite',
-  returned: 'default',
-  uniqueness: 'none',
-  ...extra,
-});
-const multi = (name: string, sub: Attr[] = []): Attr =>
-  attr(name, {
-    type: 'complex',
-    multiValued: true,
-    subAttributes: [
-      attr('value'),
-      attr('display'),
-      attr('type'),
-      attr('primary', { type: 'boolean' }),
-      ...sub,
-    ],
-  });
-
 export function schemas(base: string): Json[] {
   const meta = (id: string) => ({ resourceType: 'Schema', location: `${base}/Schemas/${id}` });
   return [
@@ -88,62 +64,7 @@ export function schemas(base: string): Json[] {
       id: USER_SCHEMA,
       name: 'User',
       description: 'User Account',
-      attributes: [
-        attr('userName', { required: true, uniqueness: 'server' }),
-        attr('name', {
-          type: 'complex',
-          subAttributes: [
-            'formatted',
-            'familyName',
-            'givenName',
-            'middleName',
-            'honorificPrefix',
-            'honorificSuffix',
-          ].map((n) => attr(n)),
-        }),
-        ...[
-          'displayName',
-          'nickName',
-          'profileUrl',
-          'title',
-          'userType',
-          'preferredLanguage',
-          'locale',
-          'timezone',
-        ].map((n) => attr(n)),
-        attr('active', { type: 'boolean' }),
-        attr('password', { mutability: 'writeOnly', returned: 'never' }),
-        multi('emails'),
-        multi('phoneNumbers'),
-        multi('ims'),
-        multi('photos'),
-        attr('addresses', {
-          type: 'complex',
-          multiValued: true,
-          subAttributes: [
-            'formatted',
-            'streetAddress',
-            'locality',
-            'region',
-            'postalCode',
-            'country',
-            'type',
-          ].map((n) => attr(n)),
-        }),
-        attr('groups', {
-          type: 'complex',
-          multiValued: true,
-          mutability: 'readOnly',
-          subAttributes: [
-            attr('value', { mutability: 'readOnly' }),
-            attr('display', { mutability: 'readOnly' }),
-            attr('type', { mutability: 'readOnly' }),
-          ],
-        }),
-        multi('entitlements'),
-        multi('roles'),
-        multi('x509Certificates'),
-      ],
+      attributes: USER_ATTRIBUTES,
       meta: meta(USER_SCHEMA),
     },
     {
@@ -151,18 +72,7 @@ export function schemas(base: string): Json[] {
       id: GROUP_SCHEMA,
       name: 'Group',
       description: 'Group',
-      attributes: [
-        attr('displayName', { required: true, uniqueness: 'server' }),
-        attr('members', {
-          type: 'complex',
-          multiValued: true,
-          subAttributes: [
-            attr('value', { caseExact: true, mutability: 'immutable' }),
-            attr('display', { mutability: 'readOnly' }),
-            attr('type', { canonicalValues: ['User'], mutability: 'immutable' }),
-          ],
-        }),
-      ],
+      attributes: GROUP_ATTRIBUTES,
       meta: meta(GROUP_SCHEMA),
     },
     {
@@ -170,13 +80,7 @@ export function schemas(base: string): Json[] {
       id: ENTERPRISE_SCHEMA,
       name: 'EnterpriseUser',
       description: 'Enterprise User',
-      attributes: [
-        ...['employeeNumber', 'costCenter', 'organization', 'division', 'department'].map((n) => attr(n)),
-        attr('manager', {
-          type: 'complex',
-          subAttributes: [attr('value'), attr('displayName', { mutability: 'readOnly' })],
-        }),
-      ],
+      attributes: ENTERPRISE_ATTRIBUTES,
       meta: meta(ENTERPRISE_SCHEMA),
     },
   ];

@@ -7,12 +7,12 @@
  * - add/replace on `emails[type eq "work"].value` with no such element creates it (Entra ID).
  * The result is checked again as a whole by the caller (userFields / groupFields).
  */
+import { READ_ONLY } from './attributes.js';
 import { badRequest } from './errors.js';
 import { type AttrPath, type Filter, getAttr, keyOf, matches, parsePatchPath } from './filter.js';
 import { canonical, type Json, PATCH_SCHEMA } from './resources.js';
 
 type Op = 'add' | 'replace' | 'remove';
-const READ_ONLY = new Set(['id', 'meta', 'schemas', 'groups']);
 const MAX_OPERATIONS = 1000;
 
 function isObject(v: unknown): v is Json {

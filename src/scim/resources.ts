@@ -4,6 +4,7 @@
  * the string "False"); readOnly attributes (id, meta, a user's groups) are Sluice's and are dropped
  * from input; a password is never kept.
  */
+import { CANONICAL_NAMES, READ_ONLY } from './attributes.js';
 import { badRequest } from './errors.js';
 import { keyOf } from './filter.js';
 
@@ -15,40 +16,9 @@ export const PATCH_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
 
 export type Json = Record<string, unknown>;
 
-const USER_ATTRS = [
-  'userName',
-  'name',
-  'displayName',
-  'nickName',
-  'profileUrl',
-  'title',
-  'userType',
-  'preferredLanguage',
-  'locale',
-  'timezone',
-  'active',
-  'emails',
-  'phoneNumbers',
-  'ims',
-  'photos',
-  'addresses',
-  'entitlements',
-  'roles',
-  'x509Certificates',
-  'externalId',
-];
-const GROUP_ATTRS = ['displayName', 'members', 'externalId'];
-const READ_ONLY = new Set(['id', 'meta', 'schemas', 'groups']);
-const CANONICAL = new Map(
-  [...USER_ATTRS, ...GROUP_ATTRS, 'id', 'meta', 'schemas', 'groups', 'password'].map((a) => [
-    a.toLowerCase(),
-    a,
-  ]),
-);
-
 /** The attribute's canonical spelling (`username` → `userName`), or the name as given when unknown. */
 export function canonical(name: string): string {
-  return CANONICAL.get(name.toLowerCase()) ?? (/^urn:/i.test(name) ? canonicalUrn(name) : name);
+  return CANONICAL_NAMES.get(name.toLowerCase()) ?? (/^urn:/i.test(name) ? canonicalUrn(name) : name);
 }
 
 function canonicalUrn(urn: string): string {

@@ -7,14 +7,13 @@
  * key) and nothing of the other tenant.
  */
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { formatVkey } from '../../src/audit/checkpoint.js';
 import { UsageRepository } from '../../src/tenancy/usage.js';
 import { type AdminGateway, ROLE_TOKENS, startAdminGateway } from '../harness/admin.js';
+import { auditConfig, auditSigner } from '../harness/audit.js';
 import { eventually, runCli } from '../harness/flow.js';
 import { testDatabase } from '../harness/postgres.js';
 
@@ -37,8 +36,8 @@ for (const kind of ['pglite', 'postgres'] as const)
     let a: AdminGateway;
     let drop: (() => Promise<void>) | undefined;
     const dir = mkdtempSync(join(tmpdir(), 'sluice-audit-query-'));
-    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-    const vkey = formatVkey(ORIGIN, publicKey);
+    const signer = auditSigner(ORIGIN);
+    const vkey = signer.vkey;
     const env = () => ({ SLUICE_ADMIN_TOKEN: ROLE_TOKENS.auditor, SLUICE_ADMIN_URL: a.g.adminUrl });
 
     // What the test did, counted by the test.
@@ -79,14 +78,9 @@ for (const kind of ['pglite', 'postgres'] as const)
       }
       a = await startAdminGateway({
         store,
-        env: { SLUICE_AUDIT_KEY: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString() },
+        env: signer.env,
         config: {
-          audit: {
-            enabled: true,
-            origin: ORIGIN,
-            outbox: { dir: join(dir, 'outbox') },
-            checkpoint: { entries: 4, every: '100ms' },
-          },
+          audit: auditConfig(ORIGIN, dir, { checkpoint: { entries: 4, every: '100ms' } }),
         },
       });
 

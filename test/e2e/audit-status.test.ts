@@ -6,15 +6,14 @@
  * indexes it covered.
  */
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { formatVkey } from '../../src/audit/checkpoint.js';
 import { verifyLiveLog } from '../../src/audit/live-verify.js';
 import { AuditLogStore } from '../../src/audit/log-store.js';
 import { type AdminGateway, startAdminGateway } from '../harness/admin.js';
+import { auditConfig, auditSigner } from '../harness/audit.js';
 import { eventually } from '../harness/flow.js';
 
 const ORIGIN = 'sluice.test/audit-status';
@@ -23,20 +22,12 @@ const ENTRIES = 8;
 describe('the audit log status, verified live and bounded', () => {
   let a: AdminGateway;
   const dir = mkdtempSync(join(tmpdir(), 'sluice-audit-status-'));
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  const vkey = formatVkey(ORIGIN, publicKey);
+  const { env, vkey } = auditSigner(ORIGIN);
 
   before(async () => {
     a = await startAdminGateway({
-      env: { SLUICE_AUDIT_KEY: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString() },
-      config: {
-        audit: {
-          enabled: true,
-          origin: ORIGIN,
-          outbox: { dir: join(dir, 'outbox') },
-          checkpoint: { entries: 1, every: '100ms' },
-        },
-      },
+      env,
+      config: { audit: auditConfig(ORIGIN, dir) },
     });
     for (let i = 0; i < ENTRIES; i++) {
       const r = await a.call('POST', '/admin/v1/tenants', {
@@ -88,7 +79,7 @@ describe('the audit log status, verified live and bounded', () => {
   });
 
   it('another key pinned: the checkpoint is not verified and the status fails', async () => {
-    const other = formatVkey(ORIGIN, generateKeyPairSync('ed25519').publicKey);
+    const other = auditSigner(ORIGIN).vkey;
     const s = await verifyLiveLog({
       store: store(),
       log: new AuditLogStore(store(), { origin: ORIGIN, publicKeys: [other] }),
