@@ -102,6 +102,20 @@ describe('Redis Cluster: three primaries, two gateways', () => {
   let db: TestDatabase;
   let n = 0;
 
+  /** A connection of the test's own to the cluster (the gateways have theirs), under `prefix`. */
+  const connection = (prefix: string, registry: Registry) =>
+    new RedisConnection(
+      {
+        cluster: { nodes: cluster.urls },
+        keyPrefix: prefix,
+        commandTimeout: 2000,
+        failures: 3,
+        openFor: 1000,
+      },
+      registry,
+      pino({ level: 'silent' }),
+    );
+
   before(async () => {
     [cluster, db, up] = await Promise.all([
       startRedisCluster({ primaries: 3 }),
@@ -149,17 +163,7 @@ describe('Redis Cluster: three primaries, two gateways', () => {
   test("one tick's decisions over many slots: one script call per slot, each decided by Redis", async () => {
     // Requests over HTTP in one process rarely share a tick; the batcher is driven directly here.
     const registry = new Registry();
-    const conn = new RedisConnection(
-      {
-        cluster: { nodes: cluster.urls },
-        keyPrefix: 'rcb:',
-        commandTimeout: 2000,
-        failures: 3,
-        openFor: 1000,
-      },
-      registry,
-      pino({ level: 'silent' }),
-    );
+    const conn = connection('rcb:', registry);
     try {
       assert.equal(await conn.ready(10_000), true);
       const log: string[] = [];
@@ -202,17 +206,7 @@ describe('Redis Cluster: three primaries, two gateways', () => {
     // ioredis's auto-pipelining groups a cluster's commands by their first argument's slot; a
     // script given its key count first was grouped by the slot of "1" and a pipeline mixing nodes
     // was refused whole. Twelve tenants' scripts in one tick span all three primaries.
-    const conn = new RedisConnection(
-      {
-        cluster: { nodes: cluster.urls },
-        keyPrefix: 'rcq:',
-        commandTimeout: 2000,
-        failures: 3,
-        openFor: 1000,
-      },
-      new Registry(),
-      pino({ level: 'silent' }),
-    );
+    const conn = connection('rcq:', new Registry());
     try {
       assert.equal(await conn.ready(10_000), true);
       const counters = new RedisCounters(conn);
