@@ -85,10 +85,18 @@ async function read(issuer: string): Promise<IssuerEndpoints> {
   return { authorizationEndpoint: doc.authorization_endpoint, tokenEndpoint: doc.token_endpoint };
 }
 
-/** The issuer's endpoints (cached), or why they are not known. */
-export async function issuerEndpoints(issuer: string): Promise<IssuerEndpoints | { error: string }> {
+/**
+ * The issuer's endpoints (cached), or why they are not known. Only the very first read of an issuer
+ * is waited for; afterwards a stale copy, or the last failure, is answered at once while the next
+ * read runs in the background, so an issuer that stopped answering never makes a console page wait
+ * (each retry used to hold one page load for the whole discovery timeout). `now`: the clock (tests
+ * move it past the retry interval).
+ */
+export async function issuerEndpoints(
+  issuer: string,
+  now = Date.now(),
+): Promise<IssuerEndpoints | { error: string }> {
   let c = cache.get(issuer);
-  const now = Date.now();
   const stale = !c || (c.endpoints ? now - c.at > DISCOVERY_TTL_MS : now - c.at > RETRY_AFTER_MS);
   if (stale && !c?.pending) {
     const entry: Cached = c ?? { at: 0 };
@@ -110,8 +118,8 @@ export async function issuerEndpoints(issuer: string): Promise<IssuerEndpoints |
     });
     c = entry;
   }
-  // Wait only when nothing good is known yet; otherwise refresh in the background.
-  if (c && !c.endpoints && c.pending) await c.pending;
+  // Wait only when nothing is known yet, neither endpoints nor a failure.
+  if (c && !c.endpoints && c.error === undefined && c.pending) await c.pending;
   if (c?.endpoints) return c.endpoints;
   return { error: c?.error ?? 'the discovery document was not read' };
 }

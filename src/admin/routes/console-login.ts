@@ -41,6 +41,9 @@ const LoginOptions = T.Object(
 );
 
 export function registerConsoleLoginRoutes(app: FastifyInstance, { gw }: AdminContext): void {
+  // Read the issuer's discovery document now, so the first console page does not wait for it.
+  const configured = consoleSso(gw);
+  if (configured) void issuerEndpoints(configured.issuer);
   app.get(
     '/admin/v1/console/login-options',
     {
