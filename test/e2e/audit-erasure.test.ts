@@ -7,14 +7,14 @@
  * exports show the subject as erased, and the whole log still verifies with every proof.
  */
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { formatVkey } from '../../src/audit/checkpoint.js';
 import type { Store } from '../../src/store/store.js';
 import { type AdminGateway, ROLE_TOKENS, startAdminGateway } from '../harness/admin.js';
+import { auditConfig, auditSigner } from '../harness/audit.js';
 import { eventually, runCli } from '../harness/flow.js';
 import { testDatabase } from '../harness/postgres.js';
 
@@ -46,8 +46,8 @@ for (const kind of ['pglite', 'postgres'] as const)
     let store: Store;
     let drop: (() => Promise<void>) | undefined;
     const dir = mkdtempSync(join(tmpdir(), 'sluice-audit-erasure-'));
-    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-    const vkey = formatVkey(ORIGIN, publicKey);
+    const signer = auditSigner(ORIGIN);
+    const vkey = signer.vkey;
     const cli = (role: 'auditor' | 'admin', args: string[]) =>
       runCli(['audit', ...args], {
         env: { SLUICE_ADMIN_TOKEN: ROLE_TOKENS[role], SLUICE_ADMIN_URL: a.g.adminUrl },
@@ -56,9 +56,7 @@ for (const kind of ['pglite', 'postgres'] as const)
     before(async () => {
       let url = 'memory://';
       // PostgreSQL with a KEK (keys wrapped), PGlite without (keys stored unwrapped, with a warning).
-      const env: NodeJS.ProcessEnv = {
-        SLUICE_AUDIT_KEY: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
-      };
+      const env: NodeJS.ProcessEnv = { ...signer.env };
       if (kind === 'postgres') {
         const db = await testDatabase();
         url = db.url;
@@ -70,12 +68,7 @@ for (const kind of ['pglite', 'postgres'] as const)
         env,
         config: {
           listen: { host: '127.0.0.1', port: 0, trustedProxies: ['127.0.0.1/32'] },
-          audit: {
-            enabled: true,
-            origin: ORIGIN,
-            outbox: { dir: join(dir, 'outbox') },
-            checkpoint: { entries: 0, every: '100ms' },
-          },
+          audit: auditConfig(ORIGIN, dir, { checkpoint: { entries: 0, every: '100ms' } }),
         },
       });
       store = a.g.gw.identity!.store;

@@ -10,42 +10,29 @@
  * directory once its gateway stopped (PGlite is one process's database).
  */
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import {
-  formatVkey,
-  generateNoteSigner,
-  parseCheckpoint,
-  signCheckpoint,
-} from '../../src/audit/checkpoint.js';
+import { generateNoteSigner, parseCheckpoint, signCheckpoint } from '../../src/audit/checkpoint.js';
 import { PgliteStore } from '../../src/store/pglite.js';
 import { PostgresStore } from '../../src/store/postgres.js';
 import type { Store } from '../../src/store/store.js';
 import { type AdminGateway, startAdminGateway } from '../harness/admin.js';
+import { auditConfig, auditSigner } from '../harness/audit.js';
 import { eventually, runCli } from '../harness/flow.js';
 import { copyDatabase, type TestDatabase, testDatabase } from '../harness/postgres.js';
 
 const ORIGIN = 'sluice.test/live-audit';
-const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-const VKEY = formatVkey(ORIGIN, publicKey);
-const PEM = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+const SIGNER = auditSigner(ORIGIN);
+const VKEY = SIGNER.vkey;
 
 /** A gateway on `store` recording auth failures, a checkpoint every 3 entries (and every 100 ms). */
 function gateway(store: string, dir: string): Promise<AdminGateway> {
   return startAdminGateway({
     store,
-    env: { SLUICE_AUDIT_KEY: PEM },
-    config: {
-      audit: {
-        enabled: true,
-        origin: ORIGIN,
-        outbox: { dir: join(dir, 'outbox') },
-        checkpoint: { entries: 3, every: '100ms' },
-      },
-    },
+    env: SIGNER.env,
+    config: { audit: auditConfig(ORIGIN, dir, { checkpoint: { entries: 3, every: '100ms' } }) },
   });
 }
 

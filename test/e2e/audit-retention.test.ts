@@ -7,27 +7,24 @@
  * archived index is refused as archived.
  */
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { formatVkey } from '../../src/audit/checkpoint.js';
 import { type AdminGateway, ROLE_TOKENS, startAdminGateway } from '../harness/admin.js';
+import { auditConfig, auditSigner } from '../harness/audit.js';
 import { eventually, runCli } from '../harness/flow.js';
 
 const ORIGIN = 'sluice.test/audit';
 
 async function auditGateway(dir: string, audit: Record<string, unknown>) {
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const signer = auditSigner(ORIGIN);
   const a = await startAdminGateway({
     store: 'memory://',
-    env: { SLUICE_AUDIT_KEY: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString() },
-    config: {
-      audit: { enabled: true, origin: ORIGIN, outbox: { dir: join(dir, 'outbox') }, ...audit },
-    },
+    env: signer.env,
+    config: { audit: auditConfig(ORIGIN, dir, audit) },
   });
-  return { a, vkey: formatVkey(ORIGIN, publicKey) };
+  return { a, vkey: signer.vkey };
 }
 
 async function traffic(a: AdminGateway, failures: number, tenants: string[]): Promise<void> {
@@ -91,7 +88,7 @@ describe('sluice audit proof', () => {
     assert.equal(cons.code, 0, cons.out + cons.err);
     assert.match(cons.out, new RegExp(`^verified: the log of size 6 extends the one of size ${from}`));
 
-    const other = formatVkey(ORIGIN, generateKeyPairSync('ed25519').publicKey);
+    const other = auditSigner(ORIGIN).vkey;
     const forged = await runCli(['audit', 'proof', '--seq', '4', '--key', other], { env });
     assert.equal(forged.code, 1, forged.out);
     assert.match(forged.out, /^FAILED: the checkpoint does not verify under the pinned key/);
