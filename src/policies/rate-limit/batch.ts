@@ -18,9 +18,9 @@
  * locally: otherwise each replica would admit from its own counters for the length of the trial.
  * A reconnection closes the breaker (connection.ts), so a Redis that is back is used at once.
  */
-import { createHash } from 'node:crypto';
 import { Command } from 'ioredis';
 import type { RedisConnection } from '../../redis/connection.js';
+import { LuaScript } from '../../redis/lua-script.js';
 import { keySlot } from '../../redis/slot.js';
 import type { RequestContext, RequestVerdict } from '../policy.js';
 import { GCRA_LUA } from './gcra.js';
@@ -116,7 +116,11 @@ export class GcraBatcher {
   private waitingForTrial = false;
   /** The script is known to the server behind the current connection (else EVAL sends its text). */
   private loaded = false;
-  private readonly sha = createHash('sha1').update(GCRA_LUA).digest('hex');
+  /**
+   * The script's text and SHA-1. Sent by hand below, not by `LuaScript.run`: the batch needs its
+   * own command with a callback per slot (one per tick), not a promise per call.
+   */
+  private readonly script = new LuaScript(GCRA_LUA);
   private readonly afterTrial = (): void => {
     this.waitingForTrial = false;
     this.flush();
@@ -197,7 +201,7 @@ export class GcraBatcher {
     const keys = b.keyArgs;
     const limits = b.limitArgs;
     const args = new Array<string | number>(3 + keys.length + limits.length);
-    args[0] = this.loaded ? this.sha : GCRA_LUA;
+    args[0] = this.loaded ? this.script.sha : this.script.lua;
     args[1] = keys.length;
     let j = 2;
     for (let i = 0; i < keys.length; i++) args[j++] = keys[i]!;
